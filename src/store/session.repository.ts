@@ -3,6 +3,7 @@
  * /admin/queues): a console sign-in exchanges its API key for a random token kept in an HttpOnly,
  * SameSite=Strict cookie. Only the token's SHA-256 is stored, with the principal it stands for.
  */
+import { createHmac } from 'node:crypto';
 import { randomToken, sha256Hex } from '../lib/crypto.js';
 import type { Principal } from './apikey.repository.js';
 import type { Keys } from './keys.js';
@@ -17,6 +18,18 @@ import type { RedisClient } from './redis.js';
  */
 export const SESSIONS_PER_KEY = 20;
 
+/**
+ * The token of the session that replaces `replaced` (a renewal), for the key that renews it: the same
+ * for every renewal of that cookie with that key. Two tabs of one browser renew together (the hourly
+ * renewal, a Queues link) with the same cookie: each made a random token, the browser kept the one
+ * answered last, and the other session was left alive for 8 hours, counted in the key's cap. Now both
+ * make the same session. Keyed with the API key itself (sent in the body): the cookie alone does not
+ * give it, and whoever has the key can sign in anyway.
+ */
+export function renewalToken(apiKey: string, replaced: string): string {
+  return createHmac('sha256', apiKey).update(`syndicast console session renewal\0${replaced}`).digest('base64url');
+}
+
 export class SessionRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -30,9 +43,9 @@ export class SessionRepository {
    * (by delete), a renewal at SESSIONS_PER_KEY made a 21st, the cap ended the key's oldest live session
    * (another browser's, signed out on every renewal) and then the replaced one went: 19 left. Its
    * record (another slot) is the caller's to delete; a create that fails leaves it as it was.
+   * `token`: the new session's (a renewal's, renewalToken); a random one otherwise.
    */
-  async create(p: Principal, replaces?: string): Promise<string> {
-    const token = randomToken(32);
+  async create(p: Principal, replaces?: string, token = randomToken(32)): Promise<string> {
     const hash = sha256Hex(token);
     await this.redis.set(this.keys.consoleSession(hash), JSON.stringify(p), 'EX', this.ttlSec);
     // The key's sessions, oldest first: those past SESSIONS_PER_KEY end (their records in their own

@@ -54,3 +54,28 @@ test('shows `.` and `..` of partner `..`: the board links open each show, every 
   await context.close();
   expect(problems).toEqual([]);
 });
+
+test("shows `x.y` and `x_y` of one partner: each board tile is described by its own tooltip, not the other show's", async () => {
+  // The tooltip's id was made with '_' for '.', ':' and the '-' between its parts: both tiles had one id
+  // and the second was described (aria-describedby) by the first one's last error.
+  const secret = await createPartner(svc, 'tips', { name: 'Tips' });
+  const target = await svc.api('/v1/partners/tips/targets?verify=false', { json: { id: 'tips-bmb', platform: 'bambuser', name: 'Tips Bambuser', credentials: { apiKey: 'k' }, baseUrl: 'http://127.0.0.1:9/', commissionRateBps: 1000 } });
+  expect(target.status).toBe(201);
+  const scheduledAt = new Date(Date.now() + 20 * 60_000).toISOString();
+  for (const id of ['x.y', 'x_y']) {
+    expect((await sendEvent(svc, 'tips', secret, showEvent('show.scheduled', sampleShow(id, { title: `Tip show ${id}`, scheduledAt }), new Date().toISOString()))).status).toBe(202);
+  }
+  const context = await guardedContext(browser);
+  page = await context.newPage();
+  await page.goto(`${svc.url}/ops`);
+  await page.getByLabel('API key').fill(ADMIN_KEY);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#board tr[data-partner="tips"] a.tile').nth(1).waitFor();
+  // (A string: the tests are type-checked without the DOM library.)
+  const described = (await page.evaluate(`[...document.querySelectorAll('#board tr[data-partner="tips"] a.tile')].map((a) => [
+    a.closest('tr')?.getAttribute('data-show'),
+    document.getElementById(a.getAttribute('aria-describedby') ?? '')?.closest('tr')?.getAttribute('data-show'),
+  ])`)) as [string, string][];
+  expect(described.sort()).toEqual([['x.y', 'x.y'], ['x_y', 'x_y']]);
+  await context.close();
+});

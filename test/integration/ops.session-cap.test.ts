@@ -93,6 +93,24 @@ test("a renewal at the cap ends no other browser's session: the session it repla
   for (const b of browsers) expect(await queues(b)).toBe(403);
 });
 
+test('two tabs renewing the same cookie at the same instant leave one session, not an orphan', async () => {
+  // Both renewals (the hourly one, a Queues link) carried the browser's cookie and each made a random
+  // new session: the browser kept the one answered last, the other stayed alive for 8 hours, counted
+  // in the key's cap. Now renewals of one cookie with one key make the same session.
+  const key = (await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { id: string; key: string };
+  const list = svc.rt.keys.consoleSessionsOfKey(key.id);
+  const old = await signIn(key.key);
+  const [a, b] = await Promise.all([signIn(key.key, old), signIn(key.key, old)]);
+  expect(a).toBe(b);
+  expect(await svc.rt.redis.zcard(list)).toBe(1);
+  expect(await queues(a)).toBe(403); // live (a viewer's): 403; ended: 401
+  expect(await queues(old)).toBe(401);
+  // Another key renewing the same cookie gets a session of its own.
+  const other = await signIn(ADMIN_KEY, a);
+  expect(other).not.toBe(a);
+  expect(await queues(other)).toBe(200);
+});
+
 test('a refused sign-in looks its key up once (it looked again for the reason: a second GET)', async () => {
   const created = (await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { id: string; key: string };
   expect((await svc.api(`/v1/api-keys/${created.id}`, { method: 'DELETE' })).status).toBe(200);

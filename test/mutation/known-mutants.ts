@@ -4039,6 +4039,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.adapter.test.ts'],
     testName: 'a create called off after its broadcast was made',
   },
+  {
+    name: 'session-renewal-random-token',
+    what: 'a console session renewal makes a random token again (src/api/routes/ops.routes.ts): two tabs renewing the same cookie at once leave one orphan session alive for 8 hours, counted in the key\'s cap',
+    file: 'src/api/routes/ops.routes.ts',
+    from: 'replaced === undefined ? undefined : renewalToken(req.body.key, replaced)',
+    to: 'undefined',
+    tests: ['test/integration/ops.session-cap.test.ts'],
+    testName: 'two tabs renewing',
+  },
+  {
+    name: 'ops-stream-refusal-without-detail',
+    what: "the console's live stream refused before it opens (a stored key's check while Redis is down: 503) is shown as 'stream answered 503' again instead of the problem's detail (src/api/ops/static/app.js)",
+    file: 'src/api/ops/static/app.js',
+    from: "throw new Error(typeof body?.detail === 'string' ? body.detail : `stream answered ${res.status}`);",
+    to: 'throw new Error(`stream answered ${res.status}`);',
+    tests: ['test/browser/ops.console.outage.test.ts'],
+    testName: 'loaded while Redis is down says storage',
+  },
+  {
+    name: 'board-tooltip-id-collides',
+    what: "a board tile's tooltip id is made with '_' for '.', ':' and the parts' '-' again (src/api/ops/static/app.js): shows x.y and x_y of one partner share one id, and the second tile is described by the first one's last error",
+    file: 'src/api/ops/static/app.js',
+    from: 'const tipId = `tip/${row.partnerId}/${row.showId}/${m.targetId}`;',
+    to: "const tipId = `tip-${row.partnerId}-${row.showId}-${m.targetId}`.replace(/[^A-Za-z0-9_-]/g, '_');",
+    tests: ['test/browser/ops.console.dot-ids.test.ts'],
+    testName: 'each board tile is described by its own tooltip',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

@@ -168,7 +168,12 @@ function startStream() {
           const body = await res.json().catch(() => null);
           throw Object.assign(new Error(body?.detail ?? 'too many live streams for this key'), { retryAfterMs: (Number(res.headers.get('retry-after')) || 5) * 1000 });
         }
-        if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
+        // Said as the API says it (a problem's detail): with storage down a key's check is a 503 before
+        // the stream opens, and a page (re)loaded during the outage said only "stream answered 503".
+        if (!res.ok || !res.body) {
+          const body = await res.json().catch(() => null);
+          throw new Error(typeof body?.detail === 'string' ? body.detail : `stream answered ${res.status}`);
+        }
         attempt = 0;
         setLive(true, 'Live');
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -259,7 +264,10 @@ function route() {
 // ---------------------------------------------------------------- board
 
 function tile(row, m) {
-  const tipId = `tip-${row.partnerId}-${row.showId}-${m.targetId}`.replace(/[^A-Za-z0-9_-]/g, '_');
+  // The tooltip's id, one per mirror: ids have no '/' (nor whitespace, which an IDREF cannot hold). Made
+  // with '_' for every '.', ':' and the '-' between the parts, shows `x.y` and `x_y` (or partner `a-b`'s
+  // `c` and `a`'s `b-c`) had one id, and the second tile was described by the first one's error.
+  const tipId = `tip/${row.partnerId}/${row.showId}/${m.targetId}`;
   const relay = m.relay ? `relay ${m.relay.state ?? '?'}${typeof m.relay.bitrateKbps === 'number' ? ` · ${m.relay.bitrateKbps} kbps` : ''}` : null;
   const readiness = m.readiness ? `readiness ${m.readiness.state}` : null;
   const tip = [m.lastError ? `Last error: ${m.lastError}` : 'No error.', m.relay?.lastError ? `Relay: ${m.relay.lastError}` : null, m.readiness?.state && m.readiness.state !== 'ready' ? `Readiness: ${(m.readiness.checks ?? []).filter((c) => c.ok === false).map((c) => `${c.name ?? c.check ?? ''} ${c.detail ?? c.message ?? ''}`).join('; ')}` : null]
