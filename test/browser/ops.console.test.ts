@@ -178,7 +178,7 @@ test('the readiness tooltip lists only the failing checks (checks carry ok: bool
     await page.reload();
     const cell = tile('prep-1', 'acme-yt').filter({ hasText: 'readiness warning' });
     await cell.waitFor({ timeout: 30_000 });
-    const tip = page.locator(`#${await cell.getAttribute('aria-describedby')}`);
+    const tip = page.locator(`[id="${await cell.getAttribute('aria-describedby')}"]`);
     const text = (await tip.textContent()) ?? '';
     expect(text).toContain('Readiness: quota quota low for 3 pins');
     expect(text).not.toContain('token');
@@ -203,7 +203,7 @@ test("a platform fault shows that mirror's reason on the board", async () => {
   expect(await failing.textContent()).toContain('needs action');
   // The reason, in full, is what focus reveals.
   await failing.focus();
-  const tip = page.locator(`#${await failing.getAttribute('aria-describedby')}`);
+  const tip = page.locator(`[id="${await failing.getAttribute('aria-describedby')}"]`);
   await tip.waitFor({ state: 'visible' });
   expect(await tip.textContent()).toMatch(/^Last error: gave up after 1 retries: youtube: YouTube API 500 backendError: Backend Error/);
   await page.getByLabel('Needs action only').check();
