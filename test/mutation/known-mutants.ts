@@ -3958,6 +3958,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/outbound.redis-oom.test.ts'],
     testName: 'not sent again',
   },
+  {
+    name: "outage-log-misses-script-wrapped-refusal",
+    what: "the outage log matches a Redis refusal only at the message's start: Redis 6.2's script-wrapped refusal (\"ERR Error running script (call to f_…): @user_script:1: @user_script: 1: -OOM command not allowed …\", each of BullMQ's writes) is a worker error line per refused fetch again",
+    file: "src/lib/redis-refusals.ts",
+    from: "^(?:ERR Error running script \\\\(call to f_[0-9a-f]+\\\\): [^]*?-)?${",
+    to: "^${",
+    tests: ["test/unit/redis-outage-log.test.ts"],
+    testName: "wrapped by Redis 6.2",
+  },
+  {
+    name: "redis-7-allow-oom-refusal-not-a-refusal",
+    what: "Redis 7's refusal at maxmemory of a script declared without allow-oom (\"OOM allow-oom flag is not set on the script, …\") is not taken for a refusal: a 500 at the API, an error line per refused fetch in the workers",
+    file: "src/lib/redis-refusals.ts",
+    from: "'OOM allow-oom flag is not set', ",
+    to: "",
+    tests: ["test/unit/redis-outage-log.test.ts"],
+    testName: "wrapped by Redis 6.2",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
