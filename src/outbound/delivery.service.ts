@@ -258,7 +258,7 @@ export class DeliveryService {
     // (maxmemory, READONLY: the run was handed back, hand-backs.ts): its outcome is saved now, not sent
     // again. Each such run sent it once more (same webhook-id), about every 5 s while Redis stayed at
     // maxmemory taking the claim's small write but not the outcome's.
-    const kept = this.keptOutcome(key, d);
+    const kept = this.keptOutcome(key, d, ep.url);
     let nowMs: number;
     let res: SendResult;
     if (kept) {
@@ -290,7 +290,7 @@ export class DeliveryService {
         this.wakeParked(); // a slot freed
       }
     }
-    const outcome: UnsavedOutcome = kept ?? { run: d.run, attempts: d.attempts, at: nowMs, res, logged: false };
+    const outcome: UnsavedOutcome = kept ?? { run: d.run, attempts: d.attempts, url: ep.url, at: nowMs, res, logged: false };
     try {
       return await this.saveOutcome(job, d, ep, message.type, outcome, log);
     } catch (err) {
@@ -299,10 +299,15 @@ export class DeliveryService {
     }
   }
 
-  /** The outcome kept for delivery `key` when it is the one of `d`'s next attempt (the same run, no attempt saved since), else none. */
-  private keptOutcome(key: string, d: DeliveryState): UnsavedOutcome | undefined {
+  /**
+   * The outcome kept for delivery `key` when it is the one of `d`'s next attempt (the same run, no
+   * attempt saved since) and was sent to `url`, the endpoint's URL now, else none. An operator who
+   * changed the URL since wants the message at the new one: the old URL's answer is not its delivery.
+   */
+  private keptOutcome(key: string, d: DeliveryState, url: string): UnsavedOutcome | undefined {
     const kept = this.unsaved.get(key);
     this.unsaved.delete(key);
+    if (kept && kept.url !== url) return undefined;
     return kept && kept.run === d.run && kept.attempts === d.attempts && Date.now() - kept.at <= UNSAVED_KEEP_MS ? kept : undefined;
   }
 
@@ -472,11 +477,13 @@ export class DeliveryService {
 
 /**
  * A send whose outcome is not saved yet: the delivery's run and saved attempt count it was the next
- * attempt of, when it was made, what the endpoint answered, and whether its attempt log entry is written.
+ * attempt of, the URL it went to, when it was made, what the endpoint answered, and whether its attempt log entry is written.
  */
 interface UnsavedOutcome {
   run: number;
   attempts: number;
+  /** The endpoint's URL it was sent to. */
+  url: string;
   at: number;
   res: SendResult;
   logged: boolean;

@@ -89,3 +89,41 @@ test('refused fetches of a full Redis are one line when it starts and one when i
   expect(end?.errors).toBeGreaterThanOrEqual(2);
   expect(lines.filter((l) => l.msg === 'delivery worker error')).toEqual([]);
 }, 60_000);
+
+/**
+ * The outcome a worker keeps for a send whose save Redis refused is the endpoint's answer at the URL it
+ * was sent to. An operator who changes the endpoint's URL before the next run wants the message at the
+ * new one: before, the kept outcome was matched on the run and attempt count only, so the old URL's 2xx
+ * was recorded as delivered and the new URL never got the message.
+ */
+test("a kept outcome is not saved for an endpoint whose URL changed since: the message goes to the new URL", async () => {
+  const { workerRt, svc } = rig;
+  await Promise.all(rig.workers.splice(0).map((w) => w.close()));
+  const old = await rig.receiver(async (n) => {
+    if (n === 0) await admin.config('SET', 'maxmemory', '1');
+    return 200;
+  });
+  const moved = await rig.receiver(async () => 200);
+  const endpointId = await rig.endpoint('poom3', old.url);
+  const { log } = logSink('fatal');
+  rig.workers.push(startDeliveryWorker(workerRt.delivery, { connection: workerRt.bullConnection('worker'), keys: workerRt.keys, concurrency: 1, log }));
+  const queue = new Queue(DELIVERY_QUEUE, { connection: workerRt.bullConnection('worker'), prefix: workerRt.keys.queuePrefix(DELIVERY_QUEUE) });
+  try {
+    const { messageId } = await workerRt.outbound.emit('poom3', 'attribution.order_attributed', { orderId: 'o3' }, 'o-3');
+    const jobId = deliveryJobId({ messageId: messageId!, endpointId, run: 1 });
+    await waitFor(async () => old.ids.length >= 1 && (await queue.getJobState(jobId)) === 'delayed', 20_000, 50);
+    await admin.config('SET', 'maxmemory', '0');
+    // Before the handed-back run (5 s on): the endpoint now points elsewhere.
+    const r = await svc.api(`/v1/partners/poom3/endpoints/${endpointId}`, { method: 'PATCH', json: { url: moved.url } });
+    expect(r.status).toBe(200);
+    await waitFor(async () => {
+      const stored = await workerRt.outbound.message('poom3', messageId!);
+      return stored?.deliveries.find((d) => d.endpointId === endpointId)?.state === 'delivered';
+    }, 20_000, 100);
+    // Before: [] (the old URL's 200 saved as the delivery).
+    expect(moved.ids).toEqual([messageId]);
+    expect(old.ids).toEqual([messageId]);
+  } finally {
+    await queue.close();
+  }
+}, 60_000);

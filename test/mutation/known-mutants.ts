@@ -3976,6 +3976,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/unit/redis-outage-log.test.ts"],
     testName: "wrapped by Redis 6.2",
   },
+  {
+    name: "delivery-kept-outcome-for-another-url",
+    what: "the outcome a worker kept for a send whose save Redis refused is saved though the endpoint's URL changed since: the old URL's 2xx is recorded as delivered and the new URL never gets the message",
+    file: "src/outbound/delivery.service.ts",
+    from: "if (kept && kept.url !== url) return undefined;",
+    to: "",
+    tests: ["test/integration/outbound.redis-oom.test.ts"],
+    testName: "URL changed since",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
