@@ -3985,6 +3985,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/outbound.redis-oom.test.ts"],
     testName: "URL changed since",
   },
+  {
+    name: "delivery-unsaved-purge-stops-at-fresh",
+    what: "the purge of kept delivery outcomes stops at the first fresh one, as if the map were in time order: an outcome kept again (at the end, with its old time) stays past 10 min behind a fresher one",
+    file: "src/outbound/delivery.service.ts",
+    from: "for (const [key, o] of this.unsaved) if (nowMs - o.at > UNSAVED_KEEP_MS) this.unsaved.delete(key);",
+    to: "for (const [key, o] of this.unsaved) {\n      if (nowMs - o.at <= UNSAVED_KEEP_MS) break;\n      this.unsaved.delete(key);\n    }",
+    tests: ["test/unit/delivery.unsaved-purge.test.ts"],
+  },
+  {
+    name: "delivery-unsaved-not-purged-on-read",
+    what: "kept delivery outcomes are purged only when another save is refused, not when a run reads them: stale ones stay once Redis has room again",
+    file: "src/outbound/delivery.service.ts",
+    from: "this.unsaved.delete(key);\n    this.purgeUnsaved(Date.now());",
+    to: "this.unsaved.delete(key);",
+    tests: ["test/unit/delivery.unsaved-purge.test.ts"],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
