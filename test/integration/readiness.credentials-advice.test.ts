@@ -83,3 +83,14 @@ test('credentials that cannot be opened: the renewed field, and the others to be
     'PATCH /v1/partners/p/targets/t {"credentials": {"refreshToken": "<new>"}} (with every other field the target has, as it is: a PATCH replaces all of a target\'s credentials, and a field it leaves out is removed)',
   );
 });
+
+/**
+ * A Whatnot target's credentials are of one of two kinds (an app the seller connected, renewed by its
+ * refresh token; or a personal access token, itself the authorization). Credentials that cannot be
+ * opened do not say which: the advice named the refresh token only, wrong for a personal-token target.
+ */
+test("a Whatnot target's credentials that cannot be opened: the PATCH for each kind", () => {
+  const advice = renewedAuthorizationPatch({ id: 't', partnerId: 'p', platform: 'whatnot' }, undefined);
+  expect(advice).toContain('PATCH /v1/partners/p/targets/t {"credentials": {"refreshToken": "<new>"}} (with every other field the target has, as it is: a PATCH replaces all of a target\'s credentials, and a field it leaves out is removed) for an app the seller connected, or ');
+  expect(advice).toMatch(/, or PATCH \/v1\/partners\/p\/targets\/t \{"credentials": \{"accessToken": "<new>"\}\} \(with every other field the target has, as it is: [^)]*\) for a personal access token$/);
+});

@@ -4001,6 +4001,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "this.unsaved.delete(key);",
     tests: ["test/unit/delivery.unsaved-purge.test.ts"],
   },
+  {
+    name: "whatnot-unopened-credentials-one-kind",
+    what: "the readiness fix for a Whatnot target whose credentials cannot be opened names the refresh token only: wrong for a target holding a personal access token",
+    file: "src/targets/target.registry.ts",
+    from: "if (credentials === undefined && a.kinds && a.kindNames) {",
+    to: "if (false) {",
+    tests: ["test/integration/readiness.credentials-advice.test.ts"],
+    testName: "the PATCH for each kind",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
