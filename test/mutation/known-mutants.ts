@@ -4010,6 +4010,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/readiness.credentials-advice.test.ts"],
     testName: "the PATCH for each kind",
   },
+  {
+    name: "readiness-opens-credentials-eagerly",
+    what: "every readiness check opens (decrypts) the target's credentials for the fix of a refused authorization, also when no check fails and nothing uses it",
+    file: "src/mirror/readiness.service.ts",
+    from: "    let fix: string | undefined;\n",
+    to: "    let fix: string | undefined = this.deps.partners.credentialsIfOpen(t) ? undefined : undefined;\n",
+    tests: ["test/integration/readiness.credentials-advice.test.ts"],
+    testName: "nothing to fix",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
