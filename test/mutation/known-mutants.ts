@@ -4019,6 +4019,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/readiness.credentials-advice.test.ts"],
     testName: "nothing to fix",
   },
+  {
+    name: "bambuser-webhook-401-carries-advice",
+    what: "the 401 to an unauthenticated caller of a Bambuser target's webhook URL, the target lacking webhookHeaderValue, carries the PATCH advice: the partner id, the target id and the names of the target's credential fields",
+    file: "src/targets/bambuser/bambuser.webhook.ts",
+    from: "'Bambuser webhooks cannot be verified for this target',\n      `store",
+    to: "`Bambuser webhooks cannot be verified for this target: store",
+    tests: ["test/integration/platform-webhooks.unverifiable.test.ts"],
+  },
+  {
+    name: "whatnot-webhook-401-carries-advice",
+    what: "the 401 to an unauthenticated caller of a Whatnot target's webhook URL, the target lacking webhookSecret, carries the PATCH advice: the partner id, the target id and the names of the target's credential fields",
+    file: "src/targets/whatnot/whatnot.adapter.ts",
+    from: "'Whatnot webhooks cannot be verified for this target', `store",
+    to: "`Whatnot webhooks cannot be verified for this target: store",
+    tests: ["test/integration/platform-webhooks.unverifiable.test.ts"],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
