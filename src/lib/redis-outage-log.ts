@@ -19,7 +19,7 @@
  */
 import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { REDIS_REFUSAL_ALTERNATION } from './redis-refusals.js';
+import { isRedisRefusalReply } from './redis-refusals.js';
 
 /** Socket-level error codes that mean "Redis cannot be reached" (not "Redis refused this command"). */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'ENOTCONN']);
@@ -61,9 +61,6 @@ export function isRedisUnreachable(err: unknown): boolean {
   return Array.isArray(errors) && errors.length > 0 && errors.every(isRedisUnreachable);
 }
 
-/** Redis's answers for a server that is there but takes no writes (or no commands) for now, as the message's start. */
-const REFUSING = new RegExp(`^${REDIS_REFUSAL_ALTERNATION}\\b`);
-
 /**
  * isRedisUnreachable, or a Redis that answers and refuses for now: full (`OOM` at `maxmemory` with
  * noeviction), a read-only replica, one that cannot persist (`MISCONF`), one loading its data or
@@ -72,7 +69,7 @@ const REFUSING = new RegExp(`^${REDIS_REFUSAL_ALTERNATION}\\b`);
 export function isRedisUnreachableOrRefusing(err: unknown): boolean {
   if (isRedisUnreachable(err)) return true;
   const message = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;
-  return typeof message === 'string' && REFUSING.test(message);
+  return typeof message === 'string' && isRedisRefusalReply(message);
 }
 
 /**

@@ -102,7 +102,10 @@ export class ReadinessService {
     const base = `/v1/partners/${t.partnerId}`;
     const resync = `POST ${base}/shows/${desired.showId}/mirrors/${t.id}/resync`;
     // The whole body: a PATCH's credentials replace the target's (src/targets/credentials-advice.ts).
-    const fixCredentials = `Renew the ${name} authorization of target ${t.id} and save it: ${renewedAuthorizationPatch(t, this.deps.partners.credentialsIfOpen(t))}; then ${resync}`;
+    // Made when a failed check needs it, once: it opens the target's credentials (a decryption), which
+    // a check that passes has no use for.
+    let fix: string | undefined;
+    const fixCredentials = (): string => (fix ??= `Renew the ${name} authorization of target ${t.id} and save it: ${renewedAuthorizationPatch(t, this.deps.partners.credentialsIfOpen(t))}; then ${resync}`);
     const checks: ReadinessCheck[] = [];
     const warnings = new Set<ReadinessCheck['name']>();
     const adapter = this.deps.adapterFor(t);
@@ -117,7 +120,7 @@ export class ReadinessService {
     // Token + remote show: an authenticated read of the remote show with a freshly refreshed token.
     if (!m?.remote) {
       const failed = m?.state === 'failed';
-      checks.push({ name: 'token', ok: !failed, detail: failed ? `the mirror failed: ${m?.lastError ?? ''}` : 'checked once the remote show exists', action: failed ? fixCredentials : null });
+      checks.push({ name: 'token', ok: !failed, detail: failed ? `the mirror failed: ${m?.lastError ?? ''}` : 'checked once the remote show exists', action: failed ? fixCredentials() : null });
       if (!link) {
         checks.push({ name: 'remote_show', ok: false, detail: failed ? `not created: ${m?.lastError ?? 'failed'}` : `not created yet (mirror ${m?.state ?? 'pending'})`, action: failed ? `Fix the cause above, then ${resync}` : `Wait for the sync, or ${resync}` });
         if (!failed) warnings.add('remote_show');
@@ -145,9 +148,9 @@ export class ReadinessService {
         const msg = err instanceof Error ? err.message : String(err);
         if (kind === 'auth_expired' || kind === 'permanent' || kind === 'action_required') {
           const auth = kind === 'auth_expired' || /auth|token|credential|permission|401|403/i.test(msg);
-          checks.push({ name: 'token', ok: !auth, detail: auth ? `${name} refused the target's authorization: ${msg}` : `${name} accepted the authorization`, action: auth ? fixCredentials : null });
+          checks.push({ name: 'token', ok: !auth, detail: auth ? `${name} refused the target's authorization: ${msg}` : `${name} accepted the authorization`, action: auth ? fixCredentials() : null });
           if (!auth) checks.push({ name: 'remote_show', ok: false, detail: `${name} show ${m.remote.externalId}: ${msg}`, action: link ? `Create the show again on ${name} and link it: PUT ${base}/shows/${desired.showId}/mirrors/${t.id} {"externalId": "…"}` : `${resync} (a new remote show is created if it is gone)` });
-          else checks.push({ name: 'remote_show', ok: false, detail: 'not checked: authorization refused', action: fixCredentials });
+          else checks.push({ name: 'remote_show', ok: false, detail: 'not checked: authorization refused', action: fixCredentials() });
         } else {
           checks.push({ name: 'token', ok: false, detail: `${name} did not answer: ${msg}`, action: `Nothing yet: checked again within a minute; if it persists, check ${name}'s status` });
           checks.push({ name: 'remote_show', ok: false, detail: 'not checked: the platform did not answer', action: 'Checked again within a minute' });

@@ -143,8 +143,10 @@ export class DeliveryService {
   private readonly slowUntil = new Map<string, number>();
   /** Jobs held back until a slot of their partner frees, by partner. */
   private readonly parked: ParkedJobs;
-  /** Sends whose outcome Redis refused to save, by delivery (UnsavedOutcome); insertion order = time order. */
+  /** Sends whose outcome Redis refused to save, by delivery (UnsavedOutcome); not in time order (one kept again goes to the end with its old `at`). */
   private readonly unsaved = new Map<string, UnsavedOutcome>();
+  /** When `unsaved` was last purged of outcomes older than UNSAVED_KEEP_MS (purgeUnsaved). */
+  private unsavedPurgedAt = 0;
 
   constructor(private readonly deps: DeliveryDeps) {
     this.schedule = deps.retrySchedule ?? RETRY_SCHEDULE_MS;
@@ -258,7 +260,7 @@ export class DeliveryService {
     // (maxmemory, READONLY: the run was handed back, hand-backs.ts): its outcome is saved now, not sent
     // again. Each such run sent it once more (same webhook-id), about every 5 s while Redis stayed at
     // maxmemory taking the claim's small write but not the outcome's.
-    const kept = this.keptOutcome(key, d);
+    const kept = this.keptOutcome(key, d, ep.url);
     let nowMs: number;
     let res: SendResult;
     if (kept) {
@@ -290,7 +292,7 @@ export class DeliveryService {
         this.wakeParked(); // a slot freed
       }
     }
-    const outcome: UnsavedOutcome = kept ?? { run: d.run, attempts: d.attempts, at: nowMs, res, logged: false };
+    const outcome: UnsavedOutcome = kept ?? { run: d.run, attempts: d.attempts, url: ep.url, at: nowMs, res, logged: false };
     try {
       return await this.saveOutcome(job, d, ep, message.type, outcome, log);
     } catch (err) {
@@ -299,21 +301,35 @@ export class DeliveryService {
     }
   }
 
-  /** The outcome kept for delivery `key` when it is the one of `d`'s next attempt (the same run, no attempt saved since), else none. */
-  private keptOutcome(key: string, d: DeliveryState): UnsavedOutcome | undefined {
+  /**
+   * The outcome kept for delivery `key` when it is the one of `d`'s next attempt (the same run, no
+   * attempt saved since) and was sent to `url`, the endpoint's URL now, else none. An operator who
+   * changed the URL since wants the message at the new one: the old URL's answer is not its delivery.
+   */
+  private keptOutcome(key: string, d: DeliveryState, url: string): UnsavedOutcome | undefined {
     const kept = this.unsaved.get(key);
     this.unsaved.delete(key);
+    this.purgeUnsaved(Date.now());
+    if (kept && kept.url !== url) return undefined;
     return kept && kept.run === d.run && kept.attempts === d.attempts && Date.now() - kept.at <= UNSAVED_KEEP_MS ? kept : undefined;
   }
 
-  /** Keeps an outcome whose save failed for the job's next run here; drops those older than UNSAVED_KEEP_MS (their job ran elsewhere, or ended). */
+  /** Keeps an outcome whose save failed for the job's next run here. */
   private keepOutcome(key: string, outcome: UnsavedOutcome): void {
-    const nowMs = Date.now();
-    for (const [old, o] of this.unsaved) {
-      if (nowMs - o.at <= UNSAVED_KEEP_MS) break;
-      this.unsaved.delete(old);
-    }
+    this.purgeUnsaved(Date.now());
     this.unsaved.set(key, outcome);
+  }
+
+  /**
+   * Drops the kept outcomes older than UNSAVED_KEEP_MS (their job ran elsewhere, or ended): every one,
+   * the map is not in time order (an outcome kept again goes to the end with its old `at`, and a purge
+   * that stopped at the first fresh one left those behind it). On a keep and on a read, at most once
+   * per UNSAVED_PURGE_MS: each is a pass over all of them.
+   */
+  private purgeUnsaved(nowMs: number): void {
+    if (this.unsaved.size === 0 || nowMs - this.unsavedPurgedAt < UNSAVED_PURGE_MS) return;
+    this.unsavedPurgedAt = nowMs;
+    for (const [key, o] of this.unsaved) if (nowMs - o.at > UNSAVED_KEEP_MS) this.unsaved.delete(key);
   }
 
   /** Records attempt `o` of delivery `d` (its attempt log entry, the endpoint's clock, the delivery's state) and says what comes next. */
@@ -472,11 +488,13 @@ export class DeliveryService {
 
 /**
  * A send whose outcome is not saved yet: the delivery's run and saved attempt count it was the next
- * attempt of, when it was made, what the endpoint answered, and whether its attempt log entry is written.
+ * attempt of, the URL it went to, when it was made, what the endpoint answered, and whether its attempt log entry is written.
  */
 interface UnsavedOutcome {
   run: number;
   attempts: number;
+  /** The endpoint's URL it was sent to. */
+  url: string;
   at: number;
   res: SendResult;
   logged: boolean;
@@ -488,6 +506,8 @@ interface UnsavedOutcome {
  * meanwhile sends again there, as any run of a job whose outcome was not saved does.
  */
 const UNSAVED_KEEP_MS = 10 * 60_000;
+/** At most one purge of the kept outcomes per this many ms (purgeUnsaved). */
+const UNSAVED_PURGE_MS = 10_000;
 
 const unsavedKey = (partnerId: string, messageId: string, endpointId: string): string => `${partnerId}\u0000${messageId}\u0000${endpointId}`;
 

@@ -168,7 +168,18 @@ export class NotMadeError extends Error {
   override readonly name = 'NotMadeError';
 }
 
-/** A platform webhook whose signature / auth header does not verify (→ 401). */
+/**
+ * A platform webhook whose signature / auth header does not verify (→ 401). Its message is the 401's
+ * detail, read by whoever called the URL (anyone: the URL is the only address): it says what failed and
+ * nothing of the target's configuration. `advice`: for a target that lacks what verifies its webhooks,
+ * the fix (the PATCH with the target's ids and credential field names), for ops only (a warn line).
+ */
 export class WebhookAuthError extends Error {
   override readonly name = 'WebhookAuthError';
+  constructor(
+    message: string,
+    readonly advice?: string,
+  ) {
+    super(message);
+  }
 }

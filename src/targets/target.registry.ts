@@ -153,12 +153,16 @@ export function sameGrantNewSecret(platform: Platform, prev: Record<string, stri
  * app's access token, made stale, left out), a Whatnot app's refresh token or its personal access
  * token, Facebook's Page token, Bambuser's API key.
  */
-const AUTHORIZATION: Record<Platform, { known: readonly string[]; kinds?: readonly (readonly string[])[]; renewal: (held: Record<string, string> | undefined) => [renew: string[], drop: string[]] }> = {
+const AUTHORIZATION: Record<
+  Platform,
+  { known: readonly string[]; kinds?: readonly (readonly string[])[]; kindNames?: readonly string[]; renewal: (held: Record<string, string> | undefined) => [renew: string[], drop: string[]] }
+> = {
   youtube: { known: YOUTUBE_FIELDS, renewal: () => [['refreshToken'], []] },
   tiktok: { known: TIKTOK_FIELDS, renewal: () => [['refreshToken'], ['accessToken']] },
   whatnot: {
     known: WHATNOT_FIELDS,
     kinds: WHATNOT_KINDS,
+    kindNames: ['an app the seller connected', 'a personal access token'],
     renewal: (held) => (held?.['accessToken'] !== undefined && held['refreshToken'] === undefined ? [['accessToken'], []] : [['refreshToken'], ['accessToken']]),
   },
   facebook: { known: FACEBOOK_FIELDS, renewal: () => [['pageAccessToken'], []] },
@@ -168,10 +172,16 @@ const AUTHORIZATION: Record<Platform, { known: readonly string[]; kinds?: readon
 /**
  * The PATCH (credentialsPatch) that stores a renewed authorization of target `t`: the fields the
  * renewal replaces and every other field its credentials hold (`credentials`: read for their names
- * only; undefined when they cannot be opened, and the PATCH says to send the others as they are).
+ * only; undefined when they cannot be opened, and the PATCH says to send the others as they are: for a
+ * platform with two kinds of credentials, Whatnot's, which one the target holds is unknown then, so the
+ * PATCH of each is given).
  */
 export function renewedAuthorizationPatch(t: { id: string; partnerId: string; platform: Platform }, credentials: Record<string, string> | undefined): string {
   const a = AUTHORIZATION[t.platform];
+  if (credentials === undefined && a.kinds && a.kindNames) {
+    const names = a.kindNames;
+    return a.kinds.map((kind, i) => `${credentialsPatch({ id: t.id, partnerId: t.partnerId }, ...a.renewal(Object.fromEntries(kind.map((f) => [f, '']))))} for ${names[i]}`).join(', or ');
+  }
   const [renew, drop] = a.renewal(credentials);
   const advice = credentials ? adviceTarget({ id: t.id, partnerId: t.partnerId, credentials }, a.known, a.kinds) : { id: t.id, partnerId: t.partnerId };
   return credentialsPatch(advice, renew, drop);

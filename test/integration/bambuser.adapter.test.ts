@@ -511,10 +511,12 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
       await expect(h.adapter.handleWebhook!(flatHeaders(first.headers), Buffer.from('{"nope":1}'))).rejects.toBeInstanceOf(PermanentError);
 
       const unconfigured = harness();
-      // The fix as a whole PATCH body: one naming only the header would remove the target's apiKey.
-      await expect(unconfigured.adapter.handleWebhook!(flatHeaders(first.headers), first.body)).rejects.toThrow(
-        'PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"apiKey": "…", "webhookHeaderValue": "<new>"}}',
-      );
+      const err = await unconfigured.adapter.handleWebhook!(flatHeaders(first.headers), first.body).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WebhookAuthError);
+      // The 401's detail (read by any caller of the URL) says what failed, nothing of the configuration.
+      expect((err as WebhookAuthError).message).toBe('Bambuser webhooks cannot be verified for this target');
+      // The fix, for ops, as a whole PATCH body: one naming only the header would remove the target's apiKey.
+      expect((err as WebhookAuthError).advice).toContain('PATCH /v1/partners/ptn_test/targets/tgt_test {"credentials": {"apiKey": "…", "webhookHeaderValue": "<new>"}}');
     } finally {
       await hook.close();
     }

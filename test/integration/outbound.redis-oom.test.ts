@@ -13,7 +13,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { startDeliveryWorker } from '../../src/outbound/delivery.worker.js';
 import { DELIVERY_QUEUE, deliveryJobId } from '../../src/queues/delivery.queue.js';
-import { startDeliveryRig, type DeliveryRig } from '../helpers/delivery-rig.js';
+import { startDeliveryRig, type DeliveryRig, type Receiver } from '../helpers/delivery-rig.js';
 import { logSink } from '../helpers/log-sink.js';
 import { waitFor } from '../helpers/service.js';
 
@@ -30,26 +30,38 @@ afterAll(async () => {
   await rig?.close();
 });
 
-test('a delivery run refused by a full Redis (OOM) does not count as an attempt, and its send that went through is saved once Redis has room, not sent again', async () => {
+/**
+ * Partner `partnerId`'s endpoint at a receiver that fills Redis (maxmemory 1) before it answers its
+ * first request 200, a delivery worker of its own (the earlier ones closed) and an order_attributed
+ * message: once the send went through and its save was refused (the job handed back, delayed).
+ */
+async function sentThenRefused(partnerId: string): Promise<{ rx: Receiver; endpointId: string; messageId: string; jobId: string; queue: Queue }> {
   const { workerRt } = rig;
+  await Promise.all(rig.workers.splice(0).map((w) => w.close()));
   const rx = await rig.receiver(async (n) => {
     if (n === 0) await admin.config('SET', 'maxmemory', '1');
     return 200;
   });
-  const endpointId = await rig.endpoint('poom', rx.url);
+  const endpointId = await rig.endpoint(partnerId, rx.url);
   const { log } = logSink('fatal');
   rig.workers.push(startDeliveryWorker(workerRt.delivery, { connection: workerRt.bullConnection('worker'), keys: workerRt.keys, concurrency: 1, log }));
   const queue = new Queue(DELIVERY_QUEUE, { connection: workerRt.bullConnection('worker'), prefix: workerRt.keys.queuePrefix(DELIVERY_QUEUE) });
+  const { messageId } = await workerRt.outbound.emit(partnerId, 'attribution.order_attributed', { orderId: `o-${partnerId}` }, `o-${partnerId}`);
+  const jobId = deliveryJobId({ messageId: messageId!, endpointId, run: 1 });
+  await waitFor(async () => rx.ids.length >= 1 && (await queue.getJobState(jobId)) === 'delayed', 20_000, 50);
+  return { rx, endpointId, messageId: messageId!, jobId, queue };
+}
+
+test('a delivery run refused by a full Redis (OOM) does not count as an attempt, and its send that went through is saved once Redis has room, not sent again', async () => {
+  const { workerRt } = rig;
+  const { rx, endpointId, messageId, jobId, queue } = await sentThenRefused('poom');
   try {
-    const { messageId } = await workerRt.outbound.emit('poom', 'attribution.order_attributed', { orderId: 'o1' }, 'o-1');
-    const jobId = deliveryJobId({ messageId: messageId!, endpointId, run: 1 });
-    await waitFor(async () => rx.ids.length >= 1 && (await queue.getJobState(jobId)) === 'delayed', 20_000, 50);
     // Before: 1 (one of five attempts gone per refused run).
     expect((await queue.getJob(jobId))?.attemptsMade).toBe(0);
 
     await admin.config('SET', 'maxmemory', '0');
     await waitFor(async () => {
-      const stored = await workerRt.outbound.message('poom', messageId!);
+      const stored = await workerRt.outbound.message('poom', messageId);
       return stored?.deliveries.find((d) => d.endpointId === endpointId)?.state === 'delivered';
     }, 20_000, 100);
     // The send went through before Redis refused its save: the run after saves that outcome and sends
@@ -88,4 +100,31 @@ test('refused fetches of a full Redis are one line when it starts and one when i
   const end = lines.find((l) => l.msg === 'delivery worker: Redis reachable again');
   expect(end?.errors).toBeGreaterThanOrEqual(2);
   expect(lines.filter((l) => l.msg === 'delivery worker error')).toEqual([]);
+}, 60_000);
+
+/**
+ * The outcome a worker keeps for a send whose save Redis refused is the endpoint's answer at the URL it
+ * was sent to. An operator who changes the endpoint's URL before the next run wants the message at the
+ * new one: before, the kept outcome was matched on the run and attempt count only, so the old URL's 2xx
+ * was recorded as delivered and the new URL never got the message.
+ */
+test("a kept outcome is not saved for an endpoint whose URL changed since: the message goes to the new URL", async () => {
+  const { workerRt, svc } = rig;
+  const moved = await rig.receiver(async () => 200);
+  const { rx: old, endpointId, messageId, queue } = await sentThenRefused('poom3');
+  try {
+    await admin.config('SET', 'maxmemory', '0');
+    // Before the handed-back run (5 s on): the endpoint now points elsewhere.
+    const r = await svc.api(`/v1/partners/poom3/endpoints/${endpointId}`, { method: 'PATCH', json: { url: moved.url } });
+    expect(r.status).toBe(200);
+    await waitFor(async () => {
+      const stored = await workerRt.outbound.message('poom3', messageId);
+      return stored?.deliveries.find((d) => d.endpointId === endpointId)?.state === 'delivered';
+    }, 20_000, 100);
+    // Before: [] (the old URL's 200 saved as the delivery).
+    expect(moved.ids).toEqual([messageId]);
+    expect(old.ids).toEqual([messageId]);
+  } finally {
+    await queue.close();
+  }
 }, 60_000);

@@ -41,9 +41,17 @@ const desired: DesiredShow = {
   pinUniverse: new Set(),
 };
 
-/** The `token` check's action for a target whose mirror failed, its credentials `credentials`. */
-async function tokenAction(platform: Platform, credentials: Record<string, string>): Promise<string | null> {
+/** Times the readiness checks opened a target's credentials (PartnerRepository.credentialsIfOpen). */
+let opened = 0;
+
+/** The `token` check's action for a target whose mirror is `state` (failed: `refused`), its credentials `credentials`. */
+async function tokenAction(platform: Platform, credentials: Record<string, string>, state: 'failed' | 'pending' = 'failed'): Promise<string | null> {
   const partners = new PartnerRepository(client, keys, box);
+  const open = partners.credentialsIfOpen.bind(partners);
+  partners.credentialsIfOpen = (t) => {
+    opened += 1;
+    return open(t);
+  };
   const readiness = new ReadinessService({
     redis: client,
     keys,
@@ -56,7 +64,7 @@ async function tokenAction(platform: Platform, credentials: Record<string, strin
     log: pino({ level: 'silent' }),
   });
   const t: TargetRecord = { id: `rc-${platform}`, partnerId: 'rc', platform, name: platform, baseUrl: undefined, commissionRateBps: 0, enabled: true, pinDelayMs: 0, credentialsSealed: partners.sealCredentials(credentials), createdAt: now, updatedAt: now };
-  const m = { ...newMirror(t.id, platform), state: 'failed' as const, lastError: 'refused' };
+  const m = { ...newMirror(t.id, platform), state, lastError: state === 'failed' ? 'refused' : null };
   const r = await readiness.check(desired, t, m);
   return r.checks.find((c) => c.name === 'token')!.action;
 }
@@ -82,4 +90,25 @@ test('credentials that cannot be opened: the renewed field, and the others to be
   expect(renewedAuthorizationPatch({ id: 't', partnerId: 'p', platform: 'youtube' }, undefined)).toBe(
     'PATCH /v1/partners/p/targets/t {"credentials": {"refreshToken": "<new>"}} (with every other field the target has, as it is: a PATCH replaces all of a target\'s credentials, and a field it leaves out is removed)',
   );
+});
+
+/**
+ * A Whatnot target's credentials are of one of two kinds (an app the seller connected, renewed by its
+ * refresh token; or a personal access token, itself the authorization). Credentials that cannot be
+ * opened do not say which: the advice named the refresh token only, wrong for a personal-token target.
+ */
+test("a Whatnot target's credentials that cannot be opened: the PATCH for each kind", () => {
+  const advice = renewedAuthorizationPatch({ id: 't', partnerId: 'p', platform: 'whatnot' }, undefined);
+  expect(advice).toContain('PATCH /v1/partners/p/targets/t {"credentials": {"refreshToken": "<new>"}} (with every other field the target has, as it is: a PATCH replaces all of a target\'s credentials, and a field it leaves out is removed) for an app the seller connected, or ');
+  expect(advice).toMatch(/, or PATCH \/v1\/partners\/p\/targets\/t \{"credentials": \{"accessToken": "<new>"\}\} \(with every other field the target has, as it is: [^)]*\) for a personal access token$/);
+});
+
+/** The fix is made where a failed check needs it: a check that passes opened the credentials (a decryption) for nothing, on every readiness pass. */
+test("a readiness check with nothing to fix does not open the target's credentials; a failed one opens them once", async () => {
+  opened = 0;
+  expect(await tokenAction('youtube', { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt' }, 'pending')).toBeNull();
+  // Before: 1.
+  expect(opened).toBe(0);
+  expect(await tokenAction('youtube', { clientId: 'cid', clientSecret: 'cs', refreshToken: 'rt' })).toContain('"refreshToken": "<new>"');
+  expect(opened).toBe(1);
 });

@@ -266,7 +266,11 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
     await expect(h.adapter.handleWebhook!({ ...headers, 'webhook-timestamp': stale, 'webhook-signature': standardSignature(WEBHOOK_SECRET, headers['webhook-id'], stale, hook.body) }, hook.body)).rejects.toBeInstanceOf(WebhookAuthError);
     await expect(h.adapter.handleWebhook!({}, hook.body)).rejects.toBeInstanceOf(WebhookAuthError);
     const noSecret = harness({ credentials: { accessToken: CREDENTIALS.accessToken } });
-    await expect(noSecret.adapter.handleWebhook!(headers, hook.body)).rejects.toThrow(/webhookSecret/);
+    // The 401's detail names no credential field (the caller is not authenticated); the fix, for ops, is the whole PATCH.
+    const unverifiable = await noSecret.adapter.handleWebhook!(headers, hook.body).catch((e: unknown) => e);
+    expect(unverifiable).toBeInstanceOf(WebhookAuthError);
+    expect((unverifiable as WebhookAuthError).message).toBe('Whatnot webhooks cannot be verified for this target');
+    expect((unverifiable as WebhookAuthError).advice).toMatch(/PATCH \/v1\/partners\/[^/]+\/targets\/[^ ]+ \{"credentials": \{"accessToken": "…", "webhookSecret": "<new>"\}\}/);
 
     // a valid delivery of another topic: acknowledged, no orders
     const body = Buffer.from(JSON.stringify({ type: 'shows.started', timestamp: new Date().toISOString(), data: { show_id: showId }, version: 'v2', seller_id: '1' }));

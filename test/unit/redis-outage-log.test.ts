@@ -3,7 +3,8 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Cluster, ReplyError, type ClusterOptions } from 'ioredis';
 import { logSink } from '../helpers/log-sink.js';
 import { testPort } from '../helpers/ports.js';
-import { connectionErrorSummary, isRedisUnreachable, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
+import { connectionErrorSummary, isRedisUnreachable, isRedisUnreachableOrRefusing, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
+import { isRedisUnavailable } from '../../src/store/redis.js';
 
 const refused = (): Error => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
 
@@ -53,6 +54,35 @@ test('what counts as Redis unavailable', () => {
   expect(isRedisUnreachable(new Error('Command timed out'))).toBe(true);
   expect(isRedisUnreachable(new Error('ERR Error running script'))).toBe(false);
   expect(isRedisUnreachable('ECONNREFUSED')).toBe(false);
+});
+
+/**
+ * A refusal a script met (each of BullMQ's writes is one): Redis 6.2, the documented minimum, wraps it
+ * ("ERR Error running script …: -OOM …"), which the outage log's start-anchored match missed (each
+ * refused fetch was a 'worker error' line again), while the API's classifier (a 503) caught it. Redis 7
+ * keeps it at the start, and refuses a script declared without allow-oom with its own OOM reply. The
+ * reply texts are Redis's own (ioredis's ReplyError message: the reply less its '-').
+ */
+test("a refusal wrapped by Redis 6.2's script error, and Redis 7's script refusals, are refusals to the outage log as to the API", () => {
+  const refusals = [
+    "ERR Error running script (call to f_8f1a6c6b2f4e1d0a9b7c3e5d2a1f0e9d8c7b6a59): @user_script:1: @user_script: 1: -OOM command not allowed when used memory > 'maxmemory'. ",
+    "ERR Error running script (call to f_8f1a6c6b2f4e1d0a9b7c3e5d2a1f0e9d8c7b6a59): @user_script:12: @user_script: 12: -READONLY You can't write against a read only replica. ",
+    "OOM command not allowed when used memory > 'maxmemory'. script: 8f1a6c6b2f4e1d0a9b7c3e5d2a1f0e9d8c7b6a59, on @user_script:1.",
+    "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'",
+    "OOM command not allowed when used memory > 'maxmemory'.",
+  ];
+  for (const message of refusals) {
+    const err = new ReplyError(message);
+    expect([message, isRedisUnreachableOrRefusing(err), isRedisUnavailable(err)]).toEqual([message, true, true]);
+  }
+  const { log, lines } = logSink<{ msg: string }>();
+  const o = new RedisOutageLog(log, 'delivery worker');
+  for (const message of refusals) o.error(new ReplyError(message), {}, 'delivery worker error');
+  expect(lines.map((l) => l.msg)).toEqual(['delivery worker: Redis unavailable (repeats are logged at most every 15 s)']);
+  // A script's own error that only mentions a refusal's word is not one.
+  for (const message of ["ERR Error running script (call to f_8f1a): @user_script:3: user_script:3: Script attempted to access nonexistent global variable 'OOM'", 'ERR READONLY mentioned by a bug', 'BUSYGROUP Consumer Group name already exists']) {
+    expect([message, isRedisUnreachableOrRefusing(new ReplyError(message))]).toEqual([message, false]);
+  }
 });
 
 test('jobs failed because Redis is down: counted into the outage, or one line per burst; a job failed otherwise: its own line', async () => {

@@ -52,7 +52,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
             }),
           ),
           400: 'the platform adapter rejects the payload: not the documented shape, an amount that is not exact in minor units (a decimal string beyond the currency\'s exponent, past 2^53 − 1 minor units, or negative), or a time that is not an RFC 3339 date-time with an offset (or the platform\'s unix seconds) from 1970 to a year ahead; nothing is stored',
-          401: "the platform's signature does not verify",
+          401: "the platform's signature does not verify, or the target lacks what verifies it (the detail says only that; the fix is logged for ops)",
           404: 'unknown target, or its platform sends no webhooks',
           413: 'body over 1 MiB',
           503: "the platform's API, read for the order a webhook names (TikTok Shop), is down, rate-limited or refuses the target's token: nothing stored, retry after Retry-After",
@@ -77,7 +77,12 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       try {
         orders = await adapter.handleWebhook(headers, raw);
       } catch (err) {
-        if (err instanceof WebhookAuthError) throw unauthorized(err.message);
+        if (err instanceof WebhookAuthError) {
+          // The fix for a target that lacks what verifies its webhooks goes to ops, not to the caller
+          // (anyone who has the URL): it names the partner, the target and its credential fields.
+          if (err.advice) req.log.warn({ partnerId, targetId, platform: target.platform, advice: err.advice }, `platform webhook: ${err.message}`);
+          throw unauthorized(err.message);
+        }
         if (isTargetError(err) && err.kind === 'permanent') throw new AppError(400, 'Bad Request', `${target.platform} webhook rejected: ${err.message}`);
         // A webhook that names an order only (TikTok Shop) is read from the platform's API before
         // anything is stored: that API down, rate-limited or refusing our token is a dependency that

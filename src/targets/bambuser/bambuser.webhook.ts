@@ -26,18 +26,22 @@ export function sameSecret(presented: string, expected: string): boolean {
 
 /**
  * Throws WebhookAuthError unless `headers[name]` equals the configured value. `advice`: the target's ids
- * and credential field names, for the PATCH that stores the header when none is configured.
+ * and credential field names, for the PATCH that stores the header when none is configured: in the
+ * error's `advice` (ops' warn line), not its message (the 401 an unauthenticated caller reads; it held
+ * the PATCH, ids and field names included).
  */
 export function verifyWebhookHeader(headers: Record<string, string | undefined>, name: string, expected: string | undefined, advice: AdviceTarget): void {
   if (expected === undefined) {
     throw new WebhookAuthError(
-      `Bambuser webhooks cannot be verified for this target: store the custom header registered with the Bambuser webhook with ${credentialsPatch(advice, ['webhookHeaderValue'])} ` +
+      'Bambuser webhooks cannot be verified for this target',
+      `store the custom header registered with the Bambuser webhook with ${credentialsPatch(advice, ['webhookHeaderValue'])} ` +
         `(webhookHeaderValue: the header's value; webhookHeaderName: its name, default x-webhook-secret)`,
     );
   }
   const presented = headers[name.toLowerCase()];
   if (presented === undefined || !sameSecret(presented, expected)) {
-    throw new WebhookAuthError(`Bambuser webhook without the expected ${name} header value`);
+    // Not the header's name: it is the target's configuration (webhookHeaderName).
+    throw new WebhookAuthError('Bambuser webhook without the expected header value');
   }
 }
 

@@ -25,7 +25,8 @@ import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS, type WaitBudge
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError, productPathSegment, sendableSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
 import { CursorTrail } from '../cursor-trail.js';
-import { createWhatnotClient } from './whatnot.client.js';
+import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
+import { createWhatnotClient, CREDENTIAL_FIELDS, CREDENTIAL_KINDS } from './whatnot.client.js';
 import { UnknownResourceError } from './whatnot.errors.js';
 import { judgeOrder } from './whatnot.orders.js';
 import { MerchandisingSchema, OrderItemsPageSchema, OrderPageSchema, OrderSchema, ShowSchema, WebhookBodySchema, type WhatnotOrder } from './whatnot.schemas.js';
@@ -258,7 +259,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
 
     async handleWebhook(headers, raw) {
       const secret = client.credentials.webhookSecret;
-      if (!secret) throw new WebhookAuthError('Whatnot webhook received but target has no credentials.webhookSecret to verify it with');
+      if (!secret) throw new WebhookAuthError('Whatnot webhooks cannot be verified for this target', `store the webhook's signing secret with ${credentialsPatch(adviceTarget(ctx.target, CREDENTIAL_FIELDS, CREDENTIAL_KINDS), ['webhookSecret'])}`);
       try {
         verifyWebhook(
           { id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], signature: headers['webhook-signature'] },
