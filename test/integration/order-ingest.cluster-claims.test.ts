@@ -276,7 +276,7 @@ test('a refund in another currency than its order the ledger holds is refused (4
   expect(refused.status).toBe(422);
   expect(((await refused.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual(['data.refund.amount.currency']);
   // Nothing stored, nothing claimed (old code: 202, the refund kept unapplied for good).
-  expect(await redis.exists(k.orderInbox(P, 'o-eur', 'w-eur'), k.partnerWebhookId(P, 'w-eur'))).toBe(0);
+  for (const key of [k.orderInbox(P, 'o-eur', 'w-eur'), k.partnerWebhookId(P, 'w-eur')]) expect(await redis.exists(key)).toBe(0); // two slots: one EXISTS each
   expect(await redis.exists(k.partnerRefundId(P, 'r-eur'))).toBe(0);
   const eur = { ...refund('r-eur', 'o-eur', 700), data: { refund: { ...refund('r-eur', 'o-eur', 700).data.refund, amount: { amount: 700, currency: 'EUR' } } } };
   expect((await sendEvent(svc, P, secret, eur, { webhookId: 'w-eur' })).status).toBe(202);
