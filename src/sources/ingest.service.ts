@@ -213,15 +213,20 @@ export class IngestService {
    * attribution) the refund is stored as before; if the order then comes in another currency the refund
    * stays unapplied, shown as `applied: false` on the order (docs/attribution.md, "Currencies").
    * This is the Cluster path's check (a read before the claims); on a single Redis the same rule runs
-   * inside the order event's one store call (INGEST_ORDER_ONE_LUA).
+   * inside the order event's one store call (INGEST_ORDER_ONE_LUA), and the answers are that call's, in
+   * its order: a webhook-id claimed for another show or order is that event's duplicate (or 409 while
+   * it is not stored), a refund id another order holds the refund-id 422, then the currency's.
    */
-  private async refundCurrency(partnerId: string, webhookId: string, scope: string, refund: { orderId: string; amount: { currency: string } }): Promise<IngestResult | undefined> {
+  private async refundCurrency(partnerId: string, webhookId: string, scope: string, refund: { id: string; orderId: string; amount: { currency: string } }): Promise<IngestResult | undefined> {
     const currency = await this.deps.ledger?.orderCurrency(partnerId, partnerOrderRef(refund.orderId));
     if (currency === undefined || currency === refund.amount.currency) return undefined;
-    const holder = (await this.deps.webhookIds.holder(partnerId, webhookId)) ?? scope;
-    const stored = await this.deps.webhookIds.storedEventId(partnerId, webhookId, holder);
+    const holder = await this.deps.webhookIds.holder(partnerId, webhookId);
+    if (holder !== null && holder !== scope) return this.duplicateOf(partnerId, webhookId, holder);
+    const stored = await this.deps.webhookIds.storedEventId(partnerId, webhookId, scope);
     if (stored !== null) return { eventId: stored, duplicate: true };
-    throw refundInOtherCurrency(refund.orderId, refund.amount.currency, currency);
+    const refundHolder = await this.deps.refundIds.holder(partnerId, refund.id);
+    if (refundHolder !== null && refundHolder !== refund.orderId) throw refundTaken(refund.id, refundHolder);
+    throw refundInOtherCurrency(refund.orderId, refund.amount.currency, currency, refundHolder === refund.orderId ? refund.id : undefined);
   }
 
   /**
@@ -338,7 +343,7 @@ export class IngestService {
     const stored = await this.deps.orders.ingestOne(partnerId, orderId, webhookId, scope, JSON.stringify(event), refund?.id, refundOrder);
     if (stored.holder !== undefined) return this.duplicateOf(partnerId, webhookId, stored.holder);
     if (stored.refundHolder !== undefined) throw refundTaken(refund!.id, stored.refundHolder);
-    if (stored.orderCurrency !== undefined) throw refundInOtherCurrency(orderId, refund!.amount.currency, stored.orderCurrency);
+    if (stored.orderCurrency !== undefined) throw refundInOtherCurrency(orderId, refund!.amount.currency, stored.orderCurrency, stored.refundIdHeld ? refund!.id : undefined);
     if (!stored.handOn) return { eventId: stored.eventId, duplicate: true };
     if (this.deps.onOrderEvent) await this.deps.onOrderEvent(partnerId, stored.eventId, event);
     this.deps.log.debug({ partnerId, orderId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'order event stored; attribution queued');
@@ -467,11 +472,25 @@ function refundTaken(refundId: string, holder: string): AppError {
   );
 }
 
-/** The answer to a refund in another currency than its order's (IngestService.refundCurrency): 422, nothing stored. */
-function refundInOtherCurrency(orderId: string, refundCurrency: string, orderCurrency: string): AppError {
-  return new AppError(422, 'Unprocessable Content', `order ${orderId} is in ${orderCurrency}, this refund in ${refundCurrency}: a refund is in its order's currency (amounts are never converted), so this event is not stored. Send the refund's amount in ${orderCurrency}`, [
-    { path: 'data.refund.amount.currency', message: `must be the order's currency, ${orderCurrency}` },
-  ]);
+/**
+ * The answer to a refund in another currency than its order's (IngestService.refundCurrency): 422,
+ * nothing stored. With `heldRefundId` the order already holds that refund id (a refund under it is
+ * stored, e.g. one in this currency sent before the order, kept unapplied): the same id again in the
+ * order's currency would be taken (202) and booked as nothing (the ledger books a refund id once), so
+ * the answer asks for a new refund id, not only the currency (it said "send the amount in EUR": the
+ * partner's fix then did nothing).
+ */
+function refundInOtherCurrency(orderId: string, refundCurrency: string, orderCurrency: string, heldRefundId?: string): AppError {
+  const currencyError = { path: 'data.refund.amount.currency', message: `must be the order's currency, ${orderCurrency}` };
+  if (heldRefundId !== undefined) {
+    return new AppError(
+      422,
+      'Unprocessable Content',
+      `order ${orderId} is in ${orderCurrency}, this refund in ${refundCurrency}, and refund ${heldRefundId} is already stored for it: a refund id is booked once (sent again, in any currency, it changes nothing), and a refund in another currency than its order's is kept unapplied (amounts are never converted; refunds[].applied is false in the order view). So this event is not stored. Send the refund in ${orderCurrency} under a new refund id`,
+      [{ path: 'data.refund.id', message: `already stored for order ${orderId} (booked once): send the refund under a new refund id` }, currencyError],
+    );
+  }
+  return new AppError(422, 'Unprocessable Content', `order ${orderId} is in ${orderCurrency}, this refund in ${refundCurrency}: a refund is in its order's currency (amounts are never converted), so this event is not stored. Send the refund's amount in ${orderCurrency}`, [currencyError]);
 }
 
 /**

@@ -80,6 +80,11 @@ export class RefundIdClaims {
     return (await this.redis.eval(CLAIM_REFUND_ID_LUA, 2, this.keys.partnerRefundId(partnerId, refundId), this.keys.partnerRefundIdHeld(partnerId, refundId), orderId, token, this.heldTtlSec)) as string;
   }
 
+  /** The order that holds `refundId`, or null while nobody does (a read: nothing claimed). */
+  async holder(partnerId: string, refundId: string): Promise<string | null> {
+    return this.redis.get(this.keys.partnerRefundId(partnerId, refundId));
+  }
+
   /**
    * The order's write definitely stored nothing (the store script returned an error reply, or was never
    * sent): the claim goes unless another delivery of the order passed it (or one passed it untracked).

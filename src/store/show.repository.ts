@@ -296,9 +296,10 @@ ${trimOrderLog('KEYS[2]', 'KEYS[3]', 'eventId')}return {1, eventId}
  * orderId. Returns {2, holder} when the webhook-id is claimed for another scope, {3, holder} when
  * another order holds the refund id (nothing written; a claim of this webhook-id for this scope with
  * no event stored is taken back, as IngestService does on the Cluster), {4, eventId} for that refund
- * when this webhook-id's event is stored (its duplicate: nothing written), {5, currency} for a refund
- * whose order the ledger holds in another currency (KEYS[7] the order's ledger hash, ARGV[8] its field,
- * ARGV[9] the refund's currency; nothing written, a claim taken back as for {3}), {0, existingEventId}
+ * when this webhook-id's event is stored (its duplicate: nothing written), {5, currency, held} for a
+ * refund whose order the ledger holds in another currency (KEYS[7] the order's ledger hash, ARGV[8] its
+ * field, ARGV[9] the refund's currency; nothing written, a claim taken back as for {3}; `held` '1' when
+ * this order already holds the refund id: a refund under it is stored), {0, existingEventId}
  * for a stored duplicate, or {1, eventId}.
  *
  * Every key is read before the first write (a key of another type under one of the names fails the
@@ -328,7 +329,8 @@ if #KEYS >= 7 and not existing then
     local R = cjson.decode(raw)
     if R.g and type(R.c) == 'string' and R.c ~= ARGV[9] then
       if claimed then redis.call('DEL', KEYS[1]) end
-      return {5, R.c}
+      if refundHolder then return {5, R.c, '1'} end
+      return {5, R.c, '0'}
     end
   end
 end
@@ -588,7 +590,7 @@ declare module 'ioredis' {
     scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIndexSnapshot(indexed: string, shows: string, liveShows: string, showId: string, orderKey: string, scheduledAtMs: number, live: string): Result<number, Context>;
     scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
-    scIngestOrderOne(numKeys: number, ...args: (string | number)[]): Result<[number, string], Context>;
+    scIngestOrderOne(numKeys: number, ...args: (string | number)[]): Result<[number, string, string?], Context>;
     scOrderHandled(pending: string, events: string, eventId: string, retentionSec: number): Result<number, Context>;
     scDispatchMany(stream: string, ...args: string[]): Result<number, Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
@@ -1362,6 +1364,8 @@ export interface OrderIngestOne {
   refundHolder?: string;
   /** The currency of the refund's order as the ledger holds it, another than the refund's: nothing written. */
   orderCurrency?: string;
+  /** With orderCurrency: this order already holds the refund id (a refund under it is stored; the ledger books an id once). */
+  refundIdHeld?: boolean;
 }
 
 export class OrderEventRepository {
@@ -1407,7 +1411,7 @@ export class OrderEventRepository {
     const r = await this.redis.scIngestOrderOne(keys.length, ...keys, scope, this.inboxTtlSec, webhookId, eventJson, Date.now(), JSON.stringify([partnerId, orderId]), orderId, ...check);
     if (r[0] === 2) return { duplicate: true, eventId: '', handOn: false, holder: r[1] };
     if (r[0] === 3) return { duplicate: false, eventId: '', handOn: false, refundHolder: r[1] };
-    if (r[0] === 5) return { duplicate: false, eventId: '', handOn: false, orderCurrency: r[1] };
+    if (r[0] === 5) return { duplicate: false, eventId: '', handOn: false, orderCurrency: r[1], refundIdHeld: r[2] === '1' };
     return { duplicate: r[0] !== 1, eventId: r[1], handOn: r[0] !== 4 };
   }
 

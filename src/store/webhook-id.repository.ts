@@ -247,12 +247,12 @@ export class WebhookIdClaims {
     return (await this.redis.eval(TAKE_OVER_LUA, 2, key, this.keys.partnerWebhookIdHeld(partnerId, webhookId), holder, scope, this.ttlSec, token, this.heldTtlSec)) as string;
   }
 
-  /** The event id stored under `webhookId` in the scope that claimed it (null while not stored). */
   /** The scope `webhookId` is claimed for, or null when it is not claimed. */
   async holder(partnerId: string, webhookId: string): Promise<string | null> {
     return this.redis.get(this.keys.partnerWebhookId(partnerId, webhookId));
   }
 
+  /** The event id stored under `webhookId` in the scope that claimed it (null while not stored). */
   async storedEventId(partnerId: string, webhookId: string, scope: string): Promise<string | null> {
     const sep = scope.indexOf(':');
     const kind = scope.slice(0, sep);

@@ -303,6 +303,29 @@ test("an order's and a refund's createdAt sent with an offset are stored, shown 
   expect(rep.totals.map((t) => t.orders)).toEqual([1]);
 });
 
+test("a refund id stored before its order in another currency, sent again so: the 422 asks for a new refund id (the same id in the order's currency is taken and changes nothing)", async () => {
+  const c = await click('s2', 'yt1', T0 + 95 * H);
+  await refund('held-o', 'held-r', 200, T0 + 96 * H, 'USD'); // before its order: stored (202), held-o holds the id
+  await drain();
+  await order({ id: 'held-o', clickId: c, createdAt: T0 + 95 * H + 60_000, amount: 3000, currency: 'EUR' });
+  await waitOrder('held-o', (x) => x.refunds.length === 1);
+  // Old code: "send the refund's amount in EUR" only, and that fix (below) was taken and did nothing.
+  const again = await refund('held-o', 'held-r', 200, T0 + 96 * H, 'USD', 422);
+  const problem = (await again.json()) as { detail: string; errors: { path: string; message: string }[] };
+  expect(problem.detail).toContain('refund held-r is already stored');
+  expect(problem.detail).toContain('under a new refund id');
+  expect(problem.errors.map((e) => e.path)).toEqual(['data.refund.id', 'data.refund.amount.currency']);
+  await refund('held-o', 'held-r', 200, T0 + 96 * H, 'EUR', 202); // booked once: nothing applied
+  await refund('held-o', 'held-r2', 200, T0 + 96 * H, 'EUR', 202); // the new id: applied
+  await drain();
+  const v = await waitOrder('held-o', (x) => x.refundedAmount === 200);
+  const refunds = (v.refunds as unknown as { id: string; currency: string; applied: boolean }[]).map((r) => [r.id, r.currency, r.applied]).sort();
+  expect(refunds).toEqual([
+    ['held-r', 'USD', false],
+    ['held-r2', 'EUR', true],
+  ]);
+});
+
 test('given an order with an unknown click id, then it is unattributed and reported as such', async () => {
   await order({ id: 'unknown-click', clickId: 'clk_DOESNOTEXIST', createdAt: T0 + 60 * H, amount: 777, currency: 'EUR' });
   await order({ id: 'no-click', createdAt: T0 + 60 * H, amount: 223, currency: 'EUR' });

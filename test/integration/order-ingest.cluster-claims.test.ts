@@ -276,7 +276,7 @@ test('a refund in another currency than its order the ledger holds is refused (4
   expect(refused.status).toBe(422);
   expect(((await refused.json()) as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual(['data.refund.amount.currency']);
   // Nothing stored, nothing claimed (old code: 202, the refund kept unapplied for good).
-  expect(await redis.exists(k.orderInbox(P, 'o-eur', 'w-eur'), k.partnerWebhookId(P, 'w-eur'))).toBe(0);
+  for (const key of [k.orderInbox(P, 'o-eur', 'w-eur'), k.partnerWebhookId(P, 'w-eur')]) expect(await redis.exists(key)).toBe(0); // two slots: one EXISTS each
   expect(await redis.exists(k.partnerRefundId(P, 'r-eur'))).toBe(0);
   const eur = { ...refund('r-eur', 'o-eur', 700), data: { refund: { ...refund('r-eur', 'o-eur', 700).data.refund, amount: { amount: 700, currency: 'EUR' } } } };
   expect((await sendEvent(svc, P, secret, eur, { webhookId: 'w-eur' })).status).toBe(202);
@@ -284,4 +284,29 @@ test('a refund in another currency than its order the ledger holds is refused (4
   const again = await sendEvent(svc, P, secret, refund('r-eur', 'o-eur', 700), { webhookId: 'w-eur' });
   expect(again.status).toBe(200);
   expect(((await again.json()) as { duplicate: boolean }).duplicate).toBe(true);
+});
+
+test('Cluster answers a wrong-currency refund as a single Redis does: a refund id this order holds asks for a new id; another scope\'s webhook-id and another order\'s refund id come first', async () => {
+  const k = svc.rt.keys;
+  const redis = svc.rt.redis;
+  const usd = (id: string, orderId: string) => refund(id, orderId, 300);
+  // Before its order: stored (202), the refund id o-held's.
+  expect((await sendEvent(svc, P, secret, usd('r-held', 'o-held'), { webhookId: 'wh-1' })).status).toBe(202);
+  expect((await sendEvent(svc, P, secret, usd('r-else', 'o-else'), { webhookId: 'wh-2' })).status).toBe(202);
+  const eurOrder = orderEvent('o-held', 4000);
+  await svc.rt.attribution.handlePartnerEvent(P, PartnerEventSchema.parse({ ...eurOrder, data: { order: { ...eurOrder.data.order, total: { amount: 4000, currency: 'EUR' } } } }));
+  // The same refund id again in USD: the 422 asks for a new refund id (old code: "send it in EUR", which was then taken and did nothing).
+  const again = await sendEvent(svc, P, secret, usd('r-held', 'o-held'), { webhookId: 'wh-3' });
+  expect(again.status).toBe(422);
+  const problem = (await again.json()) as { detail: string; errors: { path: string }[] };
+  expect(problem.detail).toContain('under a new refund id');
+  expect(problem.errors.map((e) => e.path)).toEqual(['data.refund.id', 'data.refund.amount.currency']);
+  // A webhook-id claimed for another order whose event is not stored: 409, as on a single Redis (old code: the currency 422).
+  await redis.set(k.partnerWebhookId(P, 'wh-ghost'), 'order:o-ghost', 'EX', 60);
+  expect((await sendEvent(svc, P, secret, usd('r-new', 'o-held'), { webhookId: 'wh-ghost' })).status).toBe(409);
+  // A refund id another order holds: that 422 (old code: the currency's).
+  const taken = await sendEvent(svc, P, secret, usd('r-else', 'o-held'), { webhookId: 'wh-4' });
+  expect(taken.status).toBe(422);
+  expect(((await taken.json()) as { detail: string }).detail).toContain('was first sent for order o-else');
+  for (const key of [k.partnerWebhookId(P, 'wh-3'), k.partnerWebhookId(P, 'wh-4'), k.partnerRefundId(P, 'r-new')]) expect(await redis.exists(key)).toBe(0);
 });
