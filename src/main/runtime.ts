@@ -24,7 +24,7 @@ import { AttributionProducer } from '../queues/attribution.queue.js';
 import { AttributionRepository } from '../store/attribution.repository.js';
 import { ReconcileRepository } from '../store/reconcile.repository.js';
 import { ShowActivityRepository } from '../store/show-activity.repository.js';
-import { SessionRepository } from '../store/session.repository.js';
+import { SESSION_RENEWAL_LABEL, SessionRepository } from '../store/session.repository.js';
 import { CredentialVerifier } from '../targets/target.verify.js';
 import { ReconcileService } from '../reconcile/reconcile.service.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
@@ -301,7 +301,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     readiness: new ReadinessService({ redis, keys, box, shows, partners, outbound, adapterFor: (t) => syncService.adapterFor(t), forgetAdapter: (id) => syncService.forgetAdapter(id), log: log.child({ module: 'readiness' }) }),
     reconciliations,
     activity,
-    sessions: new SessionRepository(redis, keys, 8 * 3600),
+    sessions: new SessionRepository(redis, keys, 8 * 3600, box.derivedKeys(SESSION_RENEWAL_LABEL)[0]!),
     credentialVerifier: new CredentialVerifier({ redis, keys, box, timeoutMs: config.platformTimeoutMs, platformTimeoutsMs: config.platformTimeoutsMs, settings: { facebookGraphVersion: config.facebookGraphVersion }, destinations, log: log.child({ module: 'targets' }) }),
     producerConnection: producerConn,
     outbound,

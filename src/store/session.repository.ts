@@ -18,24 +18,64 @@ import type { RedisClient } from './redis.js';
  */
 export const SESSIONS_PER_KEY = 20;
 
-/**
- * The token of the session that replaces `replaced` (a renewal), for the key that renews it: the same
- * for every renewal of that cookie with that key. Two tabs of one browser renew together (the hourly
- * renewal, a Queues link) with the same cookie: each made a random token, the browser kept the one
- * answered last, and the other session was left alive for 8 hours, counted in the key's cap. Now both
- * make the same session. Keyed with the API key itself (sent in the body): the cookie alone does not
- * give it, and whoever has the key can sign in anyway.
- */
-export function renewalToken(apiKey: string, replaced: string): string {
-  return createHmac('sha256', apiKey).update(`syndicast console session renewal\0${replaced}`).digest('base64url');
-}
+/** What SessionRepository's renewal key is derived for from SECRETS_KEY (SecretBox.derivedKeys). */
+export const SESSION_RENEWAL_LABEL = 'syndicast console session renewal';
+
+/** The same principal: the same key, and for ADMIN_API_KEY's principal the same admin key (its fingerprint). */
+const samePrincipal = (a: Principal, b: Principal): boolean => a.id === b.id && (a.adminKey ?? '') === (b.adminKey ?? '');
 
 export class SessionRepository {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     readonly ttlSec: number,
+    /** A server secret (SecretBox.derivedKeys(SESSION_RENEWAL_LABEL)[0]) keying renewalToken. */
+    private readonly renewalKey: Buffer,
   ) {}
+
+  /**
+   * The token of the session that replaces the live session `replaced` of `p` (a renewal): the same for
+   * every renewal of that cookie by that principal. Two tabs of one browser renew together (the hourly
+   * renewal, a Queues link) with the same cookie: each made a random token, the browser kept the one
+   * answered last, and the other session was left alive for 8 hours, counted in the key's cap.
+   * Keyed with a server secret, over the principal (its id; ADMIN_API_KEY's fingerprint for the admin)
+   * and the cookie: keyed with the raw API key (758dc272), a leaked cookie and its renewal (a HAR file, a
+   * proxy log) let anyone test guesses of an operator-chosen ADMIN_API_KEY offline.
+   */
+  private renewalToken(p: Principal, replaced: string): string {
+    return createHmac('sha256', this.renewalKey).update(`${p.id}\0${p.adminKey ?? ''}\0${replaced}`).digest('base64url');
+  }
+
+  /**
+   * A console sign-in of `p`; `replaced`, the cookie the browser sent (a renewal). Its new token:
+   * - `replaced` a live session of `p`: renewalToken(p, replaced), created (a fresh 8 h), and `replaced`
+   *   ends. Two tabs renewing it at once both get this one session.
+   * - otherwise, the session renewalToken(p, replaced) live (another tab renewed that cookie just
+   *   before): that token, nothing created, nothing extended.
+   * - otherwise (`replaced` replaced long ago, signed out, ended by the cap, expired, another key's, or
+   *   garbage): a random token, a new sign-in, and `replaced` ends if it was live. The derived token was
+   *   used for any `replaced` (758dc272): a signed-out or replaced session came back, with a fresh 8 h,
+   *   for anyone holding its old cookie, for as long as the key was valid.
+   * Sessions live in their own slots (consoleSession, by the token's hash): the check of `replaced` and
+   * the create are separate steps. Between them another request may end `replaced` (another tab
+   * renewing it: the same session results) or end the session just derived from it (a sign-out within
+   * the same milliseconds): that renewal then makes it again, from a cookie that was live when it came.
+   */
+  async signIn(p: Principal, replaced?: string): Promise<string> {
+    if (replaced === undefined) return this.create(p);
+    const derived = this.renewalToken(p, replaced);
+    const old = await this.find(replaced);
+    if (old !== null && samePrincipal(old, p)) {
+      await this.create(p, replaced, derived);
+      await this.delete(replaced);
+      return derived;
+    }
+    const renewed = await this.find(derived);
+    if (renewed !== null) return derived;
+    const token = await this.create(p, replaced);
+    await this.delete(replaced);
+    return token;
+  }
 
   /**
    * A new session of `p`. `replaces`, the token of the session this one replaces (a renewal: the
@@ -43,7 +83,7 @@ export class SessionRepository {
    * (by delete), a renewal at SESSIONS_PER_KEY made a 21st, the cap ended the key's oldest live session
    * (another browser's, signed out on every renewal) and then the replaced one went: 19 left. Its
    * record (another slot) is the caller's to delete; a create that fails leaves it as it was.
-   * `token`: the new session's (a renewal's, renewalToken); a random one otherwise.
+   * `token`: the new session's (a renewal's, renewalToken: signIn); a random one otherwise.
    */
   async create(p: Principal, replaces?: string, token = randomToken(32)): Promise<string> {
     const hash = sha256Hex(token);

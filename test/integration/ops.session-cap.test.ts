@@ -105,10 +105,40 @@ test('two tabs renewing the same cookie at the same instant leave one session, n
   expect(await svc.rt.redis.zcard(list)).toBe(1);
   expect(await queues(a)).toBe(403); // live (a viewer's): 403; ended: 401
   expect(await queues(old)).toBe(401);
-  // Another key renewing the same cookie gets a session of its own.
+  // Another key renewing the same cookie gets a session of its own: a new sign-in, each time.
   const other = await signIn(ADMIN_KEY, a);
   expect(other).not.toBe(a);
   expect(await queues(other)).toBe(200);
+  expect(await signIn(ADMIN_KEY, a)).not.toBe(other);
+});
+
+test('a renewal with a signed-out or replaced cookie is a new sign-in: the ended session does not come back', async () => {
+  // A renewal's token was derived from any cookie sent, live or not: renewing with a cookie already
+  // replaced brought back its renewal after a sign-out, with a fresh 8 hours.
+  const key = (await (await svc.api('/v1/api-keys', { json: { role: 'viewer' } })).json()) as { id: string; key: string };
+  const list = svc.rt.keys.consoleSessionsOfKey(key.id);
+  const x = await signIn(key.key);
+  const a = await signIn(key.key, x);
+  // The other tab, just after (the cookie it sent already replaced): the same session, none created.
+  expect(await signIn(key.key, x)).toBe(a);
+  expect(await svc.rt.redis.zcard(list)).toBe(1);
+  expect((await fetch(`${svc.url}/v1/ops/session`, { method: 'DELETE', headers: { cookie: a } })).status).toBe(204);
+  expect(await queues(a)).toBe(401);
+  const late = await signIn(key.key, x);
+  expect(late).not.toBe(a);
+  expect(await queues(a)).toBe(401);
+  expect(await queues(late)).toBe(403); // live (a viewer's)
+
+  // A late tab after a second renewal (x2 → a2 → b2): its cookie does not bring a2 back.
+  const x2 = await signIn(key.key);
+  const a2 = await signIn(key.key, x2);
+  const b2 = await signIn(key.key, a2);
+  const late2 = await signIn(key.key, x2);
+  expect(late2).not.toBe(a2);
+  expect(await queues(a2)).toBe(401);
+  expect(await queues(b2)).toBe(403);
+  // Garbage is a new sign-in too, a different one each time.
+  expect(await signIn(key.key, 'syndicast_ops=nothing')).not.toBe(await signIn(key.key, 'syndicast_ops=nothing'));
 });
 
 test('a refused sign-in looks its key up once (it looked again for the reason: a second GET)', async () => {

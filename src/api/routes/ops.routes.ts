@@ -13,7 +13,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
 import { AppError, notFound, unauthorized } from '../../lib/errors.js';
-import { renewalToken, type SessionRepository } from '../../store/session.repository.js';
+import type { SessionRepository } from '../../store/session.repository.js';
 import type { Principal } from '../../store/apikey.repository.js';
 import type { OpsService } from '../ops/ops.service.js';
 import { assertPartnerAccess, keyRefusedDetail } from '../plugins/auth.plugin.js';
@@ -340,10 +340,9 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       // The new cookie replaces the one the browser sent (the console renews its session on the Queues
       // link and hourly): that session ends now, not 8 hours later, one live session per renewal left.
       // It leaves the key's list as the new one joins it (create), so it makes room under the cap.
-      // Renewals of one cookie with one key (two tabs at once) make one session: renewalToken.
+      // Renewals of one live cookie by one principal (two tabs at once) make one session (signIn).
       const replaced = parseCookies(req.headers.cookie)[SESSION_COOKIE] || undefined;
-      const token = await sessions.create(p, replaced, replaced === undefined ? undefined : renewalToken(req.body.key, replaced));
-      if (replaced) await sessions.delete(replaced);
+      const token = await sessions.signIn(p, replaced);
       void reply.header('set-cookie', cookie(token, sessions.ttlSec, req.protocol === 'https'));
       return reply.status(201).send({ id: p.id, role: p.role, partnerId: p.partnerId ?? null });
     },
