@@ -546,6 +546,46 @@ test('a publish whose source write is held while Redis is away, and whose show e
 }, 60_000);
 
 /**
+ * The same hold, the key rotated meanwhile: the re-check found the old key naming no show and refused
+ * it as an "unknown stream key" (its "rotated" branch could not be reached), where the periodic check
+ * says the key was rotated. Now both say so.
+ */
+test('a publish whose source write is held while Redis is away, and whose key is rotated meanwhile, is refused as rotated once Redis answers', async () => {
+  const { key } = await scheduledIngest(svc, 'atk-rotw', await createPartner(svc, 'atk-rotw'), 'w');
+  const real = svc.rt.relay;
+  let rotated = false;
+  let writing!: () => void;
+  const firstWrite = new Promise<void>((r) => (writing = r));
+  const relay = Object.create(real, {
+    setSourceFor: {
+      value: (...a: Parameters<typeof real.setSourceFor>) => {
+        if (rotated) return real.setSourceFor(...a);
+        writing();
+        return Promise.reject(unavailable());
+      },
+    },
+  }) as typeof real;
+  const { log, lines } = logSink<{ msg: string; why?: string }>();
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay, shows: svc.rt.shows, log, playKeys: [], checkMs: 60_000 });
+  let client: Client | undefined;
+  try {
+    const r = await publishFrom(edge.port, '127.0.0.12', key);
+    client = r.client;
+    await firstWrite;
+    await real.rotateIngestKey('atk-rotw', 'w');
+    rotated = true;
+    await waitFor(async () => lines.some((l) => /^ingest publish (accepted|refused)/.test(l.msg)), 10_000).catch(() => undefined);
+    expect({ source: await real.source('atk-rotw', 'w'), settled: lines.filter((l) => /^ingest publish (accepted|refused)/.test(l.msg)).map((l) => `${l.msg}: ${l.why ?? ''}`) }).toEqual({
+      source: null,
+      settled: ["ingest publish refused: show w's stream key was rotated"],
+    });
+  } finally {
+    client?.socket.destroy();
+    await edge.close();
+  }
+}, 60_000);
+
+/**
  * The pending count goes down when a connection closes and when a publish's key is accepted: connections
  * that open and close without publishing (a load balancer's health checks), many more than the cap, do
  * not lock their address out, and a publishing encoder does not hold one of its address's pending places.
