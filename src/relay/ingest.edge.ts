@@ -638,6 +638,11 @@ export const PUBLISH_CHECK_RETRY_MS = 500;
 
 const KEY_PATH = new RegExp(`^/${EDGE_APP}/([A-Za-z0-9_-]{8,200})$`);
 
+/** Why a publish whose key names no show is refused. */
+const UNKNOWN_KEY = 'unknown stream key';
+/** Why a publish whose key checked out is cut off once the key names its show no more. */
+const rotated = (showId: string): string => `show ${showId}'s stream key was rotated`;
+
 /** How often an edge renews the sources of its publishes (and re-checks their shows) by default: a fifth of RELAY_SOURCE_TTL_MS, at most 2 s. */
 export function edgeCheckMs(sourceTtlMs: number): number {
   return Math.min(2000, Math.floor(sourceTtlMs / 5));
@@ -734,7 +739,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
     /** The show the publish's key is the current key of, or why it publishes nothing (unknown key, the show over). */
     const verdict = async (): Promise<{ show: { partnerId: string; showId: string } } | { why: string }> => {
       const show = await relay.showOfKey(p.key);
-      if (!show) return { why: 'unknown stream key' };
+      if (!show) return { why: UNKNOWN_KEY };
       const desired = await shows.desired(show.partnerId, show.showId);
       if (!desired || desired.state === 'ended' || desired.state === 'cancelled') return { why: `show ${show.showId} is ${desired?.state ?? 'unknown'}` };
       return { show };
@@ -756,9 +761,10 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       let tried = false;
       const written = await answered(async (): Promise<true | string> => {
         if (tried) {
+          // A key that checked out and now names no show was rotated (the old key is dropped): said so as
+          // the periodic check says it. A key names one show for good, so no other show can answer it.
           const again = await verdict();
-          if ('why' in again) return again.why;
-          if (again.show.partnerId !== show.partnerId || again.show.showId !== show.showId) return `show ${show.showId}'s stream key was rotated`;
+          if ('why' in again) return again.why === UNKNOWN_KEY ? rotated(show.showId) : again.why;
         }
         tried = true;
         await relay.setSourceFor(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
@@ -892,7 +898,7 @@ export async function startIngestEdge(opts: EdgeOptions): Promise<IngestEdge> {
       Promise.all([shows.desired(show.partnerId, show.showId), relay.showOfKey(p.key)]).then(
         async ([d, current]) => {
           if (!d || d.state === 'ended' || d.state === 'cancelled') return cutOff(id, p, show, `show ${show.showId} is ${d?.state ?? 'gone'}`);
-          if (current?.partnerId !== show.partnerId || current.showId !== show.showId) return cutOff(id, p, show, `show ${show.showId}'s stream key was rotated`);
+          if (current?.partnerId !== show.partnerId || current.showId !== show.showId) return cutOff(id, p, show, rotated(show.showId));
           // This edge is alive and the publish still runs: its source lives on (only a dead edge's lapses).
           if (publishing.get(id) === p && !closing) await relay.keepSource(show.partnerId, show.showId, sourceOf(p), sourceTtlMs);
         },

@@ -497,6 +497,43 @@ test('a publish whose key check is held while Redis is away, and whose show ends
 }, 60_000);
 
 /**
+ * A publish on `key` whose source write Redis does not answer until `meanwhile` has run (the periodic
+ * check kept out of it: the write's retry alone answers): what it left once settled.
+ */
+async function heldSourceWrite(partnerId: string, showId: string, key: string, address: string, meanwhile: () => Promise<void>) {
+  const real = svc.rt.relay;
+  let changed = false;
+  let writing!: () => void;
+  const firstWrite = new Promise<void>((r) => (writing = r));
+  const relay = Object.create(real, {
+    setSourceFor: {
+      value: (...a: Parameters<typeof real.setSourceFor>) => {
+        if (changed) return real.setSourceFor(...a);
+        writing();
+        return Promise.reject(unavailable());
+      },
+    },
+  }) as typeof real;
+  const { log, lines } = logSink<{ msg: string; why?: string }>();
+  const handed: string[] = [];
+  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay, shows: svc.rt.shows, log, playKeys: [], checkMs: 60_000, onSource: (s) => handed.push(s.showId) });
+  let client: Client | undefined;
+  try {
+    const r = await publishFrom(edge.port, address, key);
+    client = r.client;
+    await firstWrite;
+    await meanwhile();
+    changed = true;
+    await waitFor(async () => lines.some((l) => /^ingest publish (accepted|refused)/.test(l.msg)), 10_000).catch(() => undefined);
+    await waitFor(async () => !isOpen(client), 5_000).catch(() => undefined);
+    return { published: r.result, source: await real.source(partnerId, showId), handed, open: isOpen(client), settled: lines.filter((l) => /^ingest publish (accepted|refused)/.test(l.msg)).map((l) => `${l.msg}: ${l.why ?? ''}`) };
+  } finally {
+    client?.socket.destroy();
+    await edge.close();
+  }
+}
+
+/**
  * The same with the hold at the source's write: the key checked out (the show scheduled), then Redis
  * stopped answering the edge before the write, and the show ended meanwhile. The write was tried again
  * as it was: the ended show's source was set, the publish logged accepted and its relay woken, and it was
@@ -506,43 +543,29 @@ test('a publish whose key check is held while Redis is away, and whose show ends
 test('a publish whose source write is held while Redis is away, and whose show ends meanwhile, is refused once Redis answers: no source, not accepted, nothing woken', async () => {
   const secret = await createPartner(svc, 'atk-endw');
   const { key } = await scheduledIngest(svc, 'atk-endw', secret, 'w');
-  const real = svc.rt.relay;
-  let ended = false;
-  let writing!: () => void;
-  const firstWrite = new Promise<void>((r) => (writing = r));
-  const relay = Object.create(real, {
-    setSourceFor: {
-      value: (...a: Parameters<typeof real.setSourceFor>) => {
-        if (ended) return real.setSourceFor(...a);
-        writing();
-        return Promise.reject(unavailable());
-      },
-    },
-  }) as typeof real;
-  const { log, lines } = logSink<{ msg: string; why?: string }>();
-  const handed: string[] = [];
-  // The edge's periodic check (which cuts an ended show's publish off) kept out of it: the write's retry alone answers here.
-  const edge = await startIngestEdge({ port: await testPort(), host: '127.0.0.1', relay, shows: svc.rt.shows, log, playKeys: [], checkMs: 60_000, onSource: (s) => handed.push(s.showId) });
-  let client: Client | undefined;
-  try {
-    const r = await publishFrom(edge.port, '127.0.0.11', key);
-    client = r.client;
-    await firstWrite;
-    await endShow('atk-endw', secret, 'w');
-    ended = true;
-    await waitFor(async () => lines.some((l) => /^ingest publish (accepted|refused)/.test(l.msg)), 10_000).catch(() => undefined);
-    await waitFor(async () => !isOpen(client), 5_000).catch(() => undefined);
-    expect({ published: r.result, source: await real.source('atk-endw', 'w'), handed, open: isOpen(client), settled: lines.filter((l) => /^ingest publish (accepted|refused)/.test(l.msg)).map((l) => `${l.msg}: ${l.why ?? ''}`) }).toEqual({
-      published: 'published',
-      source: null,
-      handed: [],
-      open: false,
-      settled: ['ingest publish refused: show w is ended'],
-    });
-  } finally {
-    client?.socket.destroy();
-    await edge.close();
-  }
+  expect(await heldSourceWrite('atk-endw', 'w', key, '127.0.0.11', () => endShow('atk-endw', secret, 'w'))).toEqual({
+    published: 'published',
+    source: null,
+    handed: [],
+    open: false,
+    settled: ['ingest publish refused: show w is ended'],
+  });
+}, 60_000);
+
+/**
+ * The same hold, the key rotated meanwhile: the re-check found the old key naming no show and refused
+ * it as an "unknown stream key" (its "rotated" branch could not be reached), where the periodic check
+ * says the key was rotated. Now both say so.
+ */
+test('a publish whose source write is held while Redis is away, and whose key is rotated meanwhile, is refused as rotated once Redis answers', async () => {
+  const { key } = await scheduledIngest(svc, 'atk-rotw', await createPartner(svc, 'atk-rotw'), 'w');
+  expect(await heldSourceWrite('atk-rotw', 'w', key, '127.0.0.12', async () => void (await svc.rt.relay.rotateIngestKey('atk-rotw', 'w')))).toEqual({
+    published: 'published',
+    source: null,
+    handed: [],
+    open: false,
+    settled: ["ingest publish refused: show w's stream key was rotated"],
+  });
 }, 60_000);
 
 /**

@@ -120,3 +120,23 @@ test('a step whose one request was never sent (its token refresh failed) is forg
   expect(reqs.filter((q) => q.method === 'GET' && q.path === '/youtube/v3/liveBroadcasts')).toEqual([]);
   expect(reqs.filter((q) => q.method === 'POST' && q.path === '/youtube/v3/liveStreams')).toHaveLength(1);
 }, 60_000);
+
+test('a broadcast insert refused for good because the channel may not stream live (livePermissionBlocked) is not left started (a resync after the block would page the broadcast list first)', async () => {
+  // It was left `started`: every resync paged the whole broadcast list first (recovery), and on a channel
+  // with more than MAX_RECOVERY_PAGES pages ended recovery_inconclusive though nothing had been made.
+  const secret = await createPartner(svc, 'blk');
+  const r = await svc.api('/v1/partners/blk/targets', {
+    json: { id: 'yt-blk', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'blk', secret, showEvent('show.scheduled', sampleShow('s3', { title: 'Blocked' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'blk', showId: 's3', targetId: 'yt-blk' };
+  await sim.control('PUT', '/_sim/youtube/live-streaming', { enabled: true, blocked: true });
+  try {
+    expect(await svc.rt.syncService.sync(job, { token: 'blk-1' })).toMatchObject({ kind: 'done', state: 'failed' });
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/live-streaming', { enabled: true });
+  }
+  // Nothing was made: the step is forgotten, so the resync after the block sends the insert without a lookup first.
+  expect(await svc.rt.redis.get(svc.rt.keys.intent('blk', 's3', 'yt-blk', 'g0:create:broadcast'))).toBeNull();
+}, 60_000);

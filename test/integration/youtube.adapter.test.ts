@@ -439,6 +439,50 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(await channelStreams()).toEqual([]);
   });
 
+  it('a create called off after its broadcast and stream were made, before the bind, the broadcast deleted on YouTube since: the look-up-only create binds nothing and returns both; the withdraw leaves no stream', async () => {
+    // It bound them: the bind was refused (liveBroadcastNotFound), the stream deleted and the mirror failed
+    // (only NotMadeError is let through) instead of being cancelled.
+    const h = harness();
+    const store = new MemoryOnce();
+    const dies = (async <T>(step: string, run: () => Promise<T>, recover?: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> => {
+      const result = await store.once(step, run, recover);
+      if (step === 'stream') throw new Error('worker killed');
+      return result;
+    }) as Once;
+    await expect(h.adapter.createShow(SPRING_SPEC, { once: dies, marker: 'mk-off-bound' })).rejects.toThrow('worker killed');
+    const made = (await effects()).find((e) => e.type === 'show.created')?.externalId as string;
+    const [stream] = await channelStreams();
+    await axios.delete(`${sim.url}/youtube/youtube/v3/liveBroadcasts`, { params: { id: made }, headers: { authorization: `Bearer ${await channelToken()}` } });
+    const lookOnly = (async <T>(step: string): Promise<T> => {
+      const r = store.steps.get(step);
+      if (r?.state === 'completed') return JSON.parse(r.json) as T;
+      throw new NotMadeError(`${step}: no earlier attempt made it`);
+    }) as Once;
+    const mid = await lastSeq();
+    const remote = await h.adapter.createShow(SPRING_SPEC, { once: lookOnly, marker: 'mk-off-bound', findOnly: true });
+    expect({ externalId: remote.externalId, streamId: remote.data.streamId }).toEqual({ externalId: made, streamId: stream?.id });
+    expect((await requests(mid)).filter((r) => r.method !== 'GET')).toEqual([]);
+    await h.adapter.cancelShow(remote, buildOpContext('withdraw'));
+    expect(await channelStreams()).toEqual([]);
+  });
+
+  it('cancelShow of a show that never aired deletes its stream after its broadcast (once: a retry deletes nothing twice); a stream not made by this service is left', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-cancel-stream'));
+    expect(await channelStreams()).toHaveLength(1);
+    const mid = await lastSeq();
+    await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+    await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+    expect(await channelStreams()).toEqual([]);
+    expect((await requests(mid)).filter((r) => r.method === 'DELETE').map((r) => r.path)).toEqual(['/youtube/v3/liveBroadcasts', '/youtube/v3/liveStreams']);
+    // a linked broadcast's stream made by hand (no marker line): the withdraw deletes the broadcast only
+    await seedStreams(1);
+    const [own] = await channelStreams();
+    const other = await h.adapter.createShow({ ...SPRING_SPEC, title: 'Linked' }, buildOpContext('mk-cancel-linked'));
+    await h.adapter.cancelShow({ ...other, data: { ...other.data, streamId: own?.id as string } }, buildOpContext('cancel'));
+    expect((await channelStreams()).map((s) => s.id)).toContain(own?.id);
+  });
+
   it('missing credentials → PermanentError before any request', async () => {
     const h = harness({ credentials: { clientId: 'cid', clientSecret: '' } });
     const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-nocreds')));
@@ -816,6 +860,37 @@ describe('YouTube adapter ↔ a server that writes times oddly', () => {
       startText = 'Fri Dec 04 2026 21:00:00 GMT+0000';
       await h.adapter.updateShow(remote, spec, buildOpContext('upd'));
       expect(seen.filter((l) => l.startsWith('PUT'))).toEqual(['PUT /youtube/v3/liveBroadcasts']);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('YouTube adapter ↔ a server whose bind answers "not found" for a broadcast it lists', () => {
+  it('the stream is kept and the bind tried again (RetryableError), not deleted on that answer alone', async () => {
+    // It was deleted on the bind's liveBroadcastNotFound: the recorded stream step then named a deleted
+    // stream, and every later attempt failed its bind with liveStreamNotFound.
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      seen.push(`${req.method ?? ''} ${path}`);
+      if (path === '/token') return res.end(JSON.stringify({ access_token: 'ya29.ok', expires_in: 3600, token_type: 'Bearer', scope: 'https://www.googleapis.com/auth/youtube' }));
+      if (path === '/youtube/v3/liveBroadcasts/bind') {
+        res.statusCode = 404;
+        return res.end(JSON.stringify({ error: { code: 404, message: 'Broadcast not found', errors: [{ domain: 'youtube.liveBroadcast', reason: 'liveBroadcastNotFound', message: 'Broadcast not found' }] } }));
+      }
+      res.end(JSON.stringify({ items: [{ id: 'b1', snippet: { title: 'Spring drop', description: 'syndicast:mk-lag' }, status: { lifeCycleStatus: 'created' } }] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const h = harness({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const store = new MemoryOnce();
+      store.steps.set('broadcast', { state: 'completed', json: JSON.stringify({ id: 'b1', liveChatId: null }) });
+      store.steps.set('stream', { state: 'completed', json: JSON.stringify({ id: 's1', ingestionAddress: 'rtmp://127.0.0.1/live2', streamName: 'k1' }) });
+      const err = await caught(h.adapter.createShow(SPRING_SPEC, { once: store.once, marker: 'mk-lag' }));
+      expect({ retryable: err instanceof RetryableError, reason: (err as RetryableError).reason }).toEqual({ retryable: true, reason: 'liveBroadcastNotFound' });
+      expect(seen.filter((l) => l !== 'POST /token')).toEqual(['POST /youtube/v3/liveBroadcasts/bind', 'GET /youtube/v3/liveBroadcasts']);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }

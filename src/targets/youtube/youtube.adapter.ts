@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
-import { ActionRequiredError, NotMadeError, PermanentError, RetryableError, isTargetError } from '../target.errors.js';
+import { ActionRequiredError, NotMadeError, PermanentError, RetryableError, asUnsent, isTargetError } from '../target.errors.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
@@ -170,6 +170,9 @@ function hasMarker(description: string | undefined, marker: string): boolean {
   return (description ?? '').split('\n').some((line) => line.trim() === markerLine(marker));
 }
 
+/** Refusals of an insert that say for certain it made nothing: the channel may not stream live, or the grant may not write. */
+const NOTHING_MADE = new Set(['livePermissionBlocked', 'liveStreamingNotEnabled', 'insufficientPermissions']);
+
 function markerLinesOf(description: string | undefined): string[] {
   return (description ?? '')
     .split('\n')
@@ -308,24 +311,31 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
   // --- liveBroadcasts -------------------------------------------------------------------------
 
   async function insertBroadcast(spec: ShowSpec, marker: string): Promise<BroadcastRef> {
-    const broadcast = await client.call({
-      method: 'POST',
-      path: `${V3}/liveBroadcasts`,
-      query: { part: 'id,snippet,status,contentDetails' },
-      body: {
-        snippet: {
-          title: fitTitle(spec.title, TITLE_MAX),
-          description: describe(spec.description, [markerLine(marker)]),
-          scheduledStartTime: spec.scheduledAt,
+    const broadcast = await client
+      .call({
+        method: 'POST',
+        path: `${V3}/liveBroadcasts`,
+        query: { part: 'id,snippet,status,contentDetails' },
+        body: {
+          snippet: {
+            title: fitTitle(spec.title, TITLE_MAX),
+            description: describe(spec.description, [markerLine(marker)]),
+            scheduledStartTime: spec.scheduledAt,
+          },
+          status: { privacyStatus: client.credentials.privacyStatus },
+          // Auto start/stop off: the mirror drives the transitions, and a manual transition fails once
+          // YouTube has started the broadcast by itself.
+          contentDetails: { monitorStream: { enableMonitorStream: true }, enableAutoStart: false, enableAutoStop: false },
         },
-        status: { privacyStatus: client.credentials.privacyStatus },
-        // Auto start/stop off: the mirror drives the transitions, and a manual transition fails once
-        // YouTube has started the broadcast by itself.
-        contentDetails: { monitorStream: { enableMonitorStream: true }, enableAutoStart: false, enableAutoStop: false },
-      },
-      cost: QUOTA_COST.write,
-      schema: LiveBroadcastSchema,
-    });
+        cost: QUOTA_COST.write,
+        schema: LiveBroadcastSchema,
+      })
+      .catch((err: unknown) => {
+        // A refusal that says the channel may not make one (blocked, not enabled, a read-only grant)
+        // made nothing: the step is forgotten as if unsent, not left `started` for every resync to
+        // page the channel's broadcasts first (recovery_inconclusive past MAX_RECOVERY_PAGES).
+        throw isTargetError(err) && err.reason !== undefined && NOTHING_MADE.has(err.reason) ? asUnsent(err) : err;
+      });
     return broadcastRef(broadcast);
   }
 
@@ -388,19 +398,53 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     try {
       await bind(broadcastId, streamId);
     } catch (err) {
+      if (isTargetError(err) && err.reason === 'liveBroadcastNotFound' && !(await broadcastGone(broadcastId))) {
+        // The bind's "not found" and a read of the broadcast disagree (an answer lagging behind the insert):
+        // the stream is kept (the recorded step names it) and the bind tried again. Deleted on that
+        // answer alone, every later attempt bound a stream that no longer exists (liveStreamNotFound).
+        throw new RetryableError(`YouTube answered the bind of broadcast ${broadcastId} "not found" but reads it: the bind is tried again`, { reason: 'liveBroadcastNotFound' });
+      }
       if (isTargetError(err) && (err.reason === 'liveBroadcastNotFound' || err.reason === 'liveBroadcastBindingNotAllowed')) await dropStream(streamId);
       throw err;
     }
   }
 
-  async function dropStream(id: string): Promise<void> {
+  /** A read of the broadcast says it does not exist (any other failure of the read is thrown). */
+  async function broadcastGone(id: string): Promise<boolean> {
+    try {
+      await getBroadcast(id);
+      return false;
+    } catch (err) {
+      if (isTargetError(err) && err.reason === 'liveBroadcastNotFound') return true;
+      throw err;
+    }
+  }
+
+  async function dropStream(id: string, what = 'youtube stream of a broadcast that cannot be bound'): Promise<void> {
     try {
       await client.call({ method: 'DELETE', path: `${V3}/liveStreams`, query: { id }, cost: QUOTA_COST.write, schema: EmptySchema });
-      log.info({ streamId: id }, 'youtube stream of a broadcast that cannot be bound deleted');
+      log.info({ streamId: id }, `${what} deleted`);
     } catch (err) {
       if (isTargetError(err) && (err.reason === 'liveStreamNotFound' || err.reason === 'http_404')) return; // deleted already
-      log.warn({ streamId: id, err: { message: (ctx.redact ?? ((t: string) => t))((err as Error).message) } }, 'youtube stream of a broadcast that cannot be bound not deleted; it stays on the channel unbound');
+      log.warn({ streamId: id, err: { message: (ctx.redact ?? ((t: string) => t))((err as Error).message) } }, `${what} not deleted; it stays on the channel unbound`);
     }
+  }
+
+  /**
+   * After a withdrawn broadcast is deleted (or found gone): the stream made for it goes too, or it
+   * stayed on the channel, unbound, for good (one per show called off before it aired). Only a stream
+   * this service made: a non-reusable one whose description carries a marker line (insertStream). A
+   * linked broadcast's own stream (made by hand, perhaps reused for other broadcasts) is left alone.
+   * A stream already gone counts as deleted, so a retry after a crash deletes nothing twice; a delete
+   * refused (rate limit, quota; liveStreamDeletionNotAllowed cannot happen once its broadcast is
+   * deleted) is logged and the stream stays, as after a refused bind (dropStream).
+   */
+  async function dropOwnStream(remote: RemoteShow): Promise<void> {
+    const streamId = remote.data.streamId;
+    if (!streamId) return;
+    const stream = await getStream(streamId);
+    if (!stream || markerLinesOf(stream.snippet.description).length === 0) return;
+    await dropStream(streamId, 'youtube stream of a withdrawn broadcast');
   }
 
   /** `redundantTransition` (already there) is success; `invalidTransition` is left to the caller. */
@@ -474,6 +518,10 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         if (op.findOnly && err instanceof NotMadeError) return remoteShow(broadcast, undefined);
         throw err;
       }
+      // Called off (findOnly) after both were made and before the bind: what there is goes down now
+      // (cancelShow deletes the broadcast, then the stream). A bind here changed YouTube on a look-up,
+      // and one refused (the seller deleted the broadcast meanwhile) failed the mirror instead.
+      if (op.findOnly) return remoteShow(broadcast, stream);
       await bindOwnStream(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
       return remoteShow(broadcast, stream);
@@ -580,7 +628,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       try {
         state = await lifeCycle(id);
       } catch (err) {
-        if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return; // already gone
+        if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return dropOwnStream(remote); // already gone
         throw err;
       }
       if (state === 'complete' || state === 'revoked') return; // already over
@@ -597,7 +645,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
           schema: EmptySchema,
         });
       } catch (err) {
-        if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return; // already gone
+        if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return dropOwnStream(remote); // already gone
         // Went on air since the read (started in YouTube Studio): end it instead.
         if (isTargetError(err) && err.reason === 'liveBroadcastDeletionNotAllowed') {
           await complete(id);
@@ -605,6 +653,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         }
         throw err;
       }
+      await dropOwnStream(remote);
     },
 
     async pin(remote, pin, op) {
