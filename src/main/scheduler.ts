@@ -65,28 +65,37 @@ export interface SchedulerOptions {
 export async function syncReconcileSchedules(queue: Queue, partners: { id: string; reconcileCron: string }[], log?: Pick<Logger, 'warn'>): Promise<number> {
   for (const p of partners) {
     const id = `reconcile:${p.id}`;
+    // One partner's cron that BullMQ refuses (stored before the partner routes refused it: `H 3 * * *`,
+    // src/lib/cron.ts) is checked before any Redis call: its upsert threw and ended the pass (the
+    // partners after it kept their old schedule or none, the pending audit entries were never
+    // written). Its job scheduler, left on an older cron it had, is removed, so that no run comes on a
+    // cron the partner no longer has (the warning says so). Once per process per partner and cron: the
+    // pass runs every minute. A Redis error (the remove included) ends the pass: the next tick tries again.
+    if (nextTick(p.reconcileCron, Date.now()) === null) {
+      await queue.removeJobScheduler(id);
+      const key = `${p.id}\n${p.reconcileCron}`;
+      if (!unschedulableWarned.has(key)) {
+        unschedulableWarned.add(key);
+        log?.warn({ partnerId: p.id, reconcileCron: p.reconcileCron }, 'reconcileCron cannot be scheduled (not a cron expression BullMQ reads): its job scheduler is removed, no scheduled reconciliation until the partner is given another (PATCH /v1/partners/{id})');
+      }
+      continue;
+    }
     const current = await queue.getJobScheduler(id);
     if (current?.pattern === p.reconcileCron && current.tz === CRON_TZ && current.next !== undefined && (await queue.getJob(`repeat:${id}:${current.next}`))) {
       const next = nextTick(p.reconcileCron, Date.now());
       if (next === null || current.next <= next || (await queue.getJob(`repeat:${id}:${next}`))) continue;
     }
-    // One partner's cron that BullMQ refuses (stored before the partner routes refused it: `H 3 * * *`,
-    // src/lib/cron.ts) fails its own upsert, not the pass: it threw here, and the partners after it in
-    // the list kept their old schedule or none, and the audit entries pending were never written.
-    // (Redis unavailable fails the reads above and ends the pass: the next tick tries again.)
-    try {
-      await queue.upsertJobScheduler(
-        id,
-        { pattern: p.reconcileCron, tz: CRON_TZ },
-        { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
-      );
-    } catch (err) {
-      if (nextTick(p.reconcileCron, Date.now()) !== null) throw err;
-      log?.warn({ partnerId: p.id, reconcileCron: p.reconcileCron }, 'reconcileCron cannot be scheduled (not a cron expression BullMQ reads): no scheduled reconciliation until the partner is given another (PATCH /v1/partners/{id})');
-    }
+    await queue.upsertJobScheduler(
+      id,
+      { pattern: p.reconcileCron, tz: CRON_TZ },
+      { name: 'reconcile-partner', data: { partnerId: p.id }, opts: { removeOnComplete: 100, removeOnFail: 100 } },
+    );
   }
   return partners.length;
 }
+
+/** (partner id, cron) pairs whose "cannot be scheduled" warning this process has written (syncReconcileSchedules). */
+const unschedulableWarned = new Set<string>();
 
 export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerHandle> {
   const prefix = opts.keys.queuePrefix(SCHEDULER_QUEUE);

@@ -31,6 +31,14 @@ test.each([
   // cron-parser 5 reads a hashed field (a random minute at every read); BullMQ's 4.9, which makes the ticks, cannot.
   ['H 3 * * *', /not a valid cron expression/],
   ['0 3 * * H', /not a valid cron expression/],
+  // Both day fields restricted: our cron-parser 5 fires when either matches, BullMQ's 4.9 (which makes the ticks) on other days.
+  ['0 3 1,15 * */1', /both restricted/],
+  ['0 3 1,15 * 1#2', /both restricted/],
+  ['0 3 1,15 12 5#5', /both restricted/],
+  ['30 0 29 12 */1', /both restricted/],
+  ['0 0 31 2,4 *', /not a valid cron expression/], // never fires
+  ['@daily', /macro \(@daily\) is not supported.*0 0 \* \* \*/],
+  ['@hourly', /macro \(@hourly\) is not supported/],
 ])('creating a partner with reconcileCron %p is a 400 that says why', async (cron, why) => {
   const r = await svc.api('/v1/partners', { json: { id: `cron-${Math.random().toString(36).slice(2, 8)}`, name: 'Cron', reconcileCron: cron } });
   expect(await reason(r)).toMatch(why);

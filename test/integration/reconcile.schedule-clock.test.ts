@@ -149,6 +149,25 @@ test("a partner cron BullMQ cannot read fails its own schedule only, not the par
   }
 }, 30_000);
 
+test('a partner cron BullMQ cannot read is warned about once per process, and its job scheduler on an older cron is removed', async () => {
+  // The pass runs every minute: it warned every minute, per such partner, for ever. And a partner whose
+  // cron became one BullMQ cannot read (stored before the routes refused it) kept its job scheduler on
+  // its old cron, firing, while the warning said there was no scheduled reconciliation.
+  const q = new Queue('schedule-unschedulable-test', { connection: svc.rt.bullConnection('api'), prefix: svc.rt.keys.queuePrefix('schedule-unschedulable-test') });
+  const { log, lines } = logSink<{ msg: string; partnerId?: string }>('warn');
+  try {
+    await syncReconcileSchedules(q, [{ id: 'was-daily', reconcileCron: '0 2 * * *' }], log);
+    expect((await q.getJobScheduler('reconcile:was-daily'))?.pattern).toBe('0 2 * * *');
+    for (let pass = 0; pass < 2; pass++) await syncReconcileSchedules(q, [{ id: 'was-daily', reconcileCron: 'H 2 * * *' }], log);
+    const left = await q.getJobScheduler('reconcile:was-daily');
+    expect({ pattern: left?.pattern ?? null, next: left?.next ?? null, delayed: await q.getDelayedCount() }).toEqual({ pattern: null, next: null, delayed: 0 });
+    expect(lines.filter((l) => l.partnerId === 'was-daily' && l.msg.includes('cannot be scheduled'))).toHaveLength(1);
+  } finally {
+    await q.obliterate({ force: true });
+    await q.close();
+  }
+}, 30_000);
+
 test('the end of the latest scheduled period only moves forward (a tick processed late does not move it back)', async () => {
   const repo = svc.rt.reconciliations;
   const tick = latestTickNow('0 3 * * *');

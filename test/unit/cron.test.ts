@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { defaultRepeatStrategy } from 'bullmq';
-import { CRON_TZ, cronTimes, latestTick, nextTick } from '../../src/lib/cron.js';
+import { CRON_TZ, cronRefusal, cronTimes, latestTick, nextTick } from '../../src/lib/cron.js';
 
 const at = (iso: string): number => Date.parse(iso);
 
@@ -22,15 +22,27 @@ test('next is strictly after, latest is at or before, both in UTC', () => {
 
 test('the minutes and hours an expression fires at; null for one it cannot read', () => {
   expect(cronTimes('*/15 2,14 * * *')).toEqual({ minutes: [0, 15, 30, 45], hours: [2, 14] });
-  for (const bad of ['not a cron', '61 3 * * *', '0 25 * * *', '0 3 * * * * *', 'H 3 * * *', '0 H * * *']) {
+  for (const bad of ['not a cron', '61 3 * * *', '0 25 * * *', '0 3 * * * * *', 'H 3 * * *', '0 H * * *', '0 0 31 2,4 *']) {
     expect(cronTimes(bad)).toBeNull();
     expect(nextTick(bad, Date.now())).toBeNull();
     expect(latestTick(bad, Date.now())).toBeNull();
   }
 });
 
+test('an expression with day-of-month and day-of-week both restricted is refused: the two parsers pick different days', () => {
+  // Found by comparing our next ticks with BullMQ's over random expressions: 5.x fires when either field
+  // matches, 4.9 applies a `#` to every day and reads a day-of-week of all values as `*`.
+  for (const cron of ['0 3 1,15 * */1', '0 3 1,15 * 1#2', '0 3 1,15 12 5#5', '30 0 29 12 */1', '0 3 1 * 0-7', '30 4 1,15 * 5']) {
+    expect({ cron, why: cronRefusal(cron) }).toEqual({ cron, why: expect.stringMatching(/both restricted/) });
+  }
+  expect(cronRefusal('0 0 31 2,4 *')).toBe('not a valid cron expression'); // never fires
+  for (const cron of ['0 3 * * *', '0 3 1,15 * *', '0 3 * * 1#2', '0 3 * * */1', '0 3 1 * ?', '0 3 ? * 1', '0 3 L * *']) {
+    expect({ cron, why: cronRefusal(cron) }).toEqual({ cron, why: null });
+  }
+});
+
 test("the ticks are BullMQ's for the same expression", () => {
-  const crons = ['0 3 * * *', '*/10 * * * *', '15 1-5 * * 1-5', '0 3 1,15 * *', '30 4 * * MON,FRI', '0 3 L * *', '0 0 29 2 *', '5 */6 * * SUN'];
+  const crons = ['0 3 * * *', '*/10 * * * *', '15 1-5 * * 1-5', '0 3 1,15 * *', '30 4 * * MON,FRI', '0 3 L * *', '0 0 29 2 *', '5 */6 * * SUN', '0 3 * * */1', '0 3 * * 1#2', '0 3 */1 * *'];
   const instants = ['2026-01-31T23:59:59.999Z', '2026-03-01T03:00:00.000Z', '2026-06-15T12:34:56.789Z', '2027-12-31T23:55:00.000Z', '2028-02-28T03:00:00.001Z'];
   for (const cron of crons) {
     for (const iso of instants) {

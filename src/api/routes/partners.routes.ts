@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
-import { cronTimes } from '../../lib/cron.js';
+import { cronRefusal, cronTimes } from '../../lib/cron.js';
 import { conflict, notFound } from '../../lib/errors.js';
 import { PartnerExistsError, type Partner, type PartnerRepository } from '../../store/partner.repository.js';
 import { newWebhookSecret } from '../../sources/signature.js';
@@ -29,14 +29,19 @@ function shortestGapMinutes(minutes: readonly number[], hours: readonly number[]
 }
 
 const Cron = z.string().superRefine((s, ctx) => {
+  if (s.trim().startsWith('@')) {
+    ctx.addIssue({ code: 'custom', message: `a macro (${s.trim().split(/\s+/)[0]}) is not supported: give the 5 fields (minute hour day-of-month month day-of-week, UTC), e.g. 0 0 * * * for @daily` });
+    return;
+  }
   const fields = s.trim().split(/\s+/).length;
   if (fields !== 5) {
     ctx.addIssue({ code: 'custom', message: `5 fields expected (minute hour day-of-month month day-of-week, UTC), got ${fields}${fields === 6 ? ': a seconds field is not supported' : ''}` });
     return;
   }
+  const refused = cronRefusal(s);
   const times = cronTimes(s);
-  if (!times) {
-    ctx.addIssue({ code: 'custom', message: 'not a valid cron expression' });
+  if (refused !== null || !times) {
+    ctx.addIssue({ code: 'custom', message: refused ?? 'not a valid cron expression' });
     return;
   }
   const gap = shortestGapMinutes(times.minutes, times.hours);
