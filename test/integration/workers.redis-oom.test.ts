@@ -31,6 +31,17 @@ async function oomErrors(): Promise<number> {
 }
 
 test('workers facing a full Redis ask again about once a second, not in a loop, and process their jobs once it has room', async () => {
+  // Redis fills up between jobs, not during one: a job whose completion Redis refuses stays active until
+  // its lock lapses and the stalled check hands it back (≈ 30–60 s, docs/operations.md "Redis"), and the
+  // scheduler's next sweep tick is made only when it completes. On this machine the first sweep was
+  // often taken within ms of the start, before the test filled Redis, and it completed 60 s later.
+  const first = new QueueEvents(SCHEDULER_QUEUE, { connection: svc.rt.bullConnection('worker'), prefix: svc.rt.keys.queuePrefix(SCHEDULER_QUEUE) });
+  try {
+    await first.waitUntilReady();
+    await new Promise<void>((resolve) => first.on('completed', ({ jobId }) => jobId.startsWith('repeat:mirror-sweep:') && resolve()));
+  } finally {
+    await first.close();
+  }
   await admin.config('SET', 'maxmemory', '1');
   try {
     // A sweep tick falls due meanwhile (every second): the scheduler's worker cannot take it.
