@@ -111,7 +111,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
 
     expect(remote.url).toBe(`https://www.youtube.com/watch?v=${remote.externalId}`);
     expect(remote.ingest).toEqual({ url: `${sim.rtmpUrl}/youtube`, streamKey: expect.stringMatching(/^\w{4}(-\w{4}){4}$/) });
-    expect(remote.data).toEqual({ streamId: expect.any(String), liveChatId: expect.any(String) });
+    expect(remote.data).toEqual({ streamId: expect.any(String), ownStream: '1', liveChatId: expect.any(String) });
 
     const inactive = await startWhenActive(h, remote);
     expect(inactive).toBeGreaterThan(0); // the sim activates the stream ~300 ms after bind
@@ -304,7 +304,9 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     // start and end: 404 on the transition; update and withdraw read the broadcast first, and the
     // list answers another channel's id with no items (the adapter's liveBroadcastNotFound)
     expect((await requests()).filter((r) => r.status === 404).length).toBeGreaterThanOrEqual(2);
-    expect((await requests()).filter((r) => r.method === 'DELETE')).toEqual([]);
+    // no broadcast delete; the stream recorded as ours (data.ownStream) is asked for by id: another channel's is not found, and stays
+    expect((await requests()).filter((r) => r.method === 'DELETE').map((r) => [r.path, r.status])).toEqual([['/youtube/v3/liveStreams', 404]]);
+    expect((await channelStreams()).map((s) => s.id)).toEqual([remote.data.streamId]);
     expect(await caught(b.adapter.attachShow(remote.externalId))).toBeInstanceOf(Error);
     await expect(a.adapter.attachShow(remote.externalId)).resolves.toMatchObject({ externalId: remote.externalId });
   });
@@ -466,7 +468,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(await channelStreams()).toEqual([]);
   });
 
-  it('cancelShow of a show that never aired deletes its stream after its broadcast (once: a retry deletes nothing twice); a stream not made by this service is left', async () => {
+  it('cancelShow of a show that never aired deletes its stream after its broadcast (a retry finds it gone); a stream not made by this service is left', async () => {
     const h = harness();
     const remote = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-cancel-stream'));
     expect(await channelStreams()).toHaveLength(1);
@@ -474,13 +476,50 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     await h.adapter.cancelShow(remote, buildOpContext('cancel'));
     expect(await channelStreams()).toEqual([]);
-    expect((await requests(mid)).filter((r) => r.method === 'DELETE').map((r) => r.path)).toEqual(['/youtube/v3/liveBroadcasts', '/youtube/v3/liveStreams']);
+    // ours by the mirror's record (data.ownStream): no read of the stream first; the retry's delete answers "not found"
+    const after = (await requests(mid)).filter((r) => r.path === '/youtube/v3/liveStreams');
+    expect(after.map((r) => [r.method, r.status])).toEqual([['DELETE', 204], ['DELETE', 404]]);
     // a linked broadcast's stream made by hand (no marker line): the withdraw deletes the broadcast only
     await seedStreams(1);
     const [own] = await channelStreams();
     const other = await h.adapter.createShow({ ...SPRING_SPEC, title: 'Linked' }, buildOpContext('mk-cancel-linked'));
-    await h.adapter.cancelShow({ ...other, data: { ...other.data, streamId: own?.id as string } }, buildOpContext('cancel'));
+    await h.adapter.cancelShow({ ...other, data: { streamId: own?.id as string } }, buildOpContext('cancel'));
     expect((await channelStreams()).map((s) => s.id)).toContain(own?.id);
+    // a mirror made before data.ownStream was recorded: its stream is read, and ours (non-reusable, our marker) deleted
+    const older = await h.adapter.createShow({ ...SPRING_SPEC, title: 'Older' }, buildOpContext('mk-cancel-older'));
+    const { ownStream, ...before } = older.data;
+    expect(ownStream).toBe('1');
+    await h.adapter.cancelShow({ ...older, data: before }, buildOpContext('cancel'));
+    const left = (await channelStreams()).map((s) => s.id);
+    expect([left.includes(own?.id as string), left.includes(older.data.streamId as string)]).toEqual([true, false]);
+  });
+
+  it("a withdraw leaves a linked broadcast's own stream, also one whose description carries a syndicast: line (another deployment's, or copied)", async () => {
+    // Any stream with a `syndicast:` line counted as ours and was deleted with the broadcast.
+    const h = harness();
+    const auth = { authorization: `Bearer ${await channelToken()}` };
+    const insert = async (isReusable: boolean): Promise<string> =>
+      (
+        (
+          await axios.post(
+            `${sim.url}/youtube/youtube/v3/liveStreams?part=id,snippet,cdn,contentDetails`,
+            { snippet: { title: 'studio encoder', description: 'made elsewhere\n\nsyndicast:other-deployment' }, cdn: { ingestionType: 'rtmp', resolution: '720p', frameRate: '30fps' }, contentDetails: { isReusable } },
+            { headers: auth },
+          )
+        ).data as { id: string }
+      ).id;
+    const { externalId } = (await control('POST', '/shows', { title: 'Made in Studio' })) as { externalId: string };
+    const bound = await insert(false);
+    await axios.post(`${sim.url}/youtube/youtube/v3/liveBroadcasts/bind`, null, { params: { id: externalId, streamId: bound, part: 'id,contentDetails' }, headers: auth });
+    const linked = await h.adapter.attachShow(externalId, buildOpContext('mk-link-own'));
+    expect(linked.data).toEqual({ streamId: bound, ownStream: '0', liveChatId: expect.any(String) });
+    const mid = await lastSeq();
+    await h.adapter.cancelShow(linked, buildOpContext('cancel'));
+    expect((await requests(mid)).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`)).toEqual(['DELETE /youtube/v3/liveBroadcasts']);
+    // a mirror from before data.ownStream naming a reusable stream (a hand-made encoder's) with such a line: read, and left
+    const reusable = await insert(true);
+    await h.adapter.cancelShow({ ...linked, data: { streamId: reusable, liveChatId: linked.data.liveChatId as string } }, buildOpContext('cancel'));
+    expect((await channelStreams()).map((s) => s.id).sort()).toEqual([bound, reusable].sort());
   });
 
   it('missing credentials → PermanentError before any request', async () => {
@@ -792,7 +831,8 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
   it('attachShow reads the bound stream for the ingest', async () => {
     const h = harness();
     const created = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-attach'));
-    await expect(h.adapter.attachShow(created.externalId)).resolves.toEqual(created);
+    // read only (no attach op): nothing says the bound stream is ours, so a withdraw would leave it
+    await expect(h.adapter.attachShow(created.externalId)).resolves.toEqual({ ...created, data: { ...created.data, ownStream: '0' } });
   });
 
   it('attachShow of a broadcast made by hand without a stream binds one stream (once, also after a crash) so it can go live; a read-only attach binds nothing', async () => {
@@ -812,7 +852,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     const attached = await h.adapter.attachShow(externalId, { once: store.once, marker: 'mk-link-1' });
     expect(attached.externalId).toBe(externalId);
     expect(attached.ingest).toEqual({ url: `${sim.rtmpUrl}/youtube`, streamKey: expect.any(String) });
-    expect(attached.data).toEqual({ streamId: expect.any(String), liveChatId: expect.any(String) });
+    expect(attached.data).toEqual({ streamId: expect.any(String), ownStream: '1', liveChatId: expect.any(String) });
     // A retry of a finished attach (or a re-link of the same broadcast) reads the bound stream: no second insert.
     const again = await h.adapter.attachShow(externalId, { once: store.once, marker: 'mk-link-1' });
     expect(again).toEqual(attached);
@@ -870,29 +910,81 @@ describe('YouTube adapter ↔ a server whose bind answers "not found" for a broa
   it('the stream is kept and the bind tried again (RetryableError), not deleted on that answer alone', async () => {
     // It was deleted on the bind's liveBroadcastNotFound: the recorded stream step then named a deleted
     // stream, and every later attempt failed its bind with liveStreamNotFound.
-    const seen: string[] = [];
-    const server = createServer((req, res) => {
-      res.setHeader('content-type', 'application/json');
-      const path = (req.url ?? '').split('?')[0] ?? '';
-      seen.push(`${req.method ?? ''} ${path}`);
-      if (path === '/token') return res.end(JSON.stringify({ access_token: 'ya29.ok', expires_in: 3600, token_type: 'Bearer', scope: 'https://www.googleapis.com/auth/youtube' }));
-      if (path === '/youtube/v3/liveBroadcasts/bind') {
-        res.statusCode = 404;
-        return res.end(JSON.stringify({ error: { code: 404, message: 'Broadcast not found', errors: [{ domain: 'youtube.liveBroadcast', reason: 'liveBroadcastNotFound', message: 'Broadcast not found' }] } }));
-      }
-      res.end(JSON.stringify({ items: [{ id: 'b1', snippet: { title: 'Spring drop', description: 'syndicast:mk-lag' }, status: { lifeCycleStatus: 'created' } }] }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const fake = await scriptedServer((_method, path) => (path === '/youtube/v3/liveBroadcasts/bind' ? googleRefusal(404, 'liveBroadcastNotFound') : null));
     try {
-      const h = harness({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const h = harness({ baseUrl: fake.baseUrl });
       const store = new MemoryOnce();
       store.steps.set('broadcast', { state: 'completed', json: JSON.stringify({ id: 'b1', liveChatId: null }) });
       store.steps.set('stream', { state: 'completed', json: JSON.stringify({ id: 's1', ingestionAddress: 'rtmp://127.0.0.1/live2', streamName: 'k1' }) });
       const err = await caught(h.adapter.createShow(SPRING_SPEC, { once: store.once, marker: 'mk-lag' }));
       expect({ retryable: err instanceof RetryableError, reason: (err as RetryableError).reason }).toEqual({ retryable: true, reason: 'liveBroadcastNotFound' });
-      expect(seen.filter((l) => l !== 'POST /token')).toEqual(['POST /youtube/v3/liveBroadcasts/bind', 'GET /youtube/v3/liveBroadcasts']);
+      expect(fake.seen).toEqual(['POST /youtube/v3/liveBroadcasts/bind', 'GET /youtube/v3/liveBroadcasts']);
     } finally {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await fake.close();
+    }
+  });
+});
+
+/** A fake YouTube on a loopback port answering `answer(method, path)` (null: a broadcast, `created`); `seen` lists the API requests. */
+async function scriptedServer(answer: (method: string, path: string) => { status: number; body?: unknown } | null): Promise<{ baseUrl: string; seen: string[]; close: () => Promise<void> }> {
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    if (path === '/token') return res.end(JSON.stringify({ access_token: 'ya29.ok', expires_in: 3600, token_type: 'Bearer', scope: 'https://www.googleapis.com/auth/youtube' }));
+    seen.push(`${req.method ?? ''} ${path}`);
+    const a = answer(req.method ?? '', path) ?? { status: 200, body: { items: [{ id: 'b1', snippet: { title: 'Spring drop' }, status: { lifeCycleStatus: 'created' } }] } };
+    res.statusCode = a.status;
+    res.end(a.body === undefined ? undefined : JSON.stringify(a.body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+const googleRefusal = (code: number, reason: string) => ({ status: code, body: { error: { code, message: reason, errors: [{ domain: 'youtube.api', reason, message: reason }] } } });
+
+describe('YouTube adapter ↔ a server that refuses the stream read after the withdraw', () => {
+  it('the cancel YouTube carried out stands: an unreadable stream (403, 500) is logged and left, not thrown', async () => {
+    // The read ran unguarded after the broadcast delete: a 403 left the cancelled mirror failed (every resync
+    // repeating it), quota held the cancel until midnight Pacific, a 5xx used up the retries, then failed.
+    let streamRead = googleRefusal(403, 'forbidden');
+    const fake = await scriptedServer((method, path) => {
+      if (path === '/youtube/v3/liveStreams') return method === 'GET' ? streamRead : { status: 204 };
+      return method === 'DELETE' ? { status: 204 } : null;
+    });
+    try {
+      const h = harness({ baseUrl: fake.baseUrl });
+      const older: RemoteShow = { externalId: 'b1', url: undefined, ingest: undefined, data: { streamId: 's1' } }; // made before data.ownStream
+      await h.adapter.cancelShow(older, buildOpContext('cancel'));
+      streamRead = googleRefusal(500, 'backendError');
+      await h.adapter.cancelShow(older, buildOpContext('cancel'));
+      const withdraw = ['GET /youtube/v3/liveBroadcasts', 'DELETE /youtube/v3/liveBroadcasts', 'GET /youtube/v3/liveStreams'];
+      expect(fake.seen).toEqual([...withdraw, ...withdraw]);
+      expect(h.logs.filter((l) => l.includes('not read; it stays on the channel'))).toHaveLength(2);
+      // one recorded as ours is deleted unread
+      fake.seen.length = 0;
+      await h.adapter.cancelShow({ ...older, data: { streamId: 's1', ownStream: '1' } }, buildOpContext('cancel'));
+      expect(fake.seen).toEqual(['GET /youtube/v3/liveBroadcasts', 'DELETE /youtube/v3/liveBroadcasts', 'DELETE /youtube/v3/liveStreams']);
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+describe('YouTube adapter ↔ a server that refuses the broadcast insert (insufficientLivePermissions)', () => {
+  it('the refusal says nothing was made: the error is unsent (its step forgotten), and no stream is inserted', async () => {
+    const fake = await scriptedServer((method, path) => (method === 'POST' && path === '/youtube/v3/liveBroadcasts' ? googleRefusal(403, 'insufficientLivePermissions') : { status: 500 }));
+    try {
+      const h = harness({ baseUrl: fake.baseUrl });
+      const err = await caught(h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-live-perm')));
+      expect({ permanent: err instanceof PermanentError, reason: (err as PermanentError).reason, unsent: (err as PermanentError).unsent }).toEqual({
+        permanent: true,
+        reason: 'insufficientLivePermissions',
+        unsent: true,
+      });
+      expect(fake.seen).toEqual(['POST /youtube/v3/liveBroadcasts']);
+    } finally {
+      await fake.close();
     }
   });
 });

@@ -170,8 +170,12 @@ function hasMarker(description: string | undefined, marker: string): boolean {
   return (description ?? '').split('\n').some((line) => line.trim() === markerLine(marker));
 }
 
-/** Refusals of an insert that say for certain it made nothing: the channel may not stream live, or the grant may not write. */
-const NOTHING_MADE = new Set(['livePermissionBlocked', 'liveStreamingNotEnabled', 'insufficientPermissions']);
+/**
+ * Refusals of an insert that say for certain it made nothing: the channel may not stream live, or the
+ * grant may not write (insufficientLivePermissions: "The request is not authorized to create the live
+ * broadcast", liveBroadcasts.insert errors).
+ */
+const NOTHING_MADE = new Set(['livePermissionBlocked', 'liveStreamingNotEnabled', 'insufficientPermissions', 'insufficientLivePermissions']);
 
 function markerLinesOf(description: string | undefined): string[] {
   return (description ?? '')
@@ -192,9 +196,18 @@ function broadcastRef(b: LiveBroadcast): BroadcastRef {
   return { id: b.id, liveChatId: b.snippet.liveChatId ?? null };
 }
 
-function remoteShow(broadcast: BroadcastRef, stream: StreamRef | undefined): RemoteShow {
+/**
+ * `data.ownStream` says whether this service made the stream `data.streamId` names ('1': createShow's,
+ * or the one attachShow made for a linked broadcast without one) or not ('0': a linked broadcast's own,
+ * made on YouTube, perhaps reusable and used for other broadcasts). A withdraw deletes only a '1'
+ * (dropOwnStream). Mirrors made before it was recorded have neither.
+ */
+function remoteShow(broadcast: BroadcastRef, stream: StreamRef | undefined, ownStream: boolean): RemoteShow {
   const data: Record<string, string> = {};
-  if (stream) data.streamId = stream.id;
+  if (stream) {
+    data.streamId = stream.id;
+    data.ownStream = ownStream ? '1' : '0';
+  }
   if (broadcast.liveChatId) data.liveChatId = broadcast.liveChatId;
   return {
     externalId: broadcast.id,
@@ -228,6 +241,7 @@ type TransitionOutcome = 'done' | 'invalid';
 export const createYoutubeAdapter: AdapterFactory = (ctx) => {
   const client = createYoutubeClient(ctx);
   const log = ctx.log.child({ module: 'youtube.adapter', targetId: ctx.target.id });
+  const redact = ctx.redact ?? ((t: string) => t);
 
   /**
    * The chat's pages. Its page token is a polling cursor: the next page is asked for no sooner than the
@@ -301,7 +315,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     const res = await client.call({
       method: 'GET',
       path: `${V3}/liveStreams`,
-      query: { part: 'id,snippet,cdn,status', id },
+      query: { part: 'id,snippet,cdn,contentDetails,status', id },
       cost: QUOTA_COST.list,
       schema: LiveStreamListSchema,
     });
@@ -426,25 +440,39 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       log.info({ streamId: id }, `${what} deleted`);
     } catch (err) {
       if (isTargetError(err) && (err.reason === 'liveStreamNotFound' || err.reason === 'http_404')) return; // deleted already
-      log.warn({ streamId: id, err: { message: (ctx.redact ?? ((t: string) => t))((err as Error).message) } }, `${what} not deleted; it stays on the channel unbound`);
+      log.warn({ streamId: id, err: { message: redact((err as Error).message) } }, `${what} not deleted; it stays on the channel unbound`);
     }
   }
 
   /**
    * After a withdrawn broadcast is deleted (or found gone): the stream made for it goes too, or it
    * stayed on the channel, unbound, for good (one per show called off before it aired). Only a stream
-   * this service made: a non-reusable one whose description carries a marker line (insertStream). A
-   * linked broadcast's own stream (made by hand, perhaps reused for other broadcasts) is left alone.
-   * A stream already gone counts as deleted, so a retry after a crash deletes nothing twice; a delete
-   * refused (rate limit, quota; liveStreamDeletionNotAllowed cannot happen once its broadcast is
-   * deleted) is logged and the stream stays, as after a refused bind (dropStream).
+   * this service made (`data.ownStream` '1', recorded when it was inserted: remoteShow); a linked
+   * broadcast's own stream (made by hand, perhaps reused for other broadcasts) is left alone, also when
+   * its description happens to carry a `syndicast:` line. A mirror made before ownership was recorded
+   * has its stream read (1 unit): ours is non-reusable with a marker line (insertStream).
+   * All of it is best effort, after YouTube already took the broadcast down: a read or a delete that
+   * fails (rate limit, quota, 5xx, a refusal, a malformed answer) is logged and the stream stays, as
+   * after a refused bind (dropStream). Thrown, it failed a withdraw YouTube had carried out (a permanent
+   * refusal left the cancelled mirror `failed`, quota held it until midnight Pacific). A stream already
+   * gone counts as deleted, so a retry after a crash deletes nothing twice.
    */
   async function dropOwnStream(remote: RemoteShow): Promise<void> {
     const streamId = remote.data.streamId;
-    if (!streamId) return;
-    const stream = await getStream(streamId);
-    if (!stream || markerLinesOf(stream.snippet.description).length === 0) return;
+    if (!streamId || remote.data.ownStream === '0') return;
+    if (remote.data.ownStream !== '1' && !(await legacyOwnStream(streamId))) return;
     await dropStream(streamId, 'youtube stream of a withdrawn broadcast');
+  }
+
+  /** A mirror's stream from before `data.ownStream`: ours when non-reusable with a marker line; unread (logged) counts as not ours. */
+  async function legacyOwnStream(streamId: string): Promise<boolean> {
+    try {
+      const stream = await getStream(streamId);
+      return stream !== undefined && stream.contentDetails?.isReusable === false && markerLinesOf(stream.snippet.description).length > 0;
+    } catch (err) {
+      log.warn({ streamId, err: { message: redact((err as Error).message) } }, 'youtube stream of a withdrawn broadcast not read; it stays on the channel unbound');
+      return false;
+    }
   }
 
   /** `redundantTransition` (already there) is success; `invalidTransition` is left to the caller. */
@@ -515,16 +543,16 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       } catch (err) {
         // Called off (findOnly) after the broadcast was made and before its stream was: the broadcast is
         // what there is to take down. Said "not made", it stayed on the channel, upcoming, for good.
-        if (op.findOnly && err instanceof NotMadeError) return remoteShow(broadcast, undefined);
+        if (op.findOnly && err instanceof NotMadeError) return remoteShow(broadcast, undefined, false);
         throw err;
       }
       // Called off (findOnly) after both were made and before the bind: what there is goes down now
       // (cancelShow deletes the broadcast, then the stream). A bind here changed YouTube on a look-up,
       // and one refused (the seller deleted the broadcast meanwhile) failed the mirror instead.
-      if (op.findOnly) return remoteShow(broadcast, stream);
+      if (op.findOnly) return remoteShow(broadcast, stream, true);
       await bindOwnStream(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
-      return remoteShow(broadcast, stream);
+      return remoteShow(broadcast, stream, true);
     },
 
     async verifyCredentials() {
@@ -555,7 +583,10 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       const boundId = broadcast.contentDetails?.boundStreamId;
       if (boundId) {
         const stream = await getStream(boundId);
-        return remoteShow(broadcastRef(broadcast), stream ? streamRef(stream) : undefined);
+        // Ours when it carries this attach's own marker (made and bound by an attempt that crashed before
+        // its result was saved); any other bound stream is the broadcast's own, as far as a withdraw goes.
+        const own = op !== undefined && stream !== undefined && hasMarker(stream.snippet.description, op.marker);
+        return remoteShow(broadcastRef(broadcast), stream ? streamRef(stream) : undefined, own);
       }
       // A broadcast made by hand (or by another tool) without a stream: YouTube refuses its transition
       // to testing/live (errorStreamInactive) until one is bound and receiving, and without a stream the
@@ -564,12 +595,12 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // the insert never makes a second one bound) and bound; YouTube allows a bind while the broadcast is
       // created or ready. A read-only attach (readiness, a link after the show) changes nothing.
       const upcoming = broadcast.status.lifeCycleStatus === 'created' || broadcast.status.lifeCycleStatus === 'ready';
-      if (!op || op.findOnly || !upcoming) return remoteShow(broadcastRef(broadcast), undefined);
+      if (!op || op.findOnly || !upcoming) return remoteShow(broadcastRef(broadcast), undefined, false);
       const spec: ShowSpec = { title: broadcast.snippet.title, description: undefined, scheduledAt: broadcast.snippet.scheduledStartTime ?? '' };
       const stream = await op.once('stream', () => insertStream(spec, op.marker), undefined, { singleRequest: true });
       await bindOwnStream(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube linked broadcast bound to a new stream');
-      return remoteShow(broadcastRef(broadcast), stream);
+      return remoteShow(broadcastRef(broadcast), stream, true);
     },
 
     async updateShow(remote, spec) {

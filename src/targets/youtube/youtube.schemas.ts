@@ -41,6 +41,8 @@ export const LiveStreamSchema = z.object({
     }),
   }),
   status: z.object({ streamStatus: z.string() }).optional(),
+  /** isReusable: false for ours (insertStream); read for a withdraw of a mirror made before `ownStream` was recorded. */
+  contentDetails: z.object({ isReusable: z.boolean().optional() }).optional(),
 });
 export type LiveStream = z.infer<typeof LiveStreamSchema>;
 
