@@ -270,7 +270,10 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
   async function withClusterNode(use: (port: number) => Promise<void>): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'sc-start-node-'));
     const port = await testPort();
-    const node = spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')], { stdio: 'ignore' });
+    // Its cluster bus port named too: by default it is port + 10000, inside the OS's ephemeral range,
+    // where any outgoing connection or listen(0) may hold it; the node then exits at once (ci3: "did not start").
+    const busPort = await testPort();
+    const node = spawnRedisServer(['--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')], { stdio: 'ignore' });
     try {
       await waitReady(port, 10_000, node.pid);
       await use(port);
