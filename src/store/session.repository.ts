@@ -65,14 +65,10 @@ export class SessionRepository {
     if (replaced === undefined) return this.create(p);
     const derived = this.renewalToken(p, replaced);
     const old = await this.find(replaced);
-    if (old !== null && samePrincipal(old, p)) {
-      await this.create(p, replaced, derived);
-      await this.delete(replaced);
-      return derived;
-    }
-    const renewed = await this.find(derived);
-    if (renewed !== null) return derived;
-    const token = await this.create(p, replaced);
+    let token: string;
+    if (old !== null && samePrincipal(old, p)) token = await this.create(p, replaced, derived);
+    else if ((await this.find(derived)) !== null) return derived; // the second tab: already renewed
+    else token = await this.create(p, replaced);
     await this.delete(replaced);
     return token;
   }
