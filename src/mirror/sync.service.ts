@@ -21,7 +21,7 @@ import { RedisTokenStore, workerTokenStore } from '../store/token.repository.js'
 import { effectiveTimeoutMs } from '../config/config.js';
 import { SecretUnreadableError, sha256, type SecretBox } from '../lib/crypto.js';
 import type { DestinationGuard } from '../lib/destination-guard.js';
-import { capabilitiesOf, pinNamesProduct, type OpContext, type PinSpec, type Platform, type PlatformSettings, type ShowSpec, type TargetAdapter } from '../targets/target.adapter.js';
+import { capabilitiesOf, pinNamesProduct, type OpContext, type PinSpec, type Platform, type PlatformSettings, type ShowSpec, type TargetAdapter, type WithdrawOutcome } from '../targets/target.adapter.js';
 import type { Product } from '../domain/events.js';
 import type { RateLimitedError} from '../targets/target.errors.js';
 import { AuthExpiredError, isTargetError, NotMadeError, PinRefusedError, RetryableError, ShowOverError } from '../targets/target.errors.js';
@@ -693,6 +693,7 @@ export class SyncService {
   private async drive(job: OwnedJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, pinDelayMs: number, save: (progress?: boolean) => Promise<void>): Promise<number | undefined> {
     const caps = adapter.capabilities;
     if (mirror.state === 'failed') return undefined;
+    if ((mirror.state === 'cancelled' || mirror.state === 'ended') && mirror.remote?.data['cleanup'] !== undefined) await this.cleanUp(job, mirror, adapter, save);
     if (mirror.linkedAfterEnd && !mirror.wentLive && mirror.state !== 'live') {
       // Its platform show was linked after the show was over and nothing was done on it (the branch
       // below): this service never ended or took it down. Scheduled or live again, the show is mirrored
@@ -754,7 +755,7 @@ export class SyncService {
 
     if (desired.state === 'cancelled') {
       const wasLive = mirror.state === 'live';
-      if (mirror.remote) await adapter.cancelShow(mirror.remote, this.op(job, mirror, 'cancel'));
+      if (mirror.remote) leftFor(mirror.remote, 'cancel', await adapter.cancelShow(mirror.remote, this.op(job, mirror, 'cancel')));
       mirror.state = 'cancelled';
       // A show cancelled on air was ended by cancelShow where the platform has a lifecycle (YouTube,
       // Facebook): nothing stays pinned on it, as after an end. Where it has none (Bambuser keeps a show
@@ -798,6 +799,16 @@ export class SyncService {
       await save();
       await this.indexRemote(job, mirror.remote.externalId);
     }
+    if (mirror.remote.data['incomplete'] === '1' && desired.state !== 'ended') {
+      // A look-up-only create (the show called off while a create's outcome was unknown) adopted what an
+      // earlier attempt made and stopped short of the rest (YouTube: the stream and its bind). The show is
+      // on again before its withdraw ran: the create is finished first, its steps recorded (nothing made
+      // twice). Used as it was, the show could not go live (YouTube: no bound stream, no ingest).
+      const spec = specOf(desired);
+      mirror.remote = await adapter.createShow(desired.state === 'live' ? { ...spec, live: true } : spec, this.op(job, mirror, 'create'));
+      await save();
+      await this.indexRemote(job, mirror.remote.externalId);
+    }
     if (mirror.remote.data['attach'] === '1') {
       // Linked by an operator: read what the platform has for it (url, ingest) once, and let the
       // adapter make what it lacks to go live (YouTube: a bound stream), once per linked show.
@@ -818,7 +829,7 @@ export class SyncService {
     if (mirror.state === 'ready' && (desired.state === 'live' || desired.state === 'ended')) {
       if (desired.state === 'ended') {
         // Ended without our mirror ever going live: withdraw the never-aired remote show.
-        await adapter.cancelShow(remote, this.op(job, mirror, 'withdraw'));
+        leftFor(remote, 'withdraw', await adapter.cancelShow(remote, this.op(job, mirror, 'withdraw')));
         mirror.state = 'ended';
         return undefined;
       }
@@ -852,6 +863,25 @@ export class SyncService {
       return wakeAt;
     }
     return undefined;
+  }
+
+  /**
+   * A withdrawn mirror whose clean-up was left for later (WithdrawOutcome: YouTube's stream delete met a
+   * 5xx or quota): cancelShow again, in the withdraw's scope, so that its recorded steps (the broadcast
+   * delete) are not sent again. Best effort: a failure leaves it for the next run and never changes the
+   * mirror's state (a cancelled show is not failed for a stream left on the channel).
+   */
+  private async cleanUp(job: OwnedJob, mirror: MirrorDoc, adapter: TargetAdapter, save: (progress?: boolean) => Promise<void>): Promise<void> {
+    const remote = mirror.remote!;
+    const scope = remote.data['cleanup'] === 'withdraw' ? 'withdraw' : 'cancel';
+    try {
+      leftFor(remote, scope, await adapter.cancelShow(remote, this.op(job, mirror, scope)));
+    } catch (err) {
+      if (!isTargetError(err)) throw err;
+      this.deps.log.info({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, err: { message: err.message, reason: err.reason } }, 'withdraw clean-up failed; left for a later run');
+      return;
+    }
+    await save(false);
   }
 
   /**
@@ -1127,6 +1157,12 @@ export class SyncService {
     }
     return wakeAt;
   }
+}
+
+/** Records on `remote` whether its withdraw (in intent scope `scope`) left a clean-up for later (RemoteShow.data `cleanup`). */
+function leftFor(remote: NonNullable<MirrorDoc['remote']>, scope: 'cancel' | 'withdraw', outcome: void | WithdrawOutcome): void {
+  if (outcome?.cleanupPending) remote.data['cleanup'] = scope;
+  else delete remote.data['cleanup'];
 }
 
 /** The product id a pin of the product sends the platform (PinSpec.platformProductId): its sku, else the partner's id. */

@@ -966,10 +966,12 @@ export function createYoutubeSimulator(): PlatformSimulator {
       const id = requiredParam(req, 'id', 'idRequired', D);
       const s = state.streams.get(id);
       if (!s || s.channelId !== me(req)) throw new YtError(404, 'liveStreamNotFound', 'Stream not found', D, { location: 'id', locationType: 'parameter' });
-      const inUse = [...state.broadcasts.values()].some(
-        (b) => b.boundStreamId === id && ['testStarting', 'testing', 'liveStarting', 'live'].includes(b.lifeCycleStatus),
-      );
-      if (inUse) throw new YtError(403, 'liveStreamDeletionNotAllowed', 'The stream is bound to a broadcast that is testing or live.', D);
+      // "A stream can't be deleted if it is bound to an active, pre-live, or persistent broadcast"
+      // (liveStreams.delete; liveStreamDeletionNotAllowed: "bound to a broadcast that has not completed"):
+      // upcoming (created, ready) as much as on air. Only testing and live were refused here, and a
+      // stream deleted from under a ready broadcast left it unable to go live.
+      const inUse = [...state.broadcasts.values()].some((b) => b.boundStreamId === id && b.lifeCycleStatus !== 'complete' && b.lifeCycleStatus !== 'revoked');
+      if (inUse) throw new YtError(403, 'liveStreamDeletionNotAllowed', 'The specified live stream cannot be deleted because it is bound to a broadcast that has not completed.', D);
       state.streams.delete(id);
       return reply.code(204).send();
     });

@@ -625,7 +625,7 @@ export class IntentRepository {
       // The `started` record must survive a failover before anything is sent: a promoted replica
       // without it would let a retry call the platform again without looking for what this call made.
       if (this.replicaAck?.active && !s.confirmed) await this.confirmStarted(s.key, s.lease, s.what);
-      return this.completeStep(s, await this.attempt(s, run, deadline), startedAt);
+      return this.completeStep(s, await this.attempt(s, run, deadline, first.state === 1 && s.recover !== undefined), startedAt);
     } finally {
       // The step ended before run() (found done, still settling, lost, unconfirmed, found by its
       // lookup): the token taken alongside its start goes back, as the single Redis' start takes none then.
@@ -685,9 +685,13 @@ export class IntentRepository {
   /**
    * This run's attempt: `run()` within its deadline, its first request on the token its start took
    * (or one taken alongside). A step refused before its request went out (that token refused; or a
-   * single-request step whose request was never sent) is forgotten, so a retry starts afresh.
+   * single-request step whose request was never sent) is forgotten, so a retry starts afresh, unless
+   * an earlier attempt left it started and the step has a lookup (`uncertain`): what that one sent may have made the object,
+   * and a lookup that found nothing may only have lagged behind it (a list that does not show a new
+   * object yet). Forgotten then, the next attempt sent the request without a lookup and made a
+   * second one; kept started, it looks again first.
    */
-  private async attempt<T>(s: ScopedStep<T>, run: () => Promise<T>, deadline: number): Promise<T> {
+  private async attempt<T>(s: ScopedStep<T>, run: () => Promise<T>, deadline: number, uncertain: boolean): Promise<T> {
     let tokenRefused = false;
     try {
       s.runReached = true;
@@ -704,7 +708,7 @@ export class IntentRepository {
       // (Also a request never sent, whatever the error's class: the token refresh before it failed,
       // even for good, e.g. a dead refresh token; or the deadline had passed.)
       const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof TargetError && err.unsent);
-      if ((tokenRefused || (s.once?.singleRequest && refused)) && stillOwned(s.lease)) {
+      if ((tokenRefused || (s.once?.singleRequest && refused)) && !uncertain && stillOwned(s.lease)) {
         await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
       }
       throw err;

@@ -227,7 +227,19 @@ export interface ShowSpec {
   live?: boolean;
 }
 
-/** What the mirror knows about the remote show; `data` is adapter-private (stream id, chat id, ...). */
+/** What a withdraw (cancelShow) left to do. */
+export interface WithdrawOutcome {
+  /** A clean-up after the show was taken down failed for now (5xx, quota…): a later run of the mirror asks cancelShow again. */
+  cleanupPending: boolean;
+}
+
+/**
+ * What the mirror knows about the remote show; `data` is adapter-private (stream id, chat id, ...),
+ * but for the keys the sync reads: `attach` '1' (linked by an operator: attachShow reads it on the next
+ * run), `incomplete` '1' (a look-up-only create stopped short of what a create does: the sync runs the
+ * create in full before the show is used, unless it is withdrawn) and `cleanup` (the intent scope of a
+ * withdraw whose clean-up is left for later: WithdrawOutcome).
+ */
 export interface RemoteShow {
   externalId: string;
   url: string | undefined;
@@ -319,8 +331,11 @@ export interface TargetAdapter {
    * The show was cancelled (or ended without ever going live): withdraw the remote show the way the
    * platform allows for its state — delete one not yet on air, end one on air (a platform may refuse
    * to delete it), leave one already over. Idempotent: a retry after a crash finds it over or gone.
+   * A best-effort clean-up after the show is down (YouTube: the stream made for it) that failed in a
+   * way that may pass is said in the outcome (`cleanupPending`): the withdraw stands, and a later run
+   * of the mirror calls cancelShow again with the same scope, whose recorded steps are not repeated.
    */
-  cancelShow(remote: RemoteShow, op: OpContext): Promise<void>;
+  cancelShow(remote: RemoteShow, op: OpContext): Promise<void | WithdrawOutcome>;
   pin(remote: RemoteShow, pin: PinSpec, op: OpContext): Promise<PinResult>;
   /** capabilities.unpin: undo the pin remotely; otherwise a no-op. */
   unpin(remote: RemoteShow, pin: PinSpec, ref: string | undefined, op: OpContext): Promise<void>;

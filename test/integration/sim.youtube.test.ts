@@ -384,6 +384,29 @@ describe('live lifecycle', () => {
     expect(reasonOf(parseError)).toBe('parseError');
   });
 
+  it('refuses what YouTube refuses in a withdraw: deleting a stream bound to a broadcast that has not completed (upcoming too), a deleted one, binding a deleted broadcast, going live unbound', async () => {
+    // The stream delete was refused only while the broadcast was testing or live: a stream deleted from
+    // under a ready broadcast left it unable to go live, and the adapter's order (broadcast first) went unchecked.
+    const token = await getToken();
+    const { streamId, broadcastId } = await provision(token);
+    const bound = await yt('DELETE', `liveStreams?id=${streamId}`, token);
+    expect([bound.status, reasonOf(bound), domainOf(bound)]).toEqual([403, 'liveStreamDeletionNotAllowed', 'youtube.liveStream']);
+    expect((await yt('DELETE', `liveBroadcasts?id=${broadcastId}`, token)).status).toBe(204);
+    expect((await yt('DELETE', `liveStreams?id=${streamId}`, token)).status).toBe(204);
+    const twice = await yt('DELETE', `liveStreams?id=${streamId}`, token);
+    expect([twice.status, reasonOf(twice)]).toEqual([404, 'liveStreamNotFound']);
+    // a deleted broadcast takes no bind
+    const s = await yt('POST', 'liveStreams?part=id,snippet,cdn,contentDetails', token, streamBody);
+    const gone = await yt('POST', `liveBroadcasts/bind?id=${broadcastId}&streamId=${s.json.id as string}&part=id`, token);
+    expect([gone.status, reasonOf(gone)]).toEqual([404, 'liveBroadcastNotFound']);
+    // a broadcast with no stream bound goes neither to testing nor to live
+    const bare = await yt('POST', 'liveBroadcasts?part=id,snippet,status,contentDetails', token, broadcastBody('Unbound'));
+    for (const to of ['testing', 'live']) {
+      const r = await yt('POST', `liveBroadcasts/transition?broadcastStatus=${to}&id=${bare.json.id as string}&part=status`, token);
+      expect([r.status, reasonOf(r)]).toEqual([403, 'invalidTransition']);
+    }
+  });
+
   it('liveStreams.list mine=true leaves out non-reusable streams; only id= reads them (LiveStreamContentDetails.isReusable)', async () => {
     const token = await getToken();
     const once = await yt('POST', 'liveStreams?part=snippet,cdn,contentDetails', token, streamBody); // isReusable: false

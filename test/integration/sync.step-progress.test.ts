@@ -140,3 +140,108 @@ test('a broadcast insert refused for good because the channel may not stream liv
   // Nothing was made: the step is forgotten, so the resync after the block sends the insert without a lookup first.
   expect(await svc.rt.redis.get(svc.rt.keys.intent('blk', 's3', 'yt-blk', 'g0:create:broadcast'))).toBeNull();
 }, 60_000);
+
+/** Runs the job as BullMQ would (a new token each, waiting each delay) until it is done or `stop()` says so, at most 30 runs. */
+async function runJob(job: { partnerId: string; showId: string; targetId: string }, name: string, stop: () => boolean = () => false): Promise<SyncOutcome> {
+  let outcome = await svc.rt.syncService.sync(job, { token: `${name}-0` });
+  for (let i = 1; outcome.kind === 'delay' && !stop() && i < 30; i++) {
+    await sleep(outcome.delayMs);
+    outcome = await svc.rt.syncService.sync(job, { token: `${name}-${i}` });
+  }
+  return outcome;
+}
+
+async function youtubeTarget(partnerId: string, targetId: string): Promise<string> {
+  const secret = await createPartner(svc, partnerId);
+  const r = await svc.api(`/v1/partners/${partnerId}/targets`, {
+    json: { id: targetId, platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  return secret;
+}
+
+const simRequests = async (): Promise<{ method: string; path: string; query: Record<string, string>; status: number }[]> =>
+  (await sim.control('GET', '/_sim/youtube/requests?since=0')) as { method: string; path: string; query: Record<string, string>; status: number }[];
+const channelStreams = async (): Promise<{ id: string; boundBroadcastId: string | null }[]> =>
+  ((await sim.control('GET', '/_sim/youtube/live-streams')) as { streams: { id: string; boundBroadcastId: string | null }[] }).streams;
+
+test('a broadcast insert refused for good (nothing made) after an earlier attempt whose outcome was unknown and a lookup that lagged is not forgotten: the next attempt looks again and adopts the broadcast', async () => {
+  // The refusal (livePermissionBlocked, insufficientPermissions…: "nothing made") forgot the step though the
+  // earlier attempt may have made the broadcast and the list had not shown it yet: the attempt after the
+  // block sent the insert without a lookup, and the channel had two broadcasts for the show.
+  const secret = await youtubeTarget('lag', 'yt-lag');
+  const show = sampleShow('s4', { title: 'Lagged' });
+  expect((await sendEvent(svc, 'lag', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'lag', showId: 's4', targetId: 'yt-lag' };
+  // The insert reaches YouTube after its caller gave up (PLATFORM_TIMEOUT_MS 400).
+  proxy.holdNext(BROADCAST, 1_000);
+  expect(await svc.rt.syncService.sync(job, { token: 'lag-a' })).toMatchObject({ kind: 'delay' });
+  await proxy.idle();
+  // The next attempt's lookup lags behind it (the list shows no broadcast yet), and the insert is refused.
+  const lagging = proxy.holdAnswerNext((method, path) => method === 'GET' && /\/v3\/liveBroadcasts$/.test(path), (body) => JSON.stringify({ ...(JSON.parse(body) as object), items: [] }));
+  lagging.release();
+  await sim.control('PUT', '/_sim/youtube/live-streaming', { enabled: true, blocked: true });
+  try {
+    expect(await runJob(job, 'lag-b')).toMatchObject({ kind: 'done', state: 'failed' });
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/live-streaming', { enabled: true });
+  }
+  expect(await svc.rt.redis.get(svc.rt.keys.intent('lag', 's4', 'yt-lag', 'g0:create:broadcast'))).toMatch(/"status":"started"/);
+  // Retried once the block is lifted: the lookup finds the first broadcast, and no second one is made.
+  expect((await svc.api('/v1/partners/lag/shows/s4/mirrors/yt-lag/resync', { method: 'POST' })).status).toBe(202);
+  expect(await runJob(job, 'lag-c')).toEqual({ kind: 'done', state: 'ready' });
+  expect((await sim.effects('youtube')).filter((e) => e.type === 'show.created' && e.title === 'Lagged')).toHaveLength(1);
+}, 60_000);
+
+test('a stream delete that fails for now after the withdraw (5xx, quota, a reset connection) is tried again by a later run of the cancelled mirror, without a second broadcast delete', async () => {
+  // It was only logged: the stream stayed on the channel for good.
+  const secret = await youtubeTarget('cln', 'yt-cln');
+  const show = sampleShow('s5', { title: 'Clean-up' });
+  expect((await sendEvent(svc, 'cln', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'cln', showId: 's5', targetId: 'yt-cln' };
+  expect(await runJob(job, 'cln-a')).toEqual({ kind: 'done', state: 'ready' });
+  const { remote } = (await svc.rt.shows.getMirror('cln', 's5', 'yt-cln'))!;
+  const streamId = remote!.data.streamId!;
+  proxy.dropNext((method, path) => method === 'DELETE' && /\/v3\/liveStreams$/.test(path));
+  expect((await sendEvent(svc, 'cln', secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  expect(await runJob(job, 'cln-b')).toEqual({ kind: 'done', state: 'cancelled' });
+  const cancelled = (await svc.rt.shows.getMirror('cln', 's5', 'yt-cln'))!;
+  expect({ lastError: cancelled.lastError, cleanup: cancelled.remote?.data.cleanup }).toEqual({ lastError: null, cleanup: 'cancel' });
+  expect((await channelStreams()).map((s) => s.id)).toContain(streamId);
+  // A later run (a resync, the show's next event) deletes it; the broadcast's delete is not sent again.
+  expect(await runJob(job, 'cln-c')).toEqual({ kind: 'done', state: 'cancelled' });
+  expect((await channelStreams()).map((s) => s.id)).not.toContain(streamId);
+  expect((await svc.rt.shows.getMirror('cln', 's5', 'yt-cln'))!.remote?.data.cleanup).toBeUndefined();
+  const deletes = (await simRequests()).filter((q) => q.method === 'DELETE' && q.path === '/youtube/v3/liveBroadcasts' && q.query.id === remote!.externalId);
+  expect(deletes).toHaveLength(1);
+}, 60_000);
+
+test('a show back on after a look-up-only create adopted its broadcast (called off mid-create, the withdraw not through yet) gets its stream made and bound, and goes live', async () => {
+  // The look-up-only create neither makes nor binds: the mirror was left `ready` with a broadcast and no
+  // stream, and the revived show failed at its start (invalidTransition: nothing bound), with no ingest.
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
+  const secret = await youtubeTarget('rev', 'yt-rev');
+  const show = sampleShow('s6', { title: 'Revived' });
+  expect((await sendEvent(svc, 'rev', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'rev', showId: 's6', targetId: 'yt-rev' };
+  proxy.holdNext(BROADCAST, 1_000);
+  expect(await svc.rt.syncService.sync(job, { token: 'rev-a' })).toMatchObject({ kind: 'delay' });
+  await proxy.idle(); // the broadcast is made; its stream never was
+  expect((await sendEvent(svc, 'rev', secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  // The look-up-only create finds the broadcast; its delete fails for now (the connection is reset).
+  const dropped = proxy.dropped.length;
+  proxy.dropNext((method, path) => method === 'DELETE' && /\/v3\/liveBroadcasts$/.test(path));
+  expect(await runJob(job, 'rev-b', () => proxy.dropped.length > dropped)).toMatchObject({ kind: 'delay' });
+  const found = (await svc.rt.shows.getMirror('rev', 's6', 'yt-rev'))!;
+  expect({ state: found.state, ingest: found.remote?.ingest }).toEqual({ state: 'ready', ingest: undefined });
+  // The partner puts the show back on before the withdraw is retried.
+  expect((await sendEvent(svc, 'rev', secret, showEvent('show.updated', { ...show, state: 'scheduled' }, '2026-11-24T17:40:00Z'))).status).toBe(202);
+  expect(await runJob(job, 'rev-c')).toEqual({ kind: 'done', state: 'ready' });
+  const ready = (await svc.rt.shows.getMirror('rev', 's6', 'yt-rev'))!;
+  expect(ready.remote?.externalId).toBe(found.remote?.externalId);
+  expect(ready.remote?.ingest).toEqual({ url: expect.any(String), streamKey: expect.any(String) });
+  expect((await channelStreams()).filter((s) => s.boundBroadcastId === ready.remote?.externalId).map((s) => s.id)).toEqual([ready.remote?.data.streamId]);
+  expect((await sendEvent(svc, 'rev', secret, showEvent('show.live', { ...show, state: 'live' }, '2026-11-24T18:00:00Z'))).status).toBe(202);
+  expect(await runJob(job, 'rev-d')).toEqual({ kind: 'done', state: 'live' });
+  expect((await sim.effects('youtube')).filter((e) => e.externalId === ready.remote?.externalId).map((e) => e.type)).toEqual(['show.created', 'show.started']);
+}, 60_000);

@@ -439,6 +439,12 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
     expect(made).toEqual(expect.any(String));
     expect((await requests(mid)).filter((r) => r.method !== 'GET')).toEqual([]);
     expect(await channelStreams()).toEqual([]);
+    // Said incomplete: a show back on before its withdraw ran has the create run in full (SyncService),
+    // which makes the stream and binds it, the broadcast recorded; left as found, it could never go live.
+    expect(remote.data.incomplete).toBe('1');
+    const full = await h.adapter.createShow(SPRING_SPEC, { once: store.once, marker: 'mk-off' });
+    expect({ externalId: full.externalId, incomplete: full.data.incomplete, bound: (await channelStreams()).map((s) => s.boundBroadcastId) }).toEqual({ externalId: made, incomplete: undefined, bound: [made] });
+    await startWhenActive(h, full);
   });
 
   it('a create called off after its broadcast and stream were made, before the bind, the broadcast deleted on YouTube since: the look-up-only create binds nothing and returns both; the withdraw leaves no stream', async () => {
@@ -965,6 +971,32 @@ describe('YouTube adapter ↔ a server that refuses the stream read after the wi
       fake.seen.length = 0;
       await h.adapter.cancelShow({ ...older, data: { streamId: 's1', ownStream: '1' } }, buildOpContext('cancel'));
       expect(fake.seen).toEqual(['GET /youtube/v3/liveBroadcasts', 'DELETE /youtube/v3/liveBroadcasts', 'DELETE /youtube/v3/liveStreams']);
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+describe('YouTube adapter ↔ a server whose broadcast read lags behind its delete', () => {
+  it('a cancel retried after its delete went through sends no second delete (the step is recorded); a stream delete that failed for now is left for later, and the later attempt deletes only the stream', async () => {
+    // The broadcast delete (50 units) was sent again by every retry whose read still listed the
+    // broadcast, and a stream delete met with a 5xx was only logged: the stream stayed for good.
+    let streamDeletes = 0;
+    const fake = await scriptedServer((method, path) => {
+      if (method === 'DELETE' && path === '/youtube/v3/liveStreams') return ++streamDeletes === 1 ? googleRefusal(500, 'backendError') : streamDeletes === 2 ? googleRefusal(403, 'forbidden') : { status: 204 };
+      if (method === 'DELETE') return { status: 204 };
+      return { status: 200, body: { items: [{ id: 'b1', snippet: { title: 'Spring drop' }, status: { lifeCycleStatus: 'ready' } }] } };
+    });
+    try {
+      const h = harness({ baseUrl: fake.baseUrl });
+      const store = new MemoryOnce();
+      const remote: RemoteShow = { externalId: 'b1', url: undefined, ingest: undefined, data: { streamId: 's1', ownStream: '1' } };
+      expect(await h.adapter.cancelShow(remote, buildOpContext('cancel', store))).toEqual({ cleanupPending: true });
+      // a refusal for good (403) is not asked again
+      expect(await h.adapter.cancelShow(remote, buildOpContext('cancel', store))).toEqual({ cleanupPending: false });
+      const withdraw = ['GET /youtube/v3/liveBroadcasts', 'DELETE /youtube/v3/liveBroadcasts', 'DELETE /youtube/v3/liveStreams'];
+      expect(fake.seen).toEqual([...withdraw, 'GET /youtube/v3/liveBroadcasts', 'DELETE /youtube/v3/liveStreams']);
+      expect(h.logs.filter((l) => l.includes('(tried again later)'))).toHaveLength(1);
     } finally {
       await fake.close();
     }

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
-import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter } from '../target.adapter.js';
+import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter, WithdrawOutcome } from '../target.adapter.js';
 import { ActionRequiredError, NotMadeError, PermanentError, RetryableError, asUnsent, isTargetError } from '../target.errors.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
@@ -215,6 +215,17 @@ function remoteShow(broadcast: BroadcastRef, stream: StreamRef | undefined, ownS
     ingest: stream ? { url: stream.ingestionAddress, streamKey: stream.streamName } : undefined,
     data,
   };
+}
+
+/**
+ * What a look-up-only create (findOnly) returns: the broadcast (and the stream, when made) an earlier
+ * attempt made, with no stream made or bound now, and so marked `data.incomplete` '1' (RemoteShow.data):
+ * a show back on before its withdraw ran has the sync run the create in full first (its steps recorded:
+ * the stream made if it was not, and bound). Left `ready` and unbound, it could never go live: YouTube
+ * refuses the transition of a broadcast with no bound, active stream, and the relay had no ingest.
+ */
+function unfinished(remote: RemoteShow): RemoteShow {
+  return { ...remote, data: { ...remote.data, incomplete: '1' } };
 }
 
 /**
@@ -434,14 +445,27 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     }
   }
 
-  async function dropStream(id: string, what = 'youtube stream of a broadcast that cannot be bound'): Promise<void> {
+  /**
+   * Deletes a stream of ours, best effort: true when it is gone (deleted now or already), false when
+   * it stays (logged): `later` when the refusal may pass (a 5xx, a timeout, a rate limit, quota, an
+   * expired token), so that a later attempt may try again.
+   */
+  async function dropStream(id: string, what = 'youtube stream of a broadcast that cannot be bound'): Promise<true | 'later' | false> {
     try {
       await client.call({ method: 'DELETE', path: `${V3}/liveStreams`, query: { id }, cost: QUOTA_COST.write, schema: EmptySchema });
       log.info({ streamId: id }, `${what} deleted`);
+      return true;
     } catch (err) {
-      if (isTargetError(err) && (err.reason === 'liveStreamNotFound' || err.reason === 'http_404')) return; // deleted already
-      log.warn({ streamId: id, err: { message: redact((err as Error).message) } }, `${what} not deleted; it stays on the channel unbound`);
+      if (isTargetError(err) && (err.reason === 'liveStreamNotFound' || err.reason === 'http_404')) return true; // deleted already
+      const later = transient(err);
+      log.warn({ streamId: id, err: { message: redact((err as Error).message) } }, `${what} not deleted; it stays on the channel unbound${later ? ' (tried again later)' : ''}`);
+      return later ? 'later' : false;
     }
+  }
+
+  /** A failure that may pass by itself (5xx, timeout, rate limit or quota, an expired token). */
+  function transient(err: unknown): boolean {
+    return isTargetError(err) && (err.kind === 'retryable' || err.kind === 'rate_limited' || err.kind === 'auth_expired');
   }
 
   /**
@@ -456,23 +480,61 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
    * after a refused bind (dropStream). Thrown, it failed a withdraw YouTube had carried out (a permanent
    * refusal left the cancelled mirror `failed`, quota held it until midnight Pacific). A stream already
    * gone counts as deleted, so a retry after a crash deletes nothing twice.
+   * A read or a delete that failed in a way that may pass (a 5xx, a timeout, a rate limit, quota) is
+   * not lost: cancelShow says the clean-up is left for later (WithdrawOutcome), and a later run of the
+   * mirror asks again (its broadcast delete recorded: not sent twice). A refusal for good is only logged.
    */
-  async function dropOwnStream(remote: RemoteShow): Promise<void> {
+  async function dropOwnStream(remote: RemoteShow): Promise<WithdrawOutcome> {
     const streamId = remote.data.streamId;
-    if (!streamId || remote.data.ownStream === '0') return;
-    if (remote.data.ownStream !== '1' && !(await legacyOwnStream(streamId))) return;
-    await dropStream(streamId, 'youtube stream of a withdrawn broadcast');
+    if (!streamId || remote.data.ownStream === '0') return { cleanupPending: false };
+    if (remote.data.ownStream !== '1') {
+      const own = await legacyOwnStream(streamId);
+      if (own !== true) return { cleanupPending: own === 'later' };
+    }
+    return { cleanupPending: (await dropStream(streamId, 'youtube stream of a withdrawn broadcast')) === 'later' };
   }
 
-  /** A mirror's stream from before `data.ownStream`: ours when non-reusable with a marker line; unread (logged) counts as not ours. */
-  async function legacyOwnStream(streamId: string): Promise<boolean> {
+  /**
+   * A mirror's stream from before `data.ownStream`: ours when non-reusable with a marker line; unread
+   * (logged) counts as not ours, `later` when the failure may pass.
+   */
+  async function legacyOwnStream(streamId: string): Promise<boolean | 'later'> {
     try {
       const stream = await getStream(streamId);
       return stream !== undefined && stream.contentDetails?.isReusable === false && markerLinesOf(stream.snippet.description).length > 0;
     } catch (err) {
       log.warn({ streamId, err: { message: redact((err as Error).message) } }, 'youtube stream of a withdrawn broadcast not read; it stays on the channel unbound');
-      return false;
+      return transient(err) ? 'later' : false;
     }
+  }
+
+  /**
+   * The DELETE of a broadcast not on air, the one step of a withdraw that costs 50 units: `deleted`
+   * (also when YouTube finds it gone), or `onAir` when YouTube refuses because it went on air since
+   * the caller's read (started in YouTube Studio: ended instead, outside the step).
+   */
+  async function deleteBroadcast(id: string): Promise<'deleted' | 'onAir'> {
+    try {
+      await client.call({ method: 'DELETE', path: `${V3}/liveBroadcasts`, query: { id }, cost: QUOTA_COST.write, schema: EmptySchema });
+      return 'deleted';
+    } catch (err) {
+      if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return 'deleted'; // already gone
+      if (isTargetError(err) && err.reason === 'liveBroadcastDeletionNotAllowed') return 'onAir';
+      throw err;
+    }
+  }
+
+  /** What an earlier delete whose answer never came did: gone (or over) is `deleted`; on air `onAir`; still upcoming null (not deleted). */
+  async function deletedAlready(id: string): Promise<'deleted' | 'onAir' | null> {
+    let state: string;
+    try {
+      state = await lifeCycle(id);
+    } catch (err) {
+      if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return 'deleted';
+      throw err;
+    }
+    if (state === 'complete' || state === 'revoked') return 'deleted';
+    return ON_AIR.has(state) ? 'onAir' : null;
   }
 
   /** `redundantTransition` (already there) is success; `invalidTransition` is left to the caller. */
@@ -543,13 +605,13 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       } catch (err) {
         // Called off (findOnly) after the broadcast was made and before its stream was: the broadcast is
         // what there is to take down. Said "not made", it stayed on the channel, upcoming, for good.
-        if (op.findOnly && err instanceof NotMadeError) return remoteShow(broadcast, undefined, false);
+        if (op.findOnly && err instanceof NotMadeError) return unfinished(remoteShow(broadcast, undefined, false));
         throw err;
       }
       // Called off (findOnly) after both were made and before the bind: what there is goes down now
       // (cancelShow deletes the broadcast, then the stream). A bind here changed YouTube on a look-up,
       // and one refused (the seller deleted the broadcast meanwhile) failed the mirror instead.
-      if (op.findOnly) return remoteShow(broadcast, stream, true);
+      if (op.findOnly) return unfinished(remoteShow(broadcast, stream, true));
       await bindOwnStream(broadcast.id, stream.id);
       log.info({ externalId: broadcast.id }, 'youtube broadcast ready');
       return remoteShow(broadcast, stream, true);
@@ -649,7 +711,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       await complete(remote.externalId);
     },
 
-    async cancelShow(remote) {
+    async cancelShow(remote, op) {
       // liveBroadcasts.delete is refused (403 liveBroadcastDeletionNotAllowed) once the broadcast is
       // testing or live: a show cancelled on air is ended the way YouTube allows, by the transition to
       // complete. The state is read first (1 unit) so that a retry after a crash finds the broadcast
@@ -667,24 +729,17 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         await complete(id);
         return;
       }
-      try {
-        await client.call({
-          method: 'DELETE',
-          path: `${V3}/liveBroadcasts`,
-          query: { id },
-          cost: QUOTA_COST.write,
-          schema: EmptySchema,
-        });
-      } catch (err) {
-        if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return dropOwnStream(remote); // already gone
-        // Went on air since the read (started in YouTube Studio): end it instead.
-        if (isTargetError(err) && err.reason === 'liveBroadcastDeletionNotAllowed') {
-          await complete(id);
-          return;
-        }
-        throw err;
+      // The delete is a recorded step, as the create's are (per broadcast: a show linked again is
+      // another one): a cancel retried after it went through (its answer lost, the mirror's save lost, a
+      // stream clean-up left for later) whose read still lists the broadcast does not send it again (50
+      // units); one whose answer never came looks first (deletedAlready). Went on air since the read
+      // (started in YouTube Studio): ended instead.
+      const deleted = await op.once(`delete:${id}`, () => deleteBroadcast(id), () => deletedAlready(id), { singleRequest: true, resultInClear: true });
+      if (deleted === 'onAir') {
+        await complete(id);
+        return;
       }
-      await dropOwnStream(remote);
+      return dropOwnStream(remote);
     },
 
     async pin(remote, pin, op) {
