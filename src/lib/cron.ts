@@ -4,7 +4,8 @@
  * (src/reconcile/reconcile.service.ts requestScheduled) all go through here, so they cannot read an
  * expression differently (a time zone or option given in one place and not another). BullMQ produces
  * the ticks from the same expression with its own bundled cron-parser (4.9), given CRON_TZ from here
- * (docs/libraries.md, `cron-parser`): an expression that parser cannot read is no cron here either.
+ * (docs/libraries.md, `cron-parser`): an expression that parser cannot read is refused by the partner
+ * routes (cronRefusal) and left unscheduled by the scheduler (readByBullmq).
  */
 import { defaultRepeatStrategy } from 'bullmq';
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
@@ -13,18 +14,32 @@ import { CronExpressionParser, type CronExpression } from 'cron-parser';
 export const CRON_TZ = 'UTC';
 
 /**
- * Ours, for an expression BullMQ's bundled cron-parser 4.9 reads too (it throws on one it cannot).
- * Ours (5.x) reads a hashed `H` field (`H 3 * * *`: a minute picked at random on every parse) that 4.9
- * refuses: such a cron was accepted (201), then every upsert of its job scheduler threw, so the partner
- * had no scheduled run, and the minute's reconcile-schedules pass ended there, before the partners
- * listed after it (their new or changed crons) and the pending audit entries.
- * Ours first: it refuses in a fraction of a millisecond an expression that never fires (`0 0 31 2,4 *`),
- * which BullMQ's strategy searches for ≈ 250 ms (its loop limit) before giving up without a throw.
+ * Ours (cron-parser 5), refusing a hashed `H` field: 5.x reads one (`H 3 * * *`) as a minute picked at
+ * random on every parse, so it has no tick to compute, and BullMQ's bundled 4.9 cannot read it at all
+ * (the one such difference that reaches ours: `?` in the minute field is another, refused by
+ * readByBullmq in cronRefusal and the scheduler). No month or day name holds an H but THU.
+ * Cheap: nextTick, latestTick and cronTimes run on every scheduled tick and every partner of the
+ * minute's schedule sync; BullMQ's own reading (readByBullmq) is asked only where a cron is taken
+ * (the partner routes) or a job scheduler is made of it (the scheduler).
  */
 function parse(cron: string, currentDate?: Date): CronExpression {
-  const expr = CronExpressionParser.parse(cron, { tz: CRON_TZ, ...(currentDate ? { currentDate } : {}) });
-  defaultRepeatStrategy(0, { pattern: cron, tz: CRON_TZ });
-  return expr;
+  if (/H/i.test(cron.replace(/THU/gi, ''))) throw new Error('a hashed (H) field has no fixed tick');
+  return CronExpressionParser.parse(cron, { tz: CRON_TZ, ...(currentDate ? { currentDate } : {}) });
+}
+
+/**
+ * Whether BullMQ's bundled cron-parser 4.9, which produces the ticks, reads the expression (it throws
+ * on one it cannot; upsertJobScheduler then throws too). Ask ours first (nextTick, cronRefusal): an
+ * expression that never fires (`0 0 31 2,4 *`) ours refuses in a fraction of a millisecond, while
+ * BullMQ's strategy searches ≈ 250 ms for it (its loop limit) and gives up without a throw.
+ */
+export function readByBullmq(cron: string): boolean {
+  try {
+    defaultRepeatStrategy(0, { pattern: cron, tz: CRON_TZ });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -44,6 +59,7 @@ export function cronRefusal(cron: string): string | null {
   } catch {
     return 'not a valid cron expression';
   }
+  if (!readByBullmq(cron)) return 'not a valid cron expression';
   if (!expr.fields.dayOfMonth.isWildcard && !expr.fields.dayOfWeek.isWildcard) {
     return 'day-of-month and day-of-week are both restricted: restrict only one of them (* in the other), since cron readers disagree on whether a day must match either or both';
   }

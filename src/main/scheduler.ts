@@ -3,7 +3,7 @@
  * produce each tick once: the mirror sweep, and one reconciliation per partner on its
  * `reconcileCron` (UTC) covering the last `reconcileLookbackDays` (platform data arrives late).
  */
-import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import { DelayedError, Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
@@ -13,7 +13,7 @@ import type { PartnerRepository } from '../store/partner.repository.js';
 import type { ReconcileService } from '../reconcile/reconcile.service.js';
 import type { AuditRepository } from '../store/audit.repository.js';
 import { connectionErrorSummary, handleWorkerOutages, RedisOutageLog } from '../lib/redis-outage-log.js';
-import { CRON_TZ, nextTick } from '../lib/cron.js';
+import { CRON_TZ, nextTick, readByBullmq } from '../lib/cron.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
 const RECONCILE_SCHEDULES_EVERY_MS = 60_000;
@@ -71,7 +71,8 @@ export async function syncReconcileSchedules(queue: Queue, partners: { id: strin
     // written). Its job scheduler, left on an older cron it had, is removed, so that no run comes on a
     // cron the partner no longer has (the warning says so). Once per process per partner and cron: the
     // pass runs every minute. A Redis error (the remove included) ends the pass: the next tick tries again.
-    if (nextTick(p.reconcileCron, Date.now()) === null) {
+    const next = nextTick(p.reconcileCron, Date.now());
+    if (next === null || !readByBullmq(p.reconcileCron)) {
       await queue.removeJobScheduler(id);
       const key = `${p.id}\n${p.reconcileCron}`;
       if (!unschedulableWarned.has(key)) {
@@ -82,8 +83,7 @@ export async function syncReconcileSchedules(queue: Queue, partners: { id: strin
     }
     const current = await queue.getJobScheduler(id);
     if (current?.pattern === p.reconcileCron && current.tz === CRON_TZ && current.next !== undefined && (await queue.getJob(`repeat:${id}:${current.next}`))) {
-      const next = nextTick(p.reconcileCron, Date.now());
-      if (next === null || current.next <= next || (await queue.getJob(`repeat:${id}:${next}`))) continue;
+      if (current.next <= next || (await queue.getJob(`repeat:${id}:${next}`))) continue;
     }
     await queue.upsertJobScheduler(
       id,
@@ -92,6 +92,13 @@ export async function syncReconcileSchedules(queue: Queue, partners: { id: strin
     );
   }
   return partners.length;
+}
+
+/** Redis's clock (TIME), in ms since the epoch. */
+type TimeClient = { time(): Promise<unknown> };
+async function redisTimeMs(client: TimeClient): Promise<number> {
+  const [s, us] = (await client.time()) as [string | number, string | number];
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 }
 
 /** (partner id, cron) pairs whose "cannot be scheduled" warning this process has written (syncReconcileSchedules). */
@@ -175,7 +182,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
 
   const worker = new Worker(
     SCHEDULER_QUEUE,
-    async (job) => {
+    async (job, token) => {
       switch (job.name) {
         case 'sweep': {
           const shows = await opts.sweep.sweep();
@@ -208,7 +215,20 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
           // ran it again) finds the run it requested instead of requesting a second one.
           // Ticks that passed while it waited (the service down) are caught up on there (requestScheduled).
           const tick = /:(\d{1,15})$/.exec(job.id ?? '');
-          const runs = await opts.reconcile.service.requestScheduled(partner, job.id, tick ? Number(tick[1]) : Date.now());
+          // BullMQ promotes a delayed tick by the clock of the worker that fetches it, so a scheduler
+          // process whose clock ran ahead ran the tick early: its period (ending at the tick) was read
+          // before it had ended, and with a lookback of a day no later run covered its tail. The tick
+          // is run once Redis's clock (the one clock all processes share) has passed it; until then
+          // it goes back to the delayed set for the time left by that clock (moveToDelayed takes a
+          // time on this process's clock, so the wait is counted from here). The catch-up of ticks
+          // that passed meanwhile reads Redis's clock too.
+          const redisNow = await redisTimeMs((await queue.client) as unknown as TimeClient); // ioredis under BullMQ's client interface
+          const tickMs = tick ? Number(tick[1]) : redisNow;
+          if (redisNow < tickMs) {
+            await job.moveToDelayed(Date.now() + (tickMs - redisNow), token);
+            throw new DelayedError();
+          }
+          const runs = await opts.reconcile.service.requestScheduled(partner, job.id, tickMs, redisNow);
           return runs.map((r) => r.id);
         }
         default:

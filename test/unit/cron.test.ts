@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { defaultRepeatStrategy } from 'bullmq';
-import { CRON_TZ, cronRefusal, cronTimes, latestTick, nextTick } from '../../src/lib/cron.js';
+import { CRON_TZ, cronRefusal, cronTimes, latestTick, nextTick, readByBullmq } from '../../src/lib/cron.js';
 
 const at = (iso: string): number => Date.parse(iso);
 
@@ -27,6 +27,16 @@ test('the minutes and hours an expression fires at; null for one it cannot read'
     expect(nextTick(bad, Date.now())).toBeNull();
     expect(latestTick(bad, Date.now())).toBeNull();
   }
+});
+
+test("an expression our cron-parser reads and BullMQ's cannot is refused (BullMQ makes the ticks)", () => {
+  // `?` in the minute field: 5.x reads it as `*`, 4.9 throws. Only cronRefusal and the scheduler ask
+  // BullMQ's parser (readByBullmq); the tick helpers read ours alone.
+  expect(readByBullmq('? 3 * * *')).toBe(false);
+  expect(cronRefusal('? 3 * * *')).toBe('not a valid cron expression');
+  expect(readByBullmq('0 3 * * THU')).toBe(true);
+  expect(cronRefusal('0 3 * * THU')).toBeNull();
+  expect(nextTick('0 3 * * THU', at('2026-03-01T00:00:00.000Z'))).toBe(at('2026-03-05T03:00:00.000Z'));
 });
 
 test('an expression with day-of-month and day-of-week both restricted is refused: the two parsers pick different days', () => {
