@@ -314,7 +314,7 @@ await until('ended', (m) => m.state === 'ended');
 await until('relay stopped', (m) => m.relay.state === 'stopped');
 await sleep(1500); // let attribution jobs drain
 
-const recon = await call<{ id: string }>('POST', `/v1/partners/${partnerId}/reconciliations`, { from: new Date(t0 - 3600_000).toISOString(), to: new Date().toISOString() });
+const recon = await call<{ id: string }>('POST', `/v1/partners/${partnerId}/reconciliations`, { from: new Date(t0 - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() });
 if (recon.status === 202) {
   for (let i = 0; i < 50; i++) {
     const r = await call<{ status: string; summary: unknown; discrepancies: unknown[] }>('GET', `/v1/reconciliations/${recon.body.id}`);

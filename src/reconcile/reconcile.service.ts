@@ -107,15 +107,6 @@ export class ReconcileService {
       if (!inFourDigitYears(at.getTime())) throw badRequest('from and to must be within the years 0000-9999 in UTC', [{ path, message: 'outside 0000-01-01T00:00:00Z … 9999-12-31T23:59:59.999Z once in UTC' }]);
     }
     if (to.getTime() - from.getTime() > MAX_PERIOD_MS) throw badRequest('a reconciliation covers at most 92 days', [{ path: 'body.from', message: 'period longer than 92 days' }]);
-    // A period that has not ended has no complete report yet: such a run (a future period: nothing at
-    // all) completed with what was there so far, and a re-run once the period had ended gave another
-    // result. Now is this process's clock, as the routes read it (an API key's expiresAt, an event's
-    // occurredAt); a scheduled period ends at its tick, which the scheduler runs once Redis's clock has
-    // passed it (scheduler.ts), so only a manual request is checked here.
-    const nowMs = Date.now();
-    if (trigger === 'manual' && to.getTime() > nowMs) {
-      throw badRequest('the period has not ended yet: a reconciliation compares a period that is over', [{ path: 'body.to', message: `after the current time (${new Date(nowMs).toISOString()}): give a to at or before it` }]);
-    }
     let rec: ReconciliationRecord = {
       id: once === undefined ? sortableId('rec_') : sortableIdOf('rec_', to.getTime(), `${partnerId}\0${once}`),
       partnerId,

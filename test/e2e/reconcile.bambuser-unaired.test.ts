@@ -33,7 +33,7 @@ test('the orders of a mirrored Bambuser show that has not aired are read, healed
   expect((await sim.effects('bambuser')).map((e) => e.type)).not.toContain('show.started');
 
   const from = new Date(Date.now() - 3600_000).toISOString();
-  const to = new Date().toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
   const run1 = await reconcile(from, to);
   expect(run1.status).toBe('completed');
   expect(run1.summary.targets).toEqual([expect.objectContaining({ targetId: 'bmb', platformOrders: 1, ledgerOrders: 0, healed: 1 })]);
@@ -65,7 +65,7 @@ test('a Bambuser show cancelled before it aired keeps the orders it took meanwhi
   const mine = (await sim.effects('bambuser')).filter((e) => e.externalId === mirror.externalId).map((e) => e.type);
   expect(mine).not.toContain('show.cancelled');
 
-  const r = await svc.api(`/v1/partners/${P2}/reconciliations`, { json: { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date().toISOString() } });
+  const r = await svc.api(`/v1/partners/${P2}/reconciliations`, { json: { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() } });
   const { id } = (await r.json()) as { id: string };
   const run = await waitFor(async () => {
     const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as ReconRun;

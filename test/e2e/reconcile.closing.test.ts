@@ -47,7 +47,7 @@ test("closing the worker ends a run's wait for the platform's rate limit: the jo
   await sim.control('POST', '/_sim/whatnot/reset');
   const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Report read while closing' })) as { externalId: string };
   await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 1500, currency: 'USD' } });
-  const period = { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date().toISOString() };
+  const period = { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 600_000).toISOString() };
   const start = async (): Promise<string> => ((await (await svc.api('/v1/partners/cl1/reconciliations', { json: period })).json()) as { id: string }).id;
 
   // Whatnot allows two requests per 40 s (from the reset above): the first run reads the report's one page and its order's

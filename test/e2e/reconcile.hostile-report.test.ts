@@ -92,7 +92,7 @@ test('a report naming a show and an order twice, and an order with a negative to
   const order = (await sim.control('POST', '/_sim/bambuser/orders', { externalId: mirror.externalId, productId: 'p1', total: { amount: 1800, currency: 'USD' } })) as { orderId: string };
 
   const from = new Date(Date.now() - 3600_000).toISOString();
-  const to = new Date().toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
   const run1 = await reconcile(from, to);
   expect(run1.status).toBe('completed');
   const neg = `${order.orderId}-neg`;

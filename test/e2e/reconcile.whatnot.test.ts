@@ -103,7 +103,7 @@ test('heals what the platform reports and the ledger lacks; a re-run gives the s
   ], 'webhook');
 
   const from = new Date(Date.now() - 3600_000).toISOString();
-  const to = new Date().toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
   const before1 = (await whatnotRequests()).last;
   const run1 = await reconcile(from, to);
   expect(run1.status).toBe('completed');
@@ -163,7 +163,7 @@ test('a re-run reports what the run before it reported, also after a later run h
   expect((await svc.api('/v1/partners/tsl2/shows/s2/mirrors/wn2', { method: 'PUT', json: { externalId } })).status).toBe(200);
   const order = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 2000, currency: 'USD' } })) as { orderId: string };
   const run = async (): Promise<Recon> => {
-    const r = await svc.api('/v1/partners/tsl2/reconciliations', { json: { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date().toISOString() } });
+    const r = await svc.api('/v1/partners/tsl2/reconciliations', { json: { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() } });
     const { id } = (await r.json()) as { id: string };
     return waitFor(async () => {
       const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
@@ -206,7 +206,7 @@ test('an order the platform reports in another currency than the ledger has is a
   ], 'webhook');
   type Rows = { totals: { currency: string; orders: number; grossAmount: number }[]; unattributed: { currency: string; orders: number; grossAmount: number }[] };
 
-  const r = await svc.api('/v1/partners/tsl3/reconciliations', { json: { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date().toISOString() } });
+  const r = await svc.api('/v1/partners/tsl3/reconciliations', { json: { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() } });
   const { id } = (await r.json()) as { id: string };
   const run = await waitFor(async () => {
     const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon & { discrepancies: { reason?: string; detail: string }[] };
@@ -250,7 +250,7 @@ test("an order webhook whose items Whatnot cannot give now: the sale is stored a
 
   // Reconciliation finds it in the ledger: no discrepancy, nothing added; the order stays one.
   const from = new Date(Date.now() - 3600_000).toISOString();
-  const to = new Date().toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
   const r = await svc.api('/v1/partners/tsl5/reconciliations', { json: { from, to } });
   const { id } = (await r.json()) as { id: string };
   const run = await waitFor(async () => {
@@ -269,9 +269,9 @@ test('targets on one Whatnot seller (of one partner, then of another partner): e
   await sim.control('PUT', '/_sim/whatnot/webhook', { url: 'http://127.0.0.1:1/unreachable' }); // no order arrives by webhook
   const seller = (await sim.control('POST', '/_sim/whatnot/accounts')) as { sellerId: string; accessToken: string };
   const from = new Date(Date.now() - 3600_000).toISOString();
-  // Up to now at each run (a period must have ended): the orders are made below, between the runs.
+  const to = new Date(Date.now() + 60_000).toISOString();
   const run = async (partnerId: string): Promise<Recon> => {
-    const { id } = (await (await svc.api(`/v1/partners/${partnerId}/reconciliations`, { json: { from, to: new Date().toISOString() } })).json()) as { id: string };
+    const { id } = (await (await svc.api(`/v1/partners/${partnerId}/reconciliations`, { json: { from, to } })).json()) as { id: string };
     return waitFor(async () => {
       const body = (await (await svc.api(`/v1/reconciliations/${id}`)).json()) as Recon;
       return body.status === 'completed' || body.status === 'failed' ? body : undefined;
@@ -375,7 +375,7 @@ test("targets on one Whatnot seller, both subscribed to its order webhooks: each
   // An order no webhook reached: reconciliation stores it under its first claimant; the webhooks that come later store nothing.
   const o4 = await order(4000);
   const from = new Date(Date.now() - 3600_000).toISOString();
-  const to = new Date().toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
   const run = (): Promise<Recon> => reconcileOf('shw', from, to);
   const run1 = await run();
   expect(run1.status).toBe('completed');
@@ -426,7 +426,7 @@ test("targets on one Whatnot seller connected twice (its personal token; the app
   const order = async (amount: number): Promise<string> => ((await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount, currency: 'USD' } })) as { orderId: string }).orderId;
   const [o1, o2, o3] = [await order(1000), await order(2000), await order(3000)];
   const from = new Date(Date.now() - 3600_000).toISOString();
-  const to = new Date().toISOString();
+  const to = new Date(Date.now() + 60_000).toISOString();
   const run = (): Promise<Recon> => reconcileOf('two', from, to);
   const stored = (): Promise<Record<string, string[]>> => storedUnder('two');
 

@@ -71,7 +71,7 @@ test('a 3-unit order: 1 unit returned, then 2 more — each reverses exactly its
   expect(reversals(one)).toEqual([[`reversal:pf:${UNIT}`, UNIT, 333]]);
 
   // A re-read of the report with the same units adds nothing.
-  const period = { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date().toISOString() };
+  const period = { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() };
   const rerun = await reconcileAndWait(svc, P, period.from, period.to);
   expect(rerun.status).toBe('completed');
   expect(rerun.discrepancies.filter((d) => d.orderId === orderId)).toEqual([]);

@@ -115,7 +115,7 @@ test('real work shows up in the metrics: mirrors, pins, platform calls, a rate-l
   await svc.rt.attribution.ingestPlatformOrders(PARTNER, 'wn-metrics-target', [
     { orderId: 'ghost-order-55', externalShowId: externalId, productId: 'p1', clickId: undefined, createdAt: new Date().toISOString(), total: { amount: 700, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined },
   ], 'webhook');
-  const rec = await svc.api(`/v1/partners/${PARTNER}/reconciliations`, { json: { from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date().toISOString() } });
+  const rec = await svc.api(`/v1/partners/${PARTNER}/reconciliations`, { json: { from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString() } });
   expect(rec.status).toBe(202);
   const recId = ((await rec.json()) as { id: string }).id;
   await waitFor(async () => ((await (await svc.api(`/v1/reconciliations/${recId}`)).json()) as { status: string }).status === 'completed', 30_000);

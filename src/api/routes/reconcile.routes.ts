@@ -51,7 +51,7 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
         summary: 'Reconcile the ledger with every target platform report for [from, to)',
         params: z.object({ partnerId: IdSchema }),
         body: z.strictObject({ from: Timestamp, to: Timestamp }),
-        docResponses: { 202: ok('queued; GET /v1/reconciliations/{id} for its result', z.object({ id: z.string() })), 400: 'invalid body, from not before to, a period that has not ended (to after now), a period over 92 days, or a bound outside the years 0000-9999 once in UTC (an offset can move 9999-12-31 into 10000)', 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
+        docResponses: { 202: ok('queued; GET /v1/reconciliations/{id} for its result', z.object({ id: z.string() })), 400: 'invalid body, from not before to, a period over 92 days, or a bound outside the years 0000-9999 once in UTC (an offset can move 9999-12-31 into 10000)', 403: FORBIDDEN_ROLE, 404: 'unknown partner' },
       },
     },
     async (req, reply) => {
