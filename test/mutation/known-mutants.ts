@@ -4432,15 +4432,6 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     testName: "a withdraw leaves a linked broadcast's own stream",
   },
   {
-    name: 'reconcile-future-period-queued',
-    what: "a manual reconciliation whose period has not ended (to after now) is queued (the check in ReconcileService.request dropped): a future period completes with nothing compared, and a re-run once it has ended reports something else",
-    file: 'src/reconcile/reconcile.service.ts',
-    from: "if (trigger === 'manual' && to.getTime() > nowMs)",
-    to: 'if (false)',
-    tests: ['test/integration/operator-api.test.ts'],
-    testName: 'has not ended',
-  },
-  {
     name: 'schedule-tick-run-by-worker-clock',
     what: "a partner's reconcile tick is run as soon as the fetching scheduler's clock has passed it (the Redis TIME check in src/main/scheduler.ts dropped): a scheduler whose clock runs ahead reads the period before it has ended",
     file: 'src/main/scheduler.ts',
