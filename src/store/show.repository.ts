@@ -1438,10 +1438,12 @@ export class OrderEventRepository {
 
   /**
    * The whole write of an order event in one round trip, on a single Redis only (INGEST_ORDER_ONE_LUA):
-   * the webhook-id claim for `scope`, for a refund (`refundId`) its refund-id claim for the order, the
-   * pending-orders listing, and inbox + event log + pending mark; all of it or nothing. `holder` is set
-   * (nothing written) when the webhook-id is claimed for another scope, `refundHolder` when another
-   * order holds the refund id and this webhook-id's event is not stored (nothing written). `handOn` is
+   * the webhook-id claim for `scope`, for a refund (`refund.id`) its refund-id claim for the order, the
+   * pending-orders listing, and inbox + event log + pending mark (an order.created's currency recorded,
+   * `currency`); all of it or nothing. `holder` is set (nothing written) when the webhook-id is claimed
+   * for another scope, `refundHolder` when another order holds the refund id and this webhook-id's
+   * event is not stored, `orderCurrency` when the refund is in another currency than its order's (the
+   * ledger's, `refund.ledger`, once it holds the order, else the recorded one; nothing written). `handOn` is
    * false for the stored duplicate of such a refund (the Cluster path does not queue it either).
    */
   async ingestOne(partnerId: string, orderId: string, webhookId: string, scope: string, eventJson: string, currency: OrderCurrencyStep, refund?: { id: string; ledger?: { key: string; field: string } }): Promise<OrderIngestOne> {
