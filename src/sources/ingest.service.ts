@@ -27,7 +27,7 @@ import type { Keys } from '../store/keys.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { RefundIdClaims } from '../store/refund-id.repository.js';
 import type { ReplicaAck } from '../store/replica-ack.js';
-import { SHOW_REGISTERS_MAX, type OrderEventRepository, type ShowRepository } from '../store/show.repository.js';
+import { SHOW_REGISTERS_MAX, type OrderCurrencyStep, type OrderEventRepository, type ShowRepository } from '../store/show.repository.js';
 import { orderScope, showScope, type WebhookIdClaims } from '../store/webhook-id.repository.js';
 import { SignatureError, verifyWebhook, type WebhookHeaders } from './signature.js';
 
@@ -79,6 +79,8 @@ export interface IngestDeps {
    * Where the ledger holds a partner order (AttributionRepository): an `order.refunded` in another
    * currency than its order's is refused (422) — on a single Redis inside the order event's one store
    * call (the order's ledger hash is one more key of it), on a Cluster by a read before the claims.
+   * Before the ledger holds the order, the currency recorded with its order.created decides (inside the
+   * store, both topologies: IngestService.refundCurrency).
    */
   ledger?: LedgerOrders;
 }
@@ -166,16 +168,19 @@ export class IngestService {
     const scope = reg ? showScope(reg.showId) : orderScope(orderId!);
     if (reg && this.deps.shows.singleNode) return this.ingestShowEventOne(bundle, reg.showId, webhookId, scope, event, reg.write);
     if (!reg && this.deps.orders.singleNode) return this.ingestOrderEventOne(bundle, webhookId, scope, event, orderId!);
+    let currency = currencyStep(event);
     if (event.type === 'order.refunded') {
-      const refused = await this.refundCurrency(partnerId, webhookId, scope, event.data.refund);
-      if (refused) return refused;
+      const booked = await this.deps.ledger?.orderCurrency(partnerId, partnerOrderRef(orderId!));
+      if (booked !== undefined && booked !== currency.currency) return this.refundCurrency(partnerId, webhookId, scope, event.data.refund, booked);
+      // The ledger holds the order in this currency: it decides (the recorded one is not checked).
+      if (booked !== undefined) currency = { kind: '', currency: '' };
     }
     // The delivery's own token: its claim is taken back only if it is refused (a full show, another
     // order's refund id) and no other delivery passed the claim since (WebhookIdClaims.releaseIfHeld).
     // Every delivery of either kind carries one: one that passed untracked could store under a claim
     // a refused one then deletes.
     const token = randomUUID();
-    if (!reg) return this.ingestOrderEvent(bundle, webhookId, scope, event, orderId!, token);
+    if (!reg) return this.ingestOrderEvent(bundle, webhookId, scope, event, orderId!, token, currency);
     const holder = await this.deps.webhookIds.claim(partnerId, webhookId, scope, token);
     if (holder !== scope) return this.duplicateOf(partnerId, webhookId, holder);
     const acks = this.acks();
@@ -206,20 +211,26 @@ export class IngestService {
   /**
    * A refund in another currency than its order's (contract §5.4: totals per currency, no FX) can never
    * be applied: it was stored (202) and kept unapplied for good, so the partner, told it was taken,
-   * never learnt that the order's commission was not reversed. When the ledger holds the order, such a
-   * refund is refused (422, nothing stored or claimed), unless this webhook-id names a stored event (of
-   * this order or another: a repeated webhook-id is that event's duplicate, 200). While the ledger holds
-   * no order of that id (a refund before its order, contract §5.3, or an order.created not yet through
-   * attribution) the refund is stored as before; if the order then comes in another currency the refund
-   * stays unapplied, shown as `applied: false` on the order (docs/attribution.md, "Currencies").
-   * This is the Cluster path's check (a read before the claims); on a single Redis the same rule runs
-   * inside the order event's one store call (INGEST_ORDER_ONE_LUA), and the answers are that call's, in
-   * its order: a webhook-id claimed for another show or order is that event's duplicate (or 409 while
-   * it is not stored), a refund id another order holds the refund-id 422, then the currency's.
+   * never learnt that the order's commission was not reversed. Such a refund is refused (422, nothing
+   * stored, no claim left) once the order is accepted: its currency is the ledger's when the ledger
+   * holds the order, before that (an order.created not yet through attribution) the one recorded when
+   * its first order.created was stored (Keys.orderCurrency, in the order's slot, read by the order
+   * event's store script on both topologies: the answer does not depend on whether the attribution
+   * worker has run yet, contract §3). Orders stored before the currency was recorded have the ledger's
+   * alone (the recorded one lives as long as the order's event log, by when the ledger holds it). Not
+   * refused when this webhook-id names a stored event (of this order or another: a repeated webhook-id
+   * is that event's duplicate, 200). A refund before its order (contract §5.3) is stored as before; if
+   * the order then comes in another currency the order is stored and the refund stays unapplied, shown
+   * as `applied: false` on the order (docs/attribution.md, "Currencies"); the refund's id stays booked.
+   *
+   * This is the Cluster path's answer when the ledger read before the claims finds the order in
+   * another currency (the recorded currency is checked later, by the store: ingestOrderEvent); on a
+   * single Redis the whole rule runs inside the order event's one store call (INGEST_ORDER_ONE_LUA).
+   * The answers are in that call's order on both: a webhook-id claimed for another show or order is
+   * that event's duplicate (or 409 while it is not stored), a refund id another order holds the
+   * refund-id 422, then the currency's.
    */
-  private async refundCurrency(partnerId: string, webhookId: string, scope: string, refund: { id: string; orderId: string; amount: { currency: string } }): Promise<IngestResult | undefined> {
-    const currency = await this.deps.ledger?.orderCurrency(partnerId, partnerOrderRef(refund.orderId));
-    if (currency === undefined || currency === refund.amount.currency) return undefined;
+  private async refundCurrency(partnerId: string, webhookId: string, scope: string, refund: { id: string; orderId: string; amount: { currency: string } }, currency: string): Promise<IngestResult> {
     const holder = await this.deps.webhookIds.holder(partnerId, webhookId);
     if (holder !== null && holder !== scope) return this.duplicateOf(partnerId, webhookId, holder);
     const stored = await this.deps.webhookIds.storedEventId(partnerId, webhookId, scope);
@@ -339,8 +350,8 @@ export class IngestService {
     const refund = event.type === 'order.refunded' ? event.data.refund : undefined;
     const ledger = this.deps.ledger;
     const ref = partnerOrderRef(orderId);
-    const refundOrder = refund && ledger ? { ledgerKey: ledger.orderKey(partnerId, ref), ref, currency: refund.amount.currency } : undefined;
-    const stored = await this.deps.orders.ingestOne(partnerId, orderId, webhookId, scope, JSON.stringify(event), refund?.id, refundOrder);
+    const refundKeys = refund && { id: refund.id, ledger: ledger ? { key: ledger.orderKey(partnerId, ref), field: ref } : undefined };
+    const stored = await this.deps.orders.ingestOne(partnerId, orderId, webhookId, scope, JSON.stringify(event), currencyStep(event), refundKeys);
     if (stored.holder !== undefined) return this.duplicateOf(partnerId, webhookId, stored.holder);
     if (stored.refundHolder !== undefined) throw refundTaken(refund!.id, stored.refundHolder);
     if (stored.orderCurrency !== undefined) throw refundInOtherCurrency(orderId, refund!.amount.currency, stored.orderCurrency, stored.refundIdHeld ? refund!.id : undefined);
@@ -368,7 +379,7 @@ export class IngestService {
    * within half of that after it passed its claim, or answers 503: so a claim taken over has no store
    * of its holder still to come, and two deliveries of one webhook-id are never both stored.
    */
-  private async ingestOrderEvent(bundle: PartnerBundle, webhookId: string, scope: string, event: PartnerEvent, orderId: string, token: string): Promise<IngestResult> {
+  private async ingestOrderEvent(bundle: PartnerBundle, webhookId: string, scope: string, event: PartnerEvent, orderId: string, token: string, currency: OrderCurrencyStep): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
     const claims = this.deps.webhookIds;
     const halfHeldMs = claims.heldTtlSec * 500;
@@ -386,10 +397,11 @@ export class IngestService {
         if (!(err instanceof AppError && err.status === 409) || !(await this.takeOverUnstored(partnerId, webhookId, claimed.value, scope, token, readAt))) throw err;
       }
     }
-    const refundId = event.type === 'order.refunded' ? event.data.refund.id : undefined;
+    const refund = event.type === 'order.refunded' ? event.data.refund : undefined;
+    const refundId = refund?.id;
     let refundClaimed = false;
     let storeSent = false;
-    let stored: { duplicate: boolean; eventId: string };
+    let stored: { duplicate: boolean; eventId: string; orderCurrency?: string };
     try {
       if (listed.status === 'rejected') throw listed.reason;
       if (refundId !== undefined) {
@@ -399,12 +411,20 @@ export class IngestService {
       }
       if (Date.now() > storeBy) throw claimTooOld(webhookId);
       storeSent = true;
-      stored = await this.deps.orders.ingest(partnerId, orderId, webhookId, JSON.stringify(event));
+      stored = await this.deps.orders.ingest(partnerId, orderId, webhookId, JSON.stringify(event), currency);
     } catch (err) {
       // (a refund refused for another order's id has released its webhook-id claim already)
       const refused = err instanceof AppError && err.status === 422;
       if (!refused && (!storeSent || isRedisReply(err))) await this.releaseClaims(partnerId, orderId, webhookId, scope, token, refundClaimed ? refundId : undefined);
       throw err;
+    }
+    if (stored.orderCurrency !== undefined) {
+      // A refund in another currency than the one recorded with its order.created: nothing written, so
+      // both claims go back (token-checked), and the corrected refund takes the same webhook-id and
+      // refund id. The refund id stays held when this delivery did not make its claim (a refund under
+      // it is stored, or another delivery of it is under way): the 422 then asks for a new refund id.
+      const released = await this.releaseClaims(partnerId, orderId, webhookId, scope, token, refundClaimed ? refundId : undefined);
+      throw refundInOtherCurrency(orderId, refund!.amount.currency, stored.orderCurrency, released.refundId ? undefined : refund!.id);
     }
     await Promise.all([
       this.deps.orders.markPending(partnerId, orderId),
@@ -428,14 +448,21 @@ export class IngestService {
     return (await this.deps.webhookIds.takeOver(partnerId, webhookId, holder, scope, token)) === scope;
   }
 
-  /** Takes back an order delivery's claims whose event was not stored (best effort, each token-checked). */
-  private async releaseClaims(partnerId: string, orderId: string, webhookId: string, scope: string, token: string, refundId: string | undefined): Promise<void> {
-    await Promise.all([
-      this.deps.webhookIds.releaseIfHeld(partnerId, webhookId, scope, token),
-      refundId !== undefined ? this.deps.refundIds.release(partnerId, refundId, orderId, token) : undefined,
-    ]).catch((err: unknown) => {
+  /**
+   * Takes back an order delivery's claims whose event was not stored (best effort, each token-checked).
+   * `refundId` is true when the refund-id claim went (this delivery had made it, and no other passed it).
+   */
+  private async releaseClaims(partnerId: string, orderId: string, webhookId: string, scope: string, token: string, refundId: string | undefined): Promise<{ refundId: boolean }> {
+    try {
+      const [, refundReleased] = await Promise.all([
+        this.deps.webhookIds.releaseIfHeld(partnerId, webhookId, scope, token),
+        refundId !== undefined ? this.deps.refundIds.release(partnerId, refundId, orderId, token) : false,
+      ]);
+      return { refundId: refundReleased };
+    } catch (err) {
       this.deps.log.warn({ err, partnerId, orderId, webhookId }, "could not release a failed order event's claims (they expire, or are taken over, in seconds)");
-    });
+      return { refundId: false };
+    }
   }
 }
 
@@ -461,6 +488,13 @@ function unstoredHolder(webhookId: string, holder: string): AppError {
       undefined,
       { 'retry-after': '5' },
     );
+}
+
+/** What an order event's store records (an order.created's currency) or checks (an order.refunded's) of its order's currency. */
+function currencyStep(event: PartnerEvent): OrderCurrencyStep {
+  if (event.type === 'order.created') return { kind: 'o', currency: event.data.order.total.currency };
+  if (event.type === 'order.refunded') return { kind: 'r', currency: event.data.refund.amount.currency };
+  return { kind: '', currency: '' };
 }
 
 /** The answer to a refund whose id another order (`holder`) holds: 422, nothing stored. */

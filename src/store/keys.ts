@@ -261,6 +261,15 @@ export class Keys {
   orderPending(partnerId: string, orderId: string): string {
     return `${this.orderTag(partnerId, orderId)}:pending`;
   }
+  /**
+   * STRING: the currency of the order's first order.created stored (ISO 4217), written with that event
+   * and living as long as the order's event log (persisted while an event is pending, expiring with the
+   * log INBOX_TTL_DAYS after the last was handled). An order.refunded in another currency is refused at
+   * ingest from the moment its order is accepted, before attribution has booked it in the ledger.
+   */
+  orderCurrency(partnerId: string, orderId: string): string {
+    return `${this.orderTag(partnerId, orderId)}:cur`;
+  }
 
   /**
    * The compact ledger (docs/attribution.md "Storage"): a partner's orders are spread over

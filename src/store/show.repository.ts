@@ -268,20 +268,38 @@ end
 }
 
 /**
- * KEYS: inbox, events stream, pending hash. ARGV: webhookId, event json, ttl, now ms. Every key is read
- * before the first write, so a call that fails writes nothing. The event is stored and marked pending (not yet handled by attribution) in one step; the log stops expiring (a
- * handled log expires, ORDER_HANDLED_LUA) and is trimmed (trimOrderLog).
+ * With the event just stored: the order's recorded currency lives as long as its log (persisted with
+ * it; ORDER_HANDLED_LUA expires both), and an order.created (`kind` 'o') records its currency when none
+ * is (the first one stored; the ledger too keeps the first order.created it books).
+ */
+function recordOrderCurrency(key: string, recorded: string, kind: string, currency: string): string {
+  return `if ${recorded} then redis.call('PERSIST', ${key}) elseif ${kind} == 'o' then redis.call('SET', ${key}, ${currency}) end
+`;
+}
+
+/**
+ * KEYS: inbox, events stream, pending hash, the order's recorded currency (Keys.orderCurrency). ARGV:
+ * webhookId, event json, ttl, now ms, then 'o' and the order's currency (an order.created), 'r' and the
+ * refund's (an order.refunded to check against the recorded currency), or '' and ''. Returns
+ * {0, eventId} for a stored duplicate, {5, recordedCurrency} for a refund in another currency than its
+ * order's first order.created (nothing written), or {1, eventId}. Every key is read before the first
+ * write, so a call that fails writes nothing. The event is stored and marked pending (not yet handled
+ * by attribution) in one step; the log stops expiring (a handled log expires, ORDER_HANDLED_LUA) and is
+ * trimmed (trimOrderLog).
  */
 const INGEST_PLAIN_LUA = `
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
+-- a refund in another currency than the one recorded with its order's first order.created: refused
+local recorded = redis.call('GET', KEYS[4])
+if ARGV[5] == 'r' and recorded and recorded ~= ARGV[6] then return {5, recorded} end
 -- read before any write: a key of another type under these names fails the call with nothing written
 -- (the Cluster path then takes its claims back: IngestService)
 redis.call('XLEN', KEYS[2])
 redis.call('HLEN', KEYS[3])
 local eventId = redis.call('XADD', KEYS[2], '*', 'wid', ARGV[1], 'event', ARGV[2])
 redis.call('PERSIST', KEYS[2])
-redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
+${recordOrderCurrency('KEYS[4]', 'recorded', 'ARGV[5]', 'ARGV[6]')}redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
 redis.call('HSET', KEYS[3], eventId, ARGV[4])
 ${trimOrderLog('KEYS[2]', 'KEYS[3]', 'eventId')}return {1, eventId}
 `;
@@ -290,17 +308,20 @@ ${trimOrderLog('KEYS[2]', 'KEYS[3]', 'eventId')}return {1, eventId}
  * A partner order event on a single Redis, in one round trip (keys of several slots, so never sent to
  * a Cluster, where these are the separate steps of IngestService: claim, refund-id claim, pending
  * mark, INGEST_PLAIN_LUA, pending mark). KEYS: webhook-id claim (src/store/webhook-id.repository.ts),
- * the order's inbox, events stream and pending hash, the pending-orders set, and for an
- * `order.refunded` its refund-id claim (src/store/refund-id.repository.ts). ARGV: scope, ttl s (claim
- * and inbox), webhookId, event json, now ms (the pending mark's stored-at), pending-orders member,
- * orderId. Returns {2, holder} when the webhook-id is claimed for another scope, {3, holder} when
- * another order holds the refund id (nothing written; a claim of this webhook-id for this scope with
- * no event stored is taken back, as IngestService does on the Cluster), {4, eventId} for that refund
- * when this webhook-id's event is stored (its duplicate: nothing written), {5, currency, held} for a
- * refund whose order the ledger holds in another currency (KEYS[7] the order's ledger hash, ARGV[8] its
- * field, ARGV[9] the refund's currency; nothing written, a claim taken back as for {3}; `held` '1' when
- * this order already holds the refund id: a refund under it is stored), {0, existingEventId}
- * for a stored duplicate, or {1, eventId}.
+ * the order's inbox, events stream and pending hash, the pending-orders set, the order's recorded
+ * currency (Keys.orderCurrency), and for an `order.refunded` its refund-id claim
+ * (src/store/refund-id.repository.ts) and, when given, the order's ledger hash. ARGV: scope, ttl s
+ * (claim and inbox), webhookId, event json, now ms (the pending mark's stored-at), pending-orders
+ * member, orderId, 'o' and the order's currency (an order.created) or 'r' and the refund's (an
+ * order.refunded), then with the ledger hash the order's field in it. Returns {2, holder} when the
+ * webhook-id is claimed for another scope, {3, holder} when another order holds the refund id (nothing
+ * written; a claim of this webhook-id for this scope with no event stored is taken back, as
+ * IngestService does on the Cluster), {4, eventId} for that refund when this webhook-id's event is
+ * stored (its duplicate: nothing written), {5, currency, held} for a refund in another currency than
+ * its order's: the ledger's when it holds the order, else the one recorded when the order's first
+ * order.created was stored (nothing written, a claim taken back as for {3}; `held` '1' when this order
+ * already holds the refund id: a refund under it is stored), {0, existingEventId} for a stored
+ * duplicate, or {1, eventId}.
  *
  * Every key is read before the first write (a key of another type under one of the names fails the
  * call here, and Redis refuses a script's write for memory only at its first): a call that fails
@@ -314,24 +335,31 @@ local claimed = redis.call('GET', KEYS[1])
 if claimed and claimed ~= ARGV[1] then return {2, claimed} end
 local existing = redis.call('GET', KEYS[2])
 local refundHolder = false
-if #KEYS >= 6 then
-  refundHolder = redis.call('GET', KEYS[6])
+if #KEYS >= 7 then
+  refundHolder = redis.call('GET', KEYS[7])
   if refundHolder and refundHolder ~= ARGV[7] then
     if existing then return {4, existing} end
     if claimed then redis.call('DEL', KEYS[1]) end
     return {3, refundHolder}
   end
 end
--- a refund in another currency than its order's as the ledger holds it (KEYS[7], field ARGV[8]): refused
-if #KEYS >= 7 and not existing then
-  local raw = redis.call('HGET', KEYS[7], ARGV[8])
-  if raw then
-    local R = cjson.decode(raw)
-    if R.g and type(R.c) == 'string' and R.c ~= ARGV[9] then
-      if claimed then redis.call('DEL', KEYS[1]) end
-      if refundHolder then return {5, R.c, '1'} end
-      return {5, R.c, '0'}
+local recorded = redis.call('GET', KEYS[6])
+if ARGV[8] == 'r' and not existing then
+  -- the order's currency: the ledger's once it holds the order (KEYS[8], field ARGV[10]), before that
+  -- the one recorded with its first order.created (orders stored before it was recorded: the ledger's)
+  local orderCurrency = recorded
+  if #KEYS >= 8 then
+    local raw = redis.call('HGET', KEYS[8], ARGV[10])
+    if raw then
+      local R = cjson.decode(raw)
+      if R.g and type(R.c) == 'string' then orderCurrency = R.c end
     end
+  end
+  local held = '0'
+  if refundHolder then held = '1' end
+  if orderCurrency and orderCurrency ~= ARGV[9] then
+    if claimed then redis.call('DEL', KEYS[1]) end
+    return {5, orderCurrency, held}
   end
 end
 -- read before any write: a key of another type under these names fails the call with nothing written
@@ -345,24 +373,26 @@ if not existing then
   redis.call('HSET', KEYS[4], existing, ARGV[5])
   redis.call('PERSIST', KEYS[3])
   redis.call('SET', KEYS[2], existing, 'EX', tonumber(ARGV[2]))
-  stored = 1
+  ${recordOrderCurrency('KEYS[6]', 'recorded', 'ARGV[8]', 'ARGV[9]')}  stored = 1
 ${trimOrderLog('KEYS[3]', 'KEYS[4]', 'existing')}end
 if not claimed then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
-if #KEYS >= 6 and not refundHolder then redis.call('SET', KEYS[6], ARGV[7]) end
+if #KEYS >= 7 and not refundHolder then redis.call('SET', KEYS[7], ARGV[7]) end
 return {stored, existing}
 `;
 
 /**
- * KEYS: pending hash, events stream. ARGV: event id, retention s. The event is handled: its pending
- * mark goes, and when it was the order's last one the log is trimmed to its newest
- * ORDER_EVENT_LOG_MAX_LEN and expires after `retention` (INBOX_TTL_DAYS: as long as a re-delivery is
- * answered with an event id of it). A new event of the order stops that (INGEST_PLAIN_LUA); a log
- * with a pending event never expires.
+ * KEYS: pending hash, events stream, the order's recorded currency. ARGV: event id, retention s. The
+ * event is handled: its pending mark goes, and when it was the order's last one the log is trimmed to
+ * its newest ORDER_EVENT_LOG_MAX_LEN and expires after `retention` (INBOX_TTL_DAYS: as long as a
+ * re-delivery is answered with an event id of it), and the recorded currency with it (by then the
+ * ledger holds the order: a settled order keeps no key of this slot). A new event of the order stops
+ * that (INGEST_PLAIN_LUA); a log with a pending event never expires.
  */
 const ORDER_HANDLED_LUA = `
 redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then
 ${trimOrderLog('KEYS[2]', 'KEYS[1]', "''")}  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
+  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[2]))
 end
 return 1
 `;
@@ -589,9 +619,9 @@ declare module 'ioredis' {
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIndexSnapshot(indexed: string, shows: string, liveShows: string, showId: string, orderKey: string, scheduledAtMs: number, live: string): Result<number, Context>;
-    scIngestPlain(inbox: string, events: string, pending: string, ...args: (string | number)[]): Result<[number, string], Context>;
+    scIngestPlain(inbox: string, events: string, pending: string, currency: string, ...args: (string | number)[]): Result<[number, string], Context>;
     scIngestOrderOne(numKeys: number, ...args: (string | number)[]): Result<[number, string, string?], Context>;
-    scOrderHandled(pending: string, events: string, eventId: string, retentionSec: number): Result<number, Context>;
+    scOrderHandled(pending: string, events: string, currency: string, eventId: string, retentionSec: number): Result<number, Context>;
     scDispatchMany(stream: string, ...args: string[]): Result<number, Context>;
     scSettlePendingOrder(set: string, member: string, score: string): Result<number, Context>;
     scMarkActive(set: string, member: string): Result<number, Context>;
@@ -604,9 +634,9 @@ export function defineStoreScripts(redis: RedisClient): void {
     scIngestShow: { numberOfKeys: 3, lua: INGEST_SHOW_LUA },
     scIngestShowOne: { numberOfKeys: 8, lua: INGEST_SHOW_ONE_LUA },
     scIndexSnapshot: { numberOfKeys: 3, lua: INDEX_SNAPSHOT_LUA },
-    scIngestPlain: { numberOfKeys: 3, lua: INGEST_PLAIN_LUA },
+    scIngestPlain: { numberOfKeys: 4, lua: INGEST_PLAIN_LUA },
     scIngestOrderOne: { lua: INGEST_ORDER_ONE_LUA },
-    scOrderHandled: { numberOfKeys: 2, lua: ORDER_HANDLED_LUA },
+    scOrderHandled: { numberOfKeys: 3, lua: ORDER_HANDLED_LUA },
     scDispatchMany: { numberOfKeys: 1, lua: DISPATCH_MANY_LUA },
     scSettlePendingOrder: { numberOfKeys: 1, lua: SETTLE_PENDING_ORDER_LUA },
     scMarkActive: { numberOfKeys: 1, lua: MARK_ACTIVE_LUA },
@@ -1362,10 +1392,21 @@ export interface OrderIngestOne {
   holder?: string;
   /** The order that holds the refund id (another one): nothing written. */
   refundHolder?: string;
-  /** The currency of the refund's order as the ledger holds it, another than the refund's: nothing written. */
+  /** The currency of the refund's order (the ledger's, or the one recorded with its order.created), another than the refund's: nothing written. */
   orderCurrency?: string;
   /** With orderCurrency: this order already holds the refund id (a refund under it is stored; the ledger books an id once). */
   refundIdHeld?: boolean;
+}
+
+/**
+ * What an order event's store does with its order's recorded currency (Keys.orderCurrency): an
+ * order.created ('o') records its currency when none is; an order.refunded ('r') is refused when the
+ * recorded currency is another (nothing written). The refund's whole rule, the ledger first:
+ * IngestService.refundCurrency.
+ */
+export interface OrderCurrencyStep {
+  kind: 'o' | 'r' | '';
+  currency: string;
 }
 
 export class OrderEventRepository {
@@ -1383,9 +1424,10 @@ export class OrderEventRepository {
    * lists the order (markPending, another slot) before it, alongside its webhook-id claim, and again
    * after it returned: a failure of that listing must not read as a refused store.
    */
-  async ingest(partnerId: string, orderId: string, webhookId: string, eventJson: string): Promise<{ duplicate: boolean; eventId: string }> {
+  async ingest(partnerId: string, orderId: string, webhookId: string, eventJson: string, currency?: OrderCurrencyStep): Promise<{ duplicate: boolean; eventId: string; orderCurrency?: string }> {
     const k = this.keys;
-    const r = await this.redis.scIngestPlain(k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), webhookId, eventJson, this.inboxTtlSec, Date.now());
+    const r = await this.redis.scIngestPlain(k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), k.orderCurrency(partnerId, orderId), webhookId, eventJson, this.inboxTtlSec, Date.now(), currency?.kind ?? '', currency?.currency ?? '');
+    if (r[0] === 5) return { duplicate: false, eventId: '', orderCurrency: r[1] };
     return { duplicate: r[0] === 0, eventId: r[1] };
   }
 
@@ -1396,19 +1438,21 @@ export class OrderEventRepository {
 
   /**
    * The whole write of an order event in one round trip, on a single Redis only (INGEST_ORDER_ONE_LUA):
-   * the webhook-id claim for `scope`, for a refund (`refundId`) its refund-id claim for the order, the
-   * pending-orders listing, and inbox + event log + pending mark; all of it or nothing. `holder` is set
-   * (nothing written) when the webhook-id is claimed for another scope, `refundHolder` when another
-   * order holds the refund id and this webhook-id's event is not stored (nothing written). `handOn` is
+   * the webhook-id claim for `scope`, for a refund (`refund.id`) its refund-id claim for the order, the
+   * pending-orders listing, and inbox + event log + pending mark (an order.created's currency recorded,
+   * `currency`); all of it or nothing. `holder` is set (nothing written) when the webhook-id is claimed
+   * for another scope, `refundHolder` when another order holds the refund id and this webhook-id's
+   * event is not stored, `orderCurrency` when the refund is in another currency than its order's (the
+   * ledger's, `refund.ledger`, once it holds the order, else the recorded one; nothing written). `handOn` is
    * false for the stored duplicate of such a refund (the Cluster path does not queue it either).
    */
-  async ingestOne(partnerId: string, orderId: string, webhookId: string, scope: string, eventJson: string, refundId: string | undefined, refundOrder?: { ledgerKey: string; ref: string; currency: string }): Promise<OrderIngestOne> {
+  async ingestOne(partnerId: string, orderId: string, webhookId: string, scope: string, eventJson: string, currency: OrderCurrencyStep, refund?: { id: string; ledger?: { key: string; field: string } }): Promise<OrderIngestOne> {
     const k = this.keys;
-    const keys = [k.partnerWebhookId(partnerId, webhookId), k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), k.pendingOrders()];
-    if (refundId !== undefined) keys.push(k.partnerRefundId(partnerId, refundId));
-    if (refundId !== undefined && refundOrder) keys.push(refundOrder.ledgerKey);
-    const check = refundId !== undefined && refundOrder ? [refundOrder.ref, refundOrder.currency] : [];
-    const r = await this.redis.scIngestOrderOne(keys.length, ...keys, scope, this.inboxTtlSec, webhookId, eventJson, Date.now(), JSON.stringify([partnerId, orderId]), orderId, ...check);
+    const keys = [k.partnerWebhookId(partnerId, webhookId), k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), k.pendingOrders(), k.orderCurrency(partnerId, orderId)];
+    if (refund) keys.push(k.partnerRefundId(partnerId, refund.id));
+    if (refund?.ledger) keys.push(refund.ledger.key);
+    const ledgerField = refund?.ledger ? [refund.ledger.field] : [];
+    const r = await this.redis.scIngestOrderOne(keys.length, ...keys, scope, this.inboxTtlSec, webhookId, eventJson, Date.now(), JSON.stringify([partnerId, orderId]), orderId, currency.kind, currency.currency, ...ledgerField);
     if (r[0] === 2) return { duplicate: true, eventId: '', handOn: false, holder: r[1] };
     if (r[0] === 3) return { duplicate: false, eventId: '', handOn: false, refundHolder: r[1] };
     if (r[0] === 5) return { duplicate: false, eventId: '', handOn: false, orderCurrency: r[1], refundIdHeld: r[2] === '1' };
@@ -1422,7 +1466,7 @@ export class OrderEventRepository {
 
   /** The event has been handled by attribution (the order's log expires once none is left pending). */
   async handled(partnerId: string, orderId: string, eventId: string): Promise<void> {
-    await this.redis.scOrderHandled(this.keys.orderPending(partnerId, orderId), this.keys.orderEvents(partnerId, orderId), eventId, this.inboxTtlSec);
+    await this.redis.scOrderHandled(this.keys.orderPending(partnerId, orderId), this.keys.orderEvents(partnerId, orderId), this.keys.orderCurrency(partnerId, orderId), eventId, this.inboxTtlSec);
   }
 
   /** Events of the order still marked pending: event id → stored-at ms. */
