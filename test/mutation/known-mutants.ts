@@ -4407,14 +4407,6 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: ' });',
     tests: ['test/browser/ops.console.docs-csp.test.ts'],
   },
-  {
-    name: 'ops-stream-preclose-timer-left',
-    what: "shutdown ends each live stream without stopping it first: a board read in flight writes to the ended response",
-    file: 'src/api/routes/ops.routes.ts',
-    from: '      stopStream();',
-    to: '',
-    tests: ['test/unit/ops.stream-preclose.test.ts'],
-  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

@@ -181,7 +181,10 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     // 'close' event) would otherwise write to the ended response, and its timer read again.
     for (const [res, stopStream] of [...streams]) {
       stopStream();
-      res.end();
+      // A client that reads nothing (its socket not drained) would hold the shutdown: cut, not ended
+      // (the stall timer that cut it before is stopped with the stream).
+      if (res.writableNeedDrain) res.destroy();
+      else res.end();
     }
     streams.clear();
   });
