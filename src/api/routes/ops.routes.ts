@@ -27,7 +27,7 @@ const PartnerRef = z.object({ id: z.string(), name: z.string() });
 const Board = z.object({
   me: Me,
   generatedAt: z.string(),
-  partners: z.array(PartnerRef),
+  partners: z.array(PartnerRef).describe("the partners with shows on the board (for its partner filter); a partner key's: its own. The board reads only the partners with a show scheduled within a day of now or live, from an index the show writes keep"),
   shows: z.array(z.looseObject({ partnerId: z.string(), showId: z.string(), title: z.string(), state: z.string(), scheduledAt: z.string(), mirrors: z.array(z.looseObject({ targetId: z.string(), platform: z.string(), state: z.string(), needsAction: z.boolean(), lastError: z.string().nullable() })) })),
   leftOff: z.number().int().describe("shows scheduled within a day of now that are not in `shows`: of each partner's, the board holds the 300 scheduled nearest to now (and every live one)"),
 });
