@@ -12,6 +12,7 @@
  */
 import type { Result } from 'ioredis';
 import { z } from 'zod';
+import { decodeJsonCursor } from '../lib/tuple-cursor.js';
 import { defineRedisScripts, type RedisClient } from './redis.js';
 
 /** Where a page starts: after this item (a cursor), at this position (an old cursor), or at the top. */
@@ -101,13 +102,8 @@ const OFFSET = /^\d{1,15}$/;
 export function parsePageCursor(cursor: string | undefined): PageStart | null {
   if (cursor === undefined) return undefined;
   if (OFFSET.test(cursor)) return { offset: Number(cursor) };
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    return null;
-  }
+  const v = decodeJsonCursor(cursor);
+  if (v === undefined) return null;
   if (!Array.isArray(v) || v.length !== 2) return null;
   const [score, member] = v as unknown[];
   if (typeof score !== 'number' || !Number.isFinite(score) || typeof member !== 'string' || member.length === 0 || member.length > MAX_MEMBER) return null;

@@ -13,10 +13,12 @@ import type { Principal } from '../../store/apikey.repository.js';
 import type { Keys } from '../../store/keys.js';
 import type { Partner, PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
 import type { ReconcileRepository } from '../../store/reconcile.repository.js';
-import type { RedisClient } from '../../store/redis.js';
+import { tupleBefore, tupleCursor, tupleOrder } from '../../lib/tuple-cursor.js';
+import { inOneWrite, type RedisClient } from '../../store/redis.js';
 import { streamIdTime as atOf } from '../../store/stream-id.js';
+import { comesAfter, pageCursor, zrevPage } from '../../store/zset-page.js';
 import type { ShowActivityRepository } from '../../store/show-activity.repository.js';
-import type { ShowRepository } from '../../store/show.repository.js';
+import { BOARD_DAY_MS, type ShowRepository } from '../../store/show.repository.js';
 import type { RelayRepository, RelayStatus } from '../../store/relay.repository.js';
 import type { Readiness, ReadinessService } from '../../mirror/readiness.service.js';
 
@@ -34,6 +36,8 @@ const LIVE_LOOKBACK_MS = 7 * 24 * HOUR;
  * the earlier ones (for those still live).
  */
 export const MAX_SHOWS_PER_PARTNER = 300;
+/** Partners whose show indexes the board's index build reads at once. */
+const BUILD_BATCH = 50;
 
 export interface BoardCell {
   targetId: string;
@@ -152,19 +156,91 @@ export class OpsService {
     return this.d.partners.list();
   }
 
+  /**
+   * This process's build of the board's partner index (Keys.boardDays, Keys.boardLive) from the
+   * partners' own show indexes, for shows stored before it existed: one walk of every partner at the
+   * first board of a process (then the show writes keep it); a failed walk is tried again at the next.
+   */
+  private indexBuilt: Promise<void> | undefined;
+  /** When this process last dropped the days the board's window has passed (at most once an hour). */
+  private prunedAt = 0;
+
+  boardIndexed(nowMs: number): Promise<void> {
+    if (!this.indexBuilt) {
+      const built = this.buildBoardIndex(nowMs);
+      built.catch(() => {
+        if (this.indexBuilt === built) this.indexBuilt = undefined;
+      });
+      this.indexBuilt = built;
+    }
+    return this.indexBuilt;
+  }
+
+  private async buildBoardIndex(nowMs: number): Promise<void> {
+    const ids = await this.d.redis.smembers(this.d.keys.partnerIndex());
+    for (let i = 0; i < ids.length; i += BUILD_BATCH) {
+      await Promise.all(
+        ids.slice(i, i + BUILD_BATCH).map(async (partnerId) => {
+          await this.backfilledLive(partnerId);
+          const [scored, live] = await Promise.all([
+            // Every show from the window's start on: those ahead enter the window later.
+            this.d.redis.zrangebyscore(this.d.keys.partnerShows(partnerId), nowMs - WINDOW_MS, '+inf', 'WITHSCORES'),
+            this.d.redis.scard(this.d.keys.partnerLiveShows(partnerId)),
+          ]);
+          const days = new Set(pairs(scored).map(([, at]) => Math.floor(at / BOARD_DAY_MS) * BOARD_DAY_MS));
+          for (const at of days) await this.d.shows.indexBoard(partnerId, at, false);
+          if (live > 0) await this.d.shows.indexBoard(partnerId, nowMs, true);
+        }),
+      );
+    }
+  }
+
+  /**
+   * The partners the board reads for an operator or viewer: those with a show scheduled on a day the
+   * window touches, and those marked live (read whatever their shows' scheduledAt), with each live
+   * mark's score (for its removal once the partner has no live show).
+   */
+  private async boardPartnerIds(nowMs: number): Promise<{ ids: string[]; liveMarks: Map<string, string> }> {
+    await this.boardIndexed(nowMs);
+    const k = this.d.keys;
+    const from = Math.floor((nowMs - WINDOW_MS) / BOARD_DAY_MS) * BOARD_DAY_MS;
+    const [days, live] = await Promise.all([this.d.redis.zrangebyscore(k.boardDays(), from, nowMs + WINDOW_MS), this.d.redis.zrange(k.boardLive(), 0, -1, 'WITHSCORES')]);
+    const liveMarks = new Map(pairs(live).map(([id, score]) => [id, String(score)]));
+    const ids = new Set(liveMarks.keys());
+    for (const m of days) ids.add(m.slice(m.indexOf(':') + 1));
+    if (nowMs - this.prunedAt > HOUR) {
+      this.prunedAt = nowMs;
+      // Days before the window (and one more: processes' clocks may disagree) are not read again.
+      void this.d.redis.zremrangebyscore(k.boardDays(), '-inf', `(${from - BOARD_DAY_MS}`).catch(() => (this.prunedAt = 0));
+    }
+    return { ids: [...ids].sort(), liveMarks };
+  }
+
   async board(p: Principal, nowMs = Date.now()): Promise<{ generatedAt: string; partners: { id: string; name: string }[]; shows: BoardRow[]; leftOff: number }> {
-    const partners = await this.partnersFor(p);
-    const parts = await Promise.all(partners.map((partner) => this.partnerRows(partner, nowMs)));
+    // A partner key: its own partner. Any other role: the partners of the board's index, not every
+    // partner (2,000 partners without shows were 2,000 reads, and more, each second of an open stream).
+    const own = p.role === 'partner';
+    const { ids, liveMarks } = own ? { ids: p.partnerId ? [p.partnerId] : [], liveMarks: new Map<string, string>() } : await this.boardPartnerIds(nowMs);
+    const parts = (await Promise.all(ids.map((id) => this.partnerRows(id, nowMs)))).filter((x) => x !== null);
+    // A partner marked live whose live-show index is empty has no live show: dropped from the marks,
+    // unless marked again since the read (a show that went live meanwhile).
+    await Promise.all(parts.filter((x) => x.liveCount === 0 && liveMarks.has(x.partner.id)).map((x) => this.d.shows.unmarkBoardLive(x.partner.id, liveMarks.get(x.partner.id)!)));
     const rows = parts.flatMap((x) => x.rows);
     rows.sort((a, b) => rank(a) - rank(b) || a.scheduledAt.localeCompare(b.scheduledAt) || a.showId.localeCompare(b.showId));
     const leftOff = parts.reduce((n, x) => n + x.leftOff, 0);
-    return { generatedAt: new Date(nowMs).toISOString(), partners: partners.map((x) => ({ id: x.id, name: x.name })), shows: rows, leftOff };
+    // The partners read: a partner key's own; otherwise those with shows in the window or live.
+    const listed = parts.filter((x) => own || x.rows.length > 0 || x.leftOff > 0).map((x) => ({ id: x.partner.id, name: x.partner.name }));
+    return { generatedAt: new Date(nowMs).toISOString(), partners: listed, shows: rows, leftOff };
   }
 
-  /** A partner's rows, and how many of its shows in today's window are not among them (over MAX_SHOWS_PER_PARTNER). */
-  private async partnerRows(partner: Partner, nowMs: number): Promise<{ rows: BoardRow[]; leftOff: number }> {
-    const bundle = await this.d.partners.bundle(partner.id);
-    if (!bundle) return { rows: [], leftOff: 0 };
+  /**
+   * A partner's rows, how many of its shows in today's window are not among them (over
+   * MAX_SHOWS_PER_PARTNER), and how many shows its live-show index holds. Null: no such partner.
+   */
+  private async partnerRows(partnerId: string, nowMs: number): Promise<{ partner: Partner; rows: BoardRow[]; leftOff: number; liveCount: number } | null> {
+    const bundle = await this.d.partners.bundle(partnerId);
+    if (!bundle) return null;
+    const partner = bundle.partner;
     // Today's window, and apart from it the shows scheduled before it, newest first (only live ones stay):
     // one read of the whole week oldest first let a busy partner's past days fill the limit, and
     // today's and live shows fell off the board.
@@ -198,7 +274,7 @@ export class OpsService {
     );
     // The window's shows on the board: the nearest read, and live ones of the window beyond them.
     const shownInWindow = rows.filter((r) => Math.abs(Date.parse(r.scheduledAt) - nowMs) <= WINDOW_MS).length;
-    return { rows, leftOff: Math.max(0, inWindow - shownInWindow) };
+    return { partner, rows, leftOff: Math.max(0, inWindow - shownInWindow), liveCount: live.length };
   }
 
   /** The show with its mirrors as board cells, its timeline (newest first) and its sales per target. */
@@ -264,10 +340,21 @@ export class OpsService {
     return items.slice(0, 400);
   }
 
-  async reconciliations(p: Principal, perPartner = 20) {
+  /**
+   * A page of the reconciliation runs of the partners the caller may see, newest first across them
+   * (each partner's list is ordered by request time, then id: src/store/zset-page.ts), from `start`
+   * (the last run of the previous page). Each partner's list is read only up to `limit` runs after the
+   * cursor (its scores alone); the records of the page's runs only. It read 20 whole runs (up to 100
+   * discrepancies each) of every partner at once, however many partners there were.
+   */
+  async reconciliations(p: Principal, limit: number, start?: { score: number; member: string }) {
     const partners = await this.partnersFor(p);
-    const runs = (await Promise.all(partners.map((x) => this.d.reconciliations.list(x.id, undefined, perPartner).then((page) => page.items)))).flat();
-    runs.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    const pages = await Promise.all(partners.map((x) => zrevPage(this.d.redis, this.d.keys.partnerReconciliations(x.id), start ? { after: start } : undefined, limit)));
+    const merged = pages.flatMap((pg) => pg.items).sort((a, b) => (comesAfter(b, a) ? -1 : comesAfter(a, b) ? 1 : 0));
+    const page = merged.slice(0, limit);
+    const more = merged.length > limit || pages.some((pg) => pg.more);
+    const runs = (await Promise.all(page.map((i) => this.d.reconciliations.get(i.member)))).filter((r) => r !== null);
+    const last = page.at(-1);
     return {
       partners: partners.map((x) => ({ id: x.id, name: x.name })),
       reconciliations: runs.map((r) => ({
@@ -284,34 +371,51 @@ export class OpsService {
         healed: r.discrepancies.filter((x) => x.healed).length,
         discrepancies: r.discrepancies.slice(0, 100),
       })),
+      nextCursor: more && last ? pageCursor(last) : null,
     };
   }
 
-  async endpoints(p: Principal) {
+  /**
+   * A page of the outbound endpoints of the partners the caller may see: disabled first, then failing,
+   * then healthy, each by partner id and endpoint id (code-unit order), after `after` (the last of the
+   * previous page). The endpoints' records are read whole (to order them); the attempt logs only of the
+   * page's endpoints, all at once in one write (inOneWrite). It read every endpoint's log, one after
+   * another.
+   */
+  async endpoints(p: Principal, limit: number, after?: EndpointCursor) {
     const partners = await this.partnersFor(p);
-    const out: OpsEndpoint[] = [];
-    for (const partner of partners) {
-      for (const e of await this.d.outbound.endpoints.list(partner.id)) {
-        const page = await this.d.outbound.endpoints.attempts(partner.id, e.id, 50);
-        const failures = page.attempts.filter((a) => !a.success).slice(0, 10);
-        out.push({
-          id: e.id,
-          partnerId: partner.id,
-          url: e.url,
-          events: e.events,
-          enabled: e.enabled,
-          disabledAt: e.disabledAt,
-          disabledReason: e.disabledReason,
-          failingSince: e.failingSince ? new Date(e.failingSince).toISOString() : null,
-          lastSuccessAt: e.lastSuccessAt,
-          recentFailures: failures.map((a) => ({ at: a.at, messageId: a.messageId, eventType: a.eventType, statusCode: a.statusCode, error: a.error })),
-        });
-      }
-    }
-    const failing = (e: OpsEndpoint): number => (!e.enabled ? 0 : e.failingSince ? 1 : 2);
-    out.sort((a, b) => failing(a) - failing(b) || a.partnerId.localeCompare(b.partnerId) || a.id.localeCompare(b.id));
-    return { partners: partners.map((x) => ({ id: x.id, name: x.name })), endpoints: out };
+    const all = (await Promise.all(partners.map((x) => this.d.outbound.endpoints.list(x.id)))).flat();
+    const keyed = all.map((e) => ({ e, key: [failingRank(e), e.partnerId, e.id] as EndpointCursor })).filter((x) => !after || tupleBefore(after, x.key));
+    keyed.sort((a, b) => tupleOrder(a.key, b.key));
+    const page = keyed.slice(0, limit);
+    const logs = await inOneWrite(this.d.redis, () => Promise.all(page.map(({ e }) => this.d.outbound.endpoints.attempts(e.partnerId, e.id, 50))));
+    const out: OpsEndpoint[] = page.map(({ e }, i) => ({
+      id: e.id,
+      partnerId: e.partnerId,
+      url: e.url,
+      events: e.events,
+      enabled: e.enabled,
+      disabledAt: e.disabledAt,
+      disabledReason: e.disabledReason,
+      failingSince: e.failingSince ? new Date(e.failingSince).toISOString() : null,
+      lastSuccessAt: e.lastSuccessAt,
+      recentFailures: logs[i]!.attempts
+        .filter((a) => !a.success)
+        .slice(0, 10)
+        .map((a) => ({ at: a.at, messageId: a.messageId, eventType: a.eventType, statusCode: a.statusCode, error: a.error })),
+    }));
+    const last = page.at(-1);
+    return { partners: partners.map((x) => ({ id: x.id, name: x.name })), endpoints: out, nextCursor: keyed.length > limit && last ? tupleCursor(last.key) : null };
   }
+}
+
+/** Where the endpoints view stands: [0 disabled | 1 failing | 2 healthy, partnerId, endpointId]. */
+export type EndpointCursor = [number, string, string];
+/** The endpoints view cursor's fields (src/lib/tuple-cursor.ts). */
+export const ENDPOINT_CURSOR = ['int', 'string', 'string'] as const;
+
+function failingRank(e: { enabled: boolean; failingSince: number | string | null | undefined }): number {
+  return !e.enabled ? 0 : e.failingSince ? 1 : 2;
 }
 
 export interface OpsEndpoint {

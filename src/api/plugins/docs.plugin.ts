@@ -168,7 +168,18 @@ async function docsPlugin(app: FastifyInstance): Promise<void> {
       return openapiObject;
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // The UI's own files only (its scripts are files: no inline script; React sets its styles through the
+  // DOM, which style-src does not govern), the OpenAPI document from here, no validator badge (an image
+  // from validator.swagger.io), and no page may frame it (a clickjacking frame around "Authorize").
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null }, staticCSP: DOCS_CSP });
 }
+
+/**
+ * The Content-Security-Policy of /docs (swagger-ui): checked in chromium by
+ * test/browser/ops.console.docs-csp.test.ts. The one hash is of the <style> element swagger-ui's bundle
+ * adds to the page (its text is fixed by the bundle's version: a new swagger-ui that changes it fails
+ * that test with the hash to put here).
+ */
+export const DOCS_CSP = "default-src 'self'; script-src 'self'; script-src-attr 'none'; style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 export default fp(docsPlugin, { name: 'docs' });

@@ -5,6 +5,7 @@ import { IdSchema, inFourDigitYears } from '../../domain/events.js';
 import { badRequest, notFound } from '../../lib/errors.js';
 import { ROLES, type ApiKeyRepository } from '../../store/apikey.repository.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
+import { parseTupleCursor, tupleBefore, tupleCursor, tupleCursorSchema, tupleOrder } from '../../lib/tuple-cursor.js';
 import { ApiKeySchema, FORBIDDEN_ROLE, ok, operatorText } from '../openapi.js';
 
 const CreatedKey = z.object({
@@ -39,7 +40,14 @@ const CreateKey = z
   .strict()
   .refine((k) => (k.role === 'partner') === (k.partnerId !== undefined), { message: 'partnerId is required for (and only for) role partner', path: ['partnerId'] });
 const KeyParams = z.object({ keyId: IdSchema });
-const ListQuery = z.object({ partnerId: IdSchema.optional(), status: z.enum(['active', 'expired', 'revoked']).optional() });
+/** The list's cursor: the last key's createdAt and id (the list's order). */
+const KEY_CURSOR = ['string', 'string'] as const;
+const ListQuery = z.object({
+  partnerId: IdSchema.optional(),
+  status: z.enum(['active', 'expired', 'revoked']).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: tupleCursorSchema(KEY_CURSOR).optional(),
+});
 
 export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, opts) => {
   const { apiKeys, partners } = opts;
@@ -56,10 +64,17 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, op
     return reply.status(201).send({ ...created, role, partnerId, name: name ?? null });
   });
 
-  app.get('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'List API keys: role, partner, name, created, expiry, last used (never the key)', querystring: ListQuery, docResponses: { 200: ok('the keys', z.object({ keys: z.array(ApiKeySchema) })), 403: FORBIDDEN_ROLE } } }, async (req) => {
+  app.get('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'List API keys: role, partner, name, created, expiry, last used (never the key); a page, oldest first', querystring: ListQuery, docResponses: { 200: ok('one page of the keys, by creation then id', z.object({ keys: z.array(ApiKeySchema), nextCursor: z.string().nullable().describe('`cursor` for the next page (opaque: it marks the last key of this page, so keys created or revoked meanwhile shift nothing); null on the last page') })), 400: 'limit not 1-200, or a cursor this list did not give', 403: FORBIDDEN_ROLE } } }, async (req) => {
     const all = await apiKeys.list();
-    const { partnerId, status } = req.query;
-    return { keys: all.filter((k) => (!partnerId || k.partnerId === partnerId) && (!status || k.status === status)) };
+    const { partnerId, status, limit, cursor } = req.query;
+    const after = cursor === undefined ? null : parseTupleCursor(cursor, KEY_CURSOR);
+    // In the list's order (createdAt, then id); after the cursor's key wherever it is now.
+    const matching = all
+      .sort((a, b) => tupleOrder([a.createdAt, a.id], [b.createdAt, b.id]))
+      .filter((k) => (!partnerId || k.partnerId === partnerId) && (!status || k.status === status) && (!after || tupleBefore(after, [k.createdAt, k.id])));
+    const keys = matching.slice(0, limit);
+    const last = keys.at(-1);
+    return { keys, nextCursor: matching.length > limit && last ? tupleCursor([last.createdAt, last.id]) : null };
   });
 
   app.get('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'One API key (never the key)', params: KeyParams, docResponses: { 200: ok('the key', ApiKeySchema), 403: FORBIDDEN_ROLE, 404: 'unknown key' } } }, async (req) => {

@@ -12,10 +12,12 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
-import { AppError, notFound, unauthorized } from '../../lib/errors.js';
+import { AppError, badRequest, notFound, unauthorized } from '../../lib/errors.js';
+import { PageCursorSchema, parsePageCursor } from '../../store/zset-page.js';
 import type { SessionRepository } from '../../store/session.repository.js';
 import type { Principal } from '../../store/apikey.repository.js';
-import type { OpsService } from '../ops/ops.service.js';
+import { ENDPOINT_CURSOR, type EndpointCursor, type OpsService } from '../ops/ops.service.js';
+import { parseTupleCursor, tupleCursorSchema } from '../../lib/tuple-cursor.js';
 import { assertPartnerAccess, keyRefusedDetail } from '../plugins/auth.plugin.js';
 import { problem } from '../plugins/errors.plugin.js';
 import { FORBIDDEN_PARTNER, ok } from '../openapi.js';
@@ -25,7 +27,7 @@ const PartnerRef = z.object({ id: z.string(), name: z.string() });
 const Board = z.object({
   me: Me,
   generatedAt: z.string(),
-  partners: z.array(PartnerRef),
+  partners: z.array(PartnerRef).describe("the partners with shows on the board (for its partner filter); a partner key's: its own. The board reads only the partners with a show scheduled within a day of now or live, from an index the show writes keep"),
   shows: z.array(z.looseObject({ partnerId: z.string(), showId: z.string(), title: z.string(), state: z.string(), scheduledAt: z.string(), mirrors: z.array(z.looseObject({ targetId: z.string(), platform: z.string(), state: z.string(), needsAction: z.boolean(), lastError: z.string().nullable() })) })),
   leftOff: z.number().int().describe("shows scheduled within a day of now that are not in `shows`: of each partner's, the board holds the 300 scheduled nearest to now (and every live one)"),
 });
@@ -72,6 +74,12 @@ const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 const ShowParams = z.object({ partnerId: IdSchema, showId: IdSchema });
+/** The reconciliations view's page: as GET /v1/partners/{partnerId}/reconciliations pages. */
+const ReconciliationsQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: PageCursorSchema.optional() });
+const EndpointsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: tupleCursorSchema(ENDPOINT_CURSOR).optional(),
+});
 /**
  * A name that is not one of the console's files is a 404, like any path that is not there (one over
  * 128 characters, the longest id, is refused first: 414, src/api/app.ts PARAM_MAX_LENGTH).
@@ -136,7 +144,8 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     },
   );
 
-  const streams = new Set<ServerResponse>();
+  /** Open streams, each with its stop (ends its timer and any write of a board read in flight). */
+  const streams = new Map<ServerResponse, () => void>();
   /** Open streams by API key id. */
   const streamsOfKey = new Map<string, number>();
   const streamsPerKey = opts.streamsPerKey ?? STREAMS_PER_KEY;
@@ -168,7 +177,15 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     return board;
   };
   app.addHook('preClose', async () => {
-    for (const res of streams) res.end();
+    // Stopped before it is ended: a board read that finishes after the end (before the response's
+    // 'close' event) would otherwise write to the ended response, and its timer read again.
+    for (const [res, stopStream] of [...streams]) {
+      stopStream();
+      // A client that reads nothing (its socket not drained) would hold the shutdown: cut, not ended
+      // (the stall timer that cut it before is stopped with the stream).
+      if (res.writableNeedDrain) res.destroy();
+      else res.end();
+    }
     streams.clear();
   });
   app.get(
@@ -207,7 +224,6 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         return;
       }
       res.write('retry: 2000\n\n');
-      streams.add(res);
       streamsOfKey.set(p.id, (streamsOfKey.get(p.id) ?? 0) + 1);
       let open = true;
       let timer: NodeJS.Timeout | undefined;
@@ -221,6 +237,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         streams.delete(res);
         clearTimeout(timer);
       };
+      streams.set(res, stop);
       req.raw.on('close', stop);
       res.on('close', stop);
       // A client gone before these listeners were there (during the key check) holds no stream.
@@ -302,18 +319,33 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
 
   app.get(
     '/v1/ops/reconciliations',
-    { preHandler: readers, schema: { tags: ['ops'], summary: 'Latest reconciliation runs with their discrepancies, for the partners the caller may see', operationId: 'opsReconciliations', docResponses: { 200: ok('the runs, newest first', z.object({ partners: z.array(PartnerRef), reconciliations: z.array(z.looseObject({ id: z.string(), partnerId: z.string(), status: z.string(), discrepancyCount: z.number().int() })) })) } } },
-    async (req) => ops.reconciliations(req.principal!),
+    { preHandler: readers, schema: { tags: ['ops'], summary: 'Latest reconciliation runs with their discrepancies, for the partners the caller may see: a page, newest first across them', operationId: 'opsReconciliations',
+        querystring: ReconciliationsQuery,
+        docResponses: {
+          200: ok('one page of the runs, newest first', z.object({ partners: z.array(PartnerRef), reconciliations: z.array(z.looseObject({ id: z.string(), partnerId: z.string(), status: z.string(), discrepancyCount: z.number().int() })), nextCursor: z.string().nullable().describe('`cursor` for the next page (opaque: it marks the last run of this page, so runs requested meanwhile shift nothing); null on the last page') })),
+          400: 'limit not 1-100, or a cursor this list did not give',
+        },
+      },
+    },
+    async (req) => {
+      const start = parsePageCursor(req.query.cursor);
+      // A position (an old numeric cursor of a one-partner list) means nothing across partners.
+      if (start === null || (start && 'offset' in start)) throw badRequest('cursor: a nextCursor from a previous page of this list expected', [{ path: 'querystring.cursor', message: 'a nextCursor from a previous page of this list expected' }]);
+      return ops.reconciliations(req.principal!, req.query.limit, start?.after);
+    },
   );
 
   app.get(
     '/v1/ops/endpoints',
-    { preHandler: readers, schema: { tags: ['ops'], summary: 'Outbound webhook endpoints, failing and disabled first, with their recent failed deliveries', operationId: 'opsEndpoints', docResponses: {
-          200: ok('failing and disabled first', z.object({ partners: z.array(PartnerRef), endpoints: z.array(z.looseObject({ id: z.string(), partnerId: z.string(), url: z.string(), enabled: z.boolean(), failingSince: z.string().nullable(), recentFailures: z.array(z.looseObject({ at: z.string(), messageId: z.string() })) })) })),
+    { preHandler: readers, schema: { tags: ['ops'], summary: 'Outbound webhook endpoints, disabled and failing first, with their recent failed deliveries: a page', operationId: 'opsEndpoints',
+        querystring: EndpointsQuery,
+        docResponses: {
+          200: ok('one page: disabled, then failing, then healthy, each by partner id and endpoint id', z.object({ partners: z.array(PartnerRef), endpoints: z.array(z.looseObject({ id: z.string(), partnerId: z.string(), url: z.string(), enabled: z.boolean(), failingSince: z.string().nullable(), recentFailures: z.array(z.looseObject({ at: z.string(), messageId: z.string() })) })), nextCursor: z.string().nullable().describe("`cursor` for the next page (opaque: it marks the last endpoint of this page; one whose health changed meanwhile is listed where its new health puts it); null on the last page") })),
+          400: 'limit not 1-100, or a cursor this list did not give',
         },
       },
     },
-    async (req) => ops.endpoints(req.principal!),
+    async (req) => ops.endpoints(req.principal!, req.query.limit, req.query.cursor === undefined ? undefined : ((parseTupleCursor(req.query.cursor, ENDPOINT_CURSOR) as EndpointCursor | null) ?? undefined)),
   );
 
   const cookie = (value: string, maxAgeSec: number, secure: boolean): string =>

@@ -7,7 +7,7 @@ const MIRROR_STATES = ['pending', 'provisioning', 'ready', 'live', 'ended', 'can
 const ICONS = { live: '●', ready: '◆', pending: '○', provisioning: '◌', ended: '■', cancelled: '⊘', failed: '✖', action_required: '⚠' };
 
 const $ = (sel) => document.querySelector(sel);
-const state = { me: null, board: null, filters: { partner: '', platform: '', state: '', needs: false, q: '' }, stream: null, detail: null, failedView: null };
+const state = { me: null, board: null, filters: { partner: '', platform: '', state: '', needs: false, q: '' }, stream: null, detail: null, failedView: null, pages: {} };
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -573,11 +573,17 @@ function renderDetail() {
  * Reads what a view shows (null when it could not: the view then says why, and it is read again every
  * few seconds and whenever the live stream delivers the board, so it comes back with storage).
  */
-async function loadView(view, title, what, path) {
+async function loadView(view, title, what, path, list) {
   // A retry keeps the reason on screen until the view loads (no flicker, no alert announced again).
   if (state.failedView !== view) $('#view').replaceChildren(h('h2', {}, title), h('p', {}, 'Loading…'));
   try {
+    // The view is paged (limit + cursor): the pages asked for so far ("Show more"), one after another.
     const data = await api(path);
+    for (let n = 1; n < (state.pages[view] ?? 1) && data.nextCursor; n++) {
+      const next = await api(`${path}?cursor=${encodeURIComponent(data.nextCursor)}`);
+      data[list] = data[list].concat(next[list]);
+      data.nextCursor = next.nextCursor;
+    }
     if (currentView() !== view) return null;
     state.failedView = null;
     return data;
@@ -595,9 +601,14 @@ async function loadView(view, title, what, path) {
   }
 }
 
+/** "Show more" under a paged view while pages follow: the view is read again with one page more. */
+function moreButton(view, data) {
+  return h('div', {}, data.nextCursor ? h('button', { type: 'button', onclick: () => ((state.pages[view] = (state.pages[view] ?? 1) + 1), route()) }, 'Show more') : null);
+}
+
 async function renderReconciliations() {
   const view = $('#view');
-  const data = await loadView('reconciliations', 'Reconciliations', 'the reconciliations', '/v1/ops/reconciliations');
+  const data = await loadView('reconciliations', 'Reconciliations', 'the reconciliations', '/v1/ops/reconciliations', 'reconciliations');
   if (!data) return;
   view.replaceChildren(
     h('h2', {}, 'Reconciliations'),
@@ -629,12 +640,13 @@ async function renderReconciliations() {
             ),
           ),
         ),
+    moreButton('reconciliations', data),
   );
 }
 
 async function renderEndpoints() {
   const view = $('#view');
-  const data = await loadView('endpoints', 'Outbound endpoints', 'the outbound endpoints', '/v1/ops/endpoints');
+  const data = await loadView('endpoints', 'Outbound endpoints', 'the outbound endpoints', '/v1/ops/endpoints', 'endpoints');
   if (!data) return;
   const health = (e) => (!e.enabled ? `disabled ${e.disabledAt ? new Date(e.disabledAt).toLocaleString() : ''}${e.disabledReason ? `: ${e.disabledReason}` : ''}` : e.failingSince ? `failing for ${ago(e.failingSince)}` : 'healthy');
   view.replaceChildren(
@@ -660,6 +672,7 @@ async function renderEndpoints() {
             ),
           ),
         ),
+    moreButton('endpoints', data),
   );
 }
 
