@@ -3418,8 +3418,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'facebook-sim-catalog-edges-80001',
     what: 'the Facebook simulator answers a full window on the Live Shopping (catalog) edges with 80001 too, as lenient as before: an adapter that knew 80001 alone passed',
     file: 'src/simulators/facebook.sim.ts',
-    from: "const [code, what] = catalog ? [80009, 'Catalog'] : [80001, 'Page'];",
-    to: "const [code, what] = catalog ? [80001, 'Page'] : [80001, 'Page'];",
+    from: "const [code, what] = useCase === 'catalog_management' ? [80009, 'Catalog'] : [80001, 'Page'];",
+    to: "const [code, what] = useCase === 'catalog_management' ? [80001, 'Page'] : [80001, 'Page'];",
     tests: ['test/integration/facebook.adapter.test.ts'],
     testName: 'Live Shopping throttled',
   },  {
@@ -4358,6 +4358,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "'insufficientPermissions']",
     tests: ['test/integration/youtube.adapter.test.ts'],
     testName: 'the refusal says nothing was made',
+  },
+  {
+    name: 'facebook-buc-throttle-holds-whole-target',
+    what: "the Facebook adapter takes a Business Use Case throttle (80009, the catalog's) for the whole target's, for the header's largest estimate: the live video's end and the comments wait for a catalog throttle",
+    file: 'src/targets/facebook/facebook.errors.ts',
+    from: 'if (code !== undefined && USE_CASE_CODES(code)) {',
+    to: 'if (false) {',
+    tests: ['test/integration/facebook.use-case-throttle.test.ts'],
+  },
+  {
+    name: 'facebook-sim-one-window-for-all-use-cases',
+    what: "the Facebook simulator counts every call in one window: a full catalog window throttles the Page's calls too, and the header's estimates are not per use case",
+    file: 'src/simulators/facebook.sim.ts',
+    from: 'windowKey: (req) => useCaseOf(req),',
+    to: "windowKey: () => '',",
+    tests: ['test/integration/facebook.use-case-throttle.test.ts'],
   },
 ];
 
