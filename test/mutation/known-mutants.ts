@@ -4375,6 +4375,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "windowKey: () => '',",
     tests: ['test/integration/facebook.use-case-throttle.test.ts'],
   },
+  {
+    name: 'whatnot-sim-token-takes-json',
+    what: "the Whatnot simulator's token endpoint takes the grant as JSON too, as lenient as no OAuth 2 token endpoint is (RFC 6749 §4.1.3, §6): an adapter that posted JSON passed",
+    file: 'src/simulators/whatnot.sim.ts',
+    from: "if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded') || typeof req.body",
+    to: 'if (typeof req.body',
+    tests: ['test/integration/whatnot.adapter.test.ts'],
+    testName: 'the token endpoint takes the grant form-urlencoded only',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
