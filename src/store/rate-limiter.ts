@@ -104,6 +104,27 @@ return 0
 `;
 
 /**
+ * KEYS: block key, use-case block hash. Returns how long (ms) the longest of the account's blocks
+ * lasts: the whole account's or one use case's (0 = none).
+ */
+const BLOCKED_FOR_LUA = `${REDIS_NOW_MS}
+local ms = redis.call('PTTL', KEYS[1])
+if ms < 0 then ms = 0 end
+local h = redis.call('HGETALL', KEYS[2])
+for i = 2, #h, 2 do
+  local w = (tonumber(h[i]) or 0) - now
+  if w > ms then ms = w end
+end
+return ms
+`;
+
+/** How long (ms) the longest block of limiter `limiterId` lasts, the account's or one use case's (0 = none): readiness's headroom. */
+export async function blockedForMs(redis: RedisClient, keys: Keys, limiterId: string): Promise<number> {
+  defineRedisScripts(redis, { scBlockedFor: { numberOfKeys: 2, lua: BLOCKED_FOR_LUA } });
+  return redis.scBlockedFor(keys.targetLimit(limiterId, 'blocked'), keys.targetLimit(limiterId, 'blocked-use-cases'));
+}
+
+/**
  * The tokens taken alongside intent starts (take()) that wait for one master of a Cluster: ACQUIRE's
  * rule for each, in order, in one call on that master's connection (keys of many slots possible: none
  * declared, the `allow-cross-slot-keys` flag, as the redirect's click batches). One limiter's keys are
@@ -162,6 +183,7 @@ declare module 'ioredis' {
     scBlock(blockKey: string, reasonKey: string, ...args: (string | number)[]): Result<number, Context>;
     scUseCaseBlock(hashKey: string, ms: number, useCase: string): Result<number, Context>;
     scUseCaseWait(hashKey: string, useCase: string): Result<number, Context>;
+    scBlockedFor(blockKey: string, hashKey: string): Result<number, Context>;
   }
 }
 

@@ -4384,6 +4384,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/whatnot.adapter.test.ts'],
     testName: 'the token endpoint takes the grant form-urlencoded only',
   },
+  {
+    name: 'readiness-ignores-use-case-blocks',
+    what: "readiness's quota check reads the account's whole block only: a Facebook Page held by a Business Use Case throttle (80001) past the show's start reads as ready",
+    file: 'src/mirror/readiness.service.ts',
+    from: 'const blockedMs = await blockedForMs(this.deps.redis, this.deps.keys, limiter);',
+    to: "const blockedMs = await this.deps.redis.pttl(this.deps.keys.targetLimit(limiter, 'blocked'));",
+    tests: ['test/e2e/readiness.test.ts'],
+    testName: "a block of one of the account's use cases",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
