@@ -16,6 +16,7 @@ import { newMirror, type MirrorDoc } from '../domain/mirror.js';
 import { mirrorUpdatedData } from '../outbound/mirror-updated.js';
 import type { OutboundService } from '../outbound/outbound.service.js';
 import type { Keys } from '../store/keys.js';
+import { blockedForMs } from '../store/rate-limiter.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { ShowRepository } from '../store/show.repository.js';
@@ -169,7 +170,8 @@ export class ReadinessService {
 
     // Headroom: a rate-limit block that outlasts the start, and the planned pins against the window.
     const limiter = limiterId(t.platform, this.deps.partners.openCredentials(t), t.id);
-    const blockedMs = await this.deps.redis.pttl(this.deps.keys.targetLimit(limiter, 'blocked'));
+    // The account's block or one use case's (a Facebook Page's Business Use Case throttle holds its calls).
+    const blockedMs = await blockedForMs(this.deps.redis, this.deps.keys, limiter);
     const limit = t.rateLimit ?? PLATFORM_LIMITS[t.platform];
     const planned = desired.products.size;
     if (blockedMs > 0) {

@@ -50,7 +50,10 @@
  *    PUT /_sim/facebook/limits) answers what a Page token gets under Business Use Case limits: code
  *    80001 with `X-Business-Use-Case-Usage` ({"<page id>": [{type: "pages", …,
  *    estimated_time_to_regain_access}]}), and on the Live Shopping edges (catalog items) the Catalog
- *    Management use case's 80009 (`type: "catalog_management"`; which use case counts them: our model);
+ *    Management use case's 80009 (`type: "catalog_management"`; which use case counts them: our model).
+ *    Each use case has a window of its own (Graph's Business Use Case limits are per type): a full
+ *    catalog window does not throttle the Page's calls, and the header names every use case with its
+ *    own estimate (0 for one that is not throttled);
  * Facebook discontinued live shopping: there is no order API. Orders made with POST /_sim/facebook/orders
  * are stored (and listed by GET /_sim/facebook/orders) but nothing in this Graph API reports them.
  * Going live here is immediate (no encoder to wait for); viewers on the real platform are ~4–5 s behind.
@@ -408,6 +411,10 @@ export function createFacebookSimulator(): PlatformSimulator {
 
   // --- the plugin -------------------------------------------------------------------------
 
+  /** The Business Use Cases this simulator counts apart: the Live Shopping edges are the catalog's (our model). */
+  const USE_CASES = ['pages', 'catalog_management'] as const;
+  const useCaseOf = (req: FastifyRequest): (typeof USE_CASES)[number] => (isLiveShoppingPath((req.raw.url ?? '').split('?')[0] ?? '') ? 'catalog_management' : 'pages');
+
   async function plugin(app: FastifyInstance): Promise<void> {
     installSimApiHooks(app, sim, {
       faultReply: (kind) => {
@@ -425,21 +432,29 @@ export function createFacebookSimulator(): PlatformSimulator {
       // pages_manage_posts): the Catalog Management BUC, code 80009 of the same family (which use case
       // Graph counts them under is our model; the family is the rate-limiting guide's), so a client
       // must take the whole 8000x family as throttling, not 80001 alone.
-      rateLimitReply: (w, req) => {
+      // Each use case is counted and throttled on its own (a Business Use Case limit is per type), and
+      // the header names every use case of the Page with its own estimate (0: not throttled).
+      windowKey: (req) => useCaseOf(req),
+      rateLimitReply: (_w, req) => {
         const header = req.headers.authorization ?? '';
         const token = /^(?:Bearer|OAuth)\s+(\S+)$/i.exec(header)?.[1] ?? paramsOf(req).access_token;
         const pageId = pages.find((a) => a.pageAccessToken === token)?.pageId ?? (req.params as { id?: string }).id ?? '0';
-        const catalog = isLiveShoppingPath((req.raw.url ?? '').split('?')[0] ?? '');
-        const usage = {
-          type: catalog ? 'catalog_management' : 'pages',
-          call_count: 100,
-          total_cputime: 20,
-          total_time: 30,
-          estimated_time_to_regain_access: Math.max(1, Math.ceil(w.resetMs / 60_000)),
-        };
-        const [code, what] = catalog ? [80009, 'Catalog'] : [80001, 'Page'];
+        const useCase = useCaseOf(req);
+        const now = Date.now();
+        const usage = USE_CASES.map((type) => {
+          const w = sim.windowState(now, type);
+          const full = w.remaining === 0;
+          return {
+            type,
+            call_count: Math.min(100, Math.round((100 * (w.limit - w.remaining)) / Math.max(1, w.limit))),
+            total_cputime: 20,
+            total_time: 30,
+            estimated_time_to_regain_access: full ? Math.max(1, Math.ceil(w.resetMs / 60_000)) : 0,
+          };
+        });
+        const [code, what] = useCase === 'catalog_management' ? [80009, 'Catalog'] : [80001, 'Page'];
         return graphError(400, code, `(#${code}) There have been too many calls to this ${what} account. Wait a bit and try again.`, {
-          headers: { 'x-business-use-case-usage': JSON.stringify({ [pageId]: [usage] }) },
+          headers: { 'x-business-use-case-usage': JSON.stringify({ [pageId]: usage }) },
         });
       },
     });

@@ -556,6 +556,11 @@ export interface SimApiProtocol {
   faultReply(kind: Exclude<ApiFaultKind, 'timeout'>, req: FastifyRequest): SimReply;
   /** The platform's 429 when `limits.requestsPerWindow` is exhausted. */
   rateLimitReply(window: SimWindowState, req: FastifyRequest): SimReply;
+  /**
+   * The request window this request counts in, for a platform that counts kinds of calls apart
+   * (Facebook's Business Use Cases); without it one window ('' or the caller's) counts them all.
+   */
+  windowKey?(req: FastifyRequest): string;
 }
 
 /** Per-request bookkeeping, keyed by the raw Node request (survives Fastify's request wrapper). */
@@ -640,7 +645,7 @@ export function installSimApiHooks(app: FastifyInstance, sim: SimPlatform, proto
     const isAuth = protocol.isAuthEndpoint?.(req) ?? false;
 
     if (!isAuth) {
-      const full = sim.takeWindowSlot();
+      const full = sim.takeWindowSlot(undefined, protocol.windowKey?.(req));
       if (full) return sendReply(reply, protocol.rateLimitReply(full, req));
     }
 

@@ -81,6 +81,50 @@ return 1
 `;
 
 /**
+ * One use case's block (Facebook's Business Use Cases, throttled each on its own): a hash in the
+ * target's slot, use case (data, from the platform's answer) → blocked until (Redis ms), kept as long
+ * as its longest block. KEYS: the hash. ARGV: block for ms (from now, Redis time), use case. A block
+ * only ever grows, as BLOCK_LUA's.
+ */
+const USE_CASE_BLOCK_LUA = `${REDIS_NOW_MS}
+local ms = tonumber(ARGV[1])
+local untilMs = now + ms
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0')
+if cur >= untilMs then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], string.format('%d', untilMs))
+if redis.call('PTTL', KEYS[1]) < ms then redis.call('PEXPIRE', KEYS[1], ms) end
+return 1
+`;
+
+/** KEYS: the use-case block hash. ARGV: use case. Returns the wait (ms) until its block ends, 0 = none. */
+const USE_CASE_WAIT_LUA = `${REDIS_NOW_MS}
+local untilMs = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if untilMs > now then return untilMs - now end
+return 0
+`;
+
+/**
+ * KEYS: block key, use-case block hash. Returns how long (ms) the longest of the account's blocks
+ * lasts: the whole account's or one use case's (0 = none).
+ */
+const BLOCKED_FOR_LUA = `${REDIS_NOW_MS}
+local ms = redis.call('PTTL', KEYS[1])
+if ms < 0 then ms = 0 end
+local h = redis.call('HGETALL', KEYS[2])
+for i = 2, #h, 2 do
+  local w = (tonumber(h[i]) or 0) - now
+  if w > ms then ms = w end
+end
+return ms
+`;
+
+/** How long (ms) the longest block of limiter `limiterId` lasts, the account's or one use case's (0 = none): readiness's headroom. */
+export async function blockedForMs(redis: RedisClient, keys: Keys, limiterId: string): Promise<number> {
+  defineRedisScripts(redis, { scBlockedFor: { numberOfKeys: 2, lua: BLOCKED_FOR_LUA } });
+  return redis.scBlockedFor(keys.targetLimit(limiterId, 'blocked'), keys.targetLimit(limiterId, 'blocked-use-cases'));
+}
+
+/**
  * The tokens taken alongside intent starts (take()) that wait for one master of a Cluster: ACQUIRE's
  * rule for each, in order, in one call on that master's connection (keys of many slots possible: none
  * declared, the `allow-cross-slot-keys` flag, as the redirect's click batches). One limiter's keys are
@@ -137,6 +181,9 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scAcquire(windowKey: string, blockKey: string, ...args: (string | number)[]): Result<number, Context>;
     scBlock(blockKey: string, reasonKey: string, ...args: (string | number)[]): Result<number, Context>;
+    scUseCaseBlock(hashKey: string, ms: number, useCase: string): Result<number, Context>;
+    scUseCaseWait(hashKey: string, useCase: string): Result<number, Context>;
+    scBlockedFor(blockKey: string, hashKey: string): Result<number, Context>;
   }
 }
 
@@ -168,6 +215,7 @@ export interface PrepayLimiter {
 export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
   private readonly windowKey: string;
   private readonly blockKey: string;
+  private readonly useCaseKey: string;
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
@@ -176,13 +224,21 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
   ) {
     this.windowKey = keys.targetLimit(targetId, 'window');
     this.blockKey = keys.targetLimit(targetId, 'blocked');
+    this.useCaseKey = keys.targetLimit(targetId, 'blocked-use-cases');
     defineRedisScripts(redis, {
       scAcquire: { numberOfKeys: 2, lua: ACQUIRE_LUA },
       scBlock: { numberOfKeys: 2, lua: BLOCK_LUA },
+      scUseCaseBlock: { numberOfKeys: 1, lua: USE_CASE_BLOCK_LUA },
+      scUseCaseWait: { numberOfKeys: 1, lua: USE_CASE_WAIT_LUA },
     });
   }
 
-  async acquire(cost = 1): Promise<void> {
+  async acquire(cost = 1, useCase?: string): Promise<void> {
+    // The use case's own block first: a token the step's start took is not used up by a refusal here.
+    if (useCase !== undefined) {
+      const held = await this.redis.scUseCaseWait(this.useCaseKey, useCase);
+      if (held > 0) throw this.refused(held);
+    }
     // The step's start took this attempt's first token already (IntentRepository.scoped).
     if (takePrepaid(this.windowKey)) return;
     // Window limits count requests; `cost` (quota units) only matters for quota-style platforms.
@@ -220,10 +276,14 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
    * `untilMs` is on this worker's clock (now + Retry-After, or a quota reset it computed); only the
    * remaining duration leaves the process, and Redis anchors it to its own clock.
    */
-  async blockUntil(untilMs: number, reason: string): Promise<void> {
+  async blockUntil(untilMs: number, reason: string, useCase?: string): Promise<void> {
     // Bounded (platformWait): a block Redis cannot store (PX out of range) failed the run with a Redis error.
     const forMs = Math.ceil(platformWait(untilMs - Date.now()));
     if (forMs <= 0) return;
+    if (useCase !== undefined) {
+      await this.redis.scUseCaseBlock(this.useCaseKey, forMs, useCase);
+      return;
+    }
     await this.redis.scBlock(this.keys.targetLimit(this.targetId, 'blocked'), this.keys.targetLimit(this.targetId, 'blocked-reason'), forMs, reason);
   }
 }

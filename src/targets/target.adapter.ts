@@ -117,10 +117,17 @@ export interface TokenStore {
 
 /** Per target-account rate limiter shared by every worker (Redis). */
 export interface RateLimiter {
-  /** Take one request slot (or `cost` units) or throw RateLimitedError with the wait. */
-  acquire(cost?: number): Promise<void>;
-  /** Remember that the platform told us to stay away until `untilMs` (429 Retry-After, quota reset). */
-  blockUntil(untilMs: number, reason: string): Promise<void>;
+  /**
+   * Take one request slot (or `cost` units) or throw RateLimitedError with the wait. `useCase` (data:
+   * a platform's name for a kind of call, e.g. Facebook's Business Use Case type `pages`): the call
+   * also waits for a block of that use case alone (blockUntil with the same `useCase`).
+   */
+  acquire(cost?: number, useCase?: string): Promise<void>;
+  /**
+   * Remember that the platform told us to stay away until `untilMs` (429 Retry-After, quota reset):
+   * from every call, or with `useCase` only from the calls of that use case.
+   */
+  blockUntil(untilMs: number, reason: string, useCase?: string): Promise<void>;
 }
 
 /**

@@ -11,6 +11,11 @@ export interface MappedFailure {
   error: TargetError;
   /** Tell the shared limiter to keep every worker away from this account until then. */
   block?: { untilMs: number; reason: string };
+  /**
+   * Blocks of single use cases of the account (Facebook's Business Use Cases: the platform throttles
+   * each on its own), each until its own end: the calls of other use cases go on.
+   */
+  useCaseBlocks?: { useCase: string; untilMs: number; reason: string }[];
 }
 
 /** axios codes for a request that ran out of time (as opposed to one that never connected). */
@@ -45,5 +50,6 @@ export function parseRetryAfter(header: string | undefined, nowMs: number): numb
 /** Applies the block (if any) to the shared limiter, then throws the typed error. */
 export async function raiseMapped(limiter: RateLimiter, mapped: MappedFailure): Promise<never> {
   if (mapped.block) await limiter.blockUntil(mapped.block.untilMs, mapped.block.reason);
+  for (const b of mapped.useCaseBlocks ?? []) await limiter.blockUntil(b.untilMs, b.reason, b.useCase);
   throw mapped.error;
 }

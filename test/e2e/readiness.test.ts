@@ -11,6 +11,8 @@ import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor,
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import type { Readiness } from '../../src/mirror/readiness.service.js';
+import { RedisRateLimiter } from '../../src/store/rate-limiter.js';
+import { limiterId } from '../../src/targets/target.registry.js';
 
 let svc: TestService;
 let sim: TestSim;
@@ -116,3 +118,17 @@ test('a show already live is not checked: readiness is a pre-show check (each ch
   // Nothing stored (the show view shows readiness for scheduled shows only; the partner was not told either).
   expect(await svc.rt.readiness.get('rd3', 'on-air', ['rd3-yt'])).toEqual([null]);
 }, 120_000);
+
+test("a block of one of the account's use cases (a Facebook Business Use Case throttle) is the quota check's too", async () => {
+  const secret = await createPartner(svc, 'rdq');
+  expect((await svc.api('/v1/partners/rdq/targets', { json: { id: 'rdq-yt', platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 100 } })).status).toBe(201);
+  const soon = new Date(Date.now() + 10 * 60_000).toISOString();
+  expect((await sendEvent(svc, 'rdq', secret, showEvent('show.scheduled', sampleShow('q', { scheduledAt: soon }), new Date().toISOString()))).status).toBe(202);
+  await waitFor(async () => (await svc.rt.shows.getMirror('rdq', 'q', 'rdq-yt'))?.state === 'ready', 60_000);
+  // A use-case block that outlasts the start, as Facebook's 80001 leaves one (src/store/rate-limiter.ts).
+  const limiter = new RedisRateLimiter(svc.rt.redis, svc.rt.keys, limiterId('youtube', CREDENTIALS.youtube, 'rdq-yt'), undefined);
+  await limiter.blockUntil(Date.now() + 2 * 3_600_000, 'facebook throttling (pages)', 'pages');
+  const [r] = await svc.rt.readiness.checkShow('rdq', (await svc.rt.shows.desired('rdq', 'q'))!);
+  expect(check(r!, 'quota')).toMatchObject({ ok: false, action: expect.stringContaining('The block outlasts the start') });
+  expect(r!.state).toBe('blocked');
+});

@@ -47,12 +47,15 @@ export class MemoryTokenStore implements TokenStore {
 
 export class RecordingLimiter implements RateLimiter {
   readonly acquired: number[] = [];
-  readonly blocks: { untilMs: number; reason: string }[] = [];
-  async acquire(cost = 1): Promise<void> {
+  readonly blocks: { untilMs: number; reason: string; useCase?: string }[] = [];
+  /** The use case each acquire named (undefined: none). */
+  readonly useCases: (string | undefined)[] = [];
+  async acquire(cost = 1, useCase?: string): Promise<void> {
     this.acquired.push(cost);
+    this.useCases.push(useCase);
   }
-  async blockUntil(untilMs: number, reason: string): Promise<void> {
-    this.blocks.push({ untilMs, reason });
+  async blockUntil(untilMs: number, reason: string, useCase?: string): Promise<void> {
+    this.blocks.push({ untilMs, reason, ...(useCase !== undefined ? { useCase } : {}) });
   }
 }
 

@@ -330,7 +330,11 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     const usage = JSON.parse(buc.headers.get('x-business-use-case-usage') ?? '{}') as Record<string, Array<Record<string, unknown>>>;
     expect(usage[CREDENTIALS.pageId]?.[0]).toMatchObject({ type: 'pages', estimated_time_to_regain_access: expect.any(Number) });
     expect(buc.headers.get('x-page-usage')).toBeNull();
-    expect(h.limiter.blocks.map((b) => b.reason)).toEqual(['facebook throttling', 'facebook throttling']);
+    // Code 4 (the app's) holds every call; 80001 the Pages use case's only.
+    expect(h.limiter.blocks.map((b) => [b.reason, b.useCase])).toEqual([
+      ['facebook throttling', undefined],
+      ['facebook throttling (pages)', 'pages'],
+    ]);
     expect(h.limiter.blocks[1]?.untilMs).toBeGreaterThanOrEqual(t + 3 * 60_000 - 50);
   });
 
@@ -712,7 +716,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(err).toBeInstanceOf(RateLimitedError);
     expect((err as RateLimitedError).reason).toBe('code_80009');
     expect((err as RateLimitedError).delayMs).toBe(3 * 60_000); // estimated_time_to_regain_access: 3 (minutes)
-    expect(shop.limiter.blocks.map((b) => b.reason)).toEqual(['facebook throttling']);
+    expect(shop.limiter.blocks.map((b) => [b.reason, b.useCase])).toEqual([['facebook throttling (catalog_management)', 'catalog_management']]);
     expect(shop.limiter.blocks[0]?.untilMs).toBeGreaterThanOrEqual(t + 3 * 60_000 - 50);
   });
 

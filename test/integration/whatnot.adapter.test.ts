@@ -630,6 +630,17 @@ describe('Whatnot adapter ↔ Whatnot simulator', () => {
 describe('an app the seller connected through OAuth (access tokens expire)', () => {
   const APP = { ...simWhatnotAppCredentials('a'), webhookSecret: WEBHOOK_SECRET };
 
+  it('the token endpoint takes the grant form-urlencoded only (RFC 6749 §4.1.3, §6): the same grant as JSON is refused', async () => {
+    const grant = { grant_type: 'refresh_token', client_id: APP.clientId, client_secret: APP.clientSecret, refresh_token: APP.refreshToken };
+    const json = await axios.post(`${sim.url}/whatnot/oauth/token`, grant, { validateStatus: () => true });
+    expect([json.status, (json.data as { error?: string }).error]).toEqual([400, 'invalid_request']);
+    const form = await axios.post(`${sim.url}/whatnot/oauth/token`, new URLSearchParams(grant).toString(), {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      validateStatus: () => true,
+    });
+    expect(form.status).toBe(200);
+  });
+
   it('gets an access token with the refresh token, refreshes it once when Whatnot says it expired, retries the call, and keeps the token for the workers', async () => {
     const h = harness({ credentials: APP });
     const showId = await newShow('App breaks', SELLER_A_ID);

@@ -146,8 +146,31 @@ describe('Facebook error mapping', () => {
     expect(regainDelayMs({ 'x-page-usage': JSON.stringify({ call_count: 100, estimated_time_to_regain_access: 2 }) })).toBe(2 * 60_000);
     expect(regainDelayMs({ 'x-app-usage': JSON.stringify({ call_count: 100 }) })).toBeUndefined();
     expect(regainDelayMs({ 'x-page-usage': 'not json' })).toBeUndefined();
-    expect(mapFacebookFailure(graph(400, { code: 80001 }, buc), NOW, fctx)).toMatchObject({ error: { delayMs: 420_000 }, block: { untilMs: NOW + 420_000 } });
-    expect(mapFacebookFailure(graph(400, { code: 4 }), NOW, fctx)).toMatchObject({ error: { delayMs: 60_000 } });
+    expect(mapFacebookFailure(graph(400, { code: 80001 }, buc), NOW, fctx)).toMatchObject({ error: { delayMs: 420_000 }, useCaseBlocks: [{ useCase: 'pages', untilMs: NOW + 420_000 }] });
+    expect(mapFacebookFailure(graph(400, { code: 4 }), NOW, fctx)).toMatchObject({ error: { delayMs: 60_000 }, block: { untilMs: NOW + 60_000 } });
+  });
+
+  it("a Business Use Case throttle blocks each throttled use case for its own estimate, never the whole target; the call waits for its own use case's, not the header's largest", () => {
+    const usage = (pages: number, catalog: number) => ({
+      'x-business-use-case-usage': JSON.stringify({
+        '123': [
+          { type: 'pages', call_count: 100, estimated_time_to_regain_access: pages },
+          { type: 'catalog_management', call_count: 100, estimated_time_to_regain_access: catalog },
+        ],
+      }),
+    });
+    const catalogCall = { ...fctx, useCase: 'catalog_management' };
+    const both = mapFacebookFailure(graph(400, { code: 80009 }, usage(90, 2)), NOW, catalogCall);
+    expect(both.block).toBeUndefined();
+    expect(both.error).toMatchObject({ delayMs: 2 * 60_000 });
+    expect(both.useCaseBlocks).toEqual([
+      { useCase: 'catalog_management', untilMs: NOW + 2 * 60_000, reason: 'facebook throttling (catalog_management)' },
+      { useCase: 'pages', untilMs: NOW + 90 * 60_000, reason: 'facebook throttling (pages)' },
+    ]);
+    const catalogOnly = mapFacebookFailure(graph(400, { code: 80009 }, usage(0, 2)), NOW, catalogCall);
+    expect(catalogOnly.useCaseBlocks?.map((b) => b.useCase)).toEqual(['catalog_management']);
+    // A Page call without its use case in the header: its own use case for the default minute.
+    expect(mapFacebookFailure(graph(400, { code: 80001 }), NOW, fctx)).toMatchObject({ error: { delayMs: 60_000 }, useCaseBlocks: [{ useCase: 'pages', untilMs: NOW + 60_000 }] });
   });
 
   it('splits the RTMPS URL into the server and the stream key encoders ask for', () => {

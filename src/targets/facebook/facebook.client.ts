@@ -3,7 +3,8 @@
  * `Authorization` header (never in the URL, which ends up in logs); POST parameters are sent
  * form-encoded, GET/DELETE parameters in the query, as the Graph API takes them. Every request takes a
  * limiter slot (Facebook has no per-second window for Pages; the limiter holds the block set after a
- * throttling error). Writes inside `op.once` reserve their slot before the intent is marked started
+ * throttling error: an app-level one holds every call, a Business Use Case one only the calls of that
+ * use case, GraphCall.useCase). Writes inside `op.once` reserve their slot before the intent is marked started
  * (see bambuser.client.ts for why). Responses are parsed with zod; failures become TargetErrors.
  *
  * The Graph version comes from the settings (FACEBOOK_GRAPH_VERSION). A call to an expired version is
@@ -16,7 +17,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import type { AdapterContext } from '../target.adapter.js';
 import { PermanentError, malformedResponse } from '../target.errors.js';
-import { mapFacebookFailure, type FacebookFailure, type MappedFailure } from './facebook.errors.js';
+import { PAGES_USE_CASE, mapFacebookFailure, type FacebookFailure, type MappedFailure } from './facebook.errors.js';
 import { adviceTarget } from '../credentials-advice.js';
 import { parseTargetCredentials } from '../target.credentials.js';
 import { raiseMapped } from '../target.failure.js';
@@ -44,6 +45,8 @@ export interface GraphCall<T> {
   preReserved?: boolean;
   /** The pinned product this call names (facebook.errors.ts FailureContext.pinOf). */
   pinOf?: string;
+  /** The Business Use Case the call counts under (default `pages`): its throttle holds only such calls. */
+  useCase?: string;
 }
 
 export interface FacebookClient {
@@ -51,6 +54,7 @@ export interface FacebookClient {
   /** The Graph version every call names, e.g. `v27.0`. */
   readonly version: string;
   call<T>(req: GraphCall<T>): Promise<T>;
+  /** A `preReserved` call's slot (a Page call: the `pages` use case). */
   reserve(): Promise<void>;
 }
 
@@ -93,9 +97,10 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
 
   async function call<T>(req: GraphCall<T>): Promise<T> {
     const { pageAccessToken } = credentials();
-    if (!req.preReserved) await ctx.limiter.acquire();
+    const useCase = req.useCase ?? PAGES_USE_CASE;
+    if (!req.preReserved) await ctx.limiter.acquire(1, useCase);
     const what = `${req.method} ${req.path}`;
-    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, advice, what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
+    const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, advice, what, useCase, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
     const params = defined(req.params);
     const form = req.method === 'POST';
     const started = now();
@@ -142,6 +147,6 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
     },
     version,
     call,
-    reserve: () => ctx.limiter.acquire(),
+    reserve: () => ctx.limiter.acquire(1, PAGES_USE_CASE),
   };
 }

@@ -29,6 +29,11 @@ export interface FailureContext {
    * (PinRefusedError), not the token, the Page or the video.
    */
   pinOf?: string;
+  /**
+   * The Business Use Case type the call counts under (`pages`, `catalog_management`: the `type` of
+   * X-Business-Use-Case-Usage). A Business Use Case throttle blocks that use case, not the target.
+   */
+  useCase?: string;
 }
 
 /** Graph names the parameter it refuses in the message ("(#100) Param product_id must be …"). */
@@ -45,6 +50,17 @@ const PRODUCT_PARAM = /\bproduct_id\b/;
  * another use case as if Facebook had refused it.
  */
 export const THROTTLING_CODES = new Set([4, 17, 32, 613, 341, 80000, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009, 80014]);
+/**
+ * The Business Use Case family: Graph counts and throttles each use case on its own ("Business Use
+ * Case rate limits": one per type and business object), so such a throttle holds the calls of its
+ * use case, not the Page's others (a catalog throttle does not hold the live video's end or the
+ * comments). The others (4 app, 17 user, 32 Page, 341, 613) hold every call of the target.
+ */
+const USE_CASE_CODES = (code: number): boolean => (code >= 80000 && code <= 80009) || code === 80014;
+/** The use case of every Page call (live videos, comments) that names no other. */
+export const PAGES_USE_CASE = 'pages';
+/** How many use cases of one answer are blocked (a header is the platform's data: bounded). */
+const MAX_USE_CASES = 16;
 /** The platform limits are rolling (one hour): without an estimate, look again in a minute. */
 export const DEFAULT_THROTTLE_DELAY_MS = 60_000;
 /** Permissions missing (10, 200–299): the Page token was granted without what this call needs. */
@@ -81,6 +97,28 @@ function minutesOf(v: unknown): number | undefined {
  * tokens) and `X-Page-Usage` carry `estimated_time_to_regain_access` in minutes; `X-App-Usage` only
  * percentages (then the default applies).
  */
+/**
+ * The `estimated_time_to_regain_access` of each Business Use Case type in `X-Business-Use-Case-Usage`
+ * (ms, platformWait), the longest per type when several business objects name it; types whose
+ * estimate is 0 are not throttled and are left out. Types are data (a Map).
+ */
+export function useCaseWaits(headers: Record<string, string | undefined>): Map<string, number> {
+  const out = new Map<string, number>();
+  const buc = parseJson(headers['x-business-use-case-usage']);
+  if (!buc || typeof buc !== 'object') return out;
+  for (const entries of Object.values(buc as Record<string, unknown>)) {
+    if (!Array.isArray(entries)) continue;
+    for (const e of entries as unknown[]) {
+      const minutes = minutesOf(e);
+      const type = (e as { type?: unknown }).type;
+      if (minutes === undefined || minutes <= 0 || typeof type !== 'string' || type === '' || type.length > 100) continue;
+      if (!out.has(type) && out.size >= MAX_USE_CASES) continue;
+      out.set(type, Math.max(out.get(type) ?? 0, platformWait(minutes * 60_000)));
+    }
+  }
+  return out;
+}
+
 export function regainDelayMs(headers: Record<string, string | undefined>): number | undefined {
   const minutes: number[] = [];
   const buc = parseJson(headers['x-business-use-case-usage']);
@@ -119,6 +157,20 @@ export function mapFacebookFailure(failure: FacebookFailure, nowMs: number, ctx:
           `pages_manage_engagement), then store the new Page token with ${credentialsPatch(ctx.advice ?? { id: ctx.targetId, partnerId: ctx.partnerId }, ['pageAccessToken'])} and resync.`,
         'oauth_190',
       ),
+    };
+  }
+  if (code !== undefined && USE_CASE_CODES(code)) {
+    // One use case throttled: its own estimate (not the largest of the header), and a block of each
+    // use case the header says is throttled, each for its own time; the target's other calls go on.
+    const useCase = ctx.useCase ?? PAGES_USE_CASE;
+    const waits = useCaseWaits(headers);
+    const delayMs = Math.max(1000, waits.get(useCase) ?? DEFAULT_THROTTLE_DELAY_MS);
+    const reasonOf = (u: string): string => `facebook throttling (${u})`;
+    const useCaseBlocks = [...waits].filter(([u]) => u !== useCase).map(([u, ms]) => ({ useCase: u, untilMs: nowMs + ms, reason: reasonOf(u) }));
+    useCaseBlocks.unshift({ useCase, untilMs: nowMs + delayMs, reason: reasonOf(useCase) });
+    return {
+      error: new RateLimitedError(`Facebook throttled ${ctx.what} (code ${code}, use case ${useCase}): retry in ${Math.ceil(delayMs / 1000)} s`, delayMs, reason),
+      useCaseBlocks,
     };
   }
   if ((code !== undefined && THROTTLING_CODES.has(code)) || status === 429) {

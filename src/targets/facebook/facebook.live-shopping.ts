@@ -19,6 +19,11 @@ import type { FacebookClient } from './facebook.client.js';
 import { ProductItemListSchema, WriteResultSchema } from './facebook.schemas.js';
 
 export const LIVE_SHOPPING_EDGES = { pinnable: 'pinnable_products', pinned: 'pinned_product' } as const;
+/**
+ * The Business Use Case these calls count under: they act on the Page's catalog items (ASSUMED, as the
+ * simulator models it): a catalog throttle holds them, not the Page's live video and comments.
+ */
+export const LIVE_SHOPPING_USE_CASE = 'catalog_management';
 /** A catalog holds many items; we stop looking after this many pages of 100. */
 const MAX_CATALOG_PAGES = 10;
 
@@ -51,6 +56,7 @@ export function createLiveShopping(client: FacebookClient): LiveShopping {
           path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinnable),
           params: { fields: 'id,retailer_id,name', limit: 100, after },
           schema: ProductItemListSchema,
+          useCase: LIVE_SHOPPING_USE_CASE,
         });
         const hit = page.data.find((p) => p.retailer_id === productId) ?? page.data.find((p) => p.id === productId);
         if (hit) return { id: hit.id };
@@ -63,7 +69,7 @@ export function createLiveShopping(client: FacebookClient): LiveShopping {
 
     async pin(liveVideoId, productItemId, productId) {
       const pinOf = `${JSON.stringify(productId)} (catalog item ${productItemId})`;
-      await client.call({ method: 'POST', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), params: { product_id: productItemId }, schema: WriteResultSchema, pinOf });
+      await client.call({ method: 'POST', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), params: { product_id: productItemId }, schema: WriteResultSchema, pinOf, useCase: LIVE_SHOPPING_USE_CASE });
     },
 
     async unpin(liveVideoId, item) {
@@ -72,10 +78,11 @@ export function createLiveShopping(client: FacebookClient): LiveShopping {
         path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned),
         params: { fields: 'id,retailer_id' },
         schema: ProductItemListSchema,
+        useCase: LIVE_SHOPPING_USE_CASE,
       });
       const featured = 'id' in item ? (p: { id: string }) => p.id === item.id : (p: { id: string; retailer_id?: string | undefined }) => p.retailer_id === item.productId || p.id === item.productId;
       if (!current.data.some(featured)) return; // replaced, already taken down, or (no ref) never pinned
-      await client.call({ method: 'DELETE', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), schema: WriteResultSchema });
+      await client.call({ method: 'DELETE', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), schema: WriteResultSchema, useCase: LIVE_SHOPPING_USE_CASE });
     },
   };
 }
