@@ -17,11 +17,10 @@
  * a partner's attribution names only its own shows and targets, and its refunds only its own orders.
  */
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
 import { signatureHeader } from '../../src/sources/signature.js';
 import { startAllProcess } from '../helpers/npm-start.js';
 import { ALL_PLATFORMS, CREDENTIALS } from '../helpers/platforms.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { failedJobs, startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { ADMIN_KEY, waitFor } from '../helpers/service.js';
 import { startSim, type SimEffectView, type TestSim } from '../helpers/sim.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
@@ -355,17 +354,7 @@ async function check(r: Run, run: number): Promise<void> {
   }
 
   // No job failed; nothing bug-class in the log; still running and ready.
-  const c = new Redis(redis.url);
-  try {
-    const failed: string[] = [];
-    for (const key of await c.keys(`${PREFIX}:*:failed`)) {
-      if ((await c.type(key)) !== 'zset') continue;
-      for (const id of await c.zrange(key, 0, 5)) failed.push(`${key} ${id}: ${await c.hget(key.replace(/failed$/, id), 'failedReason')}`);
-    }
-    expect(failed).toEqual([]);
-  } finally {
-    c.disconnect();
-  }
+  expect(await failedJobs(redis.url, PREFIX)).toEqual([]);
   const bugs = child.output().split('\n').filter((l) => BUG.test(l));
   expect(bugs.slice(0, 5)).toEqual([]);
   expect(child.proc.exitCode).toBeNull();
