@@ -31,7 +31,7 @@ import { deflateSync, gzipSync } from 'node:zlib';
 import { signatureHeader } from '../../src/sources/signature.js';
 import { startAllProcess } from '../helpers/npm-start.js';
 import { ALL_PLATFORMS, CREDENTIALS } from '../helpers/platforms.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { failedJobs, startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { ADMIN_KEY, waitFor } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
@@ -338,17 +338,7 @@ test(`hostile partner events (fast-check seed ${SEED}): every answer 2xx/4xx, ev
   }
 
   // No job failed (sync, attribution, delivery, scheduler, sweep).
-  const r = new Redis(redis.url);
-  try {
-    const failed: string[] = [];
-    for (const key of await r.keys(`${PREFIX}:*:failed`)) {
-      if ((await r.type(key)) !== 'zset') continue;
-      for (const id of await r.zrange(key, 0, 5)) failed.push(`${key} ${id}: ${await r.hget(key.replace(/failed$/, id), 'failedReason')}`);
-    }
-    expect(failed).toEqual([]);
-  } finally {
-    r.disconnect();
-  }
+  expect(await failedJobs(redis.url, PREFIX)).toEqual([]);
 
   expect((await fetch(`${url}/health/ready`)).status).toBe(200);
   expect(child.proc.exitCode).toBeNull();

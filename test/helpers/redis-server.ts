@@ -189,3 +189,18 @@ export async function startRedis(): Promise<TestRedis> {
     },
   };
 }
+
+/** BullMQ's failed jobs under `prefix` (every queue: its `…:failed` sorted set), up to 6 per queue, each with its failedReason. */
+export async function failedJobs(redisUrl: string, prefix: string): Promise<string[]> {
+  const c = new Redis(redisUrl);
+  try {
+    const failed: string[] = [];
+    for (const key of await c.keys(`${prefix}:*:failed`)) {
+      if ((await c.type(key)) !== 'zset') continue;
+      for (const id of await c.zrange(key, 0, 5)) failed.push(`${key} ${id}: ${await c.hget(key.replace(/failed$/, id), 'failedReason')}`);
+    }
+    return failed;
+  } finally {
+    c.disconnect();
+  }
+}
