@@ -2,7 +2,10 @@
  * Opaque `nextCursor`s of the lists that are ordered by a few fields rather than by a sorted set's
  * score (the ops endpoints view, the API keys): base64url of the JSON array of the page's last item's
  * fields. The next page is the items that come after those fields in the list's order, so items added
- * or removed while a client pages are neither repeated nor skipped.
+ * or removed while a client pages shift nothing: an item whose fields stay as they were is listed once.
+ * An item whose ordering fields change between two pages is listed where its new fields put it: once
+ * more when it moves after the cursor, not at all when it moves before it (an endpoint that starts or
+ * stops failing while the endpoints view is paged; a key's fields, createdAt and id, never change).
  */
 import { z } from 'zod';
 

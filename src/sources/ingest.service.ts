@@ -319,7 +319,7 @@ export class IngestService {
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'show event stored; marked for sync');
     if (acks && keys) {
       this.ack(acks, keys.syncDispatch());
-      if ('show' in event.data) for (const k of [keys.partnerShows(partnerId), keys.activeShows(), keys.partnerLiveShows(partnerId), keys.boardDays()]) this.ack(acks, k);
+      if ('show' in event.data) for (const k of [keys.partnerShows(partnerId), keys.activeShows(), keys.partnerLiveShows(partnerId)]) this.ack(acks, k);
       await Promise.all(acks);
       return { eventId: stored.eventId, duplicate: stored.duplicate, replicated: true };
     }

@@ -46,27 +46,6 @@ export class Keys {
   partnerLiveBackfilled(partnerId: string): string {
     return `${this.prefix}:{p:${partnerId}}:live-backfilled`;
   }
-  /**
-   * ZSET `<day>:<partnerId>` → the day's start (ms; day = floor(scheduledAt / 24 h)): the partners with a
-   * show scheduled on that day (UTC), so that the ops board reads only the partners with shows in its
-   * window instead of every partner each second. Written with the show index (INGEST_SHOW_ONE_LUA on a
-   * single Redis; ShowRepository.indexSnapshot after it on a Cluster); a rescheduled show leaves its old
-   * day (the board then reads the partner for nothing, once more); days the window has passed are
-   * dropped by the board (OpsService). Built from the partners' show indexes by each API process's
-   * first board (OpsService.boardIndexed) for shows stored before it existed.
-   */
-  boardDays(): string {
-    return `${this.prefix}:{board}:days`;
-  }
-  /**
-   * ZSET partnerId → mark (markActiveLua: each mark moves the score forward): the partners that may have
-   * a live show (one went live). The board reads them whatever their shows' scheduledAt and drops a
-   * partner whose live-show index is empty, only while its mark is the one it read (a show that went
-   * live since keeps it).
-   */
-  boardLive(): string {
-    return `${this.prefix}:{board}:live`;
-  }
   partnerIndex(): string {
     return `${this.prefix}:{idx}:partners`;
   }

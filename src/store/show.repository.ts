@@ -86,27 +86,6 @@ redis.call('ZADD', ${key}, string.format('%d', amScore), ${member})
 `;
 }
 
-/** One day, the ops board's index bucket (Keys.boardDays). */
-export const BOARD_DAY_MS = 86_400_000;
-
-/**
- * The ops board's partner index for a show snapshot (Keys.boardDays, Keys.boardLive; both in the
- * {board} slot): the partner is added for the snapshot's day, and marked live when the snapshot says
- * live (after the partner's live-show index was written: the board's removal of a mark reads that
- * index first).
- */
-function boardIndexLua(days: string, live: string, partnerId: string, scheduledAtMs: string, isLive: string): string {
-  return `local bdDay = math.floor(tonumber(${scheduledAtMs}) / ${BOARD_DAY_MS})
-redis.call('ZADD', ${days}, string.format('%d', bdDay * ${BOARD_DAY_MS}), string.format('%d', bdDay) .. ':' .. ${partnerId})
-if ${isLive} == '1' then
-${markActiveLua(live, partnerId)}end
-`;
-}
-
-/** KEYS: days, live (Keys.boardDays, Keys.boardLive). ARGV: partnerId, scheduledAt ms, '1' when live. ShowRepository.indexBoard. */
-const INDEX_BOARD_LUA = `${boardIndexLua('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}return 1
-`;
-
 /** KEYS: the active set. ARGV: member. ShowRepository.markActive (markActiveLua). */
 const MARK_ACTIVE_LUA = `${markActiveLua('KEYS[1]', 'ARGV[1]')}return 1
 `;
@@ -187,7 +166,7 @@ interface PendingWrite {
 }
 
 interface PendingIngestOne {
-  keys: [claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, boardDays: string, boardLive: string];
+  keys: [claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string];
   args: (string | number)[];
   resolve: (r: IngestReply) => void;
   reject: (err: unknown) => void;
@@ -209,8 +188,7 @@ interface PendingMark {
  * sweep's active set, and when the snapshot won its register (newer than the stored one) the partner's
  * show index (by the snapshot's scheduledAt: an older snapshot delivered late must not move the show
  * back to its old time) and live set (the show added when the snapshot says live, removed otherwise). KEYS: claim, inbox, events
- * stream, desired hash, dispatch stream, partner shows, active shows, partner live shows, the ops board's
- * days and live partners (boardIndexLua). ARGV: scope,
+ * stream, desired hash, dispatch stream, partner shows, active shows, partner live shows. ARGV: scope,
  * ttl s (claim and inbox), webhookId, event log entry, partnerId, showId, requestId ('' for none), '1' for a
  * snapshot, scheduledAt ms, now ms (unused: the active set's score is Redis's clock, markActiveLua),
  * active-set member, '1' when the snapshot says live, order key,
@@ -233,7 +211,7 @@ ${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]', true)}${r
   `if changed == 1 and ARGV[8] == '1' then
   redis.call('ZADD', KEYS[6], ARGV[9], ARGV[6])
   if ARGV[12] == '1' then redis.call('SADD', KEYS[8], ARGV[6]) else redis.call('SREM', KEYS[8], ARGV[6]) end
-${boardIndexLua('KEYS[9]', 'KEYS[10]', 'ARGV[5]', 'ARGV[9]', 'ARGV[12]')}end
+end
 `,
 )}`;
 
@@ -639,8 +617,7 @@ declare module 'ioredis' {
     scSaveMirrorFinal(numKeys: number, ...args: (string | number)[]): Result<[number, number, number, number], Context>;
     scSaveMirror(mirror: string, lease: string, guard: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
-    scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, boardDays: string, boardLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
-    scIndexBoard(days: string, liveSet: string, partnerId: string, scheduledAtMs: number, live: string): Result<number, Context>;
+    scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIndexSnapshot(indexed: string, shows: string, liveShows: string, showId: string, orderKey: string, scheduledAtMs: number, live: string): Result<number, Context>;
     scIngestPlain(inbox: string, events: string, pending: string, currency: string, ...args: (string | number)[]): Result<[number, string], Context>;
     scIngestOrderOne(numKeys: number, ...args: (string | number)[]): Result<[number, string, string?], Context>;
@@ -655,8 +632,7 @@ declare module 'ioredis' {
 export function defineStoreScripts(redis: RedisClient): void {
   defineRedisScripts(redis, {
     scIngestShow: { numberOfKeys: 3, lua: INGEST_SHOW_LUA },
-    scIngestShowOne: { numberOfKeys: 10, lua: INGEST_SHOW_ONE_LUA },
-    scIndexBoard: { numberOfKeys: 2, lua: INDEX_BOARD_LUA },
+    scIngestShowOne: { numberOfKeys: 8, lua: INGEST_SHOW_ONE_LUA },
     scIndexSnapshot: { numberOfKeys: 3, lua: INDEX_SNAPSHOT_LUA },
     scIngestPlain: { numberOfKeys: 4, lua: INGEST_PLAIN_LUA },
     scIngestOrderOne: { lua: INGEST_ORDER_ONE_LUA },
@@ -947,8 +923,6 @@ export class ShowRepository {
       k.partnerShows(partnerId),
       k.activeShows(),
       k.partnerLiveShows(partnerId),
-      k.boardDays(),
-      k.boardLive(),
     ];
     const args = [
       scope,
@@ -1085,23 +1059,7 @@ export class ShowRepository {
    */
   async indexSnapshot(partnerId: string, showId: string, orderKey: string, scheduledAtMs: number, live: boolean): Promise<boolean> {
     const k = this.keys;
-    const written = (await this.redis.scIndexSnapshot(k.partnerShowsIndexed(partnerId), k.partnerShows(partnerId), k.partnerLiveShows(partnerId), showId, orderKey, scheduledAtMs, live ? '1' : '')) === 1;
-    // The ops board's partner index (another slot), after the live-show index: see Keys.boardLive.
-    if (written) await this.indexBoard(partnerId, scheduledAtMs, live);
-    return written;
-  }
-
-  /** The ops board's partner index (Keys.boardDays, Keys.boardLive) for a show scheduled at `scheduledAtMs`. */
-  async indexBoard(partnerId: string, scheduledAtMs: number, live: boolean): Promise<void> {
-    await this.redis.scIndexBoard(this.keys.boardDays(), this.keys.boardLive(), partnerId, scheduledAtMs, live ? '1' : '');
-  }
-
-  /**
-   * Drops the partner from the board's live partners while its mark is `score` (as the board read it,
-   * before it found the partner's live-show index empty). True when removed.
-   */
-  async unmarkBoardLive(partnerId: string, score: string): Promise<boolean> {
-    return (await this.redis.scRemoveActiveIfUnmarked(this.keys.boardLive(), partnerId, score)) === 1;
+    return (await this.redis.scIndexSnapshot(k.partnerShowsIndexed(partnerId), k.partnerShows(partnerId), k.partnerLiveShows(partnerId), showId, orderKey, scheduledAtMs, live ? '1' : '')) === 1;
   }
 
   /** indexSnapshot with the show's stored snapshot (nothing when it has none). */

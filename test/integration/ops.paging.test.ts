@@ -1,6 +1,6 @@
 /**
  * The ops console's reconciliations and endpoints views and GET /v1/api-keys are paged (limit +
- * cursor, as the API's other lists): they answered every partner's runs and endpoints (every
+ * cursor, as the API's other lists; GET /v1/api-keys without `limit` still answers every key): they answered every partner's runs and endpoints (every
  * endpoint's attempt log read one after another) and every key in one response. A walk of the pages
  * lists each item once, in the list's order; a bad limit or cursor is a 400 problem. Real Redis, HTTP.
  */
@@ -108,4 +108,17 @@ test('GET /v1/api-keys: pages of `limit` keys, oldest first, each once; filters 
   await expectBadQuery('/v1/api-keys?limit=0');
   await expectBadQuery('/v1/api-keys?limit=201');
   await expectBadQuery('/v1/api-keys?cursor=%%%');
+});
+
+test('GET /v1/api-keys without `limit` answers every key, as the unpaged list did (CONTRACT.md)', async () => {
+  const before = (await get<{ keys: unknown[] }>('/v1/api-keys?limit=200')).body.keys.length;
+  for (let i = 0; i < 60; i += 10) {
+    const made = await Promise.all(Array.from({ length: 10 }, (_, j) => svc.api('/v1/api-keys', { key: ADMIN_KEY, json: { role: 'viewer', name: `all${i + j}` } })));
+    expect(made.map((r) => r.status)).toEqual(Array(10).fill(201));
+  }
+  const r = await get<{ keys: { name: string | null }[]; nextCursor: string | null }>('/v1/api-keys');
+  expect(r.status).toBe(200);
+  expect(r.body.keys.length).toBe(before + 60);
+  expect(r.body.keys.filter((k) => k.name?.startsWith('all')).length).toBe(60);
+  expect(r.body.nextCursor).toBeNull();
 });

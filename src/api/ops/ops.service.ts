@@ -18,7 +18,7 @@ import { inOneWrite, type RedisClient } from '../../store/redis.js';
 import { streamIdTime as atOf } from '../../store/stream-id.js';
 import { comesAfter, pageCursor, zrevPage } from '../../store/zset-page.js';
 import type { ShowActivityRepository } from '../../store/show-activity.repository.js';
-import { BOARD_DAY_MS, type ShowRepository } from '../../store/show.repository.js';
+import type { ShowRepository } from '../../store/show.repository.js';
 import type { RelayRepository, RelayStatus } from '../../store/relay.repository.js';
 import type { Readiness, ReadinessService } from '../../mirror/readiness.service.js';
 
@@ -36,8 +36,8 @@ const LIVE_LOOKBACK_MS = 7 * 24 * HOUR;
  * the earlier ones (for those still live).
  */
 export const MAX_SHOWS_PER_PARTNER = 300;
-/** Partners whose show indexes the board's index build reads at once. */
-const BUILD_BATCH = 50;
+/** Partners whose show counts the board sends at once (OpsService.withShows). */
+const BOARD_BATCH = 500;
 
 export interface BoardCell {
   targetId: string;
@@ -157,90 +157,42 @@ export class OpsService {
   }
 
   /**
-   * This process's build of the board's partner index (Keys.boardDays, Keys.boardLive) from the
-   * partners' own show indexes, for shows stored before it existed: one walk of every partner at the
-   * first board of a process (then the show writes keep it); a failed walk is tried again at the next.
+   * Of `ids`, those the board has anything to read for: a show scheduled from LIVE_LOOKBACK_MS before
+   * now to WINDOW_MS after it (the whole range partnerRows reads), or a show in the live-show index.
+   * Two counts a partner, sent BOARD_BATCH partners at once in one write (inOneWrite): 2,000 partners
+   * without shows were 2,000 bundle reads and five index reads each, every second of an open stream.
+   * Read each board (no cache): a show written a moment ago is on the next one.
    */
-  private indexBuilt: Promise<void> | undefined;
-  /** When this process last dropped the days the board's window has passed (at most once an hour). */
-  private prunedAt = 0;
-
-  boardIndexed(nowMs: number): Promise<void> {
-    if (!this.indexBuilt) {
-      const built = this.buildBoardIndex(nowMs);
-      built.catch(() => {
-        if (this.indexBuilt === built) this.indexBuilt = undefined;
-      });
-      this.indexBuilt = built;
-    }
-    return this.indexBuilt;
-  }
-
-  private async buildBoardIndex(nowMs: number): Promise<void> {
-    const ids = await this.d.redis.smembers(this.d.keys.partnerIndex());
-    for (let i = 0; i < ids.length; i += BUILD_BATCH) {
-      await Promise.all(
-        ids.slice(i, i + BUILD_BATCH).map(async (partnerId) => {
-          await this.backfilledLive(partnerId);
-          const [scored, live] = await Promise.all([
-            // Every show from the window's start on: those ahead enter the window later.
-            this.d.redis.zrangebyscore(this.d.keys.partnerShows(partnerId), nowMs - WINDOW_MS, '+inf', 'WITHSCORES'),
-            this.d.redis.scard(this.d.keys.partnerLiveShows(partnerId)),
-          ]);
-          const days = new Set(pairs(scored).map(([, at]) => Math.floor(at / BOARD_DAY_MS) * BOARD_DAY_MS));
-          for (const at of days) await this.d.shows.indexBoard(partnerId, at, false);
-          if (live > 0) await this.d.shows.indexBoard(partnerId, nowMs, true);
-        }),
+  private async withShows(ids: string[], nowMs: number): Promise<boolean[]> {
+    await Promise.all(ids.map((id) => this.backfilledLive(id)));
+    const out: boolean[] = [];
+    for (let i = 0; i < ids.length; i += BOARD_BATCH) {
+      const batch = ids.slice(i, i + BOARD_BATCH);
+      const counts = await inOneWrite(this.d.redis, () =>
+        Promise.all(batch.map((id) => Promise.all([this.d.redis.zcount(this.d.keys.partnerShows(id), nowMs - LIVE_LOOKBACK_MS, nowMs + WINDOW_MS), this.d.redis.scard(this.d.keys.partnerLiveShows(id))]))),
       );
+      for (const [scheduled, live] of counts) out.push(scheduled > 0 || live > 0);
     }
-  }
-
-  /**
-   * The partners the board reads for an operator or viewer: those with a show scheduled on a day the
-   * window touches, and those marked live (read whatever their shows' scheduledAt), with each live
-   * mark's score (for its removal once the partner has no live show).
-   */
-  private async boardPartnerIds(nowMs: number): Promise<{ ids: string[]; liveMarks: Map<string, string> }> {
-    await this.boardIndexed(nowMs);
-    const k = this.d.keys;
-    const from = Math.floor((nowMs - WINDOW_MS) / BOARD_DAY_MS) * BOARD_DAY_MS;
-    const [days, live] = await Promise.all([this.d.redis.zrangebyscore(k.boardDays(), from, nowMs + WINDOW_MS), this.d.redis.zrange(k.boardLive(), 0, -1, 'WITHSCORES')]);
-    const liveMarks = new Map(pairs(live).map(([id, score]) => [id, String(score)]));
-    const ids = new Set(liveMarks.keys());
-    for (const m of days) ids.add(m.slice(m.indexOf(':') + 1));
-    if (nowMs - this.prunedAt > HOUR) {
-      this.prunedAt = nowMs;
-      // Days before the window (and one more: processes' clocks may disagree) are not read again.
-      void this.d.redis.zremrangebyscore(k.boardDays(), '-inf', `(${from - BOARD_DAY_MS}`).catch(() => (this.prunedAt = 0));
-    }
-    return { ids: [...ids].sort(), liveMarks };
+    return out;
   }
 
   async board(p: Principal, nowMs = Date.now()): Promise<{ generatedAt: string; partners: { id: string; name: string }[]; shows: BoardRow[]; leftOff: number }> {
-    // A partner key: its own partner. Any other role: the partners of the board's index, not every
-    // partner (2,000 partners without shows were 2,000 reads, and more, each second of an open stream).
-    const own = p.role === 'partner';
-    const { ids, liveMarks } = own ? { ids: p.partnerId ? [p.partnerId] : [], liveMarks: new Map<string, string>() } : await this.boardPartnerIds(nowMs);
-    const parts = (await Promise.all(ids.map((id) => this.partnerRows(id, nowMs)))).filter((x) => x !== null);
-    // A partner marked live whose live-show index is empty has no live show: dropped from the marks,
-    // unless marked again since the read (a show that went live meanwhile).
-    await Promise.all(parts.filter((x) => x.liveCount === 0 && liveMarks.has(x.partner.id)).map((x) => this.d.shows.unmarkBoardLive(x.partner.id, liveMarks.get(x.partner.id)!)));
+    const partners = await this.partnersFor(p);
+    const busy = await this.withShows(
+      partners.map((x) => x.id),
+      nowMs,
+    );
+    const parts = await Promise.all(partners.filter((_, i) => busy[i]).map((partner) => this.partnerRows(partner, nowMs)));
     const rows = parts.flatMap((x) => x.rows);
     rows.sort((a, b) => rank(a) - rank(b) || a.scheduledAt.localeCompare(b.scheduledAt) || a.showId.localeCompare(b.showId));
     const leftOff = parts.reduce((n, x) => n + x.leftOff, 0);
-    // The partners read: a partner key's own; otherwise those with shows in the window or live.
-    const listed = parts.filter((x) => own || x.rows.length > 0 || x.leftOff > 0).map((x) => ({ id: x.partner.id, name: x.partner.name }));
-    return { generatedAt: new Date(nowMs).toISOString(), partners: listed, shows: rows, leftOff };
+    return { generatedAt: new Date(nowMs).toISOString(), partners: partners.map((x) => ({ id: x.id, name: x.name })), shows: rows, leftOff };
   }
 
-  /**
-   * A partner's rows, how many of its shows in today's window are not among them (over
-   * MAX_SHOWS_PER_PARTNER), and how many shows its live-show index holds. Null: no such partner.
-   */
-  private async partnerRows(partnerId: string, nowMs: number): Promise<{ partner: Partner; rows: BoardRow[]; leftOff: number; liveCount: number } | null> {
-    const bundle = await this.d.partners.bundle(partnerId);
-    if (!bundle) return null;
-    const partner = bundle.partner;
+  /** A partner's rows, and how many of its shows in today's window are not among them (over MAX_SHOWS_PER_PARTNER). */
+  private async partnerRows(partner: Partner, nowMs: number): Promise<{ rows: BoardRow[]; leftOff: number }> {
+    const bundle = await this.d.partners.bundle(partner.id);
+    if (!bundle) return { rows: [], leftOff: 0 };
     // Today's window, and apart from it the shows scheduled before it, newest first (only live ones stay):
     // one read of the whole week oldest first let a busy partner's past days fill the limit, and
     // today's and live shows fell off the board.
@@ -274,7 +226,7 @@ export class OpsService {
     );
     // The window's shows on the board: the nearest read, and live ones of the window beyond them.
     const shownInWindow = rows.filter((r) => Math.abs(Date.parse(r.scheduledAt) - nowMs) <= WINDOW_MS).length;
-    return { partner, rows, leftOff: Math.max(0, inWindow - shownInWindow), liveCount: live.length };
+    return { rows, leftOff: Math.max(0, inWindow - shownInWindow) };
   }
 
   /** The show with its mirrors as board cells, its timeline (newest first) and its sales per target. */

@@ -45,7 +45,8 @@ const KEY_CURSOR = ['string', 'string'] as const;
 const ListQuery = z.object({
   partnerId: IdSchema.optional(),
   status: z.enum(['active', 'expired', 'revoked']).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  // No limit: every key (the list was unpaged, CONTRACT.md); a limit pages it.
+  limit: z.coerce.number().int().min(1).max(200).optional(),
   cursor: tupleCursorSchema(KEY_CURSOR).optional(),
 });
 
@@ -64,7 +65,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, op
     return reply.status(201).send({ ...created, role, partnerId, name: name ?? null });
   });
 
-  app.get('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'List API keys: role, partner, name, created, expiry, last used (never the key); a page, oldest first', querystring: ListQuery, docResponses: { 200: ok('one page of the keys, by creation then id', z.object({ keys: z.array(ApiKeySchema), nextCursor: z.string().nullable().describe('`cursor` for the next page (opaque: it marks the last key of this page, so keys created or revoked meanwhile shift nothing); null on the last page') })), 400: 'limit not 1-200, or a cursor this list did not give', 403: FORBIDDEN_ROLE } } }, async (req) => {
+  app.get('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'List API keys: role, partner, name, created, expiry, last used (never the key), oldest first; every one, or a page of `limit`', querystring: ListQuery, docResponses: { 200: ok('the keys by creation then id: all of them (after `cursor`) without `limit`, else a page', z.object({ keys: z.array(ApiKeySchema), nextCursor: z.string().nullable().describe('`cursor` for the next page (opaque: it marks the last key of this page, so keys created or revoked meanwhile shift nothing); null on the last page') })), 400: 'limit not 1-200, or a cursor this list did not give', 403: FORBIDDEN_ROLE } } }, async (req) => {
     const all = await apiKeys.list();
     const { partnerId, status, limit, cursor } = req.query;
     const after = cursor === undefined ? null : parseTupleCursor(cursor, KEY_CURSOR);
@@ -72,9 +73,9 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, op
     const matching = all
       .sort((a, b) => tupleOrder([a.createdAt, a.id], [b.createdAt, b.id]))
       .filter((k) => (!partnerId || k.partnerId === partnerId) && (!status || k.status === status) && (!after || tupleBefore(after, [k.createdAt, k.id])));
-    const keys = matching.slice(0, limit);
+    const keys = limit === undefined ? matching : matching.slice(0, limit);
     const last = keys.at(-1);
-    return { keys, nextCursor: matching.length > limit && last ? tupleCursor([last.createdAt, last.id]) : null };
+    return { keys, nextCursor: keys.length < matching.length && last ? tupleCursor([last.createdAt, last.id]) : null };
   });
 
   app.get('/v1/api-keys/:keyId', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'One API key (never the key)', params: KeyParams, docResponses: { 200: ok('the key', ApiKeySchema), 403: FORBIDDEN_ROLE, 404: 'unknown key' } } }, async (req) => {

@@ -268,7 +268,8 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         try {
           if (!(await app.principalActive(p))) {
             // Revoked (or expired) since the stream opened: say so and end it; a reconnect gets 401.
-            res.end(`event: problem\ndata: ${JSON.stringify(problem(401, 'this API key is no longer valid (revoked or expired)'))}\n\n`);
+            // Not when the stream was stopped during the check (preClose ended it, the client left).
+            if (open) res.end(`event: problem\ndata: ${JSON.stringify(problem(401, 'this API key is no longer valid (revoked or expired)'))}\n\n`);
             stop();
             return;
           }
