@@ -1455,6 +1455,9 @@ export interface OrderCurrencyStep {
   currency: string;
 }
 
+/** How many pending events of an order OrderEventRepository.pendingRefund reads at most (typically one or two are pending). */
+const PENDING_REFUND_SCAN_MAX = 4;
+
 export class OrderEventRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -1522,10 +1525,14 @@ export class OrderEventRepository {
 
   /**
    * Whether an order.refunded under `refundId` is stored in the order's log and not handled yet (a
-   * handled one is in the ledger). Reads every pending event: for a refused refund only.
+   * handled one is in the ledger). For a refused refund only: it reads the pending events whole (an
+   * order.created may be 1 MiB), at most PENDING_REFUND_SCAN_MAX of them; with more pending it answers
+   * true unread (the caller's safe side: its 422 then asks for a new refund id, which is always taken).
    */
   async pendingRefund(partnerId: string, orderId: string, refundId: string): Promise<boolean> {
-    for (const { eventId } of await this.pendingEvents(partnerId, orderId)) {
+    const pending = await this.pendingEvents(partnerId, orderId);
+    if (pending.length > PENDING_REFUND_SCAN_MAX) return true;
+    for (const { eventId } of pending) {
       const raw = await this.event(partnerId, orderId, eventId);
       if (raw === null) continue;
       const e = JSON.parse(raw) as { type?: string; data?: { refund?: { id?: unknown } } };

@@ -213,6 +213,17 @@ test("Cluster path: a refund-id claim left with nothing stored under it does not
   });
 });
 
+test('Cluster path: with more pending events of the order than the check reads, a held refund id is named (the safe side)', async () => {
+  const k = svc.rt.keys;
+  await onClusterPath(async () => {
+    expect((await sendEvent(svc, P, secret, eurOrder('o-many'))).status).toBe(202);
+    for (const i of [1, 2, 3, 4]) expect((await sendEvent(svc, P, secret, refund(`o-many-r${i}`, 'o-many', 'EUR'))).status).toBe(202);
+    await svc.rt.redis.set(k.partnerRefundId(P, 'o-many-left'), 'o-many');
+    const r = await sendEvent(svc, P, secret, refund('o-many-left', 'o-many', 'USD'));
+    expect(await problemPaths(r)).toEqual(['data.refund.id', 'data.refund.amount.currency']);
+  });
+});
+
 test('Cluster path: two concurrent deliveries of one refused refund get the same answer', async () => {
   await onClusterPath(async () => {
     expect((await sendEvent(svc, P, secret, eurOrder('o-twice'))).status).toBe(202);

@@ -4612,8 +4612,16 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/order-ingest.refund-currency.test.ts'],
     testName: 'Cluster path',
   },
-];
-/** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
+  {
+    name: 'pending-refund-scan-unbounded',
+    what: "a refused refund's check for a stored refund under its id reads every pending event of its order whole (each up to 1 MiB): a partner's wrong-currency refunds make the edge read up to 100 MiB each",
+    file: 'src/store/show.repository.ts',
+    from: '    if (pending.length > PENDING_REFUND_SCAN_MAX) return true;\n',
+    to: '',
+    tests: ['test/integration/order-ingest.refund-currency.test.ts'],
+    testName: 'more pending events of the order than the check reads',
+  },
+];/** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
 
 function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
