@@ -71,6 +71,11 @@ export interface AttributionDeps {
   holdDays: number;
   now?: () => number;
   onOrderAttributed?: OrderAttributedHook;
+  /**
+   * The currency recorded with a partner order's first stored order.created (OrderEventRepository.
+   * recordedCurrency): an order.created of the order in another currency is not booked.
+   */
+  recordedCurrency?: (partnerId: string, orderId: string) => Promise<string | undefined>;
 }
 
 export type PlatformOrderSource = 'webhook' | 'report';
@@ -116,19 +121,30 @@ export class AttributionService {
     if (event.type === 'order.created') {
       const o = event.data.order;
       const lines = o.lines.map((l) => ({ productId: l.productId, quantity: l.quantity, amount: l.amount }));
-      return this.applyOrder(partnerId, {
-        ref: partnerOrderRef(o.id),
-        orderId: o.id,
-        source: 'partner',
-        targetId: undefined,
-        clickId: o.clickId,
-        showId: o.showId,
-        externalShowId: undefined,
-        productId: lines.length === 1 ? lines[0]!.productId : undefined,
-        createdAt: o.createdAt,
-        total: o.total,
-        lines,
-      });
+      // The order is the one in the currency recorded with its first stored order.created, which the
+      // edge checks refunds against before the ledger holds the order: a re-reported order.created in
+      // another currency whose job ran first was booked (the ledger keeps the first it books), so a
+      // refund in its currency was refused until then and taken after (stored and booked disagreed).
+      // That first order.created is stored too, and is booked when its own job runs.
+      const recorded = this.deps.recordedCurrency?.(partnerId, o.id);
+      return this.applyOrder(
+        partnerId,
+        {
+          ref: partnerOrderRef(o.id),
+          orderId: o.id,
+          source: 'partner',
+          targetId: undefined,
+          clickId: o.clickId,
+          showId: o.showId,
+          externalShowId: undefined,
+          productId: lines.length === 1 ? lines[0]!.productId : undefined,
+          createdAt: o.createdAt,
+          total: o.total,
+          lines,
+        },
+        undefined,
+        recorded,
+      );
     }
     if (event.type === 'order.refunded') {
       const r = event.data.refund;
@@ -207,9 +223,11 @@ export class AttributionService {
     return old?.order.targetId === targetId && old.order.orderId === orderId ? legacy : ref;
   }
 
-  private async applyOrder(partnerId: string, order: NormalizedOrder, floor?: RefundedFloor): Promise<OrderOutcome> {
+  /** `recorded`: a partner order's recorded currency (handlePartnerEvent), read alongside the attribution's reads; another than the order's: not booked. */
+  private async applyOrder(partnerId: string, order: NormalizedOrder, floor?: RefundedFloor, recorded?: Promise<string | undefined>): Promise<OrderOutcome> {
     const { repo, externalShows } = this.deps;
-    const attribution = await this.attribute(partnerId, order);
+    const [attribution, recordedCurrency] = await Promise.all([this.attribute(partnerId, order), recorded]);
+    if (recordedCurrency !== undefined && recordedCurrency !== order.total.currency) return { ref: order.ref, orderId: order.orderId, isNew: false, attributed: false };
     // Rule 2 could not apply because the index has no entry for this platform show (yet): the order
     // waits for it — listed BEFORE it is stored. Listed after, a failure or crash between the two
     // writes left it stored unattributed and listed nowhere: a reconciliation re-run finds it in the

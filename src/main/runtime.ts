@@ -219,6 +219,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     holdDays: config.commissionHoldDays,
     // false (nothing emitted: no endpoint subscribes) spares the order's notified mark.
     onOrderAttributed: async (partnerId, payload, idempotencyKey) => (await outbound.emit(partnerId, 'attribution.order_attributed', payload, idempotencyKey)).messageId !== null,
+    recordedCurrency: (partnerId, orderId) => orderEvents.recordedCurrency(partnerId, orderId),
   });
   const activity = new ShowActivityRepository(redis, keys);
   const notifyPartner = mirrorUpdatedHook(outbound, log.child({ module: 'outbound' }));

@@ -85,10 +85,11 @@ export interface IngestDeps {
   ledger?: LedgerOrders;
 }
 
-/** What the edge reads of the ledger: a partner order's currency (by its ref), or the hash key that holds it. */
+/** What the edge reads of the ledger: a partner order's currency (by its ref), the hash key that holds it, whether it holds a refund of it. */
 export interface LedgerOrders {
   orderCurrency(partnerId: string, ref: string): Promise<string | undefined>;
   orderKey(partnerId: string, ref: string): string;
+  hasRefund(partnerId: string, ref: string, refundId: string): Promise<boolean>;
 }
 
 /** How far ahead of now an order's or refund's `createdAt` may be (366 days): far-future dates refused. */
@@ -237,7 +238,22 @@ export class IngestService {
     if (stored !== null) return { eventId: stored, duplicate: true };
     const refundHolder = await this.deps.refundIds.holder(partnerId, refund.id);
     if (refundHolder !== null && refundHolder !== refund.orderId) throw refundTaken(refund.id, refundHolder);
-    throw refundInOtherCurrency(refund.orderId, refund.amount.currency, currency, refundHolder === refund.orderId ? refund.id : undefined);
+    const held = refundHolder === refund.orderId && (await this.refundStored(partnerId, refund.orderId, refund.id));
+    throw refundInOtherCurrency(refund.orderId, refund.amount.currency, currency, held ? refund.id : undefined);
+  }
+
+  /**
+   * On a Cluster, whether a refund under `refundId` is stored for the order whose claim holds it. The
+   * claim is made before the store and is not proof of one: a delivery refused for its currency that
+   * died before it took its claim back, or whose release failed, or that another delivery of the same
+   * refund joined, leaves the claim with nothing stored. Its 422 asked for a new refund id (the same id
+   * in the order's currency is stored and booked) and two concurrent deliveries of one refused refund
+   * got different answers. Stored means a pending event of the order is that refund, or (handled) the
+   * ledger holds it: read in this order, so a refund handled between the reads is seen in the ledger.
+   */
+  private async refundStored(partnerId: string, orderId: string, refundId: string): Promise<boolean> {
+    if (await this.deps.orders.pendingRefund(partnerId, orderId, refundId)) return true;
+    return (await this.deps.ledger?.hasRefund(partnerId, partnerOrderRef(orderId), refundId)) ?? false;
   }
 
   /**
@@ -421,10 +437,12 @@ export class IngestService {
     if (stored.orderCurrency !== undefined) {
       // A refund in another currency than the one recorded with its order.created: nothing written, so
       // both claims go back (token-checked), and the corrected refund takes the same webhook-id and
-      // refund id. The refund id stays held when this delivery did not make its claim (a refund under
-      // it is stored, or another delivery of it is under way): the 422 then asks for a new refund id.
+      // refund id. The refund id may stay held for the order (another delivery of it passed the claim,
+      // an earlier one died before its release): the 422 asks for a new refund id only when a refund
+      // under it is stored (refundStored), not merely claimed.
       const released = await this.releaseClaims(partnerId, orderId, webhookId, scope, token, refundClaimed ? refundId : undefined);
-      throw refundInOtherCurrency(orderId, refund!.amount.currency, stored.orderCurrency, released.refundId ? undefined : refund!.id);
+      const held = !released.refundId && (await this.refundStored(partnerId, orderId, refundId!));
+      throw refundInOtherCurrency(orderId, refund!.amount.currency, stored.orderCurrency, held ? refund!.id : undefined);
     }
     await Promise.all([
       this.deps.orders.markPending(partnerId, orderId),

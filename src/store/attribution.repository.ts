@@ -875,6 +875,14 @@ export class AttributionRepository {
     return rec.g !== undefined && typeof rec.c === 'string' ? rec.c : undefined;
   }
 
+  /** Whether the ledger holds a refund `refundId` of the order `ref` (applied or not; also one that came before its order). */
+  async hasRefund(partnerId: string, ref: string, refundId: string): Promise<boolean> {
+    const raw = await this.redis.hget(this.orderKey(partnerId, ref), ref);
+    if (!raw) return false;
+    const rec = JSON.parse(raw) as Rec;
+    return rec.rf !== undefined && !Array.isArray(rec.rf) && Object.hasOwn(rec.rf, refundId);
+  }
+
   async get(partnerId: string, ref: string): Promise<StoredOrder | null> {
     const raw = await this.redis.hget(this.keys.ledgerOrders(partnerId, ledgerBucket(ref)), ref);
     return raw ? toStored(ref, raw) : null;

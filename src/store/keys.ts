@@ -263,9 +263,10 @@ export class Keys {
   }
   /**
    * STRING: the currency of the order's first order.created stored (ISO 4217), written with that event
-   * and living as long as the order's event log (persisted while an event is pending, expiring with the
-   * log INBOX_TTL_DAYS after the last was handled). An order.refunded in another currency is refused at
-   * ingest from the moment its order is accepted, before attribution has booked it in the ledger.
+   * and expiring INBOX_TTL_DAYS after the order's last stored event (refreshed by each) or, set again
+   * when the last is handled, with the order's event log. An order.refunded in another currency is
+   * refused at ingest from the moment its order is accepted, before attribution has booked it in the
+   * ledger, and the worker books no order.created of the order in another currency.
    */
   orderCurrency(partnerId: string, orderId: string): string {
     return `${this.orderTag(partnerId, orderId)}:cur`;

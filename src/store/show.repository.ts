@@ -268,12 +268,16 @@ end
 }
 
 /**
- * With the event just stored: the order's recorded currency lives as long as its log (persisted with
- * it; ORDER_HANDLED_LUA expires both), and an order.created (`kind` 'o') records its currency when none
- * is (the first one stored; the ledger too keeps the first order.created it books).
+ * With the event just stored: an order.created (`kind` 'o') records its currency when none is (the
+ * first one stored; the attribution worker books no order.created in another currency while it is
+ * recorded: AttributionService.handlePartnerEvent). The key expires `ttl` s (INBOX_TTL_DAYS) after the
+ * order's last write, refreshed by every event stored, and ORDER_HANDLED_LUA sets it again with the
+ * log's once the last is handled: it never stands without an expiry, also when the handled step is a
+ * worker's that predates the key (its script leaves it alone), which left it for good (a persisted key
+ * waited for the new handled script to expire it).
  */
-function recordOrderCurrency(key: string, recorded: string, kind: string, currency: string): string {
-  return `if ${recorded} then redis.call('PERSIST', ${key}) elseif ${kind} == 'o' then redis.call('SET', ${key}, ${currency}) end
+function recordOrderCurrency(key: string, recorded: string, kind: string, currency: string, ttl: string): string {
+  return `if ${recorded} then redis.call('EXPIRE', ${key}, tonumber(${ttl})) elseif ${kind} == 'o' then redis.call('SET', ${key}, ${currency}, 'EX', tonumber(${ttl})) end
 `;
 }
 
@@ -299,7 +303,7 @@ redis.call('XLEN', KEYS[2])
 redis.call('HLEN', KEYS[3])
 local eventId = redis.call('XADD', KEYS[2], '*', 'wid', ARGV[1], 'event', ARGV[2])
 redis.call('PERSIST', KEYS[2])
-${recordOrderCurrency('KEYS[4]', 'recorded', 'ARGV[5]', 'ARGV[6]')}redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
+${recordOrderCurrency('KEYS[4]', 'recorded', 'ARGV[5]', 'ARGV[6]', 'ARGV[3]')}redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
 redis.call('HSET', KEYS[3], eventId, ARGV[4])
 ${trimOrderLog('KEYS[2]', 'KEYS[3]', 'eventId')}return {1, eventId}
 `;
@@ -373,7 +377,7 @@ if not existing then
   redis.call('HSET', KEYS[4], existing, ARGV[5])
   redis.call('PERSIST', KEYS[3])
   redis.call('SET', KEYS[2], existing, 'EX', tonumber(ARGV[2]))
-  ${recordOrderCurrency('KEYS[6]', 'recorded', 'ARGV[8]', 'ARGV[9]')}  stored = 1
+  ${recordOrderCurrency('KEYS[6]', 'recorded', 'ARGV[8]', 'ARGV[9]', 'ARGV[2]')}  stored = 1
 ${trimOrderLog('KEYS[3]', 'KEYS[4]', 'existing')}end
 if not claimed then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
 if #KEYS >= 7 and not refundHolder then redis.call('SET', KEYS[7], ARGV[7]) end
@@ -1409,6 +1413,9 @@ export interface OrderCurrencyStep {
   currency: string;
 }
 
+/** How many pending events of an order OrderEventRepository.pendingRefund reads at most (typically one or two are pending). */
+const PENDING_REFUND_SCAN_MAX = 4;
+
 export class OrderEventRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -1467,6 +1474,29 @@ export class OrderEventRepository {
   /** The event has been handled by attribution (the order's log expires once none is left pending). */
   async handled(partnerId: string, orderId: string, eventId: string): Promise<void> {
     await this.redis.scOrderHandled(this.keys.orderPending(partnerId, orderId), this.keys.orderEvents(partnerId, orderId), this.keys.orderCurrency(partnerId, orderId), eventId, this.inboxTtlSec);
+  }
+
+  /** The currency recorded with the order's first stored order.created (Keys.orderCurrency), if any. */
+  async recordedCurrency(partnerId: string, orderId: string): Promise<string | undefined> {
+    return (await this.redis.get(this.keys.orderCurrency(partnerId, orderId))) ?? undefined;
+  }
+
+  /**
+   * Whether an order.refunded under `refundId` is stored in the order's log and not handled yet (a
+   * handled one is in the ledger). For a refused refund only: it reads the pending events whole (an
+   * order.created may be 1 MiB), at most PENDING_REFUND_SCAN_MAX of them; with more pending it answers
+   * true unread (the caller's safe side: its 422 then asks for a new refund id, which is always taken).
+   */
+  async pendingRefund(partnerId: string, orderId: string, refundId: string): Promise<boolean> {
+    const pending = await this.pendingEvents(partnerId, orderId);
+    if (pending.length > PENDING_REFUND_SCAN_MAX) return true;
+    for (const { eventId } of pending) {
+      const raw = await this.event(partnerId, orderId, eventId);
+      if (raw === null) continue;
+      const e = JSON.parse(raw) as { type?: string; data?: { refund?: { id?: unknown } } };
+      if (e.type === 'order.refunded' && e.data?.refund?.id === refundId) return true;
+    }
+    return false;
   }
 
   /** Events of the order still marked pending: event id → stored-at ms. */

@@ -119,19 +119,116 @@ test('the ledger decides once it holds the order (an order stored before the cur
   await onClusterPath(() => ledgerDecides('o-led-cl'));
 });
 
-test("the recorded currency lives as long as the order's event log: kept while an event is pending, expiring with the log once all are handled", async () => {
+/** The order's recorded currency expires INBOX_TTL_DAYS from now (within a few seconds). */
+async function expiresInInboxTtl(key: string): Promise<void> {
+  const ttl = await svc.rt.redis.ttl(key);
+  const inboxTtlSec = svc.config.inboxTtlDays * 86_400;
+  expect(ttl).toBeGreaterThan(inboxTtlSec - 60);
+  expect(ttl).toBeLessThanOrEqual(inboxTtlSec);
+}
+
+test("the recorded currency always has an expiry: INBOX_TTL_DAYS from the order's last stored event, then the log's once all are handled", async () => {
   const k = svc.rt.keys;
   const redis = svc.rt.redis;
+  const cur = k.orderCurrency(P, 'o-life');
   expect((await sendEvent(svc, P, secret, eurOrder('o-life'))).status).toBe(202);
-  expect(await redis.get(k.orderCurrency(P, 'o-life'))).toBe('EUR');
-  expect(await redis.ttl(k.orderCurrency(P, 'o-life'))).toBe(-1);
+  expect(await redis.get(cur)).toBe('EUR');
+  // Old code: no expiry (-1) until the new handled script set one; a worker of the version before
+  // (its 2-key handled script) never did, so the key was kept for good.
+  await expiresInInboxTtl(cur);
+  // Handled: the log's expiry (set again, not left as it was).
+  await redis.expire(cur, 600);
   for (const { eventId } of await svc.rt.orderEvents.pendingEvents(P, 'o-life')) await svc.rt.orderEvents.handled(P, 'o-life', eventId);
-  const ttl = await redis.ttl(k.orderCurrency(P, 'o-life'));
-  expect(ttl).toBeGreaterThan(0);
+  const ttl = await redis.ttl(cur);
   expect(Math.abs(ttl - (await redis.ttl(k.orderEvents(P, 'o-life'))))).toBeLessThanOrEqual(1);
-  // A later event of the order keeps both again; the currency stays the first order.created's.
-  const usdAgain = orderEvent('o-life', 4000);
-  expect((await sendEvent(svc, P, secret, usdAgain)).status).toBe(202);
-  expect(await redis.ttl(k.orderCurrency(P, 'o-life'))).toBe(-1);
-  expect(await redis.get(k.orderCurrency(P, 'o-life'))).toBe('EUR');
+  await expiresInInboxTtl(cur);
+  // A later event of the order refreshes the expiry (it was persisted); the currency stays the first order.created's.
+  await redis.expire(cur, 600);
+  expect((await sendEvent(svc, P, secret, orderEvent('o-life', 4000))).status).toBe(202);
+  await expiresInInboxTtl(cur);
+  expect(await redis.get(cur)).toBe('EUR');
+  // The same on the Cluster path (INGEST_PLAIN_LUA).
+  await onClusterPath(async () => {
+    const clCur = k.orderCurrency(P, 'o-life-cl');
+    expect((await sendEvent(svc, P, secret, eurOrder('o-life-cl'))).status).toBe(202);
+    await expiresInInboxTtl(clCur);
+    await redis.expire(clCur, 600);
+    expect((await sendEvent(svc, P, secret, refund('o-life-cl-r', 'o-life-cl', 'EUR'))).status).toBe(202);
+    await expiresInInboxTtl(clCur);
+  });
+});
+
+test('two order.created of one order in two currencies, both stored, the later booked first: the ledger books the recorded (first stored) one, so refunds get one answer before and after booking', async () => {
+  const k = svc.rt.keys;
+  const redis = svc.rt.redis;
+  const ledger = new AttributionRepository(redis, k);
+  const eur = eurOrder('o-two');
+  const usd = orderEvent('o-two', 4000);
+  expect((await sendEvent(svc, P, secret, eur)).status).toBe(202);
+  expect((await sendEvent(svc, P, secret, usd)).status).toBe(202);
+  expect(await redis.get(k.orderCurrency(P, 'o-two'))).toBe('EUR');
+  expect((await sendEvent(svc, P, secret, refund('o-two-r1', 'o-two', 'USD'))).status).toBe(422);
+  // The USD order.created's job runs first (the worker's entry): old code booked the order in USD.
+  await svc.rt.attribution.handlePartnerEvent(P, PartnerEventSchema.parse(usd));
+  expect(await ledger.orderCurrency(P, partnerOrderRef('o-two'))).toBeUndefined();
+  expect((await sendEvent(svc, P, secret, refund('o-two-r2', 'o-two', 'USD'))).status).toBe(422);
+  await svc.rt.attribution.handlePartnerEvent(P, PartnerEventSchema.parse(eur));
+  expect(await ledger.orderCurrency(P, partnerOrderRef('o-two'))).toBe('EUR');
+  expect((await sendEvent(svc, P, secret, refund('o-two-r3', 'o-two', 'USD'))).status).toBe(422);
+  expect((await sendEvent(svc, P, secret, refund('o-two-r4', 'o-two', 'EUR'))).status).toBe(202);
+});
+
+/**
+ * Cluster path: a refund-id claim the order holds with no refund under it stored (a delivery refused
+ * for its currency that died before it took its claim back, or whose release failed: the claim then
+ * has no tracked delivery). The 422 asked for a new refund id; the same id in the order's currency is
+ * stored. A refund that is stored under the id (pending, or handled into the ledger) is still named.
+ */
+async function leftoverClaim(orderId: string, booked: boolean): Promise<void> {
+  const k = svc.rt.keys;
+  const redis = svc.rt.redis;
+  expect((await sendEvent(svc, P, secret, eurOrder(orderId))).status).toBe(202);
+  if (booked) await svc.rt.attribution.handlePartnerEvent(P, PartnerEventSchema.parse(eurOrder(orderId)));
+  await redis.set(k.partnerRefundId(P, `${orderId}-left`), orderId); // the claim a dead delivery left
+  const first = await sendEvent(svc, P, secret, refund(`${orderId}-left`, orderId, 'USD'));
+  expect(first.status).toBe(422);
+  expect(await problemPaths(first)).toEqual(['data.refund.amount.currency']); // old code: data.refund.id too ("a new refund id")
+  expect((await sendEvent(svc, P, secret, refund(`${orderId}-left`, orderId, 'EUR'))).status).toBe(202);
+  // Now one is stored under it: the same id in USD asks for a new id (pending, then booked by the worker).
+  const again = await sendEvent(svc, P, secret, refund(`${orderId}-left`, orderId, 'USD'));
+  expect(await problemPaths(again)).toEqual(['data.refund.id', 'data.refund.amount.currency']);
+  for (const { eventId } of await svc.rt.orderEvents.pendingEvents(P, orderId)) {
+    const raw = await svc.rt.orderEvents.event(P, orderId, eventId);
+    await svc.rt.attribution.handlePartnerEvent(P, PartnerEventSchema.parse(JSON.parse(raw!)));
+    await svc.rt.orderEvents.handled(P, orderId, eventId);
+  }
+  const afterBooking = await sendEvent(svc, P, secret, refund(`${orderId}-left`, orderId, 'USD'));
+  expect(await problemPaths(afterBooking)).toEqual(['data.refund.id', 'data.refund.amount.currency']);
+}
+
+test("Cluster path: a refund-id claim left with nothing stored under it does not make the 422 ask for a new refund id (store's check and the ledger's)", async () => {
+  await onClusterPath(async () => {
+    await leftoverClaim('o-left', false);
+    await leftoverClaim('o-left-led', true);
+  });
+});
+
+test('Cluster path: with more pending events of the order than the check reads, a held refund id is named (the safe side)', async () => {
+  const k = svc.rt.keys;
+  await onClusterPath(async () => {
+    expect((await sendEvent(svc, P, secret, eurOrder('o-many'))).status).toBe(202);
+    for (const i of [1, 2, 3, 4]) expect((await sendEvent(svc, P, secret, refund(`o-many-r${i}`, 'o-many', 'EUR'))).status).toBe(202);
+    await svc.rt.redis.set(k.partnerRefundId(P, 'o-many-left'), 'o-many');
+    const r = await sendEvent(svc, P, secret, refund('o-many-left', 'o-many', 'USD'));
+    expect(await problemPaths(r)).toEqual(['data.refund.id', 'data.refund.amount.currency']);
+  });
+});
+
+test('Cluster path: two concurrent deliveries of one refused refund get the same answer', async () => {
+  await onClusterPath(async () => {
+    expect((await sendEvent(svc, P, secret, eurOrder('o-twice'))).status).toBe(202);
+    const [a, b] = await Promise.all([0, 1].map(() => sendEvent(svc, P, secret, refund('o-twice-r', 'o-twice', 'USD'))));
+    expect([a!.status, b!.status]).toEqual([422, 422]);
+    expect(await problemPaths(a!)).toEqual(await problemPaths(b!));
+  });
 });
