@@ -4546,6 +4546,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/intent-ownership.test.ts'],
     testName: 'is not renewed',
   },
+  {
+    name: 'youtube-lost-delete-not-read-first',
+    what: "a cancel retried after a broadcast DELETE whose answer never came sends the DELETE again without reading first (src/targets/youtube/youtube.adapter.ts cancelShow): 50 more units, and a broadcast gone on air since is not ended",
+    file: 'src/targets/youtube/youtube.adapter.ts',
+    from: '() => deleteBroadcast(id), () => deletedAlready(id),',
+    to: '() => deleteBroadcast(id), undefined,',
+    tests: ['test/integration/youtube.adapter.test.ts'],
+    testName: 'loses its answer',
+  },
+  {
+    name: 'youtube-lost-delete-over-counted-deleted',
+    what: "a broadcast found complete/revoked by the read after a DELETE whose answer never came counts as deleted (src/targets/youtube/youtube.adapter.ts cancelShow): the stream of a broadcast that went live and ended in Studio is deleted (docs/platforms.md: complete/revoked → nothing)",
+    file: 'src/targets/youtube/youtube.adapter.ts',
+    from: "      if (deleted === 'over') return; // already over",
+    to: "      if (deleted === 'over' && false) return; // already over",
+    tests: ['test/integration/youtube.adapter.test.ts'],
+    testName: 'over since',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
