@@ -329,3 +329,8 @@ export function parseMirror(raw: string): MirrorDoc {
   m.pins = idRecord(m.pins);
   return m;
 }
+
+/** A cancelled or ended mirror whose withdraw left a clean-up for a later run (SyncService.cleanUp runs it then). */
+export function cleanupPending(m: Pick<MirrorDoc, 'state' | 'remote'>): boolean {
+  return (m.state === 'cancelled' || m.state === 'ended') && m.remote?.data['cleanup'] !== undefined;
+}

@@ -5,7 +5,7 @@
  * leave the active set, unless the show was marked active again after the sweep read it.
  */
 import type { Logger } from 'pino';
-import { isTerminal, mayHoldPlatformShow, refusedRetryDue, stillUnreadable, type MirrorDoc } from '../domain/mirror.js';
+import { cleanupPending, isTerminal, mayHoldPlatformShow, refusedRetryDue, stillUnreadable, type MirrorDoc } from '../domain/mirror.js';
 import type { DesiredShow } from '../domain/desired-state.js';
 import type { SyncProducer } from '../queues/queues.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
@@ -65,7 +65,10 @@ export class SweepService {
       const m = mirrors[i];
       // (Not one failed on a secret no key opened (unreadable): it may have synced the show's version
       // before it failed (a live mirror's delayed pin job), and a restored key must still take it up.)
-      if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version && m.unreadable === undefined) continue;
+      // A withdrawn mirror whose clean-up failed for now (RemoteShow.data `cleanup`, bounded by
+      // SyncService's CLEANUP_TRIES) is not finished: no event comes for it, only this sweep runs it again.
+      const cleanupLeft = t.enabled && !!m && cleanupPending(m);
+      if (m && (isTerminal(m.state) || m.state === 'action_required') && m.syncedVersion >= desired.version && m.unreadable === undefined && !cleanupLeft) continue;
       if (!t.enabled) {
         // Never mirrored there (or nothing made remotely yet): nothing to finish on the platform. A
         // create whose outcome is unknown (mayHoldPlatformShow) may have made a show there: kept too,
@@ -86,6 +89,7 @@ export class SweepService {
         m.retries > 0 ||
         m.state === 'pending' ||
         m.state === 'provisioning' ||
+        cleanupLeft ||
         Object.values(m.pins).some((p) => p.state === 'pending') ||
         refusedPinDue(m, desired, now);
       if (behind) {

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
-import { ingestUnreadable, isTerminal, newMirror, ownMirror, refusedRetryDue, refusedRetryMs, reportedPins, unreadableMark, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
+import { cleanupPending, ingestUnreadable, isTerminal, newMirror, ownMirror, refusedRetryDue, refusedRetryMs, reportedPins, unreadableMark, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
 import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type IntentRepository, type MirrorLease, type ScopedOptions } from '../store/intent.repository.js';
@@ -88,6 +88,11 @@ export interface SyncDeps {
 }
 
 const MAX_ROUNDS = 5;
+/**
+ * How many later runs ask a withdraw's clean-up again (RemoteShow.data `cleanup`) before it is given
+ * up (best effort: a stream left on the channel): the sweep starts them, one per sweep at most.
+ */
+export const CLEANUP_TRIES = 5;
 /** How soon a run that met a target being deleted looks again (at most: sooner when the mark expires first). */
 const DELETING_WAIT_MS = 1_000;
 /** How soon a mirror waiting for its relayed video looks again (the relay also asks for a sync once it sends). */
@@ -693,7 +698,7 @@ export class SyncService {
   private async drive(job: OwnedJob, desired: DesiredShow, mirror: MirrorDoc, adapter: TargetAdapter, pinDelayMs: number, save: (progress?: boolean) => Promise<void>): Promise<number | undefined> {
     const caps = adapter.capabilities;
     if (mirror.state === 'failed') return undefined;
-    if ((mirror.state === 'cancelled' || mirror.state === 'ended') && mirror.remote?.data['cleanup'] !== undefined) await this.cleanUp(job, mirror, adapter, save);
+    if (cleanupPending(mirror)) await this.cleanUp(job, mirror, adapter, save);
     if (mirror.linkedAfterEnd && !mirror.wentLive && mirror.state !== 'live') {
       // Its platform show was linked after the show was over and nothing was done on it (the branch
       // below): this service never ended or took it down. Scheduled or live again, the show is mirrored
@@ -868,18 +873,29 @@ export class SyncService {
   /**
    * A withdrawn mirror whose clean-up was left for later (WithdrawOutcome: YouTube's stream delete met a
    * 5xx or quota): cancelShow again, in the withdraw's scope, so that its recorded steps (the broadcast
-   * delete) are not sent again. Best effort: a failure leaves it for the next run and never changes the
-   * mirror's state (a cancelled show is not failed for a stream left on the channel).
+   * delete) are not sent again. Best effort: a failure leaves it for a later run (the sweep counts a
+   * pending clean-up as work left, SweepService) and never changes the mirror's state (a cancelled show
+   * is not failed for a stream left on the channel); after CLEANUP_TRIES runs it is given up.
    */
   private async cleanUp(job: OwnedJob, mirror: MirrorDoc, adapter: TargetAdapter, save: (progress?: boolean) => Promise<void>): Promise<void> {
     const remote = mirror.remote!;
     const scope = remote.data['cleanup'] === 'withdraw' ? 'withdraw' : 'cancel';
+    const where = { partnerId: job.partnerId, showId: job.showId, targetId: job.targetId };
     try {
       leftFor(remote, scope, await adapter.cancelShow(remote, this.op(job, mirror, scope)));
     } catch (err) {
       if (!isTargetError(err)) throw err;
-      this.deps.log.info({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId, err: { message: err.message, reason: err.reason } }, 'withdraw clean-up failed; left for a later run');
-      return;
+      this.deps.log.info({ ...where, err: { message: err.message, reason: err.reason } }, 'withdraw clean-up failed; left for a later run');
+    }
+    if (remote.data['cleanup'] === undefined) delete remote.data['cleanupTries'];
+    else {
+      const tries = Number(remote.data['cleanupTries'] ?? '0') + 1;
+      if (tries < CLEANUP_TRIES) remote.data['cleanupTries'] = String(tries);
+      else {
+        delete remote.data['cleanup'];
+        delete remote.data['cleanupTries'];
+        this.deps.log.warn({ ...where, tries }, 'withdraw clean-up given up (best effort): what it removes stays on the platform');
+      }
     }
     await save(false);
   }

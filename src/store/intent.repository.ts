@@ -241,6 +241,22 @@ redis.call('DEL', KEYS[1])
 return 1
 `;
 
+/**
+ * KEYS: intent, lease. ARGV: token, the earlier record (json), ttl s. Puts back the `started` record
+ * an earlier attempt left, over this run's own start, when this run sent nothing (a refusal, a look-up
+ * it does not trust yet): the step stays uncertain with the earlier attempt's `until`, so this run's
+ * start does not renew the window a later run waits out. Written only while no other run holds the
+ * lease and the step is still this run's and not done. Returns 1 when put back.
+ */
+const INTENT_RESTORE_LUA = `${OTHER_HOLDER.replace('LOST', '0')}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, rec = pcall(cjson.decode, raw)
+if not ok or type(rec) ~= 'table' or rec['owner'] ~= ARGV[1] or rec['status'] ~= 'started' then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+`;
+
 /** INTENT_START for evalOnNode: the first start of a step where WAIT is on, with its WAIT right behind it. */
 const INTENT_START_SCRIPT = nodeScript(INTENT_START_LUA);
 
@@ -254,6 +270,7 @@ declare module 'ioredis' {
     scIntentStartLimited(intent: string, lease: string, window: string, blocked: string, ...args: (string | number)[]): Result<[number, string?], Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
     scIntentAbandon(intent: string, lease: string, token: string): Result<number, Context>;
+    scIntentRestore(intent: string, lease: string, token: string, record: string, ttlSec: number): Result<number, Context>;
   }
 }
 
@@ -428,6 +445,7 @@ export class IntentRepository {
       scIntentStartLimited: { numberOfKeys: 4, lua: INTENT_START_LUA },
       scIntentComplete: { numberOfKeys: 2, lua: INTENT_COMPLETE_LUA },
       scIntentAbandon: { numberOfKeys: 2, lua: INTENT_ABANDON_LUA },
+      scIntentRestore: { numberOfKeys: 2, lua: INTENT_RESTORE_LUA },
     });
   }
 
@@ -489,21 +507,23 @@ export class IntentRepository {
    * WAIT (ReplicaAck.confirmKey) for the step's `started` record, just written, to reach a replica.
    * When it does not in time, the platform is not called: the step fails with a RetryableError (an
    * expected wait, not counted against the mirror's retry budget) and the record is forgotten, so the
-   * retry starts afresh instead of waiting out an attempt that sent nothing. That holds also when the
-   * step had an earlier attempt (`state` 1): its recovery lookup, if the step has one, has just found
-   * nothing, and a step without one would be run again anyway.
+   * retry starts afresh instead of waiting out an attempt that sent nothing. Not so when an earlier
+   * attempt left the step started and its recovery lookup has just found nothing (`uncertain`): that
+   * lookup may have lagged behind the earlier attempt's object (a list that does not show it yet), and
+   * forgotten, the retry would send the request without looking and make a second one. The record
+   * stays started then: the retry waits out the settle window and looks again.
    */
-  private async confirmStarted(key: string, lease: MirrorLease, what: string): Promise<void> {
+  private async confirmStarted(key: string, lease: MirrorLease, what: string, uncertain = false): Promise<void> {
     try {
       await this.replicaAck!.confirmKey(key);
     } catch (err) {
-      await this.unconfirmed(key, lease, what, err);
+      await this.unconfirmed(key, lease, what, err, uncertain);
     }
   }
 
-  /** A start no replica confirmed: forgotten, and the step fails with a RetryableError before anything is sent. */
-  private async unconfirmed(key: string, lease: MirrorLease, what: string, err: unknown): Promise<never> {
-    await this.redis.scIntentAbandon(key, lease.key, lease.token).catch(() => undefined);
+  /** A start no replica confirmed: forgotten (kept when `uncertain`, see confirmStarted), and the step fails with a RetryableError before anything is sent. */
+  private async unconfirmed(key: string, lease: MirrorLease, what: string, err: unknown, uncertain = false): Promise<never> {
+    if (!uncertain) await this.redis.scIntentAbandon(key, lease.key, lease.token).catch(() => undefined);
     throw new RetryableError(`storage could not confirm the start of ${what} on a replica (${(err as Error).message}); the platform was not called`, {
       reason: 'replica_unconfirmed',
       delayMs: REPLICA_RETRY_MS,
@@ -608,9 +628,21 @@ export class IntentRepository {
       const startedAt = new Date(deadline - this.timing.attemptMs).toISOString();
       if (s.opts.findOnly) {
         // Look, never make: what an earlier attempt made is adopted, anything else is "not made" (the
-        // started record this look wrote is forgotten, so nothing waits on it).
+        // started record this look wrote is forgotten, so nothing waits on it) once the look can be
+        // trusted. A look that found nothing sooner than a settle window after the earlier attempt's
+        // own may only have lagged behind its object: the earlier record is put back (the step stays
+        // uncertain, its window not renewed) and the step looks again once that window is over.
         const found = first.state === 1 && s.recover ? await s.recover(attemptOf(first.raw)) : null;
         if (found !== null) return this.completeStep(s, found, startedAt);
+        const lookAgainMs = first.state === 1 && s.recover ? this.untrustedLookMs(first.raw) : 0;
+        if (lookAgainMs > 0) {
+          await this.redis.scIntentRestore(s.key, s.lease.key, s.lease.token, first.raw!, TTL_SEC);
+          throw new RetryableError(`${s.what}: an earlier attempt's object may not be listed yet; looking for it again in ${Math.ceil(lookAgainMs / 1000)} s`, {
+            reason: 'intent_settling',
+            delayMs: lookAgainMs,
+            waiting: true,
+          });
+        }
         await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
         throw new NotMadeError(`${s.what}: no earlier attempt made it`);
       }
@@ -624,14 +656,30 @@ export class IntentRepository {
       }
       // The `started` record must survive a failover before anything is sent: a promoted replica
       // without it would let a retry call the platform again without looking for what this call made.
-      if (this.replicaAck?.active && !s.confirmed) await this.confirmStarted(s.key, s.lease, s.what);
-      return this.completeStep(s, await this.attempt(s, run, deadline, first.state === 1 && s.recover !== undefined), startedAt);
+      const uncertain = first.state === 1 && s.recover !== undefined;
+      if (this.replicaAck?.active && !s.confirmed) await this.confirmStarted(s.key, s.lease, s.what, uncertain);
+      return this.completeStep(s, await this.attempt(s, run, deadline, uncertain ? first.raw : undefined), startedAt);
     } finally {
       // The step ended before run() (found done, still settling, lost, unconfirmed, found by its
       // lookup): the token taken alongside its start goes back, as the single Redis' start takes none then.
       const alongside = s.alongside;
       if (alongside && !s.runReached) await alongside.wait.then((w) => (w === 0 ? alongside.giveBack() : undefined)).catch(() => undefined);
     }
+  }
+
+  /**
+   * How long until a look-up-only step may trust a look that found nothing (0: now): one settle window
+   * after the earlier attempt's own (its `until` + 2 × settle), so a list that lagged behind its object
+   * is asked once more after the platform had that much longer to show it.
+   */
+  private untrustedLookMs(raw: string | undefined): number {
+    let until: unknown;
+    try {
+      until = (JSON.parse(raw ?? '') as { until?: unknown }).until;
+    } catch {
+      return 0;
+    }
+    return typeof until === 'number' ? Math.max(0, until + 2 * this.timing.settleMs - Date.now()) : 0;
   }
 
   /** Marks the step started by this run; resolves to the local deadline of its attempt. */
@@ -689,9 +737,10 @@ export class IntentRepository {
    * an earlier attempt left it started and the step has a lookup (`uncertain`): what that one sent may have made the object,
    * and a lookup that found nothing may only have lagged behind it (a list that does not show a new
    * object yet). Forgotten then, the next attempt sent the request without a lookup and made a
-   * second one; kept started, it looks again first.
+   * second one; kept started, it looks again first. Kept as that attempt left it (`earlier`, its
+   * record put back): nothing was sent, so the window a later run waits before it looks is not renewed.
    */
-  private async attempt<T>(s: ScopedStep<T>, run: () => Promise<T>, deadline: number, uncertain: boolean): Promise<T> {
+  private async attempt<T>(s: ScopedStep<T>, run: () => Promise<T>, deadline: number, earlier: string | undefined): Promise<T> {
     let tokenRefused = false;
     try {
       s.runReached = true;
@@ -708,8 +757,9 @@ export class IntentRepository {
       // (Also a request never sent, whatever the error's class: the token refresh before it failed,
       // even for good, e.g. a dead refresh token; or the deadline had passed.)
       const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof TargetError && err.unsent);
-      if ((tokenRefused || (s.once?.singleRequest && refused)) && !uncertain && stillOwned(s.lease)) {
-        await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
+      if ((tokenRefused || (s.once?.singleRequest && refused)) && stillOwned(s.lease)) {
+        if (earlier === undefined) await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
+        else await this.redis.scIntentRestore(s.key, s.lease.key, s.lease.token, earlier, TTL_SEC);
       }
       throw err;
     }

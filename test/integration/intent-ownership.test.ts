@@ -9,7 +9,7 @@ import { newMirror } from '../../src/domain/mirror.js';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
 import { SyncRuns } from '../../src/mirror/sync.worker.js';
 import { IntentRepository, LeaseLostError, type MirrorLease } from '../../src/store/intent.repository.js';
-import { RetryableError } from '../../src/targets/target.errors.js';
+import { AuthExpiredError, NotMadeError, RetryableError } from '../../src/targets/target.errors.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
@@ -254,4 +254,72 @@ test('recover() is told when the first of the attempts that left a step started 
     expect(Date.parse(since ?? '')).toBeLessThanOrEqual(afterA);
   }
   expect(told[1]).toBe(told[0]);
+});
+
+test('a look-up-only step (a create called off mid-way) whose look finds nothing soon after an earlier attempt settled keeps it uncertain and looks again a settle window later; only a look after that says "not made"', async () => {
+  // The record was forgotten on the first look that found nothing (a list lagging behind the earlier
+  // attempt's broadcast): the broadcast was left upcoming for good, and a revived show made a second one.
+  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 2000, settleMs: 500 });
+  const [P, S, T] = ['fo', 'fo1', 'fo-t'];
+  const got = await intents.acquire(P, S, T, 'job-token-fo', 60_000);
+  if (!('lease' in got)) throw new Error('lease not acquired');
+  const find = intents.scoped(P, S, T, 'g0:create', got.lease, { findOnly: true });
+  const never = async (): Promise<string> => {
+    throw new Error('a look-up-only step never makes');
+  };
+  for (const [step, late] of [
+    ['broadcast', 'b-late'],
+    ['other', null],
+  ] as const) {
+    const key = svc.rt.keys.intent(P, S, T, `g0:create:${step}`);
+    // An earlier run's attempt whose settle window ended just now (until + settle 500 ms < now).
+    const earlier = JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(Date.now() - 3_000).toISOString(), until: Date.now() - 700 });
+    await svc.rt.redis.set(key, earlier, 'EX', 86_400);
+    let listed: string | null = null;
+    let looked = 0;
+    const lookup = async (): Promise<string | null> => {
+      looked++;
+      return listed;
+    };
+    const first = (await find(step, never, lookup).catch((e: unknown) => e)) as RetryableError;
+    expect(first).toBeInstanceOf(RetryableError);
+    expect(first).toMatchObject({ reason: 'intent_settling', waiting: true });
+    expect(first.delayMs).toBeLessThanOrEqual(500);
+    // Kept as the earlier attempt left it (its window not renewed by a look that sent nothing).
+    expect(await svc.rt.redis.get(key)).toBe(earlier);
+    await sleep(first.delayMs!);
+    listed = late; // the list has caught up (or there never was one)
+    if (late !== null) await expect(find(step, never, lookup)).resolves.toBe(late);
+    else {
+      await expect(find(step, never, lookup)).rejects.toBeInstanceOf(NotMadeError);
+      expect(await svc.rt.redis.exists(key)).toBe(0);
+    }
+    expect(looked).toBe(2);
+  }
+  await intents.release(got.lease);
+});
+
+test('a single-request step refused with nothing sent after an earlier uncertain attempt keeps that attempt\'s record as it was: its window is not renewed, so the next run looks again at once', async () => {
+  // Each refused retry renewed `until`: the next run waited the whole attempt + settle window before it looked again.
+  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 2000, settleMs: 500 });
+  const [P, S, T] = ['rf', 'rf1', 'rf-t'];
+  const key = svc.rt.keys.intent(P, S, T, 'g0:create:broadcast');
+  const earlier = JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(Date.now() - 60_000).toISOString(), until: Date.now() - 50_000 });
+  await svc.rt.redis.set(key, earlier, 'EX', 86_400);
+  const got = await intents.acquire(P, S, T, 'job-token-rf', 60_000);
+  if (!('lease' in got)) throw new Error('lease not acquired');
+  const once = intents.scoped(P, S, T, 'g0:create', got.lease);
+  const refused = async (): Promise<string> => {
+    throw new AuthExpiredError('the token refresh failed: nothing sent');
+  };
+  await expect(once('broadcast', refused, async () => null, { singleRequest: true })).rejects.toBeInstanceOf(AuthExpiredError);
+  expect(await svc.rt.redis.get(key)).toBe(earlier);
+  await intents.release(got.lease);
+  // The next run (another token) is not told to wait: it looks first, then sends.
+  const next = await intents.acquire(P, S, T, 'job-token-rf2', 60_000);
+  if (!('lease' in next)) throw new Error('lease not acquired');
+  let looked = 0;
+  const made = await intents.scoped(P, S, T, 'g0:create', next.lease)('broadcast', async () => 'b-1', async () => (looked++, null), { singleRequest: true });
+  expect([made, looked]).toEqual(['b-1', 1]);
+  await intents.release(next.lease);
 });

@@ -101,7 +101,9 @@ test('with the replica not acknowledging, the step is not sent to the platform a
   expect(created.map((e) => e.externalId)).toEqual([m.remote!.externalId]);
 });
 
-test('an unconfirmed restart of a step an earlier run left started (its lookup found nothing) is forgotten too: the retry does not wait out an attempt that sent nothing', async () => {
+test('an unconfirmed restart of a step an earlier run left started (its lookup found nothing) stays started: the lookup may have lagged behind that run\'s object, so the retry looks again before it sends', async () => {
+  // It was forgotten: the retry sent the request without a lookup, and a list that had lagged behind
+  // the earlier attempt's object (a YouTube broadcast) let it make a second one.
   const [P, S, T] = ['rw', 'rw2', 'rw-yt'];
   const got = await svc.rt.intents.acquire(P, S, T, 'job-token-restart', 60_000);
   if (!('lease' in got)) throw new Error('lease not acquired');
@@ -113,25 +115,21 @@ test('an unconfirmed restart of a step an earlier run left started (its lookup f
   const once = svc.rt.intents.scoped(P, S, T, 'g0:test', lease);
   let ran = 0;
   let looked = 0;
+  const lookup = async (): Promise<number | null> => {
+    looked++;
+    return null; // nothing listed (yet)
+  };
   replica!.kill('SIGSTOP');
   try {
-    await expect(
-      once(
-        'step',
-        async () => ++ran,
-        async () => {
-          looked++;
-          return null; // the earlier attempt made nothing
-        },
-      ),
-    ).rejects.toMatchObject({ reason: 'replica_unconfirmed' });
+    await expect(once('step', async () => ++ran, lookup)).rejects.toMatchObject({ reason: 'replica_unconfirmed' });
   } finally {
     replica!.kill('SIGCONT');
   }
   expect([looked, ran]).toEqual([1, 0]);
-  expect(await svc.rt.redis.exists(key)).toBe(0);
-  // The next attempt runs at once (no settle wait), exactly once.
-  await expect(once('step', async () => ++ran)).resolves.toBe(1);
+  expect(JSON.parse((await svc.rt.redis.get(key))!)).toMatchObject({ status: 'started', since: earlier });
+  // The next attempt looks again before it sends, then runs exactly once.
+  await expect(once('step', async () => ++ran, lookup)).resolves.toBe(1);
+  expect([looked, ran]).toEqual([2, 1]);
   await svc.rt.intents.release(lease);
 });
 

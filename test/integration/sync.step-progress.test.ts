@@ -14,7 +14,9 @@
  * The test plays the runs as BullMQ would (a new token each, waiting each delay).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SyncOutcome } from '../../src/mirror/sync.service.js';
+import { CLEANUP_TRIES, type SyncOutcome } from '../../src/mirror/sync.service.js';
+import { SweepService } from '../../src/mirror/sweep.service.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
@@ -162,6 +164,20 @@ async function youtubeTarget(partnerId: string, targetId: string): Promise<strin
 
 const simRequests = async (): Promise<{ method: string; path: string; query: Record<string, string>; status: number }[]> =>
   (await sim.control('GET', '/_sim/youtube/requests?since=0')) as { method: string; path: string; query: Record<string, string>; status: number }[];
+/**
+ * One sweep as production runs it (no job waiting: the ones the events left are dropped first), then
+ * whether it queued a sync of the show and whether the show is still in the active set.
+ */
+async function sweepFor(partnerId: string, showId: string): Promise<{ queued: number; active: boolean }> {
+  const queues = svc.rt.syncProducer.allQueues();
+  for (const q of queues) await q.obliterate({ force: true });
+  await new SweepService(svc.rt.shows, svc.rt.partners, svc.rt.syncProducer, createLogger('silent')).sweep();
+  const jobs = (await Promise.all(queues.map((q) => q.getJobs(['waiting', 'delayed', 'prioritized'])))).flat();
+  let active = false;
+  for await (const page of svc.rt.shows.activeShowEntries(500)) active ||= page.some((e) => e.partnerId === partnerId && e.showId === showId);
+  return { queued: jobs.filter((j) => (j.data as { partnerId: string; showId: string }).partnerId === partnerId && (j.data as { showId: string }).showId === showId).length, active };
+}
+
 const channelStreams = async (): Promise<{ id: string; boundBroadcastId: string | null }[]> =>
   ((await sim.control('GET', '/_sim/youtube/live-streams')) as { streams: { id: string; boundBroadcastId: string | null }[] }).streams;
 
@@ -208,12 +224,39 @@ test('a stream delete that fails for now after the withdraw (5xx, quota, a reset
   const cancelled = (await svc.rt.shows.getMirror('cln', 's5', 'yt-cln'))!;
   expect({ lastError: cancelled.lastError, cleanup: cancelled.remote?.data.cleanup }).toEqual({ lastError: null, cleanup: 'cancel' });
   expect((await channelStreams()).map((s) => s.id)).toContain(streamId);
-  // A later run (a resync, the show's next event) deletes it; the broadcast's delete is not sent again.
+  // No event comes for the cancelled show and its run ended well: the sweep is what runs it again (it
+  // skipped the finished mirror and dropped the show from the active set, so no later run came).
+  expect(await sweepFor('cln', 's5')).toEqual({ queued: 1, active: true });
+  // That run deletes the stream; the broadcast's delete is not sent again.
   expect(await runJob(job, 'cln-c')).toEqual({ kind: 'done', state: 'cancelled' });
   expect((await channelStreams()).map((s) => s.id)).not.toContain(streamId);
   expect((await svc.rt.shows.getMirror('cln', 's5', 'yt-cln'))!.remote?.data.cleanup).toBeUndefined();
+  // Nothing left: the sweep runs it no more, and the show leaves the active set.
+  expect(await sweepFor('cln', 's5')).toEqual({ queued: 0, active: false });
   const deletes = (await simRequests()).filter((q) => q.method === 'DELETE' && q.path === '/youtube/v3/liveBroadcasts' && q.query.id === remote!.externalId);
   expect(deletes).toHaveLength(1);
+}, 60_000);
+
+test('a withdraw clean-up that keeps failing is given up after a bounded number of sweep-started runs (best effort), and the show leaves the active set', async () => {
+  const secret = await youtubeTarget('cln2', 'yt-cln2');
+  const show = sampleShow('s7', { title: 'Clean-up for good' });
+  expect((await sendEvent(svc, 'cln2', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'cln2', showId: 's7', targetId: 'yt-cln2' };
+  expect(await runJob(job, 'cl2-a')).toEqual({ kind: 'done', state: 'ready' });
+  const streamId = (await svc.rt.shows.getMirror('cln2', 's7', 'yt-cln2'))!.remote!.data.streamId!;
+  const STREAM_DELETE = (method: string, path: string): boolean => method === 'DELETE' && /\/v3\/liveStreams$/.test(path);
+  proxy.dropNext(STREAM_DELETE);
+  expect((await sendEvent(svc, 'cln2', secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  expect(await runJob(job, 'cl2-b')).toEqual({ kind: 'done', state: 'cancelled' });
+  for (let i = 0; i < CLEANUP_TRIES; i++) {
+    expect(await sweepFor('cln2', 's7')).toEqual({ queued: 1, active: true });
+    proxy.dropNext(STREAM_DELETE);
+    expect(await runJob(job, `cl2-c${i}`)).toEqual({ kind: 'done', state: 'cancelled' });
+  }
+  const m = (await svc.rt.shows.getMirror('cln2', 's7', 'yt-cln2'))!;
+  expect({ state: m.state, lastError: m.lastError, cleanup: m.remote?.data.cleanup }).toEqual({ state: 'cancelled', lastError: null, cleanup: undefined });
+  expect((await channelStreams()).map((s) => s.id)).toContain(streamId); // left on the channel
+  expect(await sweepFor('cln2', 's7')).toEqual({ queued: 0, active: false });
 }, 60_000);
 
 test('a show back on after a look-up-only create adopted its broadcast (called off mid-create, the withdraw not through yet) gets its stream made and bound, and goes live', async () => {

@@ -932,6 +932,7 @@ describe('YouTube adapter ↔ a server whose bind answers "not found" for a broa
 });
 
 /** A fake YouTube on a loopback port answering `answer(method, path)` (null: a broadcast, `created`); `seen` lists the API requests. */
+/** `status` 0: the request is taken and its answer lost (the connection is reset). */
 async function scriptedServer(answer: (method: string, path: string) => { status: number; body?: unknown } | null): Promise<{ baseUrl: string; seen: string[]; close: () => Promise<void> }> {
   const seen: string[] = [];
   const server = createServer((req, res) => {
@@ -940,6 +941,7 @@ async function scriptedServer(answer: (method: string, path: string) => { status
     if (path === '/token') return res.end(JSON.stringify({ access_token: 'ya29.ok', expires_in: 3600, token_type: 'Bearer', scope: 'https://www.googleapis.com/auth/youtube' }));
     seen.push(`${req.method ?? ''} ${path}`);
     const a = answer(req.method ?? '', path) ?? { status: 200, body: { items: [{ id: 'b1', snippet: { title: 'Spring drop' }, status: { lifeCycleStatus: 'created' } }] } };
+    if (a.status === 0) return req.socket.destroy();
     res.statusCode = a.status;
     res.end(a.body === undefined ? undefined : JSON.stringify(a.body));
   });
@@ -1000,6 +1002,45 @@ describe('YouTube adapter ↔ a server whose broadcast read lags behind its dele
     } finally {
       await fake.close();
     }
+  });
+});
+
+describe('YouTube adapter ↔ a server that takes a broadcast delete and loses its answer', () => {
+  // The retry's first read still lists the broadcast `ready` (lagging); the step's recovery read is what tells.
+  const lostDelete = async (recoveryRead: { status: number; body?: unknown }) => {
+    const reads = [{ lifeCycleStatus: 'ready' }, { lifeCycleStatus: 'ready' }];
+    let broadcastDeletes = 0;
+    const fake = await scriptedServer((method, path) => {
+      if (path === '/youtube/v3/liveStreams') return { status: 204 };
+      if (method === 'DELETE') return ++broadcastDeletes === 1 ? { status: 0 } : { status: 204 };
+      if (method === 'POST') return { status: 200, body: { id: 'b1', status: { lifeCycleStatus: 'complete' } } };
+      const status = reads.shift();
+      return status ? { status: 200, body: { items: [{ id: 'b1', snippet: { title: 'Spring drop' }, status }] } } : recoveryRead;
+    });
+    const h = harness({ baseUrl: fake.baseUrl });
+    const store = new MemoryOnce();
+    const remote: RemoteShow = { externalId: 'b1', url: undefined, ingest: undefined, data: { streamId: 's1', ownStream: '1' } };
+    await expect(h.adapter.cancelShow(remote, buildOpContext('cancel', store))).rejects.toBeDefined();
+    const outcome = await h.adapter.cancelShow(remote, buildOpContext('cancel', store));
+    await fake.close();
+    return { outcome, seen: fake.seen.slice(2), broadcastDeletes };
+  };
+  const retried = ['GET /youtube/v3/liveBroadcasts', 'GET /youtube/v3/liveBroadcasts'];
+
+  it('the retry reads first: gone → no second delete, its stream is deleted', async () => {
+    expect(await lostDelete({ status: 200, body: { items: [] } })).toEqual({ outcome: { cleanupPending: false }, seen: [...retried, 'DELETE /youtube/v3/liveStreams'], broadcastDeletes: 1 });
+  });
+  it('on air since (started in Studio): ended, not deleted', async () => {
+    const live = { status: 200, body: { items: [{ id: 'b1', snippet: { title: 'Spring drop' }, status: { lifeCycleStatus: 'live' } }] } };
+    const r = await lostDelete(live);
+    expect(r.broadcastDeletes).toBe(1);
+    expect(r.seen.slice(0, 3)).toEqual([...retried, 'POST /youtube/v3/liveBroadcasts/transition']);
+    expect(r.seen).not.toContain('DELETE /youtube/v3/liveStreams');
+  });
+  it('over since (went live and ended in Studio: complete): nothing is done, its stream stays with its recording', async () => {
+    // It counted as deleted: the ended broadcast's stream was deleted (docs/platforms.md: complete → nothing).
+    const over = { status: 200, body: { items: [{ id: 'b1', snippet: { title: 'Spring drop' }, status: { lifeCycleStatus: 'complete' } }] } };
+    expect(await lostDelete(over)).toEqual({ outcome: undefined, seen: retried, broadcastDeletes: 1 });
   });
 });
 

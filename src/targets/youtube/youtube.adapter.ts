@@ -524,8 +524,12 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     }
   }
 
-  /** What an earlier delete whose answer never came did: gone (or over) is `deleted`; on air `onAir`; still upcoming null (not deleted). */
-  async function deletedAlready(id: string): Promise<'deleted' | 'onAir' | null> {
+  /**
+   * What an earlier delete whose answer never came did: gone is `deleted`; on air `onAir`; over
+   * (`complete` / `revoked`: it went live and ended in Studio since, the delete refused) `over`, left
+   * alone with its stream, as cancelShow leaves a broadcast it reads over; still upcoming null (not deleted).
+   */
+  async function deletedAlready(id: string): Promise<'deleted' | 'onAir' | 'over' | null> {
     let state: string;
     try {
       state = await lifeCycle(id);
@@ -533,7 +537,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       if (isTargetError(err) && err.reason !== undefined && notFound(err.reason)) return 'deleted';
       throw err;
     }
-    if (state === 'complete' || state === 'revoked') return 'deleted';
+    if (state === 'complete' || state === 'revoked') return 'over';
     return ON_AIR.has(state) ? 'onAir' : null;
   }
 
@@ -739,6 +743,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         await complete(id);
         return;
       }
+      if (deleted === 'over') return; // already over (as above): nothing done, its stream left with it
       return dropOwnStream(remote);
     },
 
