@@ -26,6 +26,8 @@ import { keyPart } from '../lib/ids.js';
 import { limiterId, PLATFORM_LIMITS, renewedAuthorizationPatch } from '../targets/target.registry.js';
 import { isTargetError } from '../targets/target.errors.js';
 import type { TargetAdapter } from '../targets/target.adapter.js';
+import { PAGES_USE_CASE } from '../targets/facebook/facebook.errors.js';
+import { LIVE_SHOPPING_USE_CASE } from '../targets/facebook/facebook.live-shopping.js';
 
 export const READINESS_WINDOW_MS = 30 * 60_000;
 const PLATFORM_NAMES: Record<string, string> = { youtube: 'YouTube', tiktok: 'TikTok Shop', whatnot: 'Whatnot', bambuser: 'Bambuser', facebook: 'Facebook' };
@@ -170,10 +172,12 @@ export class ReadinessService {
 
     // Headroom: a rate-limit block that outlasts the start, and the planned pins against the window.
     const limiter = limiterId(t.platform, this.deps.partners.openCredentials(t), t.id);
-    // The account's block or one use case's (a Facebook Page's Business Use Case throttle holds its calls).
-    const blockedMs = await blockedForMs(this.deps.redis, this.deps.keys, limiter);
+    // The account's block or that of a use case the show calls (a Facebook Page's Business Use Case
+    // throttle: `pages` holds the live video and comments, `catalog_management` the pins when products
+    // are planned); another use case's block (ads_management) holds none of its calls.
     const limit = t.rateLimit ?? PLATFORM_LIMITS[t.platform];
     const planned = desired.products.size;
+    const blockedMs = await blockedForMs(this.deps.redis, this.deps.keys, limiter, planned > 0 ? [PAGES_USE_CASE, LIVE_SHOPPING_USE_CASE] : [PAGES_USE_CASE]);
     if (blockedMs > 0) {
       const until = new Date(Date.now() + blockedMs).toISOString();
       const pastStart = Date.now() + blockedMs > Date.parse(desired.scheduledAt);

@@ -53,7 +53,9 @@
  *    Management use case's 80009 (`type: "catalog_management"`; which use case counts them: our model).
  *    Each use case has a window of its own (Graph's Business Use Case limits are per type): a full
  *    catalog window does not throttle the Page's calls, and the header names every use case with its
- *    own estimate (0 for one that is not throttled);
+ *    own estimate (0 for one that is not throttled). `PUT /_sim/facebook/use-cases {liveShopping:
+ *    "pages"}` counts the Live Shopping edges under the Pages use case instead (80001: Graph's mapping
+ *    is not documented, so a client must take the use case from the code, not from its own guess);
  * Facebook discontinued live shopping: there is no order API. Orders made with POST /_sim/facebook/orders
  * are stored (and listed by GET /_sim/facebook/orders) but nothing in this Graph API reports them.
  * Going live here is immediate (no encoder to wait for); viewers on the real platform are ~4–5 s behind.
@@ -126,6 +128,7 @@ const LIVE_VIDEO_WRITE = ['pages_read_engagement', 'pages_manage_posts'] as cons
 const PAGE_READ = ['pages_read_engagement'] as const;
 const AccountBody = z.object({ pageId: z.string().regex(/^\d{1,20}$/).optional() });
 const PermissionsBody = z.object({ token: z.string().min(1), granted: z.array(z.string().min(1)) });
+const UseCasesBody = z.object({ liveShopping: z.enum(['pages', 'catalog_management']) });
 const CatalogBody = z.object({ items: z.array(z.object({ retailer_id: z.string().min(1), name: z.string().optional(), availability: z.enum(FB_AVAILABILITY).optional() })) });
 
 type Status = 'UNPUBLISHED' | 'SCHEDULED_UNPUBLISHED' | 'LIVE' | 'LIVE_STOPPED' | 'VOD' | 'SCHEDULED_CANCELED' | 'SCHEDULED_EXPIRED';
@@ -183,12 +186,15 @@ export function createFacebookSimulator(): PlatformSimulator {
   const pageOfReq = new WeakMap<object, string>();
   const servedVersions = new WeakMap<object, string>();
   let seq = 0;
+  /** The use case the Live Shopping edges count under (PUT /_sim/facebook/use-cases). */
+  let liveShoppingUseCase: 'pages' | 'catalog_management' = 'catalog_management';
   sim.onReset(() => {
     videos.clear();
     pages = seededAccounts('facebook');
     revoked.clear();
     permissions.clear();
     catalog.clear();
+    liveShoppingUseCase = 'catalog_management';
     seq = 0;
   });
 
@@ -413,7 +419,7 @@ export function createFacebookSimulator(): PlatformSimulator {
 
   /** The Business Use Cases this simulator counts apart: the Live Shopping edges are the catalog's (our model). */
   const USE_CASES = ['pages', 'catalog_management'] as const;
-  const useCaseOf = (req: FastifyRequest): (typeof USE_CASES)[number] => (isLiveShoppingPath((req.raw.url ?? '').split('?')[0] ?? '') ? 'catalog_management' : 'pages');
+  const useCaseOf = (req: FastifyRequest): (typeof USE_CASES)[number] => (isLiveShoppingPath((req.raw.url ?? '').split('?')[0] ?? '') ? liveShoppingUseCase : 'pages');
 
   async function plugin(app: FastifyInstance): Promise<void> {
     installSimApiHooks(app, sim, {
@@ -516,6 +522,12 @@ export function createFacebookSimulator(): PlatformSimulator {
       if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {token: string, granted: string[]}');
       permissions.set(b.data.token, b.data.granted);
       return { token: b.data.token, granted: [...permissions.of(b.data.token)].sort() };
+    });
+    app.put('/use-cases', async (req) => {
+      const b = UseCasesBody.safeParse(req.body);
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {liveShopping: "pages" | "catalog_management"}');
+      liveShoppingUseCase = b.data.liveShopping;
+      return { liveShopping: liveShoppingUseCase };
     });
     app.put('/catalog', async (req) => {
       const b = CatalogBody.safeParse(req.body);

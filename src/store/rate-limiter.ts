@@ -84,44 +84,58 @@ return 1
  * One use case's block (Facebook's Business Use Cases, throttled each on its own): a hash in the
  * target's slot, use case (data, from the platform's answer) → blocked until (Redis ms), kept as long
  * as its longest block. KEYS: the hash. ARGV: block for ms (from now, Redis time), use case. A block
- * only ever grows, as BLOCK_LUA's.
+ * only ever grows, as BLOCK_LUA's. Fields whose block has ended are deleted (the hash's expiry is its
+ * longest live block's, not pushed on by the ended ones).
  */
 const USE_CASE_BLOCK_LUA = `${REDIS_NOW_MS}
 local ms = tonumber(ARGV[1])
 local untilMs = now + ms
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0')
 if cur >= untilMs then return 0 end
+local h = redis.call('HGETALL', KEYS[1])
+for i = 1, #h, 2 do
+  if (tonumber(h[i + 1]) or 0) <= now then redis.call('HDEL', KEYS[1], h[i]) end
+end
 redis.call('HSET', KEYS[1], ARGV[2], string.format('%d', untilMs))
 if redis.call('PTTL', KEYS[1]) < ms then redis.call('PEXPIRE', KEYS[1], ms) end
 return 1
 `;
 
-/** KEYS: the use-case block hash. ARGV: use case. Returns the wait (ms) until its block ends, 0 = none. */
-const USE_CASE_WAIT_LUA = `${REDIS_NOW_MS}
-local untilMs = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if untilMs > now then return untilMs - now end
-return 0
-`;
-
 /**
- * KEYS: block key, use-case block hash. Returns how long (ms) the longest of the account's blocks
- * lasts: the whole account's or one use case's (0 = none).
+ * KEYS: the use-case block hash. ARGV: use cases. Returns the wait (ms) until the longest of their
+ * blocks ends, 0 = none.
  */
-const BLOCKED_FOR_LUA = `${REDIS_NOW_MS}
-local ms = redis.call('PTTL', KEYS[1])
-if ms < 0 then ms = 0 end
-local h = redis.call('HGETALL', KEYS[2])
-for i = 2, #h, 2 do
-  local w = (tonumber(h[i]) or 0) - now
+const USE_CASE_WAIT_LUA = `${REDIS_NOW_MS}
+local ms = 0
+for i = 1, #ARGV do
+  local w = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0') - now
   if w > ms then ms = w end
 end
 return ms
 `;
 
-/** How long (ms) the longest block of limiter `limiterId` lasts, the account's or one use case's (0 = none): readiness's headroom. */
-export async function blockedForMs(redis: RedisClient, keys: Keys, limiterId: string): Promise<number> {
+/**
+ * KEYS: block key, use-case block hash. ARGV: use cases. Returns how long (ms) the longest of the
+ * account's blocks that hold these use cases lasts: the whole account's or one of theirs (0 = none).
+ */
+const BLOCKED_FOR_LUA = `${REDIS_NOW_MS}
+local ms = redis.call('PTTL', KEYS[1])
+if ms < 0 then ms = 0 end
+for i = 1, #ARGV do
+  local w = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0') - now
+  if w > ms then ms = w end
+end
+return ms
+`;
+
+/**
+ * How long (ms) the longest block of limiter `limiterId` that holds the calls of `useCases` lasts, the
+ * account's or one of theirs (0 = none): readiness's headroom. Blocks of other use cases (an
+ * ads_management throttle) hold no call of the show.
+ */
+export async function blockedForMs(redis: RedisClient, keys: Keys, limiterId: string, useCases: readonly string[]): Promise<number> {
   defineRedisScripts(redis, { scBlockedFor: { numberOfKeys: 2, lua: BLOCKED_FOR_LUA } });
-  return redis.scBlockedFor(keys.targetLimit(limiterId, 'blocked'), keys.targetLimit(limiterId, 'blocked-use-cases'));
+  return redis.scBlockedFor(keys.targetLimit(limiterId, 'blocked'), keys.targetLimit(limiterId, 'blocked-use-cases'), ...useCases);
 }
 
 /**
@@ -182,8 +196,8 @@ declare module 'ioredis' {
     scAcquire(windowKey: string, blockKey: string, ...args: (string | number)[]): Result<number, Context>;
     scBlock(blockKey: string, reasonKey: string, ...args: (string | number)[]): Result<number, Context>;
     scUseCaseBlock(hashKey: string, ms: number, useCase: string): Result<number, Context>;
-    scUseCaseWait(hashKey: string, useCase: string): Result<number, Context>;
-    scBlockedFor(blockKey: string, hashKey: string): Result<number, Context>;
+    scUseCaseWait(hashKey: string, ...useCases: string[]): Result<number, Context>;
+    scBlockedFor(blockKey: string, hashKey: string, ...useCases: string[]): Result<number, Context>;
   }
 }
 
@@ -233,10 +247,11 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
     });
   }
 
-  async acquire(cost = 1, useCase?: string): Promise<void> {
-    // The use case's own block first: a token the step's start took is not used up by a refusal here.
-    if (useCase !== undefined) {
-      const held = await this.redis.scUseCaseWait(this.useCaseKey, useCase);
+  async acquire(cost = 1, useCase?: string | readonly string[]): Promise<void> {
+    // The use cases' own blocks first: a token the step's start took is not used up by a refusal here.
+    const useCases = useCase === undefined ? [] : typeof useCase === 'string' ? [useCase] : useCase;
+    if (useCases.length > 0) {
+      const held = await this.redis.scUseCaseWait(this.useCaseKey, ...useCases);
       if (held > 0) throw this.refused(held);
     }
     // The step's start took this attempt's first token already (IntentRepository.scoped).

@@ -120,9 +120,10 @@ export interface RateLimiter {
   /**
    * Take one request slot (or `cost` units) or throw RateLimitedError with the wait. `useCase` (data:
    * a platform's name for a kind of call, e.g. Facebook's Business Use Case type `pages`): the call
-   * also waits for a block of that use case alone (blockUntil with the same `useCase`).
+   * also waits for a block of that use case alone (blockUntil with the same `useCase`); with several,
+   * for the longest block of any of them.
    */
-  acquire(cost?: number, useCase?: string): Promise<void>;
+  acquire(cost?: number, useCase?: string | readonly string[]): Promise<void>;
   /**
    * Remember that the platform told us to stay away until `untilMs` (429 Retry-After, quota reset):
    * from every call, or with `useCase` only from the calls of that use case.

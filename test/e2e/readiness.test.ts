@@ -127,6 +127,10 @@ test("a block of one of the account's use cases (a Facebook Business Use Case th
   await waitFor(async () => (await svc.rt.shows.getMirror('rdq', 'q', 'rdq-yt'))?.state === 'ready', 60_000);
   // A use-case block that outlasts the start, as Facebook's 80001 leaves one (src/store/rate-limiter.ts).
   const limiter = new RedisRateLimiter(svc.rt.redis, svc.rt.keys, limiterId('youtube', CREDENTIALS.youtube, 'rdq-yt'), undefined);
+  // A use case the show never calls (ads_management, a day) holds none of its calls: still ready.
+  await limiter.blockUntil(Date.now() + 24 * 3_600_000, 'facebook throttling (ads_management)', 'ads_management');
+  const [unheld] = await svc.rt.readiness.checkShow('rdq', (await svc.rt.shows.desired('rdq', 'q'))!);
+  expect(check(unheld!, 'quota').ok).toBe(true);
   await limiter.blockUntil(Date.now() + 2 * 3_600_000, 'facebook throttling (pages)', 'pages');
   const [r] = await svc.rt.readiness.checkShow('rdq', (await svc.rt.shows.desired('rdq', 'q'))!);
   expect(check(r!, 'quota')).toMatchObject({ ok: false, action: expect.stringContaining('The block outlasts the start') });

@@ -49,8 +49,8 @@ export class RecordingLimiter implements RateLimiter {
   readonly acquired: number[] = [];
   readonly blocks: { untilMs: number; reason: string; useCase?: string }[] = [];
   /** The use case each acquire named (undefined: none). */
-  readonly useCases: (string | undefined)[] = [];
-  async acquire(cost = 1, useCase?: string): Promise<void> {
+  readonly useCases: (string | readonly string[] | undefined)[] = [];
+  async acquire(cost = 1, useCase?: string | readonly string[]): Promise<void> {
     this.acquired.push(cost);
     this.useCases.push(useCase);
   }

@@ -81,3 +81,41 @@ test('a catalog throttle (80009) holds the catalog calls for its own estimate; t
   await adapter.endShow(remote, buildOpContext('end'));
   expect((await requests(held)).map((r) => `${r.method} ${r.status}`)).toContain('POST 200');
 });
+
+test("a pin Graph throttles under pages (80001) waits on the pages block for the code's estimate, and a pages block holds the Page's calls", async () => {
+  const { pageAccessToken } = (await control('POST', '/accounts', { pageId: PAGE_ID })) as { pageAccessToken: string };
+  await control('PUT', '/permissions', {
+    token: pageAccessToken,
+    granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'live_shopping_manage_video'],
+  });
+  await control('PUT', '/catalog', { items: [{ retailer_id: LINEN_PIN.platformProductId, name: 'Linen shirt' }] });
+  const t = buildAdapterContext({ platform: 'facebook', baseUrl: `${sim.url}/facebook`, credentials: { pageId: PAGE_ID, pageAccessToken }, targetId: 'tgt_buc_pages' });
+  t.ctx.limiter = new RedisRateLimiter(redis, new Keys('buc'), 'tgt_buc_pages', undefined);
+  const adapter = createFacebookAdapter(t.ctx);
+  const remote = await adapter.createShow({ title: 'Spring drop', description: 'Live', scheduledAt: new Date(Date.now() + HOUR).toISOString() }, buildOpContext('mk-bucp'));
+  await adapter.startShow(remote, buildOpContext('start'));
+
+  // Graph counts the Live Shopping edges under pages here: the pin's catalog read is refused with 80001.
+  await control('PUT', '/use-cases', { liveShopping: 'pages' });
+  await control('PUT', '/limits', { requestsPerWindow: 1, windowMs: 170_000 });
+  const err = await caught(adapter.pin(remote, LINEN_PIN, buildOpContext('mk-bucp-1')));
+  expect(err).toBeInstanceOf(RateLimitedError);
+  expect((err as RateLimitedError).reason).toBe('code_80001');
+  expect((err as RateLimitedError).delayMs).toBe(3 * 60_000); // the pages estimate, not the catalog's default minute
+
+  // Retried after a minute (the limit lifted, so nothing else throttles): still held by pages, nothing sent.
+  await control('PUT', '/limits', { requestsPerWindow: null });
+  const held = await lastSeq();
+  const again = await caught(adapter.pin(remote, LINEN_PIN, buildOpContext('mk-bucp-2')));
+  expect(again).toBeInstanceOf(RateLimitedError);
+  expect((again as RateLimitedError).reason).toBe('local_limit');
+  expect((again as RateLimitedError).delayMs).toBeGreaterThan(2 * 60_000);
+  // The pages block holds the Page's calls: a plain one (the end) and a reserved write (the update).
+  const pageCalls = [(): Promise<void> => adapter.endShow(remote, buildOpContext('end')), (): Promise<void> => adapter.updateShow(remote, { title: 'Spring drop 2', description: 'Live', scheduledAt: new Date(Date.now() + HOUR).toISOString() }, buildOpContext('upd'))];
+  for (const call of pageCalls) {
+    const refused = await caught(call());
+    expect(refused).toBeInstanceOf(RateLimitedError);
+    expect((refused as RateLimitedError).reason).toBe('local_limit');
+  }
+  expect(await requests(held)).toEqual([]);
+});

@@ -9,6 +9,8 @@ import { Keys } from '../../src/store/keys.js';
 import { createRedis, type RedisClient } from '../../src/store/redis.js';
 import { RateLimitedError } from '../../src/targets/target.errors.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/service.js';
+import { caught } from '../helpers/adapter-context.js';
 
 let server: TestRedis;
 let redis: RedisClient;
@@ -107,4 +109,19 @@ test('a take sent again with its own member (a batched call that failed as a who
   expect(other[3]).not.toBe(args[3]); // members are unique per take
   expect(await redis.scAcquire(win, block, ...other)).toBeGreaterThan(55_000);
   expect(await redis.zcard(win)).toBe(1);
+});
+
+test("a use case's block holds the calls naming it (the longest of several named); a block whose time is over is deleted, not kept alive by a later one", async () => {
+  const id = `t${++n}`;
+  const limiter = new RedisRateLimiter(redis, keys, id, undefined);
+  const hash = keys.targetLimit(id, 'blocked-use-cases');
+  await limiter.blockUntil(Date.now() + 60_000, 'facebook throttling (pages)', 'pages');
+  await limiter.blockUntil(Date.now() + 50, 'facebook throttling (ads_management)', 'ads_management');
+  await waitFor(() => limiter.acquire(1, 'ads_management').then(() => true, () => false), 5_000, 10);
+  await limiter.blockUntil(Date.now() + 120_000, 'facebook throttling (catalog_management)', 'catalog_management');
+  expect(Object.keys(await redis.hgetall(hash)).sort()).toEqual(['catalog_management', 'pages']);
+  expect(await caught(limiter.acquire(1, 'pages'))).toMatchObject({ delayMs: expect.any(Number) });
+  const both = await caught(limiter.acquire(1, ['pages', 'catalog_management']));
+  expect((both as RateLimitedError).delayMs).toBeGreaterThan(115_000);
+  await limiter.acquire(1, 'instagram');
 });

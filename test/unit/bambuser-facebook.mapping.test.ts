@@ -173,6 +173,32 @@ describe('Facebook error mapping', () => {
     expect(mapFacebookFailure(graph(400, { code: 80001 }), NOW, fctx)).toMatchObject({ error: { delayMs: 60_000 }, useCaseBlocks: [{ useCase: 'pages', untilMs: NOW + 60_000 }] });
   });
 
+  it("the code names the use case Graph throttled (80001 pages): it and the call's own are blocked, the call waits the longer", () => {
+    const pages30 = { 'x-business-use-case-usage': JSON.stringify({ '123': [{ type: 'pages', estimated_time_to_regain_access: 30 }] }) };
+    const pin = mapFacebookFailure(graph(400, { code: 80001 }, pages30), NOW, { ...fctx, useCase: 'catalog_management' });
+    expect(pin.error).toMatchObject({ delayMs: 30 * 60_000 });
+    expect(pin.useCaseBlocks).toEqual([
+      { useCase: 'pages', untilMs: NOW + 30 * 60_000, reason: 'facebook throttling (pages)' },
+      { useCase: 'catalog_management', untilMs: NOW + 60_000, reason: 'facebook throttling (catalog_management)' },
+    ]);
+    // 80009 names the catalog, whatever the call is labelled.
+    expect(mapFacebookFailure(graph(400, { code: 80009 }), NOW, fctx).useCaseBlocks?.map((b) => b.useCase)).toEqual(['catalog_management', 'pages']);
+  });
+
+  it("a header naming 16 other use cases first does not push out the call's or the code's use case", () => {
+    const others = Array.from({ length: 16 }, (_, i) => ({ type: `other_${i}`, estimated_time_to_regain_access: 1 }));
+    const headers = { 'x-business-use-case-usage': JSON.stringify({ '123': [...others, { type: 'pages', estimated_time_to_regain_access: 45 }] }) };
+    const mapped = mapFacebookFailure(graph(400, { code: 80001 }, headers), NOW, fctx);
+    expect(mapped.error).toMatchObject({ delayMs: 45 * 60_000 });
+    expect(mapped.useCaseBlocks?.[0]).toEqual({ useCase: 'pages', untilMs: NOW + 45 * 60_000, reason: 'facebook throttling (pages)' });
+    expect(mapped.useCaseBlocks).toHaveLength(17);
+  });
+
+  it("an 80001 with only X-Page-Usage waits for its estimate (the pages use case's)", () => {
+    const headers = { 'x-page-usage': JSON.stringify({ call_count: 100, estimated_time_to_regain_access: 20 }) };
+    expect(mapFacebookFailure(graph(400, { code: 80001 }, headers), NOW, fctx)).toMatchObject({ error: { delayMs: 20 * 60_000 }, useCaseBlocks: [{ useCase: 'pages', untilMs: NOW + 20 * 60_000 }] });
+  });
+
   it('splits the RTMPS URL into the server and the stream key encoders ask for', () => {
     expect(splitStreamUrl('rtmps://live-api-s.facebook.com:443/rtmp/FB-1-0-Ab?s_bl=1')).toEqual({ url: 'rtmps://live-api-s.facebook.com:443/rtmp/', streamKey: 'FB-1-0-Ab?s_bl=1' });
   });

@@ -47,6 +47,11 @@ export interface GraphCall<T> {
   pinOf?: string;
   /** The Business Use Case the call counts under (default `pages`): its throttle holds only such calls. */
   useCase?: string;
+  /**
+   * Other use cases whose blocks hold this call too (Live Shopping's `pages`: which use case Graph
+   * counts it under is assumed, so it waits on both).
+   */
+  waitsOn?: readonly string[];
 }
 
 export interface FacebookClient {
@@ -98,7 +103,7 @@ export function createFacebookClient(ctx: AdapterContext, now: () => number = Da
   async function call<T>(req: GraphCall<T>): Promise<T> {
     const { pageAccessToken } = credentials();
     const useCase = req.useCase ?? PAGES_USE_CASE;
-    if (!req.preReserved) await ctx.limiter.acquire(1, useCase);
+    if (!req.preReserved) await ctx.limiter.acquire(1, [useCase, ...(req.waitsOn ?? [])]);
     const what = `${req.method} ${req.path}`;
     const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, advice, what, useCase, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
     const params = defined(req.params);

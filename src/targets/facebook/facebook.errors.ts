@@ -31,7 +31,8 @@ export interface FailureContext {
   pinOf?: string;
   /**
    * The Business Use Case type the call counts under (`pages`, `catalog_management`: the `type` of
-   * X-Business-Use-Case-Usage). A Business Use Case throttle blocks that use case, not the target.
+   * X-Business-Use-Case-Usage; `pages` when none). A Business Use Case throttle blocks the use case
+   * its code names and this one, not the target.
    */
   useCase?: string;
 }
@@ -59,6 +60,22 @@ export const THROTTLING_CODES = new Set([4, 17, 32, 613, 341, 80000, 80001, 8000
 const USE_CASE_CODES = (code: number): boolean => (code >= 80000 && code <= 80009) || code === 80014;
 /** The use case of every Page call (live videos, comments) that names no other. */
 export const PAGES_USE_CASE = 'pages';
+/**
+ * The use case a Business Use Case code names (the rate-limiting guide's table; `type` of
+ * X-Business-Use-Case-Usage): Graph says which use case it throttled, whatever we assumed the call
+ * counts under. The codes whose `type` we could not confirm (80000, 80007, 80008, 80014) block the
+ * call's own use case only.
+ */
+const USE_CASE_OF_CODE = new Map<number, string>([
+  [80001, PAGES_USE_CASE],
+  [80002, 'instagram'],
+  [80003, 'custom_audience'],
+  [80004, 'ads_management'],
+  [80005, 'leadgen'],
+  [80006, 'messenger'],
+  [80009, 'catalog_management'],
+]);
+
 /** How many use cases of one answer are blocked (a header is the platform's data: bounded). */
 const MAX_USE_CASES = 16;
 /** The platform limits are rolling (one hour): without an estimate, look again in a minute. */
@@ -100,10 +117,18 @@ function minutesOf(v: unknown): number | undefined {
 /**
  * The `estimated_time_to_regain_access` of each Business Use Case type in `X-Business-Use-Case-Usage`
  * (ms, platformWait), the longest per type when several business objects name it; types whose
- * estimate is 0 are not throttled and are left out. Types are data (a Map).
+ * estimate is 0 are not throttled and are left out. Types are data (a Map). `X-Page-Usage`'s estimate
+ * is the `pages` use case's. The `admit` types (the call's own, the code's) are kept whatever the
+ * header names before them; the others up to MAX_USE_CASES.
  */
-export function useCaseWaits(headers: Record<string, string | undefined>): Map<string, number> {
+export function useCaseWaits(headers: Record<string, string | undefined>, admit: readonly string[] = []): Map<string, number> {
   const out = new Map<string, number>();
+  const add = (type: string, minutes: number): void => {
+    if (!out.has(type) && !admit.includes(type) && out.size >= MAX_USE_CASES) return;
+    out.set(type, Math.max(out.get(type) ?? 0, platformWait(minutes * 60_000)));
+  };
+  const page = minutesOf(parseJson(headers['x-page-usage']));
+  if (page !== undefined && page > 0) add(PAGES_USE_CASE, page);
   const buc = parseJson(headers['x-business-use-case-usage']);
   if (!buc || typeof buc !== 'object') return out;
   for (const entries of Object.values(buc as Record<string, unknown>)) {
@@ -112,8 +137,7 @@ export function useCaseWaits(headers: Record<string, string | undefined>): Map<s
       const minutes = minutesOf(e);
       const type = (e as { type?: unknown }).type;
       if (minutes === undefined || minutes <= 0 || typeof type !== 'string' || type === '' || type.length > 100) continue;
-      if (!out.has(type) && out.size >= MAX_USE_CASES) continue;
-      out.set(type, Math.max(out.get(type) ?? 0, platformWait(minutes * 60_000)));
+      add(type, minutes);
     }
   }
   return out;
@@ -160,16 +184,19 @@ export function mapFacebookFailure(failure: FacebookFailure, nowMs: number, ctx:
     };
   }
   if (code !== undefined && USE_CASE_CODES(code)) {
-    // One use case throttled: its own estimate (not the largest of the header), and a block of each
-    // use case the header says is throttled, each for its own time; the target's other calls go on.
-    const useCase = ctx.useCase ?? PAGES_USE_CASE;
-    const waits = useCaseWaits(headers);
-    const delayMs = Math.max(1000, waits.get(useCase) ?? DEFAULT_THROTTLE_DELAY_MS);
+    // The use case the code names (Graph's word) and the call's own (ours): each blocked for its own
+    // estimate, the call retried after the longest of them (not the largest of the header); a block
+    // of each other use case the header says is throttled; the target's other calls go on.
+    const named = USE_CASE_OF_CODE.get(code);
+    const mine = [...new Set([...(named !== undefined ? [named] : []), ctx.useCase ?? PAGES_USE_CASE])];
+    const waits = useCaseWaits(headers, mine);
+    const waitOf = (u: string): number => Math.max(1000, waits.get(u) ?? DEFAULT_THROTTLE_DELAY_MS);
+    const delayMs = Math.max(...mine.map(waitOf));
     const reasonOf = (u: string): string => `facebook throttling (${u})`;
-    const useCaseBlocks = [...waits].filter(([u]) => u !== useCase).map(([u, ms]) => ({ useCase: u, untilMs: nowMs + ms, reason: reasonOf(u) }));
-    useCaseBlocks.unshift({ useCase, untilMs: nowMs + delayMs, reason: reasonOf(useCase) });
+    const useCaseBlocks = mine.map((u) => ({ useCase: u, untilMs: nowMs + waitOf(u), reason: reasonOf(u) }));
+    for (const [u, ms] of waits) if (!mine.includes(u)) useCaseBlocks.push({ useCase: u, untilMs: nowMs + ms, reason: reasonOf(u) });
     return {
-      error: new RateLimitedError(`Facebook throttled ${ctx.what} (code ${code}, use case ${useCase}): retry in ${Math.ceil(delayMs / 1000)} s`, delayMs, reason),
+      error: new RateLimitedError(`Facebook throttled ${ctx.what} (code ${code}, use case ${mine.join(', ')}): retry in ${Math.ceil(delayMs / 1000)} s`, delayMs, reason),
       useCaseBlocks,
     };
   }

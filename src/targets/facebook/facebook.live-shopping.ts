@@ -17,6 +17,7 @@
  */
 import type { FacebookClient } from './facebook.client.js';
 import { ProductItemListSchema, WriteResultSchema } from './facebook.schemas.js';
+import { PAGES_USE_CASE } from './facebook.errors.js';
 
 export const LIVE_SHOPPING_EDGES = { pinnable: 'pinnable_products', pinned: 'pinned_product' } as const;
 /**
@@ -24,6 +25,11 @@ export const LIVE_SHOPPING_EDGES = { pinnable: 'pinnable_products', pinned: 'pin
  * simulator models it): a catalog throttle holds them, not the Page's live video and comments.
  */
 export const LIVE_SHOPPING_USE_CASE = 'catalog_management';
+/**
+ * Live Shopping calls are labelled catalog_management and also wait on a `pages` block (conservative
+ * while the mapping is assumed: Graph may count them under pages, and its 80001 then blocks pages).
+ */
+const LIVE_SHOPPING_USE_CASES = { useCase: LIVE_SHOPPING_USE_CASE, waitsOn: [PAGES_USE_CASE] } as const;
 /** A catalog holds many items; we stop looking after this many pages of 100. */
 const MAX_CATALOG_PAGES = 10;
 
@@ -56,7 +62,7 @@ export function createLiveShopping(client: FacebookClient): LiveShopping {
           path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinnable),
           params: { fields: 'id,retailer_id,name', limit: 100, after },
           schema: ProductItemListSchema,
-          useCase: LIVE_SHOPPING_USE_CASE,
+          ...LIVE_SHOPPING_USE_CASES,
         });
         const hit = page.data.find((p) => p.retailer_id === productId) ?? page.data.find((p) => p.id === productId);
         if (hit) return { id: hit.id };
@@ -69,7 +75,7 @@ export function createLiveShopping(client: FacebookClient): LiveShopping {
 
     async pin(liveVideoId, productItemId, productId) {
       const pinOf = `${JSON.stringify(productId)} (catalog item ${productItemId})`;
-      await client.call({ method: 'POST', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), params: { product_id: productItemId }, schema: WriteResultSchema, pinOf, useCase: LIVE_SHOPPING_USE_CASE });
+      await client.call({ method: 'POST', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), params: { product_id: productItemId }, schema: WriteResultSchema, pinOf, ...LIVE_SHOPPING_USE_CASES });
     },
 
     async unpin(liveVideoId, item) {
@@ -78,11 +84,11 @@ export function createLiveShopping(client: FacebookClient): LiveShopping {
         path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned),
         params: { fields: 'id,retailer_id' },
         schema: ProductItemListSchema,
-        useCase: LIVE_SHOPPING_USE_CASE,
+        ...LIVE_SHOPPING_USE_CASES,
       });
       const featured = 'id' in item ? (p: { id: string }) => p.id === item.id : (p: { id: string; retailer_id?: string | undefined }) => p.retailer_id === item.productId || p.id === item.productId;
       if (!current.data.some(featured)) return; // replaced, already taken down, or (no ref) never pinned
-      await client.call({ method: 'DELETE', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), schema: WriteResultSchema, useCase: LIVE_SHOPPING_USE_CASE });
+      await client.call({ method: 'DELETE', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), schema: WriteResultSchema, ...LIVE_SHOPPING_USE_CASES });
     },
   };
 }
