@@ -23,7 +23,7 @@ import { SecretUnreadableError, sha256, type SecretBox } from '../lib/crypto.js'
 import type { DestinationGuard } from '../lib/destination-guard.js';
 import { capabilitiesOf, pinNamesProduct, type OpContext, type PinSpec, type Platform, type PlatformSettings, type ShowSpec, type TargetAdapter, type WithdrawOutcome } from '../targets/target.adapter.js';
 import type { Product } from '../domain/events.js';
-import type { RateLimitedError} from '../targets/target.errors.js';
+import type { RateLimitedError } from '../targets/target.errors.js';
 import { AuthExpiredError, isTargetError, NotMadeError, PinRefusedError, RetryableError, ShowOverError } from '../targets/target.errors.js';
 import { adapterFactory, limiterId, PLATFORM_LIMITS } from '../targets/target.registry.js';
 import { backoffMs, withJitter } from './backoff.js';
@@ -881,14 +881,19 @@ export class SyncService {
     const remote = mirror.remote!;
     const scope = remote.data['cleanup'] === 'withdraw' ? 'withdraw' : 'cancel';
     const where = { partnerId: job.partnerId, showId: job.showId, targetId: job.targetId };
+    // A refusal to wait (YouTube's quota until midnight Pacific, a 429, the limiter's own block) is not
+    // a try: counted, the sweep's runs (one per SWEEP_INTERVAL_MS) gave a quota-blocked clean-up up
+    // within a minute, and the stream stayed on the channel though the quota came back that night.
+    let tried = true;
     try {
       leftFor(remote, scope, await adapter.cancelShow(remote, this.op(job, mirror, scope)));
     } catch (err) {
       if (!isTargetError(err)) throw err;
+      if (err.kind === 'rate_limited') tried = false;
       this.deps.log.info({ ...where, err: { message: err.message, reason: err.reason } }, 'withdraw clean-up failed; left for a later run');
     }
     if (remote.data['cleanup'] === undefined) delete remote.data['cleanupTries'];
-    else {
+    else if (tried) {
       const tries = Number(remote.data['cleanupTries'] ?? '0') + 1;
       if (tries < CLEANUP_TRIES) remote.data['cleanupTries'] = String(tries);
       else {

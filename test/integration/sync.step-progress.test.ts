@@ -288,3 +288,34 @@ test('a show back on after a look-up-only create adopted its broadcast (called o
   expect(await runJob(job, 'rev-d')).toEqual({ kind: 'done', state: 'live' });
   expect((await sim.effects('youtube')).filter((e) => e.externalId === ready.remote?.externalId).map((e) => e.type)).toEqual(['show.created', 'show.started']);
 }, 60_000);
+
+// Last in the file: the quota block it sets holds the YouTube account every test here shares.
+test('a withdraw clean-up held by the quota (refused until midnight Pacific) is not given up: the refusals to wait are not tries', async () => {
+  // Counted as tries, the sweep's runs (one per SWEEP_INTERVAL_MS) gave it up within a minute, and the
+  // stream stayed on the channel for good though the quota came back that night.
+  const secret = await youtubeTarget('cln3', 'yt-cln3');
+  const show = sampleShow('s8', { title: 'Clean-up over quota' });
+  expect((await sendEvent(svc, 'cln3', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'cln3', showId: 's8', targetId: 'yt-cln3' };
+  expect(await runJob(job, 'cl3-a')).toEqual({ kind: 'done', state: 'ready' });
+  const streamId = (await svc.rt.shows.getMirror('cln3', 's8', 'yt-cln3'))!.remote!.data.streamId!;
+  proxy.dropNext((method, path) => method === 'DELETE' && /\/v3\/liveStreams$/.test(path));
+  expect((await sendEvent(svc, 'cln3', secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  expect(await runJob(job, 'cl3-b')).toEqual({ kind: 'done', state: 'cancelled' });
+  // The day's quota is spent: the first sweep-started run's stream delete is refused quotaExceeded, the
+  // later ones are held by the limiter's block until midnight Pacific.
+  await sim.control('PUT', '/_sim/youtube/limits', { quotaPerDay: 1 });
+  try {
+    for (let i = 0; i <= CLEANUP_TRIES; i++) {
+      expect(await sweepFor('cln3', 's8')).toEqual({ queued: 1, active: true });
+      expect(await svc.rt.syncService.sync(job, { token: `cl3-c${i}` })).toEqual({ kind: 'done', state: 'cancelled' });
+    }
+    const m = (await svc.rt.shows.getMirror('cln3', 's8', 'yt-cln3'))!;
+    expect({ state: m.state, lastError: m.lastError, cleanup: m.remote?.data.cleanup }).toEqual({ state: 'cancelled', lastError: null, cleanup: 'cancel' });
+    expect((await simRequests()).some((q) => q.status === 403)).toBe(true); // quotaExceeded, then the limiter's block
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/limits', { quotaPerDay: null });
+  }
+  expect((await channelStreams()).map((s) => s.id)).toContain(streamId); // still to be removed, after the block
+  expect(await sweepFor('cln3', 's8')).toEqual({ queued: 1, active: true });
+}, 60_000);

@@ -4793,6 +4793,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/readiness.test.ts'],
     testName: "a block of one of the account's use cases",
   },
+  {
+    name: 'sync-cleanup-quota-refusal-counted',
+    what: 'a withdraw clean-up refused to wait (YouTube quota until midnight Pacific, a 429, the limiter block) counts as a try (SyncService.cleanUp): the sweep-started runs give it up within a minute and the stream stays on the channel',
+    file: 'src/mirror/sync.service.ts',
+    from: "      if (err.kind === 'rate_limited') tried = false;",
+    to: "      if (err.kind === 'rate_limited') tried = true;",
+    tests: ['test/integration/sync.step-progress.test.ts'],
+    testName: 'held by the quota',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
