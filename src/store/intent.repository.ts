@@ -632,7 +632,7 @@ export class IntentRepository {
         // trusted. A look that found nothing sooner than a settle window after the earlier attempt's
         // own may only have lagged behind its object: the earlier record is put back (the step stays
         // uncertain, its window not renewed) and the step looks again once that window is over.
-        const found = first.state === 1 && s.recover ? await s.recover(attemptOf(first.raw)) : null;
+        const found = first.state === 1 && s.recover ? await this.lookUp(s, first.raw!) : null;
         if (found !== null) return this.completeStep(s, found, startedAt);
         const lookAgainMs = first.state === 1 && s.recover ? this.untrustedLookMs(first.raw) : 0;
         if (lookAgainMs > 0) {
@@ -649,7 +649,7 @@ export class IntentRepository {
       if (first.state === 1 && s.recover) {
         // Started by an earlier run that never recorded a result: the object may exist already, made
         // no earlier than the first of the attempts that left the step started.
-        const found = await s.recover(attemptOf(first.raw));
+        const found = await this.lookUp(s, first.raw!);
         if (found !== null) return this.completeStep(s, found, startedAt);
         // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
         ({ deadline } = await this.startStep(s));
@@ -664,6 +664,22 @@ export class IntentRepository {
       // lookup): the token taken alongside its start goes back, as the single Redis' start takes none then.
       const alongside = s.alongside;
       if (alongside && !s.runReached) await alongside.wait.then((w) => (w === 0 ? alongside.giveBack() : undefined)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The recovery lookup of a step an earlier attempt left started (`earlier`, its record, which this
+   * run's start replaced with its own). A lookup that fails (a 5xx, a timeout, a reset connection, a
+   * rate limit) sent nothing that makes an object, so the earlier record is put back before the error
+   * goes on: kept, this run's start would have renewed `until`, and every later run waited out a whole
+   * settle window again (2 × PLATFORM_TIMEOUT_MS + PLATFORM_SETTLE_MS) before it looked once more.
+   */
+  private async lookUp<T>(s: ScopedStep<T>, earlier: string): Promise<T | null> {
+    try {
+      return await s.recover!(attemptOf(earlier));
+    } catch (err) {
+      if (stillOwned(s.lease)) await this.redis.scIntentRestore(s.key, s.lease.key, s.lease.token, earlier, TTL_SEC).catch(() => undefined);
+      throw err;
     }
   }
 

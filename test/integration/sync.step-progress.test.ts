@@ -289,6 +289,35 @@ test('a show back on after a look-up-only create adopted its broadcast (called o
   expect((await sim.effects('youtube')).filter((e) => e.externalId === ready.remote?.externalId).map((e) => e.type)).toEqual(['show.created', 'show.started']);
 }, 60_000);
 
+test('a recovery lookup that fails (a 5xx, a reset connection) sent nothing that makes a broadcast: the settle window is not renewed, and the next attempt looks again at once', async () => {
+  // The run that took the step over to look it up wrote its own `started` record (a new `until`); when the
+  // lookup itself failed, that record stayed, and every later run waited out a whole settle window again
+  // (2 × PLATFORM_TIMEOUT_MS + PLATFORM_SETTLE_MS: 36 s in the fault fuzz of npm-start.worker-sequences)
+  // before it looked once more, though nothing had been sent that could have made a broadcast since.
+  const secret = await youtubeTarget('lku', 'yt-lku');
+  expect((await sendEvent(svc, 'lku', secret, showEvent('show.scheduled', sampleShow('s9', { title: 'Lookup' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'lku', showId: 's9', targetId: 'yt-lku' };
+  const intentKey = svc.rt.keys.intent('lku', 's9', 'yt-lku', 'g0:create:broadcast');
+  // 1. The broadcast's insert: its outcome unknown (the connection is reset), the step left started.
+  proxy.dropNext(BROADCAST);
+  expect(await svc.rt.syncService.sync(job, { token: 'lku-a' })).toMatchObject({ kind: 'delay' });
+  const earlier = (await svc.rt.redis.get(intentKey))!;
+  expect(earlier).toMatch(/"status":"started"/);
+  // 2. Once that attempt has settled, a run takes the step over to look it up, and the lookup fails.
+  await sleep(Math.max(0, (JSON.parse(earlier) as { until: number }).until + 300 - Date.now()) + 50); // its `until` + PLATFORM_SETTLE_MS
+  const dropped = proxy.dropped.length;
+  proxy.dropNext((method, path) => method === 'GET' && /\/v3\/liveBroadcasts$/.test(path));
+  const failed = await svc.rt.syncService.sync(job, { token: 'lku-b' });
+  expect(proxy.dropped.slice(dropped)).toEqual([expect.objectContaining({ method: 'GET' })]);
+  expect(failed).toMatchObject({ kind: 'delay' });
+  // The earlier attempt's record is back: the window it left is over already.
+  expect(await svc.rt.redis.get(intentKey)).toBe(earlier);
+  // 3. The next attempt (after the back-off of that failure) looks again and creates, without another settle wait.
+  await sleep((failed as { delayMs: number }).delayMs);
+  expect(await svc.rt.syncService.sync(job, { token: 'lku-c' })).toEqual({ kind: 'done', state: 'ready' });
+  expect((await sim.effects('youtube')).filter((e) => e.type === 'show.created' && e.title === 'Lookup')).toHaveLength(1);
+}, 60_000);
+
 // Last in the file: the quota block it sets holds the YouTube account every test here shares.
 test('a withdraw clean-up held by the quota (refused until midnight Pacific) is not given up: the refusals to wait are not tries', async () => {
   // Counted as tries, the sweep's runs (one per SWEEP_INTERVAL_MS) gave it up within a minute, and the

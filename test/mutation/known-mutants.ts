@@ -4802,6 +4802,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/sync.step-progress.test.ts'],
     testName: 'held by the quota',
   },
+  {
+    name: 'intent-failed-lookup-renews-window',
+    what: "a recovery lookup that fails (a 5xx, a reset connection) leaves the lookup run's own started record (IntentRepository.lookUp): its `until` renews the settle window, and every later run waits a whole 2 x PLATFORM_TIMEOUT_MS + PLATFORM_SETTLE_MS again before it looks once more, though nothing was sent that makes an object",
+    file: 'src/store/intent.repository.ts',
+    from: '      if (stillOwned(s.lease)) await this.redis.scIntentRestore(s.key, s.lease.key, s.lease.token, earlier, TTL_SEC).catch(() => undefined);\n',
+    to: '',
+    tests: ['test/integration/sync.step-progress.test.ts'],
+    testName: 'recovery lookup that fails',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
