@@ -4,9 +4,11 @@
  * `runtime.links.recordClick` (a pool inside the attribution window, a pool outside it). On `go`
  * it attributes ATTR_ORDERS partner orders (+ a partial refund for every 10th) with at most
  * ATTR_CONCURRENCY in flight, sampling process.memoryUsage().rss every 100 ms, and reports.
- *  - ATTR_MODE=ours: `runtime.attribution.handlePartnerEvent(partnerId, event)` per event — the
+ *  - ATTR_MODE=ours: `runtime.attribution.handlePartnerEvent(partnerId, event, false)` per event — the
  *    attribution worker's processor minus BullMQ (no outbound endpoint is configured, so the
- *    `order_attributed` hook finds no subscriber, as for a partner without webhooks).
+ *    `order_attributed` hook finds no subscriber, as for a partner without webhooks). `false` is the
+ *    mark the order event's store puts on each of these jobs (AttributionJob.otherCurrency: every
+ *    order is its order's first order.created), so the worker reads no recorded currency, as in service.
  *  - ATTR_MODE=bare: a minimal ledger on the same Redis client: GET the click (if any) + window
  *    check in JS, then one Lua call per order (EXISTS idempotency check, HSET order, RPUSH ledger
  *    entry) and one per refund (HSETNX refund id, HINCRBY refunded, RPUSH ledger entry), both by
@@ -179,7 +181,7 @@ async function run(): Promise<void> {
     async (i) => {
       const ev = orderEvent(i);
       if (mode === 'ours') {
-        const out = await rt.attribution.handlePartnerEvent(PARTNER, ev);
+        const out = await rt.attribution.handlePartnerEvent(PARTNER, ev, false);
         count('attributed' in out && out.attributed ? 'attributed' : 'unattributed');
       } else {
         count((await bareOrder(ev)) ? 'attributed' : 'unattributed');

@@ -73,7 +73,8 @@ export interface AttributionDeps {
   onOrderAttributed?: OrderAttributedHook;
   /**
    * The currency recorded with a partner order's first stored order.created (OrderEventRepository.
-   * recordedCurrency): an order.created of the order in another currency is not booked.
+   * recordedCurrency): an order.created of the order in another currency is not booked. Read only for
+   * an order.created that comes without its store's mark (handlePartnerEvent's `otherCurrency`).
    */
   recordedCurrency?: (partnerId: string, orderId: string) => Promise<string | undefined>;
 }
@@ -116,17 +117,23 @@ export class AttributionService {
     return this.deps.holdDays * 86_400_000;
   }
 
-  /** The attribution worker's entry: one stored partner order event. */
-  async handlePartnerEvent(partnerId: string, event: PartnerEvent): Promise<OrderOutcome | { refundId: string; isNew: boolean; waitingForOrder: boolean }> {
+  /**
+   * The attribution worker's entry: one stored partner order event. `otherCurrency`: an order.created's
+   * mark from its store (the job's AttributionJob.otherCurrency): true, its order's recorded currency is
+   * another (not booked); false, it may be booked. Undefined (a job of an older version, the sweep): the
+   * recorded currency is read here, one Redis command more.
+   */
+  async handlePartnerEvent(partnerId: string, event: PartnerEvent, otherCurrency?: boolean): Promise<OrderOutcome | { refundId: string; isNew: boolean; waitingForOrder: boolean }> {
     if (event.type === 'order.created') {
       const o = event.data.order;
+      if (otherCurrency === true) return { ref: partnerOrderRef(o.id), orderId: o.id, isNew: false, attributed: false };
       const lines = o.lines.map((l) => ({ productId: l.productId, quantity: l.quantity, amount: l.amount }));
       // The order is the one in the currency recorded with its first stored order.created, which the
       // edge checks refunds against before the ledger holds the order: a re-reported order.created in
       // another currency whose job ran first was booked (the ledger keeps the first it books), so a
       // refund in its currency was refused until then and taken after (stored and booked disagreed).
       // That first order.created is stored too, and is booked when its own job runs.
-      const recorded = this.deps.recordedCurrency?.(partnerId, o.id);
+      const recorded = otherCurrency === undefined ? this.deps.recordedCurrency?.(partnerId, o.id) : undefined;
       return this.applyOrder(
         partnerId,
         {

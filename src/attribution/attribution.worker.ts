@@ -11,7 +11,7 @@ import type { AttributionService } from './attribution.service.js';
 import { handleWorkerOutages, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { handBackWhileRedisRefuses, HandBacks } from '../queues/hand-backs.js';
 
-const JobSchema = z.object({ partnerId: z.string().min(1), eventId: z.string().min(1), event: PartnerEventSchema });
+const JobSchema = z.object({ partnerId: z.string().min(1), eventId: z.string().min(1), event: PartnerEventSchema, otherCurrency: z.boolean().optional() });
 
 export interface AttributionWorkerOptions {
   connection: ConnectionOptions;
@@ -36,8 +36,9 @@ export function createAttributionProcessor(service: AttributionService, orderEve
 
 /** One event's attribution, and its pending mark cleared. */
 async function attribute(service: AttributionService, data: z.infer<typeof JobSchema>, orderEvents?: OrderEventRepository): Promise<string> {
-  const { partnerId, eventId, event } = data;
-  const outcome = await service.handlePartnerEvent(partnerId, event);
+  const { partnerId, eventId, event, otherCurrency } = data;
+  // The store's mark (AttributionJob.otherCurrency): no read of the order's recorded currency here.
+  const outcome = await service.handlePartnerEvent(partnerId, event, otherCurrency);
   // Handled: the sweep no longer needs to look at it (src/attribution/order-event.sweep.ts).
   const orderId = orderIdOf(event);
   if (orderEvents && orderId) await orderEvents.handled(partnerId, orderId, eventId);

@@ -42,6 +42,8 @@ export class OrderEventSweep {
             const raw = await this.orderEvents.event(o.partnerId, o.orderId, eventId);
             const parsed = raw === null ? null : PartnerEventSchema.safeParse(JSON.parse(raw));
             if (parsed?.success) {
+              // No store mark here (the log keeps the event only): an order.created's recorded
+              // currency is read (one command; the sweep hands on only events whose job failed or never came).
               await this.attribution.handlePartnerEvent(o.partnerId, parsed.data);
               n += 1;
             } else {

@@ -205,7 +205,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     toleranceSec: config.webhookToleranceSec,
     futureSlackSec: config.eventFutureSlackSec,
     log: log.child({ module: 'ingest' }),
-    onOrderEvent: (partnerId, eventId, event) => attributionProducer.enqueue(partnerId, eventId, event),
+    onOrderEvent: (partnerId, eventId, event, otherCurrency) => attributionProducer.enqueue(partnerId, eventId, event, otherCurrency),
     replicaAck,
     keys,
     ledger,

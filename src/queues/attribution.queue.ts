@@ -16,6 +16,12 @@ export interface AttributionJob {
   partnerId: string;
   eventId: string;
   event: PartnerEvent;
+  /**
+   * An order.created's mark from its store (OrderEventRepository ingest/ingestOne): true when its
+   * order's recorded currency is another (the worker does not book it). Absent on jobs added by an
+   * older version: the worker then reads the recorded currency itself.
+   */
+  otherCurrency?: boolean;
   /** The request that caused this job (src/lib/request-context.ts). */
   requestId?: string;
 }
@@ -45,10 +51,10 @@ export class AttributionProducer {
     this.queue.on('error', () => undefined); // surfaced through the add() promise instead
   }
 
-  async enqueue(partnerId: string, eventId: string, event: PartnerEvent): Promise<void> {
+  async enqueue(partnerId: string, eventId: string, event: PartnerEvent, otherCurrency?: boolean): Promise<void> {
     const orderId = orderIdOf(event);
     if (!orderId) return;
-    await this.queue.add(event.type, withCurrentRequestId({ partnerId, eventId, event }), { ...JOB_OPTS, jobId: attributionJobId(partnerId, orderId, eventId) });
+    await this.queue.add(event.type, withCurrentRequestId({ partnerId, eventId, event, ...(otherCurrency !== undefined ? { otherCurrency } : {}) }), { ...JOB_OPTS, jobId: attributionJobId(partnerId, orderId, eventId) });
   }
 
   async close(): Promise<void> {

@@ -45,7 +45,8 @@ export interface IngestResult {
 }
 
 export interface OrderEventSink {
-  (partnerId: string, eventId: string, event: PartnerEvent): Promise<void>;
+  /** `otherCurrency`: the store's mark of an order.created (OrderIngestOne.otherCurrency), for the attribution job. */
+  (partnerId: string, eventId: string, event: PartnerEvent, otherCurrency?: boolean): Promise<void>;
 }
 
 export interface IngestDeps {
@@ -372,7 +373,7 @@ export class IngestService {
     if (stored.refundHolder !== undefined) throw refundTaken(refund!.id, stored.refundHolder);
     if (stored.orderCurrency !== undefined) throw refundInOtherCurrency(orderId, refund!.amount.currency, stored.orderCurrency, stored.refundIdHeld ? refund!.id : undefined);
     if (!stored.handOn) return { eventId: stored.eventId, duplicate: true };
-    if (this.deps.onOrderEvent) await this.deps.onOrderEvent(partnerId, stored.eventId, event);
+    if (this.deps.onOrderEvent) await this.deps.onOrderEvent(partnerId, stored.eventId, event, stored.otherCurrency);
     this.deps.log.debug({ partnerId, orderId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'order event stored; attribution queued');
     return { eventId: stored.eventId, duplicate: stored.duplicate };
   }
@@ -417,7 +418,7 @@ export class IngestService {
     const refundId = refund?.id;
     let refundClaimed = false;
     let storeSent = false;
-    let stored: { duplicate: boolean; eventId: string; orderCurrency?: string };
+    let stored: { duplicate: boolean; eventId: string; orderCurrency?: string; otherCurrency?: boolean };
     try {
       if (listed.status === 'rejected') throw listed.reason;
       if (refundId !== undefined) {
@@ -446,10 +447,10 @@ export class IngestService {
     }
     await Promise.all([
       this.deps.orders.markPending(partnerId, orderId),
-      this.deps.onOrderEvent?.(partnerId, stored.eventId, event),
+      this.deps.onOrderEvent?.(partnerId, stored.eventId, event, stored.otherCurrency),
     ]);
     this.deps.log.debug({ partnerId, orderId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'order event stored; attribution queued');
-    return stored;
+    return { eventId: stored.eventId, duplicate: stored.duplicate };
   }
 
   /**

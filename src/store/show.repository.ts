@@ -282,20 +282,33 @@ function recordOrderCurrency(key: string, recorded: string, kind: string, curren
 }
 
 /**
+ * Lua: `oc`, the store's mark of an order.created (`kind` 'o') for the attribution worker: '1' when
+ * the order already has a recorded currency and it is another than this one's (the worker does not
+ * book it: AttributionService.handlePartnerEvent), '0' when it may be booked; '' for other events. It
+ * travels with the attribution job (IngestService → AttributionProducer), so the worker needs no read
+ * of the recorded currency per order.created (it cost one Redis command per order).
+ */
+function otherCurrencyMark(recorded: string, kind: string, currency: string): string {
+  return `local oc = ''
+if ${kind} == 'o' then if ${recorded} and ${recorded} ~= ${currency} then oc = '1' else oc = '0' end end
+`;
+}
+
+/**
  * KEYS: inbox, events stream, pending hash, the order's recorded currency (Keys.orderCurrency). ARGV:
  * webhookId, event json, ttl, now ms, then 'o' and the order's currency (an order.created), 'r' and the
  * refund's (an order.refunded to check against the recorded currency), or '' and ''. Returns
- * {0, eventId} for a stored duplicate, {5, recordedCurrency} for a refund in another currency than its
- * order's first order.created (nothing written), or {1, eventId}. Every key is read before the first
+ * {0, eventId, oc} for a stored duplicate, {5, recordedCurrency} for a refund in another currency than its
+ * order's first order.created (nothing written), or {1, eventId, oc} (oc: otherCurrencyMark). Every key is read before the first
  * write, so a call that fails writes nothing. The event is stored and marked pending (not yet handled
  * by attribution) in one step; the log stops expiring (a handled log expires, ORDER_HANDLED_LUA) and is
  * trimmed (trimOrderLog).
  */
 const INGEST_PLAIN_LUA = `
-local existing = redis.call('GET', KEYS[1])
-if existing then return {0, existing} end
--- a refund in another currency than the one recorded with its order's first order.created: refused
 local recorded = redis.call('GET', KEYS[4])
+${otherCurrencyMark('recorded', 'ARGV[5]', 'ARGV[6]')}local existing = redis.call('GET', KEYS[1])
+if existing then return {0, existing, oc} end
+-- a refund in another currency than the one recorded with its order's first order.created: refused
 if ARGV[5] == 'r' and recorded and recorded ~= ARGV[6] then return {5, recorded} end
 -- read before any write: a key of another type under these names fails the call with nothing written
 -- (the Cluster path then takes its claims back: IngestService)
@@ -305,7 +318,7 @@ local eventId = redis.call('XADD', KEYS[2], '*', 'wid', ARGV[1], 'event', ARGV[2
 redis.call('PERSIST', KEYS[2])
 ${recordOrderCurrency('KEYS[4]', 'recorded', 'ARGV[5]', 'ARGV[6]', 'ARGV[3]')}redis.call('SET', KEYS[1], eventId, 'EX', tonumber(ARGV[3]))
 redis.call('HSET', KEYS[3], eventId, ARGV[4])
-${trimOrderLog('KEYS[2]', 'KEYS[3]', 'eventId')}return {1, eventId}
+${trimOrderLog('KEYS[2]', 'KEYS[3]', 'eventId')}return {1, eventId, oc}
 `;
 
 /**
@@ -324,8 +337,8 @@ ${trimOrderLog('KEYS[2]', 'KEYS[3]', 'eventId')}return {1, eventId}
  * stored (its duplicate: nothing written), {5, currency, held} for a refund in another currency than
  * its order's: the ledger's when it holds the order, else the one recorded when the order's first
  * order.created was stored (nothing written, a claim taken back as for {3}; `held` '1' when this order
- * already holds the refund id: a refund under it is stored), {0, existingEventId} for a stored
- * duplicate, or {1, eventId}.
+ * already holds the refund id: a refund under it is stored), {0, existingEventId, oc} for a stored
+ * duplicate, or {1, eventId, oc} (oc: otherCurrencyMark).
  *
  * Every key is read before the first write (a key of another type under one of the names fails the
  * call here, and Redis refuses a script's write for memory only at its first): a call that fails
@@ -348,7 +361,7 @@ if #KEYS >= 7 then
   end
 end
 local recorded = redis.call('GET', KEYS[6])
-if ARGV[8] == 'r' and not existing then
+${otherCurrencyMark('recorded', 'ARGV[8]', 'ARGV[9]')}if ARGV[8] == 'r' and not existing then
   -- the order's currency: the ledger's once it holds the order (KEYS[8], field ARGV[10]), before that
   -- the one recorded with its first order.created (orders stored before it was recorded: the ledger's)
   local orderCurrency = recorded
@@ -381,7 +394,7 @@ if not existing then
 ${trimOrderLog('KEYS[3]', 'KEYS[4]', 'existing')}end
 if not claimed then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
 if #KEYS >= 7 and not refundHolder then redis.call('SET', KEYS[7], ARGV[7]) end
-return {stored, existing}
+return {stored, existing, oc}
 `;
 
 /**
@@ -623,7 +636,7 @@ declare module 'ioredis' {
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIndexSnapshot(indexed: string, shows: string, liveShows: string, showId: string, orderKey: string, scheduledAtMs: number, live: string): Result<number, Context>;
-    scIngestPlain(inbox: string, events: string, pending: string, currency: string, ...args: (string | number)[]): Result<[number, string], Context>;
+    scIngestPlain(inbox: string, events: string, pending: string, currency: string, ...args: (string | number)[]): Result<[number, string, string?], Context>;
     scIngestOrderOne(numKeys: number, ...args: (string | number)[]): Result<[number, string, string?], Context>;
     scOrderHandled(pending: string, events: string, currency: string, eventId: string, retentionSec: number): Result<number, Context>;
     scDispatchMany(stream: string, ...args: string[]): Result<number, Context>;
@@ -1400,6 +1413,8 @@ export interface OrderIngestOne {
   orderCurrency?: string;
   /** With orderCurrency: this order already holds the refund id (a refund under it is stored; the ledger books an id once). */
   refundIdHeld?: boolean;
+  /** An order.created's mark (otherCurrencyMark): true when its order's recorded currency is another (not booked); undefined for other events. */
+  otherCurrency?: boolean;
 }
 
 /**
@@ -1411,6 +1426,11 @@ export interface OrderIngestOne {
 export interface OrderCurrencyStep {
   kind: 'o' | 'r' | '';
   currency: string;
+}
+
+/** The store scripts' otherCurrencyMark as OrderIngestOne.otherCurrency ('' or none: not an order.created). */
+function otherCurrencyOf(oc: string | undefined): { otherCurrency?: boolean } {
+  return oc === '1' ? { otherCurrency: true } : oc === '0' ? { otherCurrency: false } : {};
 }
 
 /** How many pending events of an order OrderEventRepository.pendingRefund reads at most (typically one or two are pending). */
@@ -1431,11 +1451,11 @@ export class OrderEventRepository {
    * lists the order (markPending, another slot) before it, alongside its webhook-id claim, and again
    * after it returned: a failure of that listing must not read as a refused store.
    */
-  async ingest(partnerId: string, orderId: string, webhookId: string, eventJson: string, currency?: OrderCurrencyStep): Promise<{ duplicate: boolean; eventId: string; orderCurrency?: string }> {
+  async ingest(partnerId: string, orderId: string, webhookId: string, eventJson: string, currency?: OrderCurrencyStep): Promise<{ duplicate: boolean; eventId: string; orderCurrency?: string; otherCurrency?: boolean }> {
     const k = this.keys;
     const r = await this.redis.scIngestPlain(k.orderInbox(partnerId, orderId, webhookId), k.orderEvents(partnerId, orderId), k.orderPending(partnerId, orderId), k.orderCurrency(partnerId, orderId), webhookId, eventJson, this.inboxTtlSec, Date.now(), currency?.kind ?? '', currency?.currency ?? '');
     if (r[0] === 5) return { duplicate: false, eventId: '', orderCurrency: r[1] };
-    return { duplicate: r[0] === 0, eventId: r[1] };
+    return { duplicate: r[0] === 0, eventId: r[1], ...otherCurrencyOf(r[2]) };
   }
 
   /** A single Redis (not a Cluster): an order event is one Lua call (ingestOne). */
@@ -1463,7 +1483,7 @@ export class OrderEventRepository {
     if (r[0] === 2) return { duplicate: true, eventId: '', handOn: false, holder: r[1] };
     if (r[0] === 3) return { duplicate: false, eventId: '', handOn: false, refundHolder: r[1] };
     if (r[0] === 5) return { duplicate: false, eventId: '', handOn: false, orderCurrency: r[1], refundIdHeld: r[2] === '1' };
-    return { duplicate: r[0] !== 1, eventId: r[1], handOn: r[0] !== 4 };
+    return { duplicate: r[0] !== 1, eventId: r[1], handOn: r[0] !== 4, ...otherCurrencyOf(r[2]) };
   }
 
   /** Lists the order in the pending-orders set (the score moves forward, so a concurrent settle keeps it). */
@@ -1476,7 +1496,11 @@ export class OrderEventRepository {
     await this.redis.scOrderHandled(this.keys.orderPending(partnerId, orderId), this.keys.orderEvents(partnerId, orderId), this.keys.orderCurrency(partnerId, orderId), eventId, this.inboxTtlSec);
   }
 
-  /** The currency recorded with the order's first stored order.created (Keys.orderCurrency), if any. */
+  /**
+   * The currency recorded with the order's first stored order.created (Keys.orderCurrency), if any. The
+   * attribution worker reads it only for an order.created without its store's mark (a job of an older
+   * version, the sweep): AttributionService.handlePartnerEvent.
+   */
   async recordedCurrency(partnerId: string, orderId: string): Promise<string | undefined> {
     return (await this.redis.get(this.keys.orderCurrency(partnerId, orderId))) ?? undefined;
   }

@@ -4613,7 +4613,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'order-booked-in-unrecorded-currency',
-    what: "the attribution worker books an order.created in another currency than the one recorded with its order's first stored order.created when its job runs first: a refund in its currency is refused (422) until the booking and taken (202) after, the ledger and the recorded currency disagree",
+    what: "the attribution worker books an order.created that comes without its store's mark (a job of an older version, the sweep) in another currency than the one recorded with its order's first stored order.created when its job runs first: a refund in its currency is refused (422) until the booking and taken (202) after, the ledger and the recorded currency disagree",
     file: 'src/attribution/attribution.service.ts',
     from: 'if (recordedCurrency !== undefined && recordedCurrency !== order.total.currency) return',
     to: 'if (false) return',
@@ -4811,8 +4811,52 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/sync.step-progress.test.ts'],
     testName: 'recovery lookup that fails',
   },
+  {
+    name: 'order-other-currency-unmarked',
+    what: "the order event's store (both topologies: otherCurrencyMark in INGEST_ORDER_ONE_LUA and INGEST_PLAIN_LUA) marks every order.created as bookable: the worker books an order.created in another currency than its order's recorded one when its job runs first, and refunds get one answer before the booking and another after",
+    file: 'src/store/show.repository.ts',
+    from: "if ${recorded} and ${recorded} ~= ${currency} then oc = '1' else oc = '0' end",
+    to: "oc = '0'",
+    tests: ['test/integration/order-ingest.refund-currency.test.ts'],
+    testName: "by its store's mark",
+  },
+  {
+    name: 'order-mark-ignored-by-worker',
+    what: "the attribution worker ignores an order.created's store mark for another currency (AttributionService.handlePartnerEvent) and, the job being marked, reads no recorded currency either: it books the order in the wrong currency",
+    file: 'src/attribution/attribution.service.ts',
+    from: 'if (otherCurrency === true) return {',
+    to: 'if (false) return {',
+    tests: ['test/integration/order-ingest.refund-currency.test.ts'],
+    testName: "by its store's mark",
+  },
+  {
+    name: 'order-mark-not-queued',
+    what: "the attribution job does not carry its order.created's store mark (AttributionProducer.enqueue): the worker reads the recorded currency per order again (one Redis command per order), and books an other-currency order.created whose recorded currency expired",
+    file: 'src/queues/attribution.queue.ts',
+    from: '...(otherCurrency !== undefined ? { otherCurrency } : {})',
+    to: '',
+    tests: ['test/integration/order-ingest.refund-currency.test.ts'],
+    testName: "by its store's mark",
+  },
+  {
+    name: 'order-mark-not-queued-cluster',
+    what: "on the Redis Cluster path the store's mark of an order.created is not handed to the attribution queue (IngestService.ingestOrderEvent): the worker reads the recorded currency per order again",
+    file: 'src/sources/ingest.service.ts',
+    from: 'this.deps.onOrderEvent?.(partnerId, stored.eventId, event, stored.otherCurrency),',
+    to: 'this.deps.onOrderEvent?.(partnerId, stored.eventId, event),',
+    tests: ['test/integration/order-ingest.refund-currency.test.ts'],
+    testName: "by its store's mark",
+  },
+  {
+    name: 'order-unmarked-not-read',
+    what: "the attribution worker reads no recorded currency for an order.created without its store's mark (a job of an older version, the sweep): such an order.created in another currency whose job runs first is booked",
+    file: 'src/attribution/attribution.service.ts',
+    from: 'const recorded = otherCurrency === undefined ?',
+    to: 'const recorded = false ?',
+    tests: ['test/integration/order-ingest.refund-currency.test.ts'],
+    testName: 'two order.created of one order in two currencies',
+  },
 ];
-
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
 
