@@ -4820,6 +4820,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/intent-ownership.test.ts'],
     testName: 'creating step whose look',
   },
+  {
+    name: 'sync-cleanup-auth-expired-not-marked',
+    what: "a withdraw clean-up refused even with a fresh access token (AuthExpiredError) is only logged (src/mirror/sync.service.ts cleanUp): the refused token stays cached in the adapter and stored as valid, where every other call marks it expired",
+    file: 'src/mirror/sync.service.ts',
+    from: '        await this.accessRefused(job.targetId);\n        this.deps.log.warn(',
+    to: '        this.deps.log.warn(',
+    tests: ['test/integration/sync.step-progress.test.ts'],
+    testName: 'fresh access token',
+  },
+  {
+    name: 'sync-cleanup-corrupt-intent-silent',
+    what: "a withdraw clean-up that finds a step's intent record unreadable (IntentCorruptError) logs it at info as a failure left for later (src/mirror/sync.service.ts cleanUp): neither an error line nor a count, and after CLEANUP_TRIES runs it is given up with nobody told",
+    file: 'src/mirror/sync.service.ts',
+    from: '      if (err instanceof IntentCorruptError) {\n        intentRecordsUnreadable.inc(',
+    to: '      if (false) {\n        intentRecordsUnreadable.inc(',
+    tests: ['test/integration/sync.step-progress.test.ts'],
+    testName: 'intent record unreadable',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
