@@ -11,6 +11,7 @@ import { SyncRuns } from '../../src/mirror/sync.worker.js';
 import { IntentRepository, LeaseLostError, type MirrorLease } from '../../src/store/intent.repository.js';
 import { AuthExpiredError, NotMadeError, RetryableError } from '../../src/targets/target.errors.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { withClockSkew } from '../helpers/clock.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
@@ -45,15 +46,12 @@ async function redisNow(): Promise<number> {
   return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
 }
 
-/** Runs `fn` with this process' Date.now() off by `skewMs` from the machine's (and Redis') clock: a worker whose clock is wrong. */
-async function withWorkerClock<T>(skewMs: number, fn: () => Promise<T>): Promise<T> {
-  const real = Date.now;
-  Date.now = () => real() + skewMs;
-  try {
-    return await fn();
-  } finally {
-    Date.now = real;
-  }
+/** Intents whose attempts may send for 2 s and settle in 0.5 s, and a lease on (P, S, T) held by `token`. */
+async function shortIntents(P: string, S: string, T: string, token: string): Promise<{ intents: IntentRepository; lease: MirrorLease }> {
+  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 2000, settleMs: 500 });
+  const got = await intents.acquire(P, S, T, token, 60_000);
+  if (!('lease' in got)) throw new Error('lease not acquired');
+  return { intents, lease: got.lease };
 }
 
 async function leaseGone(p: string, s: string, t: string): Promise<boolean> {
@@ -323,11 +321,9 @@ test('a look-up-only step (a create called off mid-way) whose look finds nothing
 test('a creating step whose look finds nothing soon after an earlier attempt settled does not make it yet: it looks again a settle window later, as a look-up-only step does, and adopts what the list shows by then', async () => {
   // The creating path trusted its first look (right after until + settle) and made the object: a list
   // lagging behind the earlier attempt's broadcast let it make a second one.
-  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 2000, settleMs: 500 });
   const [P, S, T] = ['cr', 'cr1', 'cr-t'];
-  const got = await intents.acquire(P, S, T, 'job-token-cr', 60_000);
-  if (!('lease' in got)) throw new Error('lease not acquired');
-  const once = intents.scoped(P, S, T, 'g0:create', got.lease);
+  const { intents, lease } = await shortIntents(P, S, T, 'job-token-cr');
+  const once = intents.scoped(P, S, T, 'g0:create', lease);
   for (const [step, late] of [
     ['broadcast', 'b-late'],
     ['other', null],
@@ -350,19 +346,17 @@ test('a creating step whose look finds nothing soon after an earlier attempt set
     await expect(once(step, make, lookup)).resolves.toBe(late ?? 'made-1');
     expect([looked, made]).toEqual([2, late === null ? 1 : 0]);
   }
-  await intents.release(got.lease);
+  await intents.release(lease);
 });
 
 test('whether a look that found nothing is trusted is decided on Redis\' clock: a worker clock minutes ahead does not trust it too soon, one hours behind does not wait hours', async () => {
   // untrustedLookMs added the Redis-clock `until` to the settle windows and took the worker's Date.now()
   // off: a worker ahead of Redis by more than a settle window trusted an empty look at once (a second
   // broadcast, or one left on the platform), one behind waited as long as its clock was behind.
-  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 2000, settleMs: 500 });
   const [P, S, T] = ['sk', 'sk1', 'sk-t'];
-  const got = await intents.acquire(P, S, T, 'job-token-sk', 60_000);
-  if (!('lease' in got)) throw new Error('lease not acquired');
-  const find = intents.scoped(P, S, T, 'g0:create', got.lease, { findOnly: true });
-  const once = intents.scoped(P, S, T, 'g0:create', got.lease);
+  const { intents, lease } = await shortIntents(P, S, T, 'job-token-sk');
+  const find = intents.scoped(P, S, T, 'g0:create', lease, { findOnly: true });
+  const once = intents.scoped(P, S, T, 'g0:create', lease);
   const nothing = async (): Promise<null> => null;
   let made = 0;
   const make = async (): Promise<string> => `made-${++made}`;
@@ -371,7 +365,7 @@ test('whether a look that found nothing is trusted is decided on Redis\' clock: 
     const now = await redisNow();
     await svc.rt.redis.set(key, JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(now - 3_000).toISOString(), until: now - untilAgoMs }), 'EX', 86_400);
     const step = `${skewMs}:${findOnly}`;
-    return withWorkerClock(skewMs, () => (findOnly ? find(step, make, nothing) : once(step, make, nothing)).catch((e: unknown) => e));
+    return withClockSkew(skewMs, () => (findOnly ? find(step, make, nothing) : once(step, make, nothing)).catch((e: unknown) => e));
   };
   const TEN_MINUTES = 600_000;
   const TWO_HOURS = 7_200_000;
@@ -386,7 +380,7 @@ test('whether a look that found nothing is trusted is decided on Redis\' clock: 
     else expect(behind).toBe('made-1');
   }
   expect(made).toBe(1);
-  await intents.release(got.lease);
+  await intents.release(lease);
 });
 
 test('a single-request step refused with nothing sent after an earlier uncertain attempt keeps that attempt\'s record as it was: its window is not renewed, so the next run looks again at once', async () => {
