@@ -45,6 +45,13 @@ export const rateLimitWaitSeconds = new Counter({
   registers: [processRegistry],
 });
 
+export const intentRecordsUnreadable = new Counter({
+  name: 'syndicast_intent_records_unreadable_total',
+  help: 'Intent records of platform steps found unreadable (IntentCorruptError: the step is not run again; an operator checks the platform), by platform and where: step (the mirror fails) or cleanup (a withdraw clean-up: the cancelled mirror stays as it is)',
+  labelNames: ['platform', 'during'],
+  registers: [processRegistry],
+});
+
 export const syncJobDuration = new Histogram({
   name: 'syndicast_sync_job_duration_seconds',
   help: 'Duration of sync job runs by platform and result (done, delayed, error)',

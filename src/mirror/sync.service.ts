@@ -31,7 +31,7 @@ import type { SyncJob } from '../queues/queues.js';
 import { ExternalShowIndex } from '../store/external-show.index.js';
 import { openAdapter } from '../targets/instrumented.js';
 import { platformWait } from '../targets/target.failure.js';
-import { rateLimitWaits, rateLimitWaitSeconds } from '../lib/metrics.js';
+import { intentRecordsUnreadable, rateLimitWaits, rateLimitWaitSeconds } from '../lib/metrics.js';
 
 export type SyncOutcome =
   /** `recorded`: the run's own timeline entry was written with its last save (the worker does not write it again). */
@@ -623,12 +623,7 @@ export class SyncService {
       }
       case 'retryable':
       case 'auth_expired': {
-        if (err instanceof AuthExpiredError) {
-          // The next run refreshes: the adapter goes (its token memo with it) and the stored access
-          // token is marked expired. Not cleared: a refresh token the platform rotated is in the record.
-          this.adapters.delete(target.id);
-          await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, target.id).expireAccess();
-        }
+        if (err instanceof AuthExpiredError) await this.accessRefused(target.id);
         const given = err instanceof RetryableError ? err.delayMs : undefined;
         // An expected wait (stream not active yet) does not use up the retry budget; a failure does,
         // also one that says when to come back (a 5xx with Retry-After).
@@ -651,9 +646,20 @@ export class SyncService {
       case 'permanent':
         mirror.state = 'failed';
         mirror.lastError = msg;
+        if (err instanceof IntentCorruptError) intentRecordsUnreadable.inc({ platform: target.platform, during: 'step' });
         log.warn({ err: { message: err.message, reason: err.reason } }, 'mirror failed');
         return { kind: 'done', state: 'failed' };
     }
+  }
+
+  /**
+   * The platform refused even a freshly refreshed access token (AuthExpiredError): the next call
+   * refreshes. The adapter goes (its token memo with it) and the stored access token is marked expired
+   * for every process. Not cleared: a refresh token the platform rotated is in the record.
+   */
+  private async accessRefused(targetId: string): Promise<void> {
+    this.adapters.delete(targetId);
+    await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, targetId).expireAccess();
   }
 
   private op(job: OwnedJob, mirror: MirrorDoc, scope: string, opts: ScopedOptions = {}): OpContext {
@@ -875,7 +881,11 @@ export class SyncService {
    * 5xx or quota): cancelShow again, in the withdraw's scope, so that its recorded steps (the broadcast
    * delete) are not sent again. Best effort: a failure leaves it for a later run (the sweep counts a
    * pending clean-up as work left, SweepService) and never changes the mirror's state (a cancelled show
-   * is not failed for a stream left on the channel); after CLEANUP_TRIES runs it is given up.
+   * is not failed for a stream left on the channel); after CLEANUP_TRIES runs it is given up. Not
+   * silently, though: a token the platform refuses even fresh (AuthExpiredError) is marked expired as
+   * on any other call (accessRefused), and an unreadable intent record (IntentCorruptError: the step is
+   * not run again until an operator checks the platform) is logged at error level and counted
+   * (`syndicast_intent_records_unreadable_total`, during="cleanup"), as the mirror does not fail for it.
    */
   private async cleanUp(job: OwnedJob, mirror: MirrorDoc, adapter: TargetAdapter, save: (progress?: boolean) => Promise<void>): Promise<void> {
     const remote = mirror.remote!;
@@ -890,7 +900,14 @@ export class SyncService {
     } catch (err) {
       if (!isTargetError(err)) throw err;
       if (err.kind === 'rate_limited') tried = false;
-      this.deps.log.info({ ...where, err: { message: err.message, reason: err.reason } }, 'withdraw clean-up failed; left for a later run');
+      const logged = { ...where, err: { message: err.message, reason: err.reason } };
+      if (err instanceof IntentCorruptError) {
+        intentRecordsUnreadable.inc({ platform: mirror.platform, during: 'cleanup' });
+        this.deps.log.error(logged, 'withdraw clean-up: a step\'s intent record is unreadable; the step is not run again (docs/operations.md "Unreadable intent record")');
+      } else if (err instanceof AuthExpiredError) {
+        await this.accessRefused(job.targetId);
+        this.deps.log.warn(logged, 'withdraw clean-up: the platform refused even a fresh access token (marked expired); left for a later run');
+      } else this.deps.log.info(logged, 'withdraw clean-up failed; left for a later run');
     }
     if (remote.data['cleanup'] === undefined) delete remote.data['cleanupTries'];
     else if (tried) {

@@ -160,9 +160,10 @@ end
  * arguments: window ms, limit, cost, member]. Returns {-1} when another run owns the mirror, {2,
  * record} when the step is done, {3, ms} when another run's attempt at it may still reach the platform
  * (wait that long; nothing written), {4, ms} when the limiter refuses the step's request (wait that
- * long; nothing written, no token taken), {1, record} when an earlier run started it and never
+ * long; nothing written, no token taken), {1, record, ms} when an earlier run started it and never
  * finished (now ours: recover first; also when this run starts its own step again, which only renews
- * `until`), {5} when its record is unreadable (corrupt: nothing written, see IntentCorruptError), {0}
+ * `until`; `ms`: how long, by Redis' clock, until a look that finds nothing may be trusted, `until` + 2 ×
+ * settle of another run's record less now, 0 when it already may: IntentRepository.stepOnce), {5} when its record is unreadable (corrupt: nothing written, see IntentCorruptError), {0}
  * when it is new. With the limiter keys (a single Redis only: the target's slot) a step
  * that is not done takes its first request's token here, by ACQUIRE's rule (rate-limiter.ts), so the
  * attempt does not take it in a round trip of its own (OnceOptions.limitedRequest). A started record
@@ -172,6 +173,7 @@ const INTENT_START_LUA = `${OTHER_HOLDER.replace('LOST', '{-1}')}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local raw = redis.call('GET', KEYS[1])
+local lookAfter = 0
 if raw then
   local ok, rec = pcall(cjson.decode, raw)
   if ok and type(rec) == 'table' and (rec['status'] == 'started' or rec['status'] == 'done') then
@@ -180,6 +182,8 @@ if raw then
     if rec['owner'] ~= ARGV[1] and untilMs then
       local settled = untilMs + tonumber(ARGV[6])
       if now < settled then return {3, tostring(settled - now)} end
+      -- A look that finds nothing is trusted one settle window later still (see IntentRepository.stepOnce).
+      lookAfter = settled + tonumber(ARGV[6]) - now
     end
   else
     -- Unreadable (corrupt, truncated, or JSON that is no intent record: [], {}, no status): it
@@ -206,7 +210,7 @@ if raw then
   end
 end
 redis.call('SET', KEYS[1], cjson.encode(rec), 'EX', tonumber(ARGV[3]))
-if raw then return {1, raw} end
+if raw then return {1, raw, tostring(math.max(0, lookAfter))} end
 return {0}
 `;
 
@@ -257,6 +261,9 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
 return 1
 `;
 
+/** INTENT_START's reply: {state[, record or ms][, ms until a look that found nothing is trusted]}. */
+type StartReply = [number, string?, string?];
+
 /** INTENT_START for evalOnNode: the first start of a step where WAIT is on, with its WAIT right behind it. */
 const INTENT_START_SCRIPT = nodeScript(INTENT_START_LUA);
 
@@ -266,8 +273,8 @@ declare module 'ioredis' {
     scLeaseRelease(lease: string, token: string): Result<number, Context>;
     scLeaseRenew(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseAcquireRead(numKeys: number, ...args: (string | number)[]): Result<[number, string[]?, (string | null)?, (string | null)?], Context>;
-    scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number, attemptMs: number, settleMs: number): Result<[number, string?], Context>;
-    scIntentStartLimited(intent: string, lease: string, window: string, blocked: string, ...args: (string | number)[]): Result<[number, string?], Context>;
+    scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number, attemptMs: number, settleMs: number): Result<StartReply, Context>;
+    scIntentStartLimited(intent: string, lease: string, window: string, blocked: string, ...args: (string | number)[]): Result<StartReply, Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
     scIntentAbandon(intent: string, lease: string, token: string): Result<number, Context>;
     scIntentRestore(intent: string, lease: string, token: string, record: string, ttlSec: number): Result<number, Context>;
@@ -543,7 +550,7 @@ export class IntentRepository {
    * serves, a lost connection): the caller starts the ordinary way and confirms with confirmKey.
    * The script is safe to have run on the node anyway: the step is then this run's own, started.
    */
-  private async startConfirmed(key: string, numKeys: number, args: (string | number)[]): Promise<{ reply: [number, string?]; waitError: unknown } | undefined> {
+  private async startConfirmed(key: string, numKeys: number, args: (string | number)[]): Promise<{ reply: StartReply; waitError: unknown } | undefined> {
     const ack = this.replicaAck!;
     const node = ack.nodeOf(key);
     if (!node) return undefined;
@@ -561,7 +568,7 @@ export class IntentRepository {
       );
     };
     try {
-      const reply = await evalOnNode<[number, string?]>(node, INTENT_START_SCRIPT, numKeys, args, behind);
+      const reply = await evalOnNode<StartReply>(node, INTENT_START_SCRIPT, numKeys, args, behind);
       return { reply, waitError };
     } catch {
       return undefined;
@@ -629,20 +636,10 @@ export class IntentRepository {
       if (s.opts.findOnly) {
         // Look, never make: what an earlier attempt made is adopted, anything else is "not made" (the
         // started record this look wrote is forgotten, so nothing waits on it) once the look can be
-        // trusted. A look that found nothing sooner than a settle window after the earlier attempt's
-        // own may only have lagged behind its object: the earlier record is put back (the step stays
-        // uncertain, its window not renewed) and the step looks again once that window is over.
+        // trusted (lookedTooSoon).
         const found = first.state === 1 && s.recover ? await this.lookUp(s, first.raw!) : null;
         if (found !== null) return this.completeStep(s, found, startedAt);
-        const lookAgainMs = first.state === 1 && s.recover ? this.untrustedLookMs(first.raw) : 0;
-        if (lookAgainMs > 0) {
-          await this.redis.scIntentRestore(s.key, s.lease.key, s.lease.token, first.raw!, TTL_SEC);
-          throw new RetryableError(`${s.what}: an earlier attempt's object may not be listed yet; looking for it again in ${Math.ceil(lookAgainMs / 1000)} s`, {
-            reason: 'intent_settling',
-            delayMs: lookAgainMs,
-            waiting: true,
-          });
-        }
+        if (first.state === 1 && s.recover) await this.lookedTooSoon(s, first);
         await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
         throw new NotMadeError(`${s.what}: no earlier attempt made it`);
       }
@@ -651,7 +648,9 @@ export class IntentRepository {
         // no earlier than the first of the attempts that left the step started.
         const found = await this.lookUp(s, first.raw!);
         if (found !== null) return this.completeStep(s, found, startedAt);
-        // Not there: this run's own attempt starts now (a looking-up that took long must not shorten it).
+        // Not listed, and the look came late enough to say so: this run's own attempt starts now (a
+        // looking-up that took long must not shorten it).
+        await this.lookedTooSoon(s, first);
         ({ deadline } = await this.startStep(s));
       }
       // The `started` record must survive a failover before anything is sent: a promoted replica
@@ -684,22 +683,32 @@ export class IntentRepository {
   }
 
   /**
-   * How long until a look-up-only step may trust a look that found nothing (0: now): one settle window
-   * after the earlier attempt's own (its `until` + 2 × settle), so a list that lagged behind its object
-   * is asked once more after the platform had that much longer to show it.
+   * After a look for what an earlier attempt made found nothing: returns when the look may be trusted,
+   * else puts the earlier attempt's record back (the step stays uncertain, its window not renewed:
+   * this run sent nothing) and throws a RetryableError (`intent_settling`, an expected wait) to look
+   * again then. Trusted is a look made one settle window after the earlier attempt's own (`until` + 2 ×
+   * settle): the first window bounds when a request still on its way may make the object, the second
+   * gives the platform's list that long again to show an object made at the end of the first (a list
+   * lags behind an insert: YouTube's broadcast list did). Both paths wait for it: a look-up-only step
+   * (findOnly) would say "not made" and leave the object on the platform for good, a creating step
+   * would make it a second time (a second broadcast). The start script computes the wait on Redis'
+   * clock, as it does `until` (`first.lookAfterMs`, from before the look): this process' clock is
+   * never compared with it (one ahead of Redis trusted the look too soon, one behind waited hours).
+   * Another run's record only: this run's own (a step it starts again) waits for nothing, as its start does.
    */
-  private untrustedLookMs(raw: string | undefined): number {
-    let until: unknown;
-    try {
-      until = (JSON.parse(raw ?? '') as { until?: unknown }).until;
-    } catch {
-      return 0;
-    }
-    return typeof until === 'number' ? Math.max(0, until + 2 * this.timing.settleMs - Date.now()) : 0;
+  private async lookedTooSoon<T>(s: ScopedStep<T>, first: { raw?: string; lookAfterMs: number }): Promise<void> {
+    const waitMs = first.lookAfterMs;
+    if (waitMs <= 0) return;
+    await this.redis.scIntentRestore(s.key, s.lease.key, s.lease.token, first.raw!, TTL_SEC);
+    throw new RetryableError(`${s.what}: an earlier attempt's object may not be listed yet; looking for it again in ${Math.ceil(waitMs / 1000)} s`, {
+      reason: 'intent_settling',
+      delayMs: waitMs,
+      waiting: true,
+    });
   }
 
   /** Marks the step started by this run; resolves to the local deadline of its attempt. */
-  private async startStep<T>(s: ScopedStep<T>, withToken = false): Promise<{ state: number; raw?: string; deadline: number }> {
+  private async startStep<T>(s: ScopedStep<T>, withToken = false): Promise<{ state: number; raw?: string; deadline: number; lookAfterMs: number }> {
     const { key, lease, opts } = s;
     const { attemptMs, settleMs } = this.timing;
     // The deadline counts from before the script ran: it never ends later than the recorded `until`.
@@ -717,7 +726,7 @@ export class IntentRepository {
               : [key, lease.key, lease.token, started, TTL_SEC, lease.ttlMs, attemptMs, settleMs],
           )
         : undefined;
-    const [state, raw] =
+    const [state, raw, lookAfter] =
       pipelined !== undefined
         ? pipelined.reply
         : limited
@@ -743,7 +752,7 @@ export class IntentRepository {
         waiting: true, // an expected wait: not a failure, so not counted against the retry budget
       });
     }
-    return { state, ...(raw !== undefined ? { raw } : {}), deadline: t0 + attemptMs };
+    return { state, ...(raw !== undefined ? { raw } : {}), deadline: t0 + attemptMs, lookAfterMs: Number(lookAfter ?? 0) };
   }
 
   /**

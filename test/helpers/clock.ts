@@ -17,3 +17,17 @@ export function isoFromNow(offsetMs: number): string {
 export function recentIso(agoMs = HOUR_MS): string {
   return isoFromNow(-agoMs);
 }
+
+/**
+ * Runs `fn` as a process whose clock is `skewMs` off the machine's (and so Redis') clock: its
+ * Date.now() only (timers and Redis TIME are unchanged), as a worker on a host whose clock is wrong.
+ */
+export async function withClockSkew<T>(skewMs: number, fn: () => Promise<T>): Promise<T> {
+  const real = Date.now;
+  Date.now = () => real() + skewMs;
+  try {
+    return await fn();
+  } finally {
+    Date.now = real;
+  }
+}

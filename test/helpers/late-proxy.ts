@@ -29,6 +29,8 @@ export interface LateProxy {
   holdAnswerNext(match: (method: string, path: string) => boolean, edit?: (body: string) => string): { answered: Promise<void>; release: () => void };
   /** The next request that `match`es never reaches the platform: its connection is reset (once). */
   dropNext(match: (method: string, path: string) => boolean): void;
+  /** The next request that `match`es never reaches the platform: the proxy answers it `status` with `body` (JSON) instead (once). */
+  replyNext(match: (method: string, path: string) => boolean, status: number, body: unknown): void;
   /** Forgets the holds, gates and drops that no request has matched yet. */
   clearRules(): void;
   /** Requests that were dropped. */
@@ -55,7 +57,7 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
     const opened = new Promise<void>((r) => (release = r));
     return { arrive, opened, arrived, release };
   };
-  const rules: { match: (method: string, path: string) => boolean; ms: number; drop?: true; gate?: Gate; answer?: Gate & { edit?: ((body: string) => string) | undefined } }[] = [];
+  const rules: { match: (method: string, path: string) => boolean; ms: number; drop?: true; reply?: { status: number; body: unknown }; gate?: Gate; answer?: Gate & { edit?: ((body: string) => string) | undefined } }[] = [];
   const held: LateProxy['held'] = [];
   const dropped: LateProxy['dropped'] = [];
   let busy = 0;
@@ -73,6 +75,11 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
           rules.splice(i, 1);
           dropped.push({ method, path });
           req.socket.destroy();
+          return;
+        }
+        if (i >= 0 && rules[i]!.reply) {
+          const reply = rules.splice(i, 1)[0]!.reply!;
+          res.writeHead(reply.status, { 'content-type': 'application/json; charset=UTF-8' }).end(JSON.stringify(reply.body));
           return;
         }
         if (i >= 0) {
@@ -131,6 +138,7 @@ export async function startLateProxy(target: string): Promise<LateProxy> {
       return { answered: g.arrived, release: g.release };
     },
     dropNext: (match) => rules.push({ match, ms: 0, drop: true }),
+    replyNext: (match, status, body) => rules.push({ match, ms: 0, reply: { status, body } }),
     clearRules: () => {
       rules.length = 0;
     },

@@ -11,6 +11,7 @@ import { SyncRuns } from '../../src/mirror/sync.worker.js';
 import { IntentRepository, LeaseLostError, type MirrorLease } from '../../src/store/intent.repository.js';
 import { AuthExpiredError, NotMadeError, RetryableError } from '../../src/targets/target.errors.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { withClockSkew } from '../helpers/clock.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
@@ -37,6 +38,20 @@ async function syncSettled(job: { partnerId: string; showId: string; targetId: s
     if (outcome.kind !== 'delay' || i >= 20) return outcome;
     await sleep(Math.min(outcome.delayMs, 1000)); // a run holding the mirror may end sooner than its lease
   }
+}
+
+/** Redis' clock (TIME), epoch ms: what intent records' `until` is on. */
+async function redisNow(): Promise<number> {
+  const [sec, usec] = await svc.rt.redis.time();
+  return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+}
+
+/** Intents whose attempts may send for 2 s and settle in 0.5 s, and a lease on (P, S, T) held by `token`. */
+async function shortIntents(P: string, S: string, T: string, token: string): Promise<{ intents: IntentRepository; lease: MirrorLease }> {
+  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 2000, settleMs: 500 });
+  const got = await intents.acquire(P, S, T, token, 60_000);
+  if (!('lease' in got)) throw new Error('lease not acquired');
+  return { intents, lease: got.lease };
 }
 
 async function leaseGone(p: string, s: string, t: string): Promise<boolean> {
@@ -83,18 +98,21 @@ test('a stalled run cannot complete or start a step, nor save the mirror, once i
   expect(settling.delayMs).toBeGreaterThan(0);
   expect(settling.delayMs).toBeLessThanOrEqual(2500);
   await sleep(settling.delayMs! + 20);
-  const resultB = await onceB(
-    'broadcast',
-    async () => {
-      bCalls.push('run');
-      return { id: 'from-B' };
-    },
-    async () => {
-      bCalls.push('recover'); // A started the step: B looks for what A may have created first
-      return null;
-    },
-  );
-  expect(bCalls).toEqual(['recover', 'run']);
+  const runB = async (): Promise<{ id: string }> => {
+    bCalls.push('run');
+    return { id: 'from-B' };
+  };
+  const recoverB = async (): Promise<null> => {
+    bCalls.push('recover'); // A started the step: B looks for what A may have created first
+    return null;
+  };
+  // Its first look, right after A's attempt settled, finds nothing: not trusted yet (a list may lag
+  // behind A's object), B looks again a settle window later and only then makes it.
+  const notYet = (await onceB('broadcast', runB, recoverB).catch((e: unknown) => e)) as RetryableError;
+  expect(notYet).toMatchObject({ reason: 'intent_settling', waiting: true });
+  await sleep(notYet.delayMs! + 20);
+  const resultB = await onceB('broadcast', runB, recoverB);
+  expect(bCalls).toEqual(['recover', 'recover', 'run']);
   expect(resultB).toEqual({ id: 'from-B' });
 
   // A wakes up: its result is refused, the step stays B's.
@@ -247,13 +265,14 @@ test('recover() is told when the first of the attempts that left a step started 
   await expect(runStep('since-B', async () => Promise.reject(new Error('B died')))).rejects.toThrow('B died');
   expect(await runStep('since-C', async () => 'made by C')).toBe('made by C');
 
-  // B and C were both told A's start: an object A's request made can only be younger than that.
-  expect(told).toHaveLength(2);
+  // B and C were both told A's start: an object A's request made can only be younger than that. (Each
+  // looked twice: a first look right after the earlier attempt settled is not trusted yet.)
+  expect(told).toHaveLength(4);
   for (const since of told) {
     expect(Date.parse(since ?? '')).toBeGreaterThanOrEqual(beforeA);
     expect(Date.parse(since ?? '')).toBeLessThanOrEqual(afterA);
   }
-  expect(told[1]).toBe(told[0]);
+  expect(new Set(told).size).toBe(1);
 });
 
 test('a look-up-only step (a create called off mid-way) whose look finds nothing soon after an earlier attempt settled keeps it uncertain and looks again a settle window later; only a look after that says "not made"', async () => {
@@ -297,6 +316,71 @@ test('a look-up-only step (a create called off mid-way) whose look finds nothing
     expect(looked).toBe(2);
   }
   await intents.release(got.lease);
+});
+
+test('a creating step whose look finds nothing soon after an earlier attempt settled does not make it yet: it looks again a settle window later, as a look-up-only step does, and adopts what the list shows by then', async () => {
+  // The creating path trusted its first look (right after until + settle) and made the object: a list
+  // lagging behind the earlier attempt's broadcast let it make a second one.
+  const [P, S, T] = ['cr', 'cr1', 'cr-t'];
+  const { intents, lease } = await shortIntents(P, S, T, 'job-token-cr');
+  const once = intents.scoped(P, S, T, 'g0:create', lease);
+  for (const [step, late] of [
+    ['broadcast', 'b-late'],
+    ['other', null],
+  ] as const) {
+    const key = svc.rt.keys.intent(P, S, T, `g0:create:${step}`);
+    const now = await redisNow();
+    const earlier = JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(now - 3_000).toISOString(), until: now - 700 });
+    await svc.rt.redis.set(key, earlier, 'EX', 86_400);
+    let listed: string | null = null;
+    let [looked, made] = [0, 0];
+    const lookup = async (): Promise<string | null> => (looked++, listed);
+    const make = async (): Promise<string> => `made-${++made}`;
+    const first = (await once(step, make, lookup).catch((e: unknown) => e)) as RetryableError;
+    expect(first).toBeInstanceOf(RetryableError);
+    expect(first).toMatchObject({ reason: 'intent_settling', waiting: true });
+    expect(first.delayMs).toBeLessThanOrEqual(500);
+    expect([made, await svc.rt.redis.get(key)]).toEqual([0, earlier]); // nothing sent, the earlier window kept
+    await sleep(first.delayMs!);
+    listed = late; // the list has caught up (or there never was one)
+    await expect(once(step, make, lookup)).resolves.toBe(late ?? 'made-1');
+    expect([looked, made]).toEqual([2, late === null ? 1 : 0]);
+  }
+  await intents.release(lease);
+});
+
+test('whether a look that found nothing is trusted is decided on Redis\' clock: a worker clock minutes ahead does not trust it too soon, one hours behind does not wait hours', async () => {
+  // untrustedLookMs added the Redis-clock `until` to the settle windows and took the worker's Date.now()
+  // off: a worker ahead of Redis by more than a settle window trusted an empty look at once (a second
+  // broadcast, or one left on the platform), one behind waited as long as its clock was behind.
+  const [P, S, T] = ['sk', 'sk1', 'sk-t'];
+  const { intents, lease } = await shortIntents(P, S, T, 'job-token-sk');
+  const find = intents.scoped(P, S, T, 'g0:create', lease, { findOnly: true });
+  const once = intents.scoped(P, S, T, 'g0:create', lease);
+  const nothing = async (): Promise<null> => null;
+  let made = 0;
+  const make = async (): Promise<string> => `made-${++made}`;
+  const outcome = async (skewMs: number, untilAgoMs: number, findOnly: boolean): Promise<unknown> => {
+    const key = svc.rt.keys.intent(P, S, T, `g0:create:${skewMs}:${findOnly}`);
+    const now = await redisNow();
+    await svc.rt.redis.set(key, JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(now - 3_000).toISOString(), until: now - untilAgoMs }), 'EX', 86_400);
+    const step = `${skewMs}:${findOnly}`;
+    return withClockSkew(skewMs, () => (findOnly ? find(step, make, nothing) : once(step, make, nothing)).catch((e: unknown) => e));
+  };
+  const TEN_MINUTES = 600_000;
+  const TWO_HOURS = 7_200_000;
+  for (const findOnly of [true, false]) {
+    // Ahead: the look came 200 ms after the earlier attempt settled, 300 ms before it may be trusted.
+    const ahead = await outcome(TEN_MINUTES, 700, findOnly);
+    expect(ahead).toBeInstanceOf(RetryableError);
+    expect((ahead as RetryableError).delayMs).toBeLessThanOrEqual(500);
+    // Behind: the look came seconds after it may be trusted.
+    const behind = await outcome(-TWO_HOURS, 5_000, findOnly);
+    if (findOnly) expect(behind).toBeInstanceOf(NotMadeError);
+    else expect(behind).toBe('made-1');
+  }
+  expect(made).toBe(1);
+  await intents.release(lease);
 });
 
 test('a single-request step refused with nothing sent after an earlier uncertain attempt keeps that attempt\'s record as it was: its window is not renewed, so the next run looks again at once', async () => {

@@ -11,6 +11,7 @@ import { RateLimitedError } from '../../src/targets/target.errors.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/service.js';
 import { caught } from '../helpers/adapter-context.js';
+import { withClockSkew } from '../helpers/clock.js';
 
 let server: TestRedis;
 let redis: RedisClient;
@@ -25,17 +26,6 @@ afterAll(async () => {
   redis.disconnect();
   await server.destroy();
 });
-
-/** Runs `fn` as a worker whose clock is `skewMs` off. */
-async function withClockSkew<T>(skewMs: number, fn: () => Promise<T>): Promise<T> {
-  const real = Date.now;
-  Date.now = () => real() + skewMs;
-  try {
-    return await fn();
-  } finally {
-    Date.now = real;
-  }
-}
 
 /** The wait the limiter asks for, or 0 when the slot was granted. */
 async function waitOf(limiter: RedisRateLimiter): Promise<number> {

@@ -14,9 +14,12 @@
  * The test plays the runs as BullMQ would (a new token each, waiting each delay).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CLEANUP_TRIES, type SyncOutcome } from '../../src/mirror/sync.service.js';
+import { CLEANUP_TRIES, SyncService, type SyncDeps, type SyncOutcome } from '../../src/mirror/sync.service.js';
 import { SweepService } from '../../src/mirror/sweep.service.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { intentRecordsUnreadable } from '../../src/lib/metrics.js';
+import { RedisTokenStore } from '../../src/store/token.repository.js';
+import { logSink } from '../helpers/log-sink.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
@@ -193,6 +196,9 @@ test('a broadcast insert refused for good (nothing made) after an earlier attemp
   proxy.holdNext(BROADCAST, 1_000);
   expect(await svc.rt.syncService.sync(job, { token: 'lag-a' })).toMatchObject({ kind: 'delay' });
   await proxy.idle();
+  // Past the point from which a look that finds nothing is trusted (until + 2 × settle: 800 + 600 ms
+  // after lag-a's start; a sooner one is asked again a settle window later, and would find it).
+  await sleep(2 * 300 + 100);
   // The next attempt's lookup lags behind it (the list shows no broadcast yet), and the insert is refused.
   const lagging = proxy.holdAnswerNext((method, path) => method === 'GET' && /\/v3\/liveBroadcasts$/.test(path), (body) => JSON.stringify({ ...(JSON.parse(body) as object), items: [] }));
   lagging.release();
@@ -316,6 +322,66 @@ test('a recovery lookup that fails (a 5xx, a reset connection) sent nothing that
   await sleep((failed as { delayMs: number }).delayMs);
   expect(await svc.rt.syncService.sync(job, { token: 'lku-c' })).toEqual({ kind: 'done', state: 'ready' });
   expect((await sim.effects('youtube')).filter((e) => e.type === 'show.created' && e.title === 'Lookup')).toHaveLength(1);
+}, 60_000);
+
+/**
+ * A show scheduled on a new YouTube target, mirrored, then cancelled with its stream delete dropped:
+ * the cancelled mirror with its clean-up left for a later run. Returns the job and its broadcast.
+ */
+async function cancelledWithCleanUp(partnerId: string, showId: string, targetId: string): Promise<{ job: { partnerId: string; showId: string; targetId: string }; broadcastId: string; generation: number }> {
+  const secret = await youtubeTarget(partnerId, targetId);
+  const show = sampleShow(showId, { title: `Clean-up ${showId}` });
+  expect((await sendEvent(svc, partnerId, secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId, showId, targetId };
+  expect(await runJob(job, `${showId}-a`)).toEqual({ kind: 'done', state: 'ready' });
+  proxy.dropNext((method, path) => method === 'DELETE' && /\/v3\/liveStreams$/.test(path));
+  expect((await sendEvent(svc, partnerId, secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  expect(await runJob(job, `${showId}-b`)).toEqual({ kind: 'done', state: 'cancelled' });
+  const m = (await svc.rt.shows.getMirror(partnerId, showId, targetId))!;
+  expect(m.remote?.data.cleanup).toBe('cancel');
+  return { job, broadcastId: m.remote!.externalId, generation: m.generation };
+}
+
+/** The runtime's SyncService with its log lines kept (level info and up). */
+function loggedSyncService(): { service: SyncService; lines: { level: number; msg: string }[] } {
+  const { log, lines } = logSink<{ level: number; msg: string }>();
+  const deps = (svc.rt.syncService as unknown as { deps: SyncDeps }).deps;
+  return { service: new SyncService({ ...deps, log }), lines };
+}
+
+const BROADCAST_READ = (method: string, path: string): boolean => method === 'GET' && /\/v3\/liveBroadcasts$/.test(path);
+
+test('a withdraw clean-up refused even with a fresh access token (401 after the refresh) marks the target\'s access token expired, as any other call does, and the cancelled mirror stays cancelled', async () => {
+  // The clean-up logged it at info and kept the refused token: cached in the adapter and stored as valid.
+  const { job } = await cancelledWithCleanUp('cln4', 's9', 'yt-cln4');
+  const refused = { error: { code: 401, message: 'Request had invalid authentication credentials.', errors: [{ message: 'Invalid Credentials', domain: 'global', reason: 'authError' }], status: 'UNAUTHENTICATED' } };
+  proxy.replyNext(BROADCAST_READ, 401, refused);
+  proxy.replyNext(BROADCAST_READ, 401, refused); // the retry with a fresh token
+  const { service, lines } = loggedSyncService();
+  expect(await service.sync(job, { token: 'cl4-c' })).toEqual({ kind: 'done', state: 'cancelled' });
+  const m = (await svc.rt.shows.getMirror('cln4', 's9', 'yt-cln4'))!;
+  expect({ state: m.state, lastError: m.lastError, cleanup: m.remote?.data.cleanup, tries: m.remote?.data.cleanupTries }).toEqual({ state: 'cancelled', lastError: null, cleanup: 'cancel', tries: '1' });
+  expect((await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, 'yt-cln4').current())?.expiresAt).toBe(0);
+  expect(lines.filter((l) => l.level === 40 && /fresh access token/.test(l.msg))).toHaveLength(1);
+  // The next run refreshes and cleans up.
+  expect(await service.sync(job, { token: 'cl4-d' })).toEqual({ kind: 'done', state: 'cancelled' });
+  expect((await svc.rt.shows.getMirror('cln4', 's9', 'yt-cln4'))!.remote?.data.cleanup).toBeUndefined();
+}, 60_000);
+
+test('a withdraw clean-up that finds a step\'s intent record unreadable logs it at error level and counts it, and the cancelled mirror stays cancelled', async () => {
+  // It was logged at info ("left for a later run") and given up after CLEANUP_TRIES: nobody was told.
+  const { job, broadcastId, generation } = await cancelledWithCleanUp('cln5', 's10', 'yt-cln5');
+  await svc.rt.redis.set(svc.rt.keys.intent('cln5', 's10', 'yt-cln5', `g${generation}:cancel:delete:${broadcastId}`), '{"status":"do');
+  // The clean-up's read still lists the broadcast (a read lagging behind its delete): the recorded delete step is asked.
+  proxy.replyNext(BROADCAST_READ, 200, { items: [{ id: broadcastId, snippet: { title: 'Clean-up s10' }, status: { lifeCycleStatus: 'ready' } }] });
+  const counted = async (): Promise<number> => (await intentRecordsUnreadable.get()).values.find((v) => v.labels.platform === 'youtube' && v.labels.during === 'cleanup')?.value ?? 0;
+  const before = await counted();
+  const { service, lines } = loggedSyncService();
+  expect(await service.sync(job, { token: 'cl5-c' })).toEqual({ kind: 'done', state: 'cancelled' });
+  const m = (await svc.rt.shows.getMirror('cln5', 's10', 'yt-cln5'))!;
+  expect({ state: m.state, lastError: m.lastError }).toEqual({ state: 'cancelled', lastError: null });
+  expect(await counted()).toBe(before + 1);
+  expect(lines.filter((l) => l.level === 50 && /intent record is unreadable/.test(l.msg))).toHaveLength(1);
 }, 60_000);
 
 // Last in the file: the quota block it sets holds the YouTube account every test here shares.
