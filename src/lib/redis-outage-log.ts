@@ -308,6 +308,66 @@ async function writeAccepted(worker: Worker): Promise<boolean> {
   }
 }
 
+/** How long, at most, a refused next tick is asked for again: half of this worker's lock (BullMQ's default 30 s). */
+function nextTickRetryMs(worker: Worker): number {
+  const lock = (worker as unknown as { opts?: { lockDuration?: unknown } }).opts?.lockDuration;
+  return (typeof lock === 'number' && lock > 0 ? lock : 30_000) / 2;
+}
+
+type Upserter = { upsertJobScheduler: Fetch };
+
+/**
+ * A job scheduler's tick that a full Redis let the worker take: Redis runs a script that declares no
+ * flags (each of BullMQ's) once its first write has gone through, and a write that frees memory (the
+ * ZREM of a due tick from the delayed set, in the fetch) is not refused at `maxmemory`, so a tick that
+ * falls due while Redis is full is moved to active and locked all the same. BullMQ 5 then makes the
+ * scheduler's next tick (JobScheduler.upsertJobScheduler, producerId the taken tick), whose first
+ * write (a ZADD) is refused; it emits "Failed to add repeatable job for next iteration" and leaves the
+ * taken tick in active unprocessed, with no next tick: that scheduler (the sweep, every second in the
+ * tests) produced nothing until its lock lapsed and a stalled check handed the tick back, 30–60 s after
+ * the take, however soon Redis had room (test/integration/workers.redis-oom.test.ts failed on it in
+ * fresh-clone CI whenever the sweep was the only tick due during its 5 s of OOM). Now a refused next
+ * tick is asked for again once a second, like a refused fetch, for at most half of the taken tick's lock
+ * (the lock manager renews it once the tick runs, so it runs with its lock held); a closing worker, an
+ * error that is no refusal, or a longer refusal end the retries, and BullMQ's stalled check hands the
+ * tick back as before. Each refusal is the worker's error (folded into its outage's lines).
+ */
+function retryNextTickWhileRedisRefuses(worker: Worker, closing: AbortSignal, onRefused: () => void): void {
+  // Worker.jobScheduler: a getter (on BullMQ's prototype) of a promise of the worker's own JobScheduler,
+  // made on first use; only nextJobFromJobData uses it (the next tick of a taken tick).
+  let getter: (() => unknown) | undefined;
+  for (let p: unknown = Object.getPrototypeOf(worker); p && !getter; p = Object.getPrototypeOf(p)) getter = Object.getOwnPropertyDescriptor(p, 'jobScheduler')?.get;
+  if (!getter) return;
+  const original = getter;
+  const wrapped = new WeakSet<object>();
+  const retryMs = nextTickRetryMs(worker);
+  Object.defineProperty(worker, 'jobScheduler', {
+    configurable: true,
+    get: async (): Promise<unknown> => {
+      const scheduler = (await original.call(worker)) as Upserter;
+      if (wrapped.has(scheduler)) return scheduler;
+      wrapped.add(scheduler);
+      const upsert = scheduler.upsertJobScheduler.bind(scheduler) as Fetch;
+      scheduler.upsertJobScheduler = async (...args: unknown[]): Promise<unknown> => {
+        const since = performance.now();
+        for (;;) {
+          try {
+            return await upsert(...args);
+          } catch (err) {
+            const message = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;
+            if (typeof message !== 'string' || !isRedisRefusalReply(message) || closing.aborted || performance.now() - since + REFUSED_FETCH_PAUSE_MS > retryMs) throw err;
+            onRefused();
+            worker.emit('error', err as Error);
+            await pause(REFUSED_FETCH_PAUSE_MS, closing);
+            if (closing.aborted) throw err;
+          }
+        }
+      };
+      return scheduler;
+    },
+  });
+}
+
 export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W, outage?: Pick<RedisOutageLog, 'recovered'>): W {
   const w = worker as unknown as { moveToActive: Fetch };
   const fetch = w.moveToActive.bind(worker) as Fetch;
@@ -338,6 +398,9 @@ export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W, outage?
       throw err;
     }
   };
+  retryNextTickWhileRedisRefuses(worker, closing.signal, () => {
+    refused = true;
+  });
   // An idle worker takes no job, but BullMQ's stalled check, a write script every stalledInterval (30 s),
   // is refused with the rest (OOM, READONLY) and opens the outage: a later check that Redis runs, and a
   // probe write that it accepts, end it (writeAccepted: the check alone can succeed without writing).
@@ -359,7 +422,8 @@ export function pauseFetchWhileRedisRefuses<W extends Worker>(worker: W, outage?
 
 /**
  * A BullMQ worker's Redis outage handling, as each of the five workers has it: its fetch (and stalled
- * check) paused while Redis refuses (pauseFetchWhileRedisRefuses, which ends the outage once Redis takes
+ * check, and a taken job scheduler tick's next tick: retryNextTickWhileRedisRefuses) paused while Redis
+ * refuses (pauseFetchWhileRedisRefuses, which ends the outage once Redis takes
  * writes again), and its connection errors and reconnection reported into `outage` (reportWorkerOutages,
  * with the same `fields`, `msg` and `handled`).
  */

@@ -6,8 +6,19 @@
  * waits a second (src/lib/redis-outage-log.ts, pauseFetchWhileRedisRefuses), and the workers take their jobs again once Redis has
  * room. Counted on the server: Redis's own `errorstat_OOM`. Real Redis, the service's workers and
  * scheduler (SWEEP_INTERVAL_MS 1000: a sweep tick is due every second).
+ *
+ * A tick that falls due while Redis is full is taken all the same (Redis lets BullMQ's fetch script
+ * finish once its first write, the ZREM of the due tick, has gone through: a write that frees memory is
+ * not refused), and the making of its next tick is refused: BullMQ left the taken tick in active
+ * unprocessed with no next tick, so the sweep paused until the stalled check handed it back, 30–60 s
+ * after the take; now the worker asks for that next tick again once a second and runs the tick as soon
+ * as Redis has room (src/lib/redis-outage-log.ts, retryNextTickWhileRedisRefuses). This test passed only
+ * when another tick due at the start (readiness, reconcile-schedules: every minute, the first at once)
+ * was taken in the same fetch as the sweep's, which then waited in `wait`, where the fetch's first write
+ * is refused; it failed in fresh-clone CI when those had run before Redis filled up. It fills Redis once
+ * they have run, so the sweep's tick is the one taken while Redis is full, every run.
  */
-import { QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { SCHEDULER_QUEUE } from '../../src/main/scheduler.js';
 import { startService, waitFor, type TestService } from '../helpers/service.js';
@@ -31,10 +42,19 @@ async function oomErrors(): Promise<number> {
 }
 
 test('workers facing a full Redis ask again about once a second, not in a loop, and process their jobs once it has room', async () => {
-  // Redis fills up between jobs, not during one: a job whose completion Redis refuses stays active until
-  // its lock lapses and the stalled check hands it back (≈ 30–60 s, docs/operations.md "Redis"), and the
-  // scheduler's next sweep tick is made only when it completes. On this machine the first sweep was
-  // often taken within ms of the start, before the test filled Redis, and it completed 60 s later.
+  // The first ticks of the minute schedulers (due at the start) run before Redis fills up: the sweep's
+  // is then the only tick that falls due while Redis is full (see the file's comment).
+  const queue = new Queue(SCHEDULER_QUEUE, { connection: svc.rt.bullConnection('worker'), prefix: svc.rt.keys.queuePrefix(SCHEDULER_QUEUE) });
+  try {
+    await waitFor(async () => {
+      for (const id of ['readiness', 'reconcile-schedules']) if (((await queue.getJobScheduler(id))?.next ?? 0) < Date.now() + 30_000) return false;
+      return (await queue.getActiveCount()) === 0;
+    }, 20_000, 50);
+  } finally {
+    await queue.close();
+  }
+  // Then Redis fills up between sweeps (after one completed), so the one taken while it is full is a tick
+  // that fell due meanwhile.
   const first = new QueueEvents(SCHEDULER_QUEUE, { connection: svc.rt.bullConnection('worker'), prefix: svc.rt.keys.queuePrefix(SCHEDULER_QUEUE) });
   try {
     await first.waitUntilReady();

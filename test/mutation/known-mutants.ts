@@ -4892,6 +4892,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/sync.step-progress.test.ts'],
     testName: 'intent record unreadable',
   },
+  {
+    name: 'scheduler-next-tick-refusal-abandons-tick',
+    what: "a job scheduler's tick taken while Redis is full (its fetch script's first write, the ZREM of the due tick, frees memory and is let through), whose next tick Redis refused, is left active with no next tick: the sweep paused 30–60 s after Redis had room, until the stalled check handed the tick back",
+    file: 'src/lib/redis-outage-log.ts',
+    from: "if (typeof message !== 'string' || !isRedisRefusalReply(message) || closing.aborted || performance.now() - since + REFUSED_FETCH_PAUSE_MS > retryMs) throw err;",
+    to: 'throw err;',
+    tests: ['test/integration/workers.redis-oom.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
