@@ -101,17 +101,20 @@ if redis.call('PTTL', KEYS[1]) < ms then redis.call('PEXPIRE', KEYS[1], ms) end
 return 1
 `;
 
+/** Lua: `ms` raised to the longest wait (Redis ms from `now`) of the use cases in ARGV, in hash `hashKey`. */
+const longestUseCaseWait = (hashKey: string): string => `for i = 1, #ARGV do
+  local w = tonumber(redis.call('HGET', ${hashKey}, ARGV[i]) or '0') - now
+  if w > ms then ms = w end
+end
+return ms`;
+
 /**
  * KEYS: the use-case block hash. ARGV: use cases. Returns the wait (ms) until the longest of their
  * blocks ends, 0 = none.
  */
 const USE_CASE_WAIT_LUA = `${REDIS_NOW_MS}
 local ms = 0
-for i = 1, #ARGV do
-  local w = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0') - now
-  if w > ms then ms = w end
-end
-return ms
+${longestUseCaseWait('KEYS[1]')}
 `;
 
 /**
@@ -121,11 +124,7 @@ return ms
 const BLOCKED_FOR_LUA = `${REDIS_NOW_MS}
 local ms = redis.call('PTTL', KEYS[1])
 if ms < 0 then ms = 0 end
-for i = 1, #ARGV do
-  local w = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0') - now
-  if w > ms then ms = w end
-end
-return ms
+${longestUseCaseWait('KEYS[2]')}
 `;
 
 /**
