@@ -4789,7 +4789,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     what: "readiness's quota check reads the block of every use case, the ones the show never calls too: a day's ads_management throttle blocks the show",
     file: 'src/store/rate-limiter.ts',
     from: "${longestUseCaseWait('KEYS[2]')}",
-    to: "for _, v in ipairs(redis.call('HVALS', KEYS[2])) do if tonumber(v) - now > ms then ms = tonumber(v) - now end end\nreturn ms",
+    to: "for _, v in ipairs(redis.call('HVALS', KEYS[2])) do if tonumber(v) - now > ms then ms = tonumber(v) - now end end",
     tests: ['test/e2e/readiness.test.ts'],
     testName: "a block of one of the account's use cases",
   },
@@ -4801,6 +4801,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "      if (err.kind === 'rate_limited') tried = true;",
     tests: ['test/integration/sync.step-progress.test.ts'],
     testName: 'held by the quota',
+  },
+  {
+    name: 'rate-limiter-use-case-wait-own-round-trip',
+    what: "a Facebook acquire that names use cases reads their blocks in a call of its own before the acquire script: two Redis round trips on the hot path instead of one",
+    file: 'src/store/rate-limiter.ts',
+    from: 'if (useCases.length > 0 && hasPrepaid(this.windowKey)) {',
+    to: 'if (useCases.length > 0) {',
+    tests: ['test/integration/rate-limiter.test.ts'],
+    testName: 'an acquire is one round trip',
+  },
+  {
+    name: 'rate-limiter-acquire-skips-use-case-blocks',
+    what: "the acquire script reads the call's use cases but does not refuse on their blocks: a Facebook call is sent into its use case's throttle",
+    file: 'src/store/rate-limiter.ts',
+    from: 'if ms > 0 then return ms end',
+    to: '',
+    tests: ['test/integration/rate-limiter.test.ts'],
+    testName: "a use case's block holds the calls naming it",
   },
 ];
 
