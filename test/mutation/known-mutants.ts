@@ -4820,6 +4820,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/rate-limiter.test.ts'],
     testName: "a use case's block holds the calls naming it",
   },
+  {
+    name: 'ops-board-rereads-empty-live-index',
+    what: "the board reads a busy partner's live-show index again though the count pass found it empty: one command more a partner with shows in range and none live",
+    file: 'src/api/ops/ops.service.ts',
+    from: 'liveCount > 0 ? this.d.shows.liveShowIds(partner.id, MAX_SHOWS_PER_PARTNER) : [],',
+    to: 'this.d.shows.liveShowIds(partner.id, MAX_SHOWS_PER_PARTNER),',
+    tests: ['test/integration/ops.board-read.test.ts'],
+    testName: 'the board lists every partner',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
