@@ -7,6 +7,7 @@ import { DelayedError, Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Keys } from '../store/keys.js';
+import { redisNowMs, type RedisClient } from '../store/redis.js';
 import type { SweepService } from '../mirror/sweep.service.js';
 import type { OrderEventSweep } from '../attribution/order-event.sweep.js';
 import type { PartnerRepository } from '../store/partner.repository.js';
@@ -92,13 +93,6 @@ export async function syncReconcileSchedules(queue: Queue, partners: { id: strin
     );
   }
   return partners.length;
-}
-
-/** Redis's clock (TIME), in ms since the epoch. */
-type TimeClient = { time(): Promise<unknown> };
-async function redisTimeMs(client: TimeClient): Promise<number> {
-  const [s, us] = (await client.time()) as [string | number, string | number];
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 }
 
 /** (partner id, cron) pairs whose "cannot be scheduled" warning this process has written (syncReconcileSchedules). */
@@ -222,7 +216,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
           // it goes back to the delayed set for the time left by that clock (moveToDelayed takes a
           // time on this process's clock, so the wait is counted from here). The catch-up of ticks
           // that passed meanwhile reads Redis's clock too.
-          const redisNow = await redisTimeMs((await queue.client) as unknown as TimeClient); // ioredis under BullMQ's client interface
+          const redisNow = await redisNowMs((await queue.client) as unknown as RedisClient); // ioredis under BullMQ's client interface
           const tickMs = tick ? Number(tick[1]) : redisNow;
           if (redisNow < tickMs) {
             await job.moveToDelayed(Date.now() + (tickMs - redisNow), token);

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { RateLimitedError } from '../targets/target.errors.js';
-import { takePrepaid } from '../targets/attempt-deadline.js';
+import { hasPrepaid, takePrepaid } from '../targets/attempt-deadline.js';
 import { platformWait } from '../targets/target.failure.js';
 import type { RateLimiter } from '../targets/target.adapter.js';
 import { Cluster, type Result } from 'ioredis';
@@ -59,11 +59,6 @@ end
 `;
 }
 
-/** KEYS: window zset, block key. ARGV: window ms, limit, cost, member. Returns wait ms (0 = granted). */
-const ACQUIRE_LUA = `${REDIS_NOW_MS}
-${acquireLua('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]', 'ARGV[4]')}
-return wait
-`;
 
 /**
  * KEYS: block key, reason key. ARGV: block for ms (from now, Redis time), reason. A block only ever
@@ -102,16 +97,36 @@ return 1
 `;
 
 /**
+ * Lua: `ms` raised to the longest wait (Redis ms from `now`) of the use cases in ARGV from `first` on,
+ * in hash `hashKey`.
+ */
+const longestUseCaseWait = (hashKey: string, first = 1): string => `for i = ${first}, #ARGV do
+  local w = tonumber(redis.call('HGET', ${hashKey}, ARGV[i]) or '0') - now
+  if w > ms then ms = w end
+end`;
+
+/**
  * KEYS: the use-case block hash. ARGV: use cases. Returns the wait (ms) until the longest of their
  * blocks ends, 0 = none.
  */
 const USE_CASE_WAIT_LUA = `${REDIS_NOW_MS}
 local ms = 0
-for i = 1, #ARGV do
-  local w = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0') - now
-  if w > ms then ms = w end
-end
+${longestUseCaseWait('KEYS[1]')}
 return ms
+`;
+
+/**
+ * KEYS: window zset, block key, use-case block hash. ARGV: window ms, limit, cost, member, then the
+ * call's use cases (none but Facebook's). Returns wait ms (0 = granted). The use cases' own blocks
+ * come first (no token is taken while one holds), in the same call: a Facebook acquire is one round
+ * trip, and a call that names no use case reads nothing more.
+ */
+const ACQUIRE_LUA = `${REDIS_NOW_MS}
+local ms = 0
+${longestUseCaseWait('KEYS[3]', 5)}
+if ms > 0 then return ms end
+${acquireLua('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]', 'ARGV[4]')}
+return wait
 `;
 
 /**
@@ -121,10 +136,7 @@ return ms
 const BLOCKED_FOR_LUA = `${REDIS_NOW_MS}
 local ms = redis.call('PTTL', KEYS[1])
 if ms < 0 then ms = 0 end
-for i = 1, #ARGV do
-  local w = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0') - now
-  if w > ms then ms = w end
-end
+${longestUseCaseWait('KEYS[2]')}
 return ms
 `;
 
@@ -160,13 +172,15 @@ const TAKES_PER_CALL = 100;
 
 interface PendingTake {
   args: (string | number)[];
+  /** The token taken through the Cluster client instead (a node that does not serve its keys, a failed call). */
+  direct: () => Promise<number>;
   resolve: (wait: number) => void;
   reject: (err: unknown) => void;
 }
 /** One per Cluster client: the limiters of every target share its per-master batches. */
 const nodeTakes = new WeakMap<Cluster, NodeBatches<PendingTake, (number | Error)[]>>();
-function nodeTake(cluster: Cluster, windowKey: string, blockKey: string, args: (string | number)[]): Promise<number> {
-  const direct = (): Promise<number> => cluster.scAcquire(windowKey, blockKey, ...args);
+function nodeTake(cluster: Cluster, windowKey: string, blockKey: string, useCaseKey: string, args: (string | number)[]): Promise<number> {
+  const direct = (): Promise<number> => cluster.scAcquire(windowKey, blockKey, useCaseKey, ...args);
   let batches = nodeTakes.get(cluster);
   if (batches === undefined) {
     batches = new NodeBatches<PendingTake, (number | Error)[]>(cluster, {
@@ -177,23 +191,23 @@ function nodeTake(cluster: Cluster, windowKey: string, blockKey: string, args: (
         batch.forEach((t, i) => {
           const r = replies[i];
           if (typeof r === 'number') t.resolve(r);
-          else cluster.scAcquire(...(t.args as [string, string, ...(string | number)[]])).then(t.resolve, t.reject);
+          else t.direct().then(t.resolve, t.reject);
         }),
       fail: (batch) => {
-        for (const t of batch) cluster.scAcquire(...(t.args as [string, string, ...(string | number)[]])).then(t.resolve, t.reject);
+        for (const t of batch) t.direct().then(t.resolve, t.reject);
       },
     });
     nodeTakes.set(cluster, batches);
   }
   const b = batches;
   return new Promise<number>((resolve, reject) => {
-    if (!b.add(windowKey, { args: [windowKey, blockKey, ...args], resolve, reject })) direct().then(resolve, reject);
+    if (!b.add(windowKey, { args: [windowKey, blockKey, ...args], direct, resolve, reject })) direct().then(resolve, reject);
   });
 }
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scAcquire(windowKey: string, blockKey: string, ...args: (string | number)[]): Result<number, Context>;
+    scAcquire(windowKey: string, blockKey: string, useCaseKey: string, ...args: (string | number)[]): Result<number, Context>;
     scBlock(blockKey: string, reasonKey: string, ...args: (string | number)[]): Result<number, Context>;
     scUseCaseBlock(hashKey: string, ms: number, useCase: string): Result<number, Context>;
     scUseCaseWait(hashKey: string, ...useCases: string[]): Result<number, Context>;
@@ -240,7 +254,7 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
     this.blockKey = keys.targetLimit(targetId, 'blocked');
     this.useCaseKey = keys.targetLimit(targetId, 'blocked-use-cases');
     defineRedisScripts(redis, {
-      scAcquire: { numberOfKeys: 2, lua: ACQUIRE_LUA },
+      scAcquire: { numberOfKeys: 3, lua: ACQUIRE_LUA },
       scBlock: { numberOfKeys: 2, lua: BLOCK_LUA },
       scUseCaseBlock: { numberOfKeys: 1, lua: USE_CASE_BLOCK_LUA },
       scUseCaseWait: { numberOfKeys: 1, lua: USE_CASE_WAIT_LUA },
@@ -248,16 +262,17 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
   }
 
   async acquire(cost = 1, useCase?: string | readonly string[]): Promise<void> {
-    // The use cases' own blocks first: a token the step's start took is not used up by a refusal here.
     const useCases = useCase === undefined ? [] : typeof useCase === 'string' ? [useCase] : useCase;
-    if (useCases.length > 0) {
+    // The step's start took this attempt's first token already (IntentRepository.scoped): only the use
+    // cases' own blocks are left to read, and a refusal there does not use that token up.
+    if (useCases.length > 0 && hasPrepaid(this.windowKey)) {
       const held = await this.redis.scUseCaseWait(this.useCaseKey, ...useCases);
       if (held > 0) throw this.refused(held);
     }
-    // The step's start took this attempt's first token already (IntentRepository.scoped).
     if (takePrepaid(this.windowKey)) return;
-    // Window limits count requests; `cost` (quota units) only matters for quota-style platforms.
-    const wait = await this.redis.scAcquire(this.windowKey, this.blockKey, ...this.acquireArgs(cost));
+    // One call: the use cases' blocks first, then the window and the account's block. Window limits
+    // count requests; `cost` (quota units) only matters for quota-style platforms.
+    const wait = await this.redis.scAcquire(this.windowKey, this.blockKey, this.useCaseKey, ...this.acquireArgs(cost), ...useCases);
     if (wait > 0) throw this.refused(wait);
   }
 
@@ -275,7 +290,10 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
     return {
       key: this.windowKey,
       // On a Cluster in the batch of the limiter's master (the tokens of the intent starts of one moment)
-      wait: this.redis instanceof Cluster ? nodeTake(this.redis, this.windowKey, this.blockKey, args) : this.redis.scAcquire(this.windowKey, this.blockKey, ...args),
+      wait:
+        this.redis instanceof Cluster
+          ? nodeTake(this.redis, this.windowKey, this.blockKey, this.useCaseKey, args)
+          : this.redis.scAcquire(this.windowKey, this.blockKey, this.useCaseKey, ...args),
       // The window's member ACQUIRE added for it (cost 1: `<member>:1`; none without a limit).
       giveBack: async () => {
         await this.redis.zrem(this.windowKey, `${String(args[3])}:1`);

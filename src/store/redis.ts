@@ -442,13 +442,21 @@ export class LateWriteError extends Error {
 const REDIS_NOW_MS_LUA = `local t = redis.call('TIME') return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
+ * Redis's clock (TIME) in ms since the epoch, converted in one place (REDIS_NOW_MS_LUA). With `key`,
+ * read in that key's slot (on a Cluster, the node that serves it); without, on any node.
+ */
+export async function redisNowMs(client: RedisClient, key?: string): Promise<number> {
+  return Number(key === undefined ? await client.eval(REDIS_NOW_MS_LUA, 0) : await client.eval(REDIS_NOW_MS_LUA, 1, key));
+}
+
+/**
  * The deadline (Redis ms) for a guarded write of `key`: Redis's own clock, read in `key`'s slot (on a
  * Cluster, the node that will run the write), plus WRITE_DEADLINE_MS. The write's script starts with
  * LATE_WRITE_LUA. The write is sent after this read returned, so it times out in the client no earlier
  * than this read + commandTimeout: past the deadline.
  */
 export async function writeDeadline(redis: RedisClient, key: string): Promise<number> {
-  return Number(await redis.eval(REDIS_NOW_MS_LUA, 1, key)) + WRITE_DEADLINE_MS;
+  return (await redisNowMs(redis, key)) + WRITE_DEADLINE_MS;
 }
 
 /** A script's first line: returns -1 (no write) when Redis's clock is past `deadline` (an ARGV, from writeDeadline). */

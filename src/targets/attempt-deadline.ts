@@ -50,6 +50,11 @@ export function attemptDeadline(): number | undefined {
   return currentAttempt()?.deadline;
 }
 
+/** True while the step's start's token of the limiter with this window key is there for takePrepaid (not taken). */
+export function hasPrepaid(limiterKey: string): boolean {
+  return currentAttempt()?.prepaid === limiterKey;
+}
+
 /** True (once per attempt) when the step's start took a token of the limiter with this window key for this attempt. */
 export function takePrepaid(limiterKey: string): boolean {
   const a = currentAttempt();

@@ -91,6 +91,11 @@ test('the board lists every partner and their shows, and reads rows only of the 
   for (let i = 0; i < EMPTY; i += 1) expect(perPartnerReads(commands, `empty-${i}`)).toEqual([]);
   expect(perPartnerReads(commands, 'busy').length).toBeGreaterThan(0);
   expect(perPartnerReads(commands, 'lively').length).toBeGreaterThan(0);
+  // The count pass's SCARD of a partner's live-show index is passed on: a partner with shows in range
+  // but none live (legacy) has its index read by no other command; one with a live show, once more.
+  const liveIndexReads = (partner: string): string[] => commands.filter((c) => c.includes(`{p:${partner}}:live `) || c.endsWith(`{p:${partner}}:live`)).filter((c) => !/^scard /i.test(c));
+  expect(liveIndexReads('legacy')).toEqual([]);
+  expect(liveIndexReads('busy')).toHaveLength(1);
 });
 
 test('a show written after a board is on the next one; a partner whose live show ended is not read again', async () => {

@@ -12,6 +12,7 @@ import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/service.js';
 import { caught } from '../helpers/adapter-context.js';
 import { withClockSkew } from '../helpers/clock.js';
+import { withAttemptDeadline } from '../../src/targets/attempt-deadline.js';
 
 let server: TestRedis;
 let redis: RedisClient;
@@ -90,14 +91,15 @@ test('a take sent again with its own member (a batched call that failed as a who
   const args = limiter.prepay().args;
   const win = keys.targetLimit(targetId, 'window');
   const block = keys.targetLimit(targetId, 'blocked');
-  expect(await redis.scAcquire(win, block, ...args)).toBe(0);
-  expect(await redis.scAcquire(win, block, ...args)).toBe(0); // the same take: granted, nothing more taken
+  const useCases = keys.targetLimit(targetId, 'blocked-use-cases');
+  expect(await redis.scAcquire(win, block, useCases, ...args)).toBe(0);
+  expect(await redis.scAcquire(win, block, useCases, ...args)).toBe(0); // the same take: granted, nothing more taken
   expect(await redis.zcard(win)).toBe(1);
   // Another take (its own member) still finds the window full.
   expect(await waitOf(limiter)).toBeGreaterThan(55_000);
   const other = limiter.prepay().args;
   expect(other[3]).not.toBe(args[3]); // members are unique per take
-  expect(await redis.scAcquire(win, block, ...other)).toBeGreaterThan(55_000);
+  expect(await redis.scAcquire(win, block, useCases, ...other)).toBeGreaterThan(55_000);
   expect(await redis.zcard(win)).toBe(1);
 });
 
@@ -114,4 +116,33 @@ test("a use case's block holds the calls naming it (the longest of several named
   const both = await caught(limiter.acquire(1, ['pages', 'catalog_management']));
   expect((both as RateLimitedError).delayMs).toBeGreaterThan(115_000);
   await limiter.acquire(1, 'instagram');
+});
+
+/** Round trips (EVALSHA/EVAL calls) and HGETs this file's redis-server ran while `fn` ran. */
+async function commandsOf(fn: () => Promise<unknown>): Promise<{ trips: number; hget: number }> {
+  await redis.config('RESETSTAT');
+  await fn();
+  const info = await redis.info('commandstats');
+  const calls = (cmd: string): number => Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+  return { trips: calls('evalsha') + calls('eval'), hget: calls('hget') };
+}
+
+test('an acquire is one round trip, a Facebook one that names use cases too (their blocks are read in the acquire script); a call that names none reads no use case', async () => {
+  const id = `t${++n}`;
+  const limiter = new RedisRateLimiter(redis, keys, id, { requests: 100, windowMs: 60_000 });
+  const win = keys.targetLimit(id, 'window');
+  // The scripts loaded first (a script's first EVALSHA is answered NOSCRIPT and sent again as EVAL).
+  await limiter.acquire(1, ['pages']);
+  await withAttemptDeadline(Date.now() + 60_000, () => limiter.acquire(1, ['pages']), win);
+  expect(await commandsOf(() => limiter.acquire(1, ['pages', 'catalog_management']))).toEqual({ trips: 1, hget: 2 });
+  expect(await commandsOf(() => limiter.acquire())).toEqual({ trips: 1, hget: 0 });
+  // The step's start took the token (IntentRepository.scoped): only the use cases' blocks are read.
+  expect(await commandsOf(() => withAttemptDeadline(Date.now() + 60_000, () => limiter.acquire(1, 'pages'), win))).toEqual({ trips: 1, hget: 1 });
+  expect(await redis.zcard(win)).toBe(3);
+  // A use case's block refuses in that one call, and takes no token.
+  await limiter.blockUntil(Date.now() + 60_000, 'facebook throttling (pages)', 'pages');
+  let refused: unknown;
+  expect(await commandsOf(async () => (refused = await caught(limiter.acquire(1, ['catalog_management', 'pages']))))).toEqual({ trips: 1, hget: 2 });
+  expect((refused as RateLimitedError).delayMs).toBeGreaterThan(55_000);
+  expect(await redis.zcard(win)).toBe(3);
 });

@@ -161,36 +161,41 @@ export class OpsService {
    * now to WINDOW_MS after it (the whole range partnerRows reads), or a show in the live-show index.
    * Two counts a partner, sent BOARD_BATCH partners at once in one write (inOneWrite): 2,000 partners
    * without shows were 2,000 bundle reads and five index reads each, every second of an open stream.
-   * Read each board (no cache): a show written a moment ago is on the next one.
+   * Read each board (no cache): a show written a moment ago is on the next one. Each partner's count of
+   * live shows comes back too (partnerRows reads the live-show index only when it is not empty).
    */
-  private async withShows(ids: string[], nowMs: number): Promise<boolean[]> {
+  private async withShows(ids: string[], nowMs: number): Promise<{ busy: boolean; live: number }[]> {
     await Promise.all(ids.map((id) => this.backfilledLive(id)));
-    const out: boolean[] = [];
+    const out: { busy: boolean; live: number }[] = [];
     for (let i = 0; i < ids.length; i += BOARD_BATCH) {
       const batch = ids.slice(i, i + BOARD_BATCH);
       const counts = await inOneWrite(this.d.redis, () =>
         Promise.all(batch.map((id) => Promise.all([this.d.redis.zcount(this.d.keys.partnerShows(id), nowMs - LIVE_LOOKBACK_MS, nowMs + WINDOW_MS), this.d.redis.scard(this.d.keys.partnerLiveShows(id))]))),
       );
-      for (const [scheduled, live] of counts) out.push(scheduled > 0 || live > 0);
+      for (const [scheduled, live] of counts) out.push({ busy: scheduled > 0 || live > 0, live });
     }
     return out;
   }
 
   async board(p: Principal, nowMs = Date.now()): Promise<{ generatedAt: string; partners: { id: string; name: string }[]; shows: BoardRow[]; leftOff: number }> {
     const partners = await this.partnersFor(p);
-    const busy = await this.withShows(
+    const counts = await this.withShows(
       partners.map((x) => x.id),
       nowMs,
     );
-    const parts = await Promise.all(partners.filter((_, i) => busy[i]).map((partner) => this.partnerRows(partner, nowMs)));
+    const parts = await Promise.all(partners.flatMap((partner, i) => (counts[i]?.busy ? [this.partnerRows(partner, nowMs, counts[i].live)] : [])));
     const rows = parts.flatMap((x) => x.rows);
     rows.sort((a, b) => rank(a) - rank(b) || a.scheduledAt.localeCompare(b.scheduledAt) || a.showId.localeCompare(b.showId));
     const leftOff = parts.reduce((n, x) => n + x.leftOff, 0);
     return { generatedAt: new Date(nowMs).toISOString(), partners: partners.map((x) => ({ id: x.id, name: x.name })), shows: rows, leftOff };
   }
 
-  /** A partner's rows, and how many of its shows in today's window are not among them (over MAX_SHOWS_PER_PARTNER). */
-  private async partnerRows(partner: Partner, nowMs: number): Promise<{ rows: BoardRow[]; leftOff: number }> {
+  /**
+   * A partner's rows, and how many of its shows in today's window are not among them (over
+   * MAX_SHOWS_PER_PARTNER). `liveCount`: its live-show index's size, as the board's count pass read it
+   * (0: the index is not read again).
+   */
+  private async partnerRows(partner: Partner, nowMs: number, liveCount: number): Promise<{ rows: BoardRow[]; leftOff: number }> {
     const bundle = await this.d.partners.bundle(partner.id);
     if (!bundle) return { rows: [], leftOff: 0 };
     // Today's window, and apart from it the shows scheduled before it, newest first (only live ones stay):
@@ -209,7 +214,7 @@ export class OpsService {
       this.d.redis.zrevrangebyscore(key, `(${nowMs}`, nowMs - WINDOW_MS, 'WITHSCORES', 'LIMIT', 0, MAX_SHOWS_PER_PARTNER),
       this.d.redis.zcount(key, nowMs - WINDOW_MS, nowMs + WINDOW_MS),
       this.d.redis.zrevrangebyscore(key, `(${nowMs - WINDOW_MS}`, nowMs - LIVE_LOOKBACK_MS, 'LIMIT', 0, MAX_SHOWS_PER_PARTNER),
-      this.d.shows.liveShowIds(partner.id, MAX_SHOWS_PER_PARTNER),
+      liveCount > 0 ? this.d.shows.liveShowIds(partner.id, MAX_SHOWS_PER_PARTNER) : [],
     ]);
     const near = nearest([...pairs(ahead), ...pairs(behind)], nowMs, MAX_SHOWS_PER_PARTNER);
     const ids = [...new Set([...near, ...earlier, ...live])];
