@@ -117,52 +117,6 @@ export class SecretBox {
   mac(value: string): Buffer {
     return createHmac('sha256', this.key).update(value).digest();
   }
-  /**
-   * The first 12 bytes of `mac(value)`, base64url (16 characters): a link code. Computed as RFC 2104
-   * spells HMAC out, with Node's one-shot digest (`crypto.hash`): an `Hmac` object (its OpenSSL digest
-   * fetched and initialised per call) was the largest part of a pin sync's own crypto, ≈ 3.5 µs against
-   * ≈ 1 µs. The same bytes (test/unit/crypto.mac-code.test.ts checks it against createHmac); Nodes
-   * without `crypto.hash` take `mac`.
-   */
-  macCode(value: string): string {
-    if (!oneShot) return this.mac(value).subarray(0, 12).toString('base64url');
-    const h = (this.hmac ??= new HmacPads(this.key));
-    const n = Buffer.byteLength(value);
-    if (BLOCK + n > h.inner.length) {
-      const grown = Buffer.allocUnsafe(2 * (BLOCK + n));
-      h.inner.copy(grown, 0, 0, BLOCK);
-      h.inner = grown;
-    }
-    h.inner.write(value, BLOCK, 'utf8');
-    h.outer.write(oneShot('sha256', h.inner.subarray(0, BLOCK + n), 'latin1'), BLOCK, 'latin1');
-    // 12 bytes are 16 base64 characters exactly: the digest's own text cut there is their encoding.
-    return oneShot('sha256', h.outer, 'base64url').slice(0, 16);
-  }
-  private hmac: HmacPads | undefined;
-}
-
-/** SHA-256's block size. */
-const BLOCK = 64;
-
-/**
- * HMAC-SHA256's padded keys (RFC 2104: K xor ipad, K xor opad; a key longer than a block hashed
- * first), each at the head of a buffer the message (inner) or the inner digest (outer) is written
- * after. Used synchronously, one call at a time: the buffers are reused.
- */
-class HmacPads {
-  inner: Buffer;
-  readonly outer = Buffer.allocUnsafe(BLOCK + 32);
-  constructor(key: Buffer) {
-    const k = key.length > BLOCK ? createHash('sha256').update(key).digest() : key;
-    this.inner = Buffer.alloc(BLOCK + 256, 0);
-    this.outer.fill(0, 0, BLOCK);
-    k.copy(this.inner, 0);
-    k.copy(this.outer, 0);
-    for (let i = 0; i < BLOCK; i++) {
-      this.inner[i]! ^= 0x36;
-      this.outer[i]! ^= 0x5c;
-    }
-  }
 }
 
 /**
@@ -170,7 +124,7 @@ class HmacPads {
  * stream and an `update` per call (3–4× faster for short texts; a pin sync makes three SHA-256s, the
  * dispatcher one SHA-1 per dirty show). Older Nodes (engines: >= 20.6) take createHash.
  */
-const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string | Buffer, encoding: 'hex' | 'base64url' | 'latin1') => string }).hash;
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'hex' | 'base64url') => string }).hash;
 
 /** The `algorithm` digest of a text (UTF-8), as hex or base64url. */
 export function digestOf(algorithm: 'sha1' | 'sha256', value: string, encoding: 'hex' | 'base64url'): string {

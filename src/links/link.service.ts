@@ -389,7 +389,7 @@ export class LinkService {
   }
 
   code(partnerId: string, showId: string, targetId: string, productId: string): string {
-    return this.box.macCode(`link\u0000${partnerId}\u0000${showId}\u0000${targetId}\u0000${productId}`);
+    return this.box.mac(`link\u0000${partnerId}\u0000${showId}\u0000${targetId}\u0000${productId}`).subarray(0, 12).toString('base64url');
   }
 
   /** The base of the links made from now on (the API's bound port, when PUBLIC_BASE_URL follows PORT=0). */

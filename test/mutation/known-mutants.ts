@@ -4802,22 +4802,6 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/sync.step-progress.test.ts'],
     testName: 'held by the quota',
   },
-  {
-    name: 'mac-code-message-latin1',
-    what: "a link code's HMAC reads the text as latin1, not UTF-8 (SecretBox.macCode): codes of non-ASCII ids differ from createHmac's, and links made before no longer resolve",
-    file: 'src/lib/crypto.ts',
-    from: "h.inner.write(value, BLOCK, 'utf8');",
-    to: "h.inner.write(value, BLOCK, 'latin1');",
-    tests: ['test/unit/crypto.mac-code.test.ts'],
-  },
-  {
-    name: 'mac-code-grown-buffer-loses-pad',
-    what: "the grown message buffer of SecretBox.macCode does not keep the padded key: a code of a long text (and every code after it) is wrong",
-    file: 'src/lib/crypto.ts',
-    from: "h.inner.copy(grown, 0, 0, BLOCK);",
-    to: "grown.fill(0, 0, BLOCK);",
-    tests: ['test/unit/crypto.mac-code.test.ts'],
-  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
