@@ -1042,7 +1042,8 @@ export class SyncService {
         // The platform refused this product as it is: not asked again until the product changed, unless
         // the refusal is one the seller can mend there (a listing not made yet) and its wait is over.
         // (The sweep enqueues this mirror once it is: SweepService. Live and wanted: `want`.)
-        const attempt = pinAttemptOf(productId, product);
+        // (Its digest only where a refusal is on the pin: the usual pin has none, and needs it only if refused now.)
+        const attempt = mp.refused !== undefined ? pinAttemptOf(productId, product) : undefined;
         const same = mp.state === 'failed' && mp.refused !== undefined && mp.refused.as === attempt;
         if (same && !refusedRetryDue(mp.refused, Date.now())) continue;
         const refusedBefore = mp.state === 'failed' && mp.refused !== undefined;
@@ -1134,7 +1135,7 @@ export class SyncService {
           const error = `${adapter.platform}: ${refused?.message ?? 'refused'}`;
           // Refused again for the same reason: the episode first reported stays (mirror.updated's key).
           const episode = mp.refused?.error === error ? (mp.refused.episode ?? mp.episode) : mp.episode;
-          mp.refused = { as: attempt, error, ...(retry ? { retry, episode } : {}) };
+          mp.refused = { as: attempt ?? pinAttemptOf(productId, product), error, ...(retry ? { retry, episode } : {}) };
           mp.at = new Date().toISOString();
           mp.tried = undefined;
           mp.sentAs = undefined;
