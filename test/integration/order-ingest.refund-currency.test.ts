@@ -212,6 +212,58 @@ test("the worker books an order.created by its store's mark, with no read of the
   await onClusterPath(() => bookedByMark('o-mark-cl'));
 });
 
+/** The attribution jobs of `orderId`'s pending events, in stored order. */
+async function jobsOf(orderId: string) {
+  return Promise.all((await svc.rt.orderEvents.pendingEvents(P, orderId)).map(({ eventId }) => svc.rt.attributionProducer.queue.getJob(attributionJobId(P, orderId, eventId))));
+}
+
+/**
+ * A duplicate delivery (the same webhook-id again) carries its stored order.created's mark too: its
+ * job is added again (a no-op while the first is queued; the job the first delivery's add lost, here
+ * removed by hand, is added by the re-delivery), and the worker books it by that mark.
+ */
+async function duplicateKeepsMark(orderId: string): Promise<void> {
+  const ledger = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const sends = [eurOrder(orderId), orderEvent(orderId, 4000)].map((e, i) => () => sendEvent(svc, P, secret, e, { webhookId: `${orderId}-w${i}` }));
+  for (const send of sends) expect((await send()).status).toBe(202);
+  for (const job of await jobsOf(orderId)) await job!.remove();
+  for (const send of sends) expect((await send()).status).toBe(200);
+  const jobs = await jobsOf(orderId);
+  expect(jobs.map((j) => j?.data.otherCurrency)).toEqual([false, true]);
+  await svc.rt.redis.del(svc.rt.keys.orderCurrency(P, orderId)); // the marks decide, not a read
+  const processor = createAttributionProcessor(svc.rt.attribution, svc.rt.orderEvents);
+  expect(await processor(jobs[1]!)).toBe('duplicate'); // the USD one: not booked
+  await processor(jobs[0]!);
+  expect(await ledger.orderCurrency(P, partnerOrderRef(orderId))).toBe('EUR');
+}
+
+test("a duplicate delivery's job carries its order.created's mark (one Redis's one-call script, and the Cluster path)", async () => {
+  await duplicateKeepsMark('o-dup');
+  await onClusterPath(() => duplicateKeepsMark('o-dup-cl'));
+});
+
+/**
+ * A job of an older version (no mark): the worker reads the order's recorded currency instead, and
+ * does not book an order.created in another currency.
+ */
+test('an unmarked job (an older version\'s) is booked by the recorded currency the worker reads', async () => {
+  const ledger = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  expect((await sendEvent(svc, P, secret, eurOrder('o-old'))).status).toBe(202);
+  expect((await sendEvent(svc, P, secret, orderEvent('o-old', 4000))).status).toBe(202);
+  for (const job of await jobsOf('o-old')) {
+    const { otherCurrency, ...old } = job!.data;
+    expect(otherCurrency).toBeDefined();
+    await job!.updateData(old);
+  }
+  const jobs = await jobsOf('o-old');
+  expect(jobs.map((j) => j && 'otherCurrency' in j.data)).toEqual([false, false]);
+  const processor = createAttributionProcessor(svc.rt.attribution, svc.rt.orderEvents);
+  expect(await processor(jobs[1]!)).toBe('duplicate'); // the USD one first: the read finds EUR, not booked
+  expect(await ledger.orderCurrency(P, partnerOrderRef('o-old'))).toBeUndefined();
+  await processor(jobs[0]!);
+  expect(await ledger.orderCurrency(P, partnerOrderRef('o-old'))).toBe('EUR');
+});
+
 /**
  * Cluster path: a refund-id claim the order holds with no refund under it stored (a delivery refused
  * for its currency that died before it took its claim back, or whose release failed: the claim then

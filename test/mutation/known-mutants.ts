@@ -4927,6 +4927,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/ops.board-read.test.ts'],
     testName: 'the board lists every partner',
   },
+  {
+    name: 'order-duplicate-mark-zero-cluster',
+    what: "on the Cluster path (INGEST_PLAIN_LUA) a duplicate delivery of an order.created in another currency than its order's recorded one is marked '0' (may be booked): a job its first delivery's add lost is added by the re-delivery with that mark, and the worker books the order in the other currency",
+    file: 'src/store/show.repository.ts',
+    from: 'if existing then return {0, existing, oc} end',
+    to: "if existing then return {0, existing, '0'} end",
+    tests: ['test/integration/order-ingest.refund-currency.test.ts'],
+    testName: 'duplicate delivery',
+  },
+  {
+    name: 'order-duplicate-mark-zero-one',
+    what: "on one Redis (INGEST_ORDER_ONE_LUA) a duplicate delivery of an order.created in another currency than its order's recorded one is marked '0' (may be booked): a job its first delivery's add lost is added by the re-delivery with that mark, and the worker books the order in the other currency",
+    file: 'src/store/show.repository.ts',
+    from: 'return {stored, existing, oc}',
+    to: "return {stored, existing, stored == 1 and oc or '0'}",
+    tests: ['test/integration/order-ingest.refund-currency.test.ts'],
+    testName: 'duplicate delivery',
+  },
+  {
+    name: 'attribution-unmarked-job-may-book',
+    what: "the attribution worker takes a job without the store's mark (an older version's) as marked 'may be booked': it no longer reads the order's recorded currency, and books an order.created in another currency",
+    file: 'src/attribution/attribution.worker.ts',
+    from: 'const outcome = await service.handlePartnerEvent(partnerId, event, otherCurrency);',
+    to: 'const outcome = await service.handlePartnerEvent(partnerId, event, otherCurrency ?? false);',
+    tests: ['test/integration/order-ingest.refund-currency.test.ts'],
+    testName: 'an unmarked job',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
