@@ -34,13 +34,17 @@ const LOG_FILE = process.env['FUZZ_LOG'];
 const PLATFORM_TIMEOUT_MS = 3000;
 /**
  * A create step the platform answered 500 (YouTube's broadcast and stream inserts, Facebook's live video)
- * may still have been made: the next run waits until it cannot be acted on any more before it looks it up
- * (2 × PLATFORM_TIMEOUT_MS + PLATFORM_SETTLE_MS, its 30 s default, + 10 % jitter): about 40 s per 500. With
- * FUZZ_FAULTS=0.2, four 500s on one mirror's two YouTube inserts (0.7 % of mirrors: about one fuzz in five,
- * with its few dozen YouTube mirrors) passed the old 150 s bound; six or more are 0.04 %. FUZZ_SETTLE_BOUND_MS
+ * may still have been made: the next run waits until it cannot be acted on any more (the attempt's
+ * `until`, 2 × PLATFORM_TIMEOUT_MS, + PLATFORM_SETTLE_MS, its 30 s default) before it looks it up, and a
+ * look that finds nothing (the 500 made nothing) is trusted only one PLATFORM_SETTLE_MS later still
+ * (until + 2 × PLATFORM_SETTLE_MS: a platform's list lags behind an insert; IntentRepository.lookedTooSoon),
+ * when it looks again: 2 × PLATFORM_TIMEOUT_MS + 2 × PLATFORM_SETTLE_MS + 10 % jitter, about 73 s per 500
+ * (was about 40 s before that second window). With FUZZ_FAULTS=0.2, four 500s on one mirror's two YouTube
+ * inserts (0.7 % of mirrors: about one fuzz in five, with its few dozen YouTube mirrors) passed the old
+ * 150 s bound; six or more are 0.04 %: the bound is 45 s + six such waits, about 481 s. FUZZ_SETTLE_BOUND_MS
  * overrides the bound. Without faults it stays 45 s.
  */
-const SETTLE_WINDOW_MS = ((2 * PLATFORM_TIMEOUT_MS + 30_000) * 11) / 10;
+const SETTLE_WINDOW_MS = ((2 * PLATFORM_TIMEOUT_MS + 2 * 30_000) * 11) / 10;
 const SETTLE_BOUND_MS = Number(process.env['FUZZ_SETTLE_BOUND_MS'] ?? (FAULTS > 0 ? 45_000 + 6 * SETTLE_WINDOW_MS : 45_000));
 const PARTNERS = ['__proto__', 'a:b'] as const;
 const SHOWS = ['constructor', 'x:y', 'a'.repeat(128)];
