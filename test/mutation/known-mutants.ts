@@ -4571,8 +4571,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'ops-board-reads-every-partner',
     what: "the ops board reads every partner's bundle and show indexes, with shows in its range or not (OpsService.withShows): 2,000 partners without shows were 14,000 commands a board",
     file: 'src/api/ops/ops.service.ts',
-    from: 'for (const [scheduled, live] of counts) out.push(scheduled > 0 || live > 0);',
-    to: 'for (const _ of counts) out.push(true);',
+    from: 'for (const [scheduled, live] of counts) out.push({ busy: scheduled > 0 || live > 0, live });',
+    to: 'for (const [, live] of counts) out.push({ busy: true, live });',
     tests: ['test/integration/ops.board-read.test.ts'],
   },
   {
