@@ -57,6 +57,13 @@ interface IntentRecord {
   since?: string;
   /** Started records: until when (Redis clock, epoch ms) the owner's attempt may send (set by the script). */
   until?: number;
+  /**
+   * Started records that replaced an earlier attempt's (set by the script): from when (Redis clock,
+   * epoch ms) a look that finds nothing may be trusted, the earlier `until` + 2 × settle. Kept in the
+   * record so that this run's start executed twice (a reply lost and the command sent again) still
+   * waits for it (IntentRepository.lookedTooSoon).
+   */
+  lookAfterAt?: number;
 }
 
 export interface IntentTiming {
@@ -162,18 +169,22 @@ end
  * (wait that long; nothing written), {4, ms} when the limiter refuses the step's request (wait that
  * long; nothing written, no token taken), {1, record, ms} when an earlier run started it and never
  * finished (now ours: recover first; also when this run starts its own step again, which only renews
- * `until`; `ms`: how long, by Redis' clock, until a look that finds nothing may be trusted, `until` + 2 ×
- * settle of another run's record less now, 0 when it already may: IntentRepository.stepOnce), {5} when its record is unreadable (corrupt: nothing written, see IntentCorruptError), {0}
+ * `until`; `ms`: how long, by Redis' clock, until a look that finds nothing may be trusted, 0 when it
+ * already may: another run's record's `until` + 2 × settle, or the `lookAfterAt` a record carries
+ * from the one it replaced (the later of the two), less now: IntentRepository.stepOnce), {5} when its record is unreadable (corrupt: nothing written, see IntentCorruptError), {0}
  * when it is new. With the limiter keys (a single Redis only: the target's slot) a step
  * that is not done takes its first request's token here, by ACQUIRE's rule (rate-limiter.ts), so the
  * attempt does not take it in a round trip of its own (OnceOptions.limitedRequest). A started record
- * that replaces a started one keeps the first attempt's start as `since`.
+ * that replaces a started one keeps the first attempt's start as `since`, and that trust point as
+ * `lookAfterAt` while it is ahead: this run's start executed again (ioredis re-sends a command whose
+ * reply a dropped connection lost; startConfirmed's fallback) finds its own record, and still
+ * replies the wait, not 0.
  */
 const INTENT_START_LUA = `${OTHER_HOLDER.replace('LOST', '{-1}')}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local raw = redis.call('GET', KEYS[1])
-local lookAfter = 0
+local lookAfterAt = nil
 if raw then
   local ok, rec = pcall(cjson.decode, raw)
   if ok and type(rec) == 'table' and (rec['status'] == 'started' or rec['status'] == 'done') then
@@ -183,8 +194,11 @@ if raw then
       local settled = untilMs + tonumber(ARGV[6])
       if now < settled then return {3, tostring(settled - now)} end
       -- A look that finds nothing is trusted one settle window later still (see IntentRepository.stepOnce).
-      lookAfter = settled + tonumber(ARGV[6]) - now
+      lookAfterAt = settled + tonumber(ARGV[6])
     end
+    -- Carried from the record this one replaced: this run's own start, executed again, waits for it too.
+    local carried = tonumber(rec['lookAfterAt'])
+    if carried and (not lookAfterAt or carried > lookAfterAt) then lookAfterAt = carried end
   else
     -- Unreadable (corrupt, truncated, or JSON that is no intent record: [], {}, no status): it
     -- may have been done. Left as it is, the step is not run.
@@ -209,8 +223,13 @@ if raw then
     if type(since) == 'string' then rec['since'] = since end
   end
 end
+local lookAfter = 0
+if lookAfterAt and lookAfterAt > now then
+  rec['lookAfterAt'] = lookAfterAt
+  lookAfter = lookAfterAt - now
+end
 redis.call('SET', KEYS[1], cjson.encode(rec), 'EX', tonumber(ARGV[3]))
-if raw then return {1, raw, tostring(math.max(0, lookAfter))} end
+if raw then return {1, raw, string.format('%d', lookAfter)} end
 return {0}
 `;
 
@@ -548,7 +567,9 @@ export class IntentRepository {
    * `waitError`: the last WAIT's error ('none' when it answered or none was needed). Undefined when
    * the start could not go this way (no node known, or the node refused it: a slot it no longer
    * serves, a lost connection): the caller starts the ordinary way and confirms with confirmKey.
-   * The script is safe to have run on the node anyway: the step is then this run's own, started.
+   * The script may have run on the node anyway: the caller's start then finds the step this run's
+   * own, started, and the record it wrote over an earlier attempt's carries when an empty look may
+   * be trusted (`lookAfterAt`), so that start replies the same wait as the first would have.
    */
   private async startConfirmed(key: string, numKeys: number, args: (string | number)[]): Promise<{ reply: StartReply; waitError: unknown } | undefined> {
     const ack = this.replicaAck!;
@@ -694,7 +715,8 @@ export class IntentRepository {
    * would make it a second time (a second broadcast). The start script computes the wait on Redis'
    * clock, as it does `until` (`first.lookAfterMs`, from before the look): this process' clock is
    * never compared with it (one ahead of Redis trusted the look too soon, one behind waited hours).
-   * Another run's record only: this run's own (a step it starts again) waits for nothing, as its start does.
+   * This run's own record (its start executed twice: a lost reply) waits for the `lookAfterAt` it
+   * carries from the earlier attempt's; one without it (a step this run started afresh) for nothing.
    */
   private async lookedTooSoon<T>(s: ScopedStep<T>, first: { raw?: string; lookAfterMs: number }): Promise<void> {
     const waitMs = first.lookAfterMs;

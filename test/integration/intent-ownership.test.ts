@@ -349,6 +349,42 @@ test('a creating step whose look finds nothing soon after an earlier attempt set
   await intents.release(lease);
 });
 
+test('a run whose start ran twice (its first reply lost: ioredis sends it again after a reconnect) still waits before it trusts a look that finds nothing: its own record carries when that look may be trusted', async () => {
+  // INTENT_START computed that wait only from another run's record and did not carry it into this run's:
+  // the second execution found the run's own record and replied 0, so an empty look (a lagging list)
+  // was trusted at once: a creating step made a second broadcast, a look-up-only one said "not made".
+  const [P, S, T] = ['tw', 'tw1', 'tw-t'];
+  const { intents, lease } = await shortIntents(P, S, T, 'job-token-tw');
+  const nothing = async (): Promise<null> => null;
+  let made = 0;
+  const make = async (): Promise<string> => `made-${++made}`;
+  for (const findOnly of [false, true]) {
+    const step = `broadcast-${findOnly}`;
+    const key = svc.rt.keys.intent(P, S, T, `g0:create:${step}`);
+    const now = await redisNow();
+    // An earlier run's attempt that settled 200 ms ago: an empty look is trusted 300 ms from now.
+    const earlier = JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(now - 3_000).toISOString(), until: now - 700 });
+    await svc.rt.redis.set(key, earlier, 'EX', 86_400);
+    // This run's start, executed once already (its reply lost), replaced the earlier record with its own.
+    const started = JSON.stringify({ status: 'started', owner: lease.token, startedAt: new Date().toISOString() });
+    const lost = await svc.rt.redis.scIntentStart(key, lease.key, lease.token, started, 86_400, lease.ttlMs, 2000, 500);
+    expect(lost.slice(0, 2)).toEqual([1, earlier]);
+    // The start executed again finds the run's own record: the look it makes is still not trusted yet.
+    const scope = intents.scoped(P, S, T, 'g0:create', lease, { findOnly });
+    const again = (await scope(step, make, nothing).catch((e: unknown) => e)) as RetryableError;
+    expect(again).toBeInstanceOf(RetryableError);
+    expect(again).toMatchObject({ reason: 'intent_settling', waiting: true });
+    expect(again.delayMs).toBeGreaterThan(0);
+    expect(again.delayMs).toBeLessThanOrEqual(500);
+    expect(made).toBe(findOnly ? 1 : 0); // nothing made by this step
+    await sleep(again.delayMs!);
+    if (findOnly) await expect(scope(step, make, nothing)).rejects.toBeInstanceOf(NotMadeError);
+    else await expect(scope(step, make, nothing)).resolves.toBe('made-1');
+  }
+  expect(made).toBe(1);
+  await intents.release(lease);
+});
+
 test('whether a look that found nothing is trusted is decided on Redis\' clock: a worker clock minutes ahead does not trust it too soon, one hours behind does not wait hours', async () => {
   // untrustedLookMs added the Redis-clock `until` to the settle windows and took the worker's Date.now()
   // off: a worker ahead of Redis by more than a settle window trusted an empty look at once (a second

@@ -4954,6 +4954,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/order-ingest.refund-currency.test.ts'],
     testName: 'an unmarked job',
   },
+  {
+    name: 'intent-own-start-again-trusts-look',
+    what: "INTENT_START does not read the trust point (`lookAfterAt`) a record carries from the earlier attempt's it replaced (src/store/intent.repository.ts): a run whose start executed twice (a lost reply sent again) finds its own record and trusts an empty look at once (a second broadcast, or one left on the platform)",
+    file: 'src/store/intent.repository.ts',
+    from: "local carried = tonumber(rec['lookAfterAt'])",
+    to: 'local carried = nil',
+    tests: ['test/integration/intent-ownership.test.ts'],
+    testName: 'start ran twice',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
