@@ -662,6 +662,20 @@ export class SyncService {
     await new RedisTokenStore(this.deps.redis, this.deps.keys, this.deps.box, targetId).expireAccess();
   }
 
+  /**
+   * Records on `remote` whether its withdraw (in intent scope `scope`) left a clean-up for later
+   * (RemoteShow.data `cleanup`). A clean-up the platform refused even with a fresh access token
+   * (WithdrawOutcome.authExpired: YouTube's stream delete met a 401 after the refresh) marks the token
+   * expired (accessRefused), as a thrown AuthExpiredError does; the withdraw stands.
+   */
+  private async leftFor(job: OwnedJob, remote: NonNullable<MirrorDoc['remote']>, scope: 'cancel' | 'withdraw', outcome: void | WithdrawOutcome): Promise<void> {
+    if (outcome?.cleanupPending) remote.data['cleanup'] = scope;
+    else delete remote.data['cleanup'];
+    if (!outcome?.authExpired) return;
+    await this.accessRefused(job.targetId);
+    this.deps.log.warn({ partnerId: job.partnerId, showId: job.showId, targetId: job.targetId }, 'withdraw clean-up: the platform refused even a fresh access token (marked expired); left for a later run');
+  }
+
   private op(job: OwnedJob, mirror: MirrorDoc, scope: string, opts: ScopedOptions = {}): OpContext {
     const s = `g${mirror.generation}:${scope}`;
     // The target's limiter: a step whose request goes through it takes its token with its start.
@@ -766,7 +780,7 @@ export class SyncService {
 
     if (desired.state === 'cancelled') {
       const wasLive = mirror.state === 'live';
-      if (mirror.remote) leftFor(mirror.remote, 'cancel', await adapter.cancelShow(mirror.remote, this.op(job, mirror, 'cancel')));
+      if (mirror.remote) await this.leftFor(job, mirror.remote, 'cancel', await adapter.cancelShow(mirror.remote, this.op(job, mirror, 'cancel')));
       mirror.state = 'cancelled';
       // A show cancelled on air was ended by cancelShow where the platform has a lifecycle (YouTube,
       // Facebook): nothing stays pinned on it, as after an end. Where it has none (Bambuser keeps a show
@@ -840,7 +854,7 @@ export class SyncService {
     if (mirror.state === 'ready' && (desired.state === 'live' || desired.state === 'ended')) {
       if (desired.state === 'ended') {
         // Ended without our mirror ever going live: withdraw the never-aired remote show.
-        leftFor(remote, 'withdraw', await adapter.cancelShow(remote, this.op(job, mirror, 'withdraw')));
+        await this.leftFor(job, remote, 'withdraw', await adapter.cancelShow(remote, this.op(job, mirror, 'withdraw')));
         mirror.state = 'ended';
         return undefined;
       }
@@ -896,7 +910,7 @@ export class SyncService {
     // within a minute, and the stream stayed on the channel though the quota came back that night.
     let tried = true;
     try {
-      leftFor(remote, scope, await adapter.cancelShow(remote, this.op(job, mirror, scope)));
+      await this.leftFor(job, remote, scope, await adapter.cancelShow(remote, this.op(job, mirror, scope)));
     } catch (err) {
       if (!isTargetError(err)) throw err;
       if (err.kind === 'rate_limited') tried = false;
@@ -1198,11 +1212,6 @@ export class SyncService {
   }
 }
 
-/** Records on `remote` whether its withdraw (in intent scope `scope`) left a clean-up for later (RemoteShow.data `cleanup`). */
-function leftFor(remote: NonNullable<MirrorDoc['remote']>, scope: 'cancel' | 'withdraw', outcome: void | WithdrawOutcome): void {
-  if (outcome?.cleanupPending) remote.data['cleanup'] = scope;
-  else delete remote.data['cleanup'];
-}
 
 /** The product id a pin of the product sends the platform (PinSpec.platformProductId): its sku, else the partner's id. */
 /**

@@ -239,6 +239,11 @@ export interface ShowSpec {
 export interface WithdrawOutcome {
   /** A clean-up after the show was taken down failed for now (5xx, quota…): a later run of the mirror asks cancelShow again. */
   cleanupPending: boolean;
+  /**
+   * The clean-up was refused even with a fresh access token (401 after the refresh: AuthExpiredError's
+   * case): the sync marks the target's access token expired, as for any other call. Pending as well.
+   */
+  authExpired?: boolean;
 }
 
 /**

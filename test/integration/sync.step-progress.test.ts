@@ -244,13 +244,7 @@ test('a stream delete that fails for now after the withdraw (5xx, quota, a reset
 }, 60_000);
 
 test('a withdraw clean-up that keeps failing is given up after a bounded number of sweep-started runs (best effort), and the show leaves the active set', async () => {
-  const secret = await youtubeTarget('cln2', 'yt-cln2');
-  const show = sampleShow('s7', { title: 'Clean-up for good' });
-  expect((await sendEvent(svc, 'cln2', secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
-  const job = { partnerId: 'cln2', showId: 's7', targetId: 'yt-cln2' };
-  expect(await runJob(job, 'cl2-a')).toEqual({ kind: 'done', state: 'ready' });
-  const streamId = (await svc.rt.shows.getMirror('cln2', 's7', 'yt-cln2'))!.remote!.data.streamId!;
-  const STREAM_DELETE = (method: string, path: string): boolean => method === 'DELETE' && /\/v3\/liveStreams$/.test(path);
+  const { secret, show, job, streamId } = await readyMirror('cln2', 's7', 'yt-cln2', 'Clean-up for good', 'cl2-a');
   proxy.dropNext(STREAM_DELETE);
   expect((await sendEvent(svc, 'cln2', secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
   expect(await runJob(job, 'cl2-b')).toEqual({ kind: 'done', state: 'cancelled' });
@@ -350,6 +344,18 @@ function loggedSyncService(): { service: SyncService; lines: { level: number; ms
 }
 
 const BROADCAST_READ = (method: string, path: string): boolean => method === 'GET' && /\/v3\/liveBroadcasts$/.test(path);
+const STREAM_DELETE = (method: string, path: string): boolean => method === 'DELETE' && /\/v3\/liveStreams$/.test(path);
+
+/** A show scheduled on a new YouTube target and mirrored (`ready`): its secret, show, job and stream id. */
+async function readyMirror(partnerId: string, showId: string, targetId: string, title: string, token: string) {
+  const secret = await youtubeTarget(partnerId, targetId);
+  const show = sampleShow(showId, { title });
+  expect((await sendEvent(svc, partnerId, secret, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId, showId, targetId };
+  expect(await runJob(job, token)).toEqual({ kind: 'done', state: 'ready' });
+  const streamId = (await svc.rt.shows.getMirror(partnerId, showId, targetId))!.remote!.data.streamId!;
+  return { secret, show, job, streamId };
+}
 
 test('a withdraw clean-up refused even with a fresh access token (401 after the refresh) marks the target\'s access token expired, as any other call does, and the cancelled mirror stays cancelled', async () => {
   // The clean-up logged it at info and kept the refused token: cached in the adapter and stored as valid.
@@ -366,6 +372,34 @@ test('a withdraw clean-up refused even with a fresh access token (401 after the 
   // The next run refreshes and cleans up.
   expect(await service.sync(job, { token: 'cl4-d' })).toEqual({ kind: 'done', state: 'cancelled' });
   expect((await svc.rt.shows.getMirror('cln4', 's9', 'yt-cln4'))!.remote?.data.cleanup).toBeUndefined();
+}, 60_000);
+
+test('a stream delete refused even with a fresh access token (401 after the refresh) marks the target\'s access token expired, on the cancel and on its clean-up; the cancelled mirror stays cancelled and the clean-up pending', async () => {
+  // dropStream said only "later": the refused token stayed cached in the adapter and stored as valid.
+  const { secret, show, job, streamId } = await readyMirror('cln6', 's11', 'yt-cln6', 'Clean-up s11', 's11-a');
+  const refused = { error: { code: 401, message: 'Request had invalid authentication credentials.', errors: [{ message: 'Invalid Credentials', domain: 'global', reason: 'authError' }], status: 'UNAUTHENTICATED' } };
+  const refuseDelete = (): void => {
+    proxy.replyNext(STREAM_DELETE, 401, refused);
+    proxy.replyNext(STREAM_DELETE, 401, refused); // the retry with a fresh token
+  };
+  const expiresAt = async (): Promise<number | undefined> => (await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, 'yt-cln6').current())?.expiresAt;
+  const { service, lines } = loggedSyncService();
+  refuseDelete();
+  expect((await sendEvent(svc, 'cln6', secret, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  expect(await service.sync(job, { token: 's11-b' })).toEqual({ kind: 'done', state: 'cancelled' });
+  const m = async () => (await svc.rt.shows.getMirror('cln6', 's11', 'yt-cln6'))!;
+  expect({ state: (await m()).state, cleanup: (await m()).remote?.data.cleanup }).toEqual({ state: 'cancelled', cleanup: 'cancel' });
+  expect(await expiresAt()).toBe(0);
+  // The clean-up run refreshes, and is refused again: marked expired again, one try counted.
+  refuseDelete();
+  expect(await service.sync(job, { token: 's11-c' })).toEqual({ kind: 'done', state: 'cancelled' });
+  expect({ state: (await m()).state, lastError: (await m()).lastError, cleanup: (await m()).remote?.data.cleanup, tries: (await m()).remote?.data.cleanupTries }).toEqual({ state: 'cancelled', lastError: null, cleanup: 'cancel', tries: '1' });
+  expect(await expiresAt()).toBe(0);
+  expect(lines.filter((l) => l.level === 40 && /fresh access token/.test(l.msg))).toHaveLength(2);
+  // The next run deletes the stream.
+  expect(await service.sync(job, { token: 's11-d' })).toEqual({ kind: 'done', state: 'cancelled' });
+  expect((await m()).remote?.data.cleanup).toBeUndefined();
+  expect((await channelStreams()).map((s) => s.id)).not.toContain(streamId);
 }, 60_000);
 
 test('a withdraw clean-up that finds a step\'s intent record unreadable logs it at error level and counts it, and the cancelled mirror stays cancelled', async () => {

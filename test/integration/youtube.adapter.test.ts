@@ -837,8 +837,29 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
   it('attachShow reads the bound stream for the ingest', async () => {
     const h = harness();
     const created = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-attach'));
-    // read only (no attach op): nothing says the bound stream is ours, so a withdraw would leave it
-    await expect(h.adapter.attachShow(created.externalId)).resolves.toEqual({ ...created, data: { ...created.data, ownStream: '0' } });
+    // read only (no attach op): the bound stream is still read as ours (made with the broadcast: madeWith)
+    await expect(h.adapter.attachShow(created.externalId)).resolves.toEqual(created);
+  });
+
+  it('a re-link of a broadcast this service made records its stream as ours, so a withdraw deletes it; a stream the seller bound to it stays theirs', async () => {
+    // The attach's marker is not the create's: the stream createShow made was recorded ownStream '0', and
+    // the withdraw after the re-link left it on the channel for good.
+    const h = harness();
+    const created = await h.adapter.createShow(SPRING_SPEC, buildOpContext('mk-relink-create'));
+    const relinked = await h.adapter.attachShow(created.externalId, buildOpContext('mk-relink-attach'));
+    expect(relinked).toEqual(created);
+    await h.adapter.cancelShow(relinked, buildOpContext('cancel'));
+    expect((await channelStreams()).map((s) => s.id)).not.toContain(created.data.streamId);
+    // the seller binds their own (reusable) stream to a broadcast of ours, its description copied from it
+    const other = await h.adapter.createShow({ ...SPRING_SPEC, title: 'Rebound' }, buildOpContext('mk-relink-other'));
+    const auth = { authorization: `Bearer ${await channelToken()}` };
+    const body = { snippet: { title: 'studio encoder', description: 'syndicast:mk-relink-other' }, cdn: { ingestionType: 'rtmp', resolution: '720p', frameRate: '30fps' }, contentDetails: { isReusable: true } };
+    const sellers = ((await axios.post(`${sim.url}/youtube/youtube/v3/liveStreams?part=id,snippet,cdn,contentDetails`, body, { headers: auth })).data as { id: string }).id;
+    await axios.post(`${sim.url}/youtube/youtube/v3/liveBroadcasts/bind`, null, { params: { id: other.externalId, streamId: sellers, part: 'id,contentDetails' }, headers: auth });
+    const linked = await h.adapter.attachShow(other.externalId, buildOpContext('mk-relink-attach2'));
+    expect(linked.data).toMatchObject({ streamId: sellers, ownStream: '0' });
+    await h.adapter.cancelShow(linked, buildOpContext('cancel'));
+    expect((await channelStreams()).map((s) => s.id)).toContain(sellers);
   });
 
   it('attachShow of a broadcast made by hand without a stream binds one stream (once, also after a crash) so it can go live; a read-only attach binds nothing', async () => {

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
 import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter, WithdrawOutcome } from '../target.adapter.js';
-import { ActionRequiredError, NotMadeError, PermanentError, RetryableError, asUnsent, isTargetError } from '../target.errors.js';
+import { ActionRequiredError, AuthExpiredError, NotMadeError, PermanentError, RetryableError, asUnsent, isTargetError } from '../target.errors.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
@@ -184,6 +184,29 @@ function markerLinesOf(description: string | undefined): string[] {
     .filter((l) => l.startsWith(MARKER_PREFIX));
 }
 
+/**
+ * A bound stream createShow made together with the broadcast: non-reusable (insertStream) and carrying
+ * a marker line of the broadcast's own (one create writes its marker into both; updateShow keeps the
+ * broadcast's). A re-link of a broadcast this service made (the operator linking the mirror's own show
+ * again, to re-read its url and ingest) read it as the broadcast's own ('0'), and a withdraw then left
+ * our stream on the channel for good. A stream the seller bound (made in Studio: reusable, no marker of
+ * the broadcast's) is not ours, nor one whose `syndicast:` line is another broadcast's.
+ */
+function madeWith(broadcast: LiveBroadcast, stream: LiveStream): boolean {
+  if (stream.contentDetails?.isReusable !== false) return false;
+  const ours = markerLinesOf(broadcast.snippet.description);
+  return markerLinesOf(stream.snippet.description).some((line) => ours.includes(line));
+}
+
+/** A clean-up call that failed in a way that may pass: `expired` when the access token was refused even fresh. */
+type Later = 'later' | 'expired';
+
+/** What a withdraw's clean-up says to the sync (WithdrawOutcome) after its last call: done (true) or failed for good (false) is nothing pending. */
+function outcomeOf(result: boolean | Later): WithdrawOutcome {
+  if (result === 'expired') return { cleanupPending: true, authExpired: true };
+  return { cleanupPending: result === 'later' };
+}
+
 function watchUrl(broadcastId: string): string {
   return `https://www.youtube.com/watch?v=${encodeURIComponent(broadcastId)}`;
 }
@@ -198,8 +221,9 @@ function broadcastRef(b: LiveBroadcast): BroadcastRef {
 
 /**
  * `data.ownStream` says whether this service made the stream `data.streamId` names ('1': createShow's,
- * or the one attachShow made for a linked broadcast without one) or not ('0': a linked broadcast's own,
- * made on YouTube, perhaps reusable and used for other broadcasts). A withdraw deletes only a '1'
+ * also when read again by a re-link of its broadcast (madeWith), or the one attachShow made for a linked
+ * broadcast without one) or not ('0': a linked broadcast's own, made on YouTube, perhaps reusable and
+ * used for other broadcasts). A withdraw deletes only a '1'
  * (dropOwnStream). Mirrors made before it was recorded have neither.
  */
 function remoteShow(broadcast: BroadcastRef, stream: StreamRef | undefined, ownStream: boolean): RemoteShow {
@@ -447,20 +471,28 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
 
   /**
    * Deletes a stream of ours, best effort: true when it is gone (deleted now or already), false when
-   * it stays (logged): `later` when the refusal may pass (a 5xx, a timeout, a rate limit, quota, an
-   * expired token), so that a later attempt may try again.
+   * it stays (logged): `later` when the refusal may pass (a 5xx, a timeout, a rate limit, quota), so
+   * that a later attempt may try again; `expired` when it was refused even with a fresh access token
+   * (AuthExpiredError): later too, and the sync is told (WithdrawOutcome.authExpired) so that the token
+   * is marked expired as on any other call. Only `later` said so, and the refused token stayed in use.
    */
-  async function dropStream(id: string, what = 'youtube stream of a broadcast that cannot be bound'): Promise<true | 'later' | false> {
+  async function dropStream(id: string, what = 'youtube stream of a broadcast that cannot be bound'): Promise<Later | false | true> {
     try {
       await client.call({ method: 'DELETE', path: `${V3}/liveStreams`, query: { id }, cost: QUOTA_COST.write, schema: EmptySchema });
       log.info({ streamId: id }, `${what} deleted`);
       return true;
     } catch (err) {
       if (isTargetError(err) && (err.reason === 'liveStreamNotFound' || err.reason === 'http_404')) return true; // deleted already
-      const later = transient(err);
+      const later = laterOf(err);
       log.warn({ streamId: id, err: { message: redact((err as Error).message) } }, `${what} not deleted; it stays on the channel unbound${later ? ' (tried again later)' : ''}`);
-      return later ? 'later' : false;
+      return later;
     }
+  }
+
+  /** How a failed clean-up call may pass: `later`, `expired` (an AuthExpiredError), or not (false). */
+  function laterOf(err: unknown): Later | false {
+    if (err instanceof AuthExpiredError) return 'expired';
+    return transient(err) ? 'later' : false;
   }
 
   /** A failure that may pass by itself (5xx, timeout, rate limit or quota, an expired token). */
@@ -483,28 +515,30 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
    * A read or a delete that failed in a way that may pass (a 5xx, a timeout, a rate limit, quota) is
    * not lost: cancelShow says the clean-up is left for later (WithdrawOutcome), and a later run of the
    * mirror asks again (its broadcast delete recorded: not sent twice). A refusal for good is only logged.
+   * One refused even with a fresh access token (AuthExpiredError) says so too (`authExpired`): the sync
+   * marks the token expired, as for any other call.
    */
   async function dropOwnStream(remote: RemoteShow): Promise<WithdrawOutcome> {
     const streamId = remote.data.streamId;
     if (!streamId || remote.data.ownStream === '0') return { cleanupPending: false };
     if (remote.data.ownStream !== '1') {
       const own = await legacyOwnStream(streamId);
-      if (own !== true) return { cleanupPending: own === 'later' };
+      if (own !== true) return outcomeOf(own);
     }
-    return { cleanupPending: (await dropStream(streamId, 'youtube stream of a withdrawn broadcast')) === 'later' };
+    return outcomeOf(await dropStream(streamId, 'youtube stream of a withdrawn broadcast'));
   }
 
   /**
    * A mirror's stream from before `data.ownStream`: ours when non-reusable with a marker line; unread
    * (logged) counts as not ours, `later` when the failure may pass.
    */
-  async function legacyOwnStream(streamId: string): Promise<boolean | 'later'> {
+  async function legacyOwnStream(streamId: string): Promise<boolean | Later> {
     try {
       const stream = await getStream(streamId);
       return stream !== undefined && stream.contentDetails?.isReusable === false && markerLinesOf(stream.snippet.description).length > 0;
     } catch (err) {
       log.warn({ streamId, err: { message: redact((err as Error).message) } }, 'youtube stream of a withdrawn broadcast not read; it stays on the channel unbound');
-      return transient(err) ? 'later' : false;
+      return laterOf(err);
     }
   }
 
@@ -650,8 +684,9 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       if (boundId) {
         const stream = await getStream(boundId);
         // Ours when it carries this attach's own marker (made and bound by an attempt that crashed before
-        // its result was saved); any other bound stream is the broadcast's own, as far as a withdraw goes.
-        const own = op !== undefined && stream !== undefined && hasMarker(stream.snippet.description, op.marker);
+        // its result was saved), or when this service made the broadcast and this stream for it
+        // (madeWith); any other bound stream is the broadcast's own, as far as a withdraw goes.
+        const own = stream !== undefined && ((op !== undefined && hasMarker(stream.snippet.description, op.marker)) || madeWith(broadcast, stream));
         return remoteShow(broadcastRef(broadcast), stream ? streamRef(stream) : undefined, own);
       }
       // A broadcast made by hand (or by another tool) without a stream: YouTube refuses its transition
