@@ -593,6 +593,15 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     }
   }
 
+  /** Moves a broadcast to testing: where it got, `live` when it was on air already (liveStarting too). */
+  async function toTesting(id: string): Promise<'testing' | 'live'> {
+    if ((await transition(id, 'testing')) === 'done') return 'testing';
+    const state = await lifeCycle(id);
+    if (state === 'live' || state === 'liveStarting') return 'live';
+    if (state !== 'testing' && state !== 'testStarting') throw refused(id, state, 'testing');
+    return 'testing';
+  }
+
   async function lifeCycle(id: string): Promise<string> {
     return (await getBroadcast(id)).status.lifeCycleStatus;
   }
@@ -731,13 +740,17 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       });
     },
 
-    async startShow(remote) {
+    async startShow(remote, op) {
       const id = remote.externalId;
-      if ((await transition(id, 'testing')) === 'invalid') {
-        const state = await lifeCycle(id);
-        if (state === 'live' || state === 'liveStarting') return;
-        if (state !== 'testing' && state !== 'testStarting') throw refused(id, state, 'testing');
-      }
+      // Two transitions, each a request through the account's limiter. The first is a recorded step:
+      // a run whose transition to live the limiter refused (a limit of 2 a second, the first token
+      // spent on testing) resumes at live. Sent again, the (redundant) transition to testing took the
+      // one token each wait frees, every run, and the one to live never got one: the broadcast stayed
+      // in testing while its job was delayed again and again (at 1 request per window, for good). A
+      // single request as far as a refusal goes: the read after an invalid transition is sent only
+      // when that transition did nothing.
+      const reached = await op.once('testing', () => toTesting(id), undefined, { singleRequest: true, resultInClear: true });
+      if (reached === 'live') return;
       if ((await transition(id, 'live')) === 'invalid') {
         const state = await lifeCycle(id);
         if (state === 'live' || state === 'liveStarting') return;
