@@ -5008,6 +5008,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/sync.step-progress.test.ts'],
     testName: 'stream delete refused even with a fresh access token',
   },
+  {
+    name: 'youtube-start-resends-testing',
+    what: "YouTube's startShow sends the transition to testing on every run instead of recording it as a step (src/targets/youtube/youtube.adapter.ts): a run refused by the limiter before the transition to live spends the next run's token on testing again, and at one request per run the broadcast never goes live",
+    file: 'src/targets/youtube/youtube.adapter.ts',
+    from: "const reached = await op.once('testing', () => toTesting(id), undefined, { singleRequest: true, resultInClear: true });",
+    to: 'const reached = await toTesting(id);',
+    tests: ['test/integration/youtube.start-one-token.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
