@@ -4025,8 +4025,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'youtube-unbindable-stream-kept',
     what: "a bind refused because the broadcast can never take the stream (deleted, or past ready) leaves the stream made for it on the channel (src/targets/youtube/youtube.adapter.ts bindOwnStream)",
     file: 'src/targets/youtube/youtube.adapter.ts',
-    from: 'await dropStream(streamId);',
-    to: 'void streamId;',
+    from: "(await dropStream(streamId)) === 'expired'",
+    to: 'false',
     tests: ['test/integration/youtube.adapter.test.ts'],
     testName: 'deletes the stream made for it',
   },
@@ -5007,6 +5007,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '    if (!outcome?.authExpired) return;',
     tests: ['test/integration/sync.step-progress.test.ts'],
     testName: 'stream delete refused even with a fresh access token',
+  },
+  {
+    name: 'youtube-unbindable-stream-delete-auth-expiry-logged',
+    what: "a stream delete after a refused bind that YouTube refuses even with a fresh access token (401 after the refresh) is only logged (src/targets/youtube/youtube.adapter.ts bindOwnStream): the bind's refusal fails the mirror at once, the refused token stays cached and stored as valid, and the stream stays on the channel for good",
+    file: 'src/targets/youtube/youtube.adapter.ts',
+    from: "=== 'expired') {\n        throw new AuthExpiredError(",
+    to: "=== 'never') {\n        throw new AuthExpiredError(",
+    tests: ['test/integration/sync.step-progress.test.ts'],
+    testName: 'refused bind',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
