@@ -67,7 +67,11 @@ export function isRedisUnreachable(err: unknown): boolean {
  * running a long script (pauseFetchWhileRedisRefuses, below).
  */
 export function isRedisUnreachableOrRefusing(err: unknown): boolean {
-  if (isRedisUnreachable(err)) return true;
+  return isRedisUnreachable(err) || isRedisRefusalError(err);
+}
+
+/** An error whose message is one of Redis's refusals (isRedisRefusalReply): a Redis that answers and takes no writes for now. */
+function isRedisRefusalError(err: unknown): boolean {
   const message = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;
   return typeof message === 'string' && isRedisRefusalReply(message);
 }
@@ -354,8 +358,7 @@ function retryNextTickWhileRedisRefuses(worker: Worker, closing: AbortSignal, on
           try {
             return await upsert(...args);
           } catch (err) {
-            const message = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;
-            if (typeof message !== 'string' || !isRedisRefusalReply(message) || closing.aborted || performance.now() - since + REFUSED_FETCH_PAUSE_MS > retryMs) throw err;
+            if (!isRedisRefusalError(err) || closing.aborted || performance.now() - since + REFUSED_FETCH_PAUSE_MS > retryMs) throw err;
             onRefused();
             worker.emit('error', err as Error);
             await pause(REFUSED_FETCH_PAUSE_MS, closing);

@@ -698,9 +698,14 @@ export class IntentRepository {
     try {
       return await s.recover!(attemptOf(earlier));
     } catch (err) {
-      if (stillOwned(s.lease)) await this.redis.scIntentRestore(s.key, s.lease.key, s.lease.token, earlier, TTL_SEC).catch(() => undefined);
+      if (stillOwned(s.lease)) await this.restoreEarlier(s, earlier).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Puts the record of the earlier attempt that left the step started (`earlier`) back in place of this run's start. */
+  private restoreEarlier<T>(s: ScopedStep<T>, earlier: string): Promise<number> {
+    return this.redis.scIntentRestore(s.key, s.lease.key, s.lease.token, earlier, TTL_SEC);
   }
 
   /**
@@ -721,7 +726,7 @@ export class IntentRepository {
   private async lookedTooSoon<T>(s: ScopedStep<T>, first: { raw?: string; lookAfterMs: number }): Promise<void> {
     const waitMs = first.lookAfterMs;
     if (waitMs <= 0) return;
-    await this.redis.scIntentRestore(s.key, s.lease.key, s.lease.token, first.raw!, TTL_SEC);
+    await this.restoreEarlier(s, first.raw!);
     throw new RetryableError(`${s.what}: an earlier attempt's object may not be listed yet; looking for it again in ${Math.ceil(waitMs / 1000)} s`, {
       reason: 'intent_settling',
       delayMs: waitMs,
@@ -806,7 +811,7 @@ export class IntentRepository {
       const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof TargetError && err.unsent);
       if ((tokenRefused || (s.once?.singleRequest && refused)) && stillOwned(s.lease)) {
         if (earlier === undefined) await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
-        else await this.redis.scIntentRestore(s.key, s.lease.key, s.lease.token, earlier, TTL_SEC);
+        else await this.restoreEarlier(s, earlier);
       }
       throw err;
     }

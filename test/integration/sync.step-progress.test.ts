@@ -418,6 +418,38 @@ test('a withdraw clean-up that finds a step\'s intent record unreadable logs it 
   expect(lines.filter((l) => l.level === 50 && /intent record is unreadable/.test(l.msg))).toHaveLength(1);
 }, 60_000);
 
+test('a stream delete after a refused bind, refused even with a fresh access token (401 after the refresh), marks the token expired and the create runs again once it is renewed: the stream is deleted then, and the mirror fails with the bind\'s refusal', async () => {
+  // The 401 was only logged: the bind's refusal failed the mirror at once, the refused token stayed cached
+  // and stored as valid, and the stream made for the broadcast stayed on the channel, unbound, for good.
+  const secret = await youtubeTarget('bnd', 'yt-bnd');
+  expect((await sendEvent(svc, 'bnd', secret, showEvent('show.scheduled', sampleShow('s12', { title: 'Unbindable s12' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'bnd', showId: 's12', targetId: 'yt-bnd' };
+  const earlier = new Set((await channelStreams()).map((s) => s.id));
+  const refused = { error: { code: 401, message: 'Request had invalid authentication credentials.', errors: [{ message: 'Invalid Credentials', domain: 'global', reason: 'authError' }], status: 'UNAUTHENTICATED' } };
+  proxy.replyNext(STREAM_DELETE, 401, refused);
+  proxy.replyNext(STREAM_DELETE, 401, refused); // the retry with a fresh token
+  // The channel owner deletes the new broadcast in YouTube Studio before the bind reaches YouTube.
+  const bind = proxy.gateNext((method, path) => method === 'POST' && /\/v3\/liveBroadcasts\/bind$/.test(path));
+  const { service } = loggedSyncService();
+  const first = service.sync(job, { token: 'bnd-a' });
+  await bind.arrived;
+  const made = ((await sim.control('GET', '/_sim/youtube/effects')) as { type: string; externalId: string; title?: string }[]).find((e) => e.type === 'show.created' && e.title === 'Unbindable s12')!.externalId;
+  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: CREDENTIALS.youtube.clientId!, client_secret: CREDENTIALS.youtube.clientSecret!, refresh_token: CREDENTIALS.youtube.refreshToken! });
+  const { access_token: token } = (await (await fetch(`${sim.url}/youtube/token`, { method: 'POST', body: form })).json()) as { access_token: string };
+  expect((await fetch(`${sim.url}/youtube/youtube/v3/liveBroadcasts?id=${made}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBe(204);
+  bind.release();
+  expect(await first).toMatchObject({ kind: 'delay' });
+  const m = async () => (await svc.rt.shows.getMirror('bnd', 's12', 'yt-bnd'))!;
+  expect((await m()).state).not.toBe('failed');
+  expect((await new RedisTokenStore(svc.rt.redis, svc.rt.keys, svc.rt.box, 'yt-bnd').current())?.expiresAt).toBe(0);
+  const ours = (await channelStreams()).filter((s) => !earlier.has(s.id));
+  expect(ours).toEqual([expect.objectContaining({ boundBroadcastId: null })]);
+  // The next run (a fresh token) reuses the recorded steps, is refused the bind again and deletes the stream.
+  expect(await service.sync(job, { token: 'bnd-b' })).toEqual({ kind: 'done', state: 'failed' });
+  expect((await m()).lastError).toMatch(/liveBroadcastNotFound|not found/i);
+  expect((await channelStreams()).filter((s) => !earlier.has(s.id))).toEqual([]); // deleted, and none made again
+}, 60_000);
+
 // Last in the file: the quota block it sets holds the YouTube account every test here shares.
 test('a withdraw clean-up held by the quota (refused until midnight Pacific) is not given up: the refusals to wait are not tries', async () => {
   // Counted as tries, the sweep's runs (one per SWEEP_INTERVAL_MS) gave it up within a minute, and the

@@ -441,7 +441,10 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
    * every retry too (the steps are recorded): the stream, made for this broadcast alone and bound to
    * none, is deleted then, so it is not left on the channel for good. A stream already gone counts as
    * deleted, so a retry deletes nothing twice; a delete YouTube does not answer leaves it (logged) and
-   * the bind's refusal stands.
+   * the bind's refusal stands. A delete refused even with a fresh access token (401 after the refresh)
+   * throws an AuthExpiredError instead, as any other call does: the sync marks the token expired and
+   * runs the create again once it is renewed, which finds the bind refused again and deletes the stream.
+   * The bind's refusal stood: the mirror failed, the refused token stayed in use, and the stream stayed.
    */
   async function bindOwnStream(broadcastId: string, streamId: string): Promise<void> {
     try {
@@ -453,7 +456,9 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         // answer alone, every later attempt bound a stream that no longer exists (liveStreamNotFound).
         throw new RetryableError(`YouTube answered the bind of broadcast ${broadcastId} "not found" but reads it: the bind is tried again`, { reason: 'liveBroadcastNotFound' });
       }
-      if (isTargetError(err) && (err.reason === 'liveBroadcastNotFound' || err.reason === 'liveBroadcastBindingNotAllowed')) await dropStream(streamId);
+      if (isTargetError(err) && (err.reason === 'liveBroadcastNotFound' || err.reason === 'liveBroadcastBindingNotAllowed') && (await dropStream(streamId)) === 'expired') {
+        throw new AuthExpiredError(`YouTube refused a fresh access token on the delete of stream ${streamId}, which broadcast ${broadcastId} cannot take (${err.reason}): tried again once the token is renewed`, err.reason);
+      }
       throw err;
     }
   }
