@@ -12,7 +12,6 @@
  * the first create `HOLD_MS` late (longer than the platform timeout, shorter than the settle time).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SyncOutcome } from '../../src/mirror/sync.service.js';
 import { withAttemptDeadline } from '../../src/targets/attempt-deadline.js';
 import { createPlatformHttp } from '../../src/targets/platform-http.js';
 import type { AdapterContext } from '../../src/targets/target.adapter.js';
@@ -34,12 +33,25 @@ const rig = useLateRig({
 
 const CREATE = CREATE_PATHS;
 
+type Platform = 'youtube' | 'facebook' | 'bambuser';
+
 /** Adds target `targetId` of `platform` for partner `late`, its API behind the late proxy. */
-async function addLateTarget(platform: 'youtube' | 'facebook' | 'bambuser', targetId: string): Promise<void> {
+async function addLateTarget(platform: Platform, targetId: string): Promise<void> {
   const r = await rig.svc.api('/v1/partners/late/targets?verify=false', {
     json: { id: targetId, platform, name: platform, credentials: CREDENTIALS[platform], baseUrl: `${rig.proxy.url}/${platform}`, commissionRateBps: 500 },
   });
   expect(r.status).toBe(201);
+}
+
+/** The sequence number of the last request `platform`'s simulator received. */
+async function lastRequest(platform: Platform): Promise<number> {
+  return ((await rig.sim.control('GET', `/_sim/${platform}/requests`)) as { seq: number }[]).at(-1)?.seq ?? 0;
+}
+
+/** The requests `platform` received after request `seq`, but for the late create (it arrives whenever the proxy lets it go). */
+async function sentSince(platform: Platform, seq: number): Promise<string[]> {
+  const requests = (await rig.sim.control('GET', `/_sim/${platform}/requests?since=${seq}`)) as { method: string; path: string }[];
+  return requests.filter((r) => !(r.method === 'POST' && CREATE[platform]!.test(`/${platform}${r.path}`))).map((r) => `${r.method} ${r.path}`);
 }
 
 test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a create that reaches the platform after its caller timed out is adopted by the retry, not made twice', async (platform) => {
@@ -55,11 +67,17 @@ test.each(['youtube', 'facebook', 'bambuser'] as const)('%s: a create that reach
   expect(a).toMatchObject({ kind: 'delay' });
   expect(rig.proxy.held).toContainEqual(expect.objectContaining({ method: 'POST' }));
 
-  // The retries, as BullMQ would run them (each a new job token), until the mirror is done.
-  let outcome: SyncOutcome = a;
-  for (let i = 0; outcome.kind === 'delay' && i < 20; i++) {
-    // BullMQ would wait outcome.delayMs; the first retry comes at once (a stalled job is taken over at once too).
-    if (i > 0) await sleep(outcome.delayMs);
+  // The first retry comes at once (a stalled job is taken over at once too). A's create may still reach
+  // the platform: the retry waits, and sends nothing meanwhile, not even its look for what A made (a
+  // look then finds nothing that can be trusted, costs a request, and puts the adoption off a settle
+  // window: the next look would wait for until + 2 x settle, not until + settle).
+  const seen = await lastRequest(platform);
+  let outcome = await rig.svc.rt.syncService.sync(job, { token: `R0-${platform}` });
+  expect(outcome).toMatchObject({ kind: 'delay' });
+  expect(await sentSince(platform, seen)).toEqual([]);
+  // The retries, as BullMQ would run them (each a new job token, after the delay), until the mirror is done.
+  for (let i = 1; outcome.kind === 'delay' && i < 20; i++) {
+    await sleep(outcome.delayMs);
     outcome = await rig.svc.rt.syncService.sync(job, { token: `R${i}-${platform}` });
   }
   expect(outcome).toEqual({ kind: 'done', state: 'ready' });

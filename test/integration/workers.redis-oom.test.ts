@@ -17,14 +17,24 @@
  * was taken in the same fetch as the sweep's, which then waited in `wait`, where the fetch's first write
  * is refused; it failed in fresh-clone CI when those had run before Redis filled up. It fills Redis once
  * they have run, so the sweep's tick is the one taken while Redis is full, every run.
+ *
+ * That taken tick holds the scheduler's worker in the retry of its next tick (a fetch that never fails),
+ * so no fetch of a service worker is refused in that timeline, and the refused-fetch pause went untested
+ * (mutant refused-fetch-no-pause survived). A worker wired as the services' are (handleWorkerOutages),
+ * started once Redis is full with a job already in `wait`, meets the refusal every run: its fetch's first
+ * write, the LMOVE of that job to active, is refused.
  */
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { handleWorkerOutages, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
 import { SCHEDULER_QUEUE } from '../../src/main/scheduler.js';
+import { logSink } from '../helpers/log-sink.js';
 import { startService, waitFor, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 let admin: Redis;
+/** What a test started of its own (waitingJob's worker and queue): closed after it, also when it failed. */
+const closers: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
   svc = await startService({ workers: true, scheduler: true });
@@ -32,6 +42,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await admin?.config('SET', 'maxmemory', '0').catch(() => undefined);
+  for (const close of closers) await close().catch(() => undefined);
   admin?.disconnect();
   await svc?.close();
 });
@@ -62,13 +73,20 @@ test('workers facing a full Redis ask again about once a second, not in a loop, 
   } finally {
     await first.close();
   }
+  // A job already waiting when Redis fills up, for a worker that starts fetching once it is full.
+  const waiting = await waitingJob();
   await admin.config('SET', 'maxmemory', '1');
   try {
+    waiting.start();
     // A sweep tick falls due meanwhile (every second): the scheduler's worker cannot take it.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const before = await oomErrors();
+    const refusedBefore = waiting.refused();
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const perSecond = ((await oomErrors()) - before) / 3;
+    // That worker's fetch, refused each time: about once a second (3 or 4 in 3 s), not at once again
+    // (thousands).
+    expect(waiting.refused() - refusedBefore).toBeLessThan(8);
     // Before: over a thousand a second. Now about one per worker with a job due, plus the few other
     // writes the processes try on their timers.
     expect(perSecond).toBeLessThan(30);
@@ -81,7 +99,40 @@ test('workers facing a full Redis ask again about once a second, not in a loop, 
     const swept = new Promise<string>((resolve) => events.on('completed', ({ jobId }) => jobId.startsWith('repeat:mirror-sweep:') && resolve(jobId)));
     await expect(Promise.race([swept, new Promise((_, reject) => setTimeout(() => reject(new Error('no sweep tick once Redis had room')), 10_000).unref())])).resolves.toMatch(/^repeat:mirror-sweep:/);
     await waitFor(async () => (await svc.api('/health/ready')).status === 200, 5_000, 100);
+    // The waiting job is taken within about a second too.
+    await waitFor(async () => (await waiting.job.getState()) === 'completed', 5_000, 100);
   } finally {
     await events.close();
   }
 }, 60_000);
+
+/**
+ * A job in `wait` of a queue of its own, and a worker of that queue wired as the services' are (not
+ * fetching until `start()`); `refused()`: how many of its errors were Redis' OOM refusals so far.
+ */
+async function waitingJob(): Promise<{ job: Awaited<ReturnType<Queue['add']>>; start: () => void; refused: () => number }> {
+  const name = 'oom-waiting';
+  const opts = { connection: svc.rt.bullConnection('worker'), prefix: svc.rt.keys.queuePrefix(name) };
+  const queue = new Queue(name, opts);
+  const worker = new Worker(name, async () => 'done', { ...opts, autorun: false });
+  handleWorkerOutages(worker, new RedisOutageLog(logSink('error').log, name), {}, `${name} worker error`);
+  let refused = 0;
+  worker.on('error', (err) => {
+    if (/OOM command not allowed/.test(err.message)) refused++;
+  });
+  await worker.waitUntilReady();
+  const job = await queue.add('j', {});
+  let running: Promise<void> | undefined;
+  closers.push(async () => {
+    await worker.close();
+    await running;
+    await queue.close();
+  });
+  return {
+    job,
+    start: () => {
+      running = worker.run().catch(() => undefined);
+    },
+    refused: () => refused,
+  };
+}

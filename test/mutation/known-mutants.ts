@@ -416,7 +416,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'intent-no-settle',
-    what: "a retry looks up (and repeats) another run's started step at once, while that attempt's request may still land",
+    what: "a retry looks up another run's started step at once, while that attempt's request may still land: a request for a look that cannot be trusted (since 795be622 only lookAfterAt, until + 2 x settle, keeps it from making the object twice), and the adoption a settle window later; a step without a lookup is repeated at once",
     file: 'src/store/intent.repository.ts',
     from: 'if now < settled then return {3, tostring(settled - now)} end',
     to: '',
@@ -3502,7 +3502,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/outbound.redis-oom.test.ts'],
   },  {
     name: 'refused-fetch-no-pause',
-    what: 'a BullMQ worker whose fetch of the next job a full (OOM) or read-only Redis refuses fetches again at once: the scheduler worker spun through ~2,000 refused scripts and error lines a second',
+    what: 'a BullMQ worker whose fetch of the next job a full (OOM) or read-only Redis refuses fetches again at once: the scheduler worker spun through ~2,000 refused scripts and error lines a second (the test\'s worker with a job already waiting: ~4,500 a second)',
     file: 'src/lib/redis-outage-log.ts',
     from: 'if (!closing.signal.aborted) await pause(REFUSED_FETCH_PAUSE_MS, closing.signal);',
     to: '',
