@@ -1,23 +1,21 @@
 /**
  * A private Redis Cluster per test file: 3 masters + 3 replicas, each a `redis-server` process with
  * `--cluster-enabled yes` on an ephemeral loopback port (and an ephemeral cluster-bus port), in its own
- * temp dir; the slots are assigned by `redis-cli --cluster create ... --cluster-replicas 1`. Tests
+ * temp dir; the slots and replicas are assigned as `redis-cli --cluster create ... --cluster-replicas 1`
+ * does (`formCluster`: the same commands, without its fixed waits). Tests
  * never mock Redis; this is the same code path a production cluster takes (`REDIS_CLUSTER_NODES`).
  *
  * `SYNDICAST_TEST_REDIS=cluster` makes `startTestRedis()` (and so `startService()`) use one of these
  * instead of a single redis-server: the e2e suites listed in `npm run test:cluster` run unchanged on
  * both topologies.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { testPort } from './ports.js';
-import { closeProbe, spawnRedisServer, startRedis, waitReady, type TestRedis } from './redis-server.js';
-
-const run = promisify(execFile);
+import { closeProbe, endProbe, spawnRedisServer, startRedis, waitReady, type TestRedis } from './redis-server.js';
 
 export interface ClusterNode {
   port: number;
@@ -71,6 +69,46 @@ function nodeArgs(port: number, busPort: number, dir: string, nodeTimeoutMs: num
     '--repl-diskless-sync-delay', '0',
     '--loglevel', 'warning',
   ];
+}
+
+/**
+ * Makes the first three nodes masters of a third of the slots each (the ranges `redis-cli --cluster
+ * create` gives) and node i + 3 the replica of node i, by the commands `redis-cli --cluster create
+ * --cluster-replicas 1` sends: a config epoch of its own for each node, the slots, CLUSTER MEET, CLUSTER
+ * REPLICATE. redis-cli has the first node meet the others (the rest learn each other by gossip), waits a
+ * fixed second and polls the join once a second: 2.7 s of each start. Here every node meets every other
+ * one and the replicas are set as soon as they know their masters (polled every 50 ms). The caller then
+ * waits until the cluster is healthy (`waitHealthy`: every slot served, each master's replica linked).
+ */
+async function formCluster(nodes: { port: number; busPort: number }[]): Promise<void> {
+  const clients = nodes.map((n) => probe(n.port));
+  try {
+    await Promise.all(clients.map((c) => c.connect()));
+    // A node takes SET-CONFIG-EPOCH only while it knows no other node: before the meets.
+    await Promise.all(clients.map((c, i) => c.call('CLUSTER', 'SET-CONFIG-EPOCH', String(i + 1))));
+    const ranges = [[0, 5460], [5461, 10922], [10923, 16383]] as const;
+    await Promise.all(ranges.map(([from, to], i) => clients[i]!.call('CLUSTER', 'ADDSLOTSRANGE', String(from), String(to))));
+    // Every node meets every other one: each knows the others after one handshake, not after gossip.
+    await Promise.all(clients.flatMap((c, i) => nodes.filter((_, j) => j !== i).map((n) => c.call('CLUSTER', 'MEET', '127.0.0.1', String(n.port), String(n.busPort)))));
+    const masterIds = (await Promise.all(clients.slice(0, 3).map((c) => c.call('CLUSTER', 'MYID')))).map(String);
+    // "Unknown node" until the replica's handshake with its master is done.
+    const deadline = Date.now() + 30_000;
+    await Promise.all(
+      clients.slice(3).map(async (c, i) => {
+        for (;;) {
+          try {
+            await c.call('CLUSTER', 'REPLICATE', masterIds[i]!);
+            return;
+          } catch (err) {
+            if (Date.now() > deadline) throw err;
+            await new Promise((res) => setTimeout(res, 50));
+          }
+        }
+      }),
+    );
+  } finally {
+    await Promise.all(clients.map((c) => endProbe(c)));
+  }
 }
 
 async function clusterInfoOk(port: number): Promise<boolean> {
@@ -129,7 +167,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
     // The whole environment of the jest worker is passed on (as spawn would by default; redis-server reads
     // none of ours), plus LC_ALL=C: byte order for Lua's string compare, as embedded-redis.ts and redis-server.ts.
     s.proc = spawnRedisServer(nodeArgs(s.port, s.busPort, s.dir, nodeTimeoutMs), { stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
-    await waitReady(s.port);
+    // With the pid: a port another test's redis-server took between the pick and the bind fails the
+    // start (and the attempt starts again on new ports) before any cluster command reaches that server.
+    await waitReady(s.port, 10_000, s.proc.pid);
   };
   const stopNode = async (port: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
     const s = specs.find((x) => x.port === port);
@@ -148,7 +188,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestRedis
       const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       // The first three become masters, each of the others a replica of one of them.
-      await run('redis-cli', ['--cluster', 'create', ...specs.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 });
+      await formCluster(specs);
       break;
     } catch (err) {
       await Promise.all(specs.map((s) => stopNode(s.port)));
