@@ -791,6 +791,7 @@ export class IntentRepository {
    * object yet). Forgotten then, the next attempt sent the request without a lookup and made a
    * second one; kept started, it looks again first. Kept as that attempt left it (`earlier`, its
    * record put back): nothing was sent, so the window a later run waits before it looks is not renewed.
+   * A repeatable step (OnceOptions.repeatable) is forgotten on any error: sending it again does no harm.
    */
   private async attempt<T>(s: ScopedStep<T>, run: () => Promise<T>, deadline: number, earlier: string | undefined): Promise<T> {
     let tokenRefused = false;
@@ -809,8 +810,10 @@ export class IntentRepository {
       // (Also a request never sent, whatever the error's class: the token refresh before it failed,
       // even for good, e.g. a dead refresh token; or the deadline had passed.)
       const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof TargetError && err.unsent);
-      if ((tokenRefused || (s.once?.singleRequest && refused)) && stillOwned(s.lease)) {
-        if (earlier === undefined) await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
+      // A repeatable step (OnceOptions.repeatable) is forgotten on any error: sent again, it does no harm.
+      const forget = tokenRefused || (s.once?.singleRequest && refused) || s.once?.repeatable;
+      if (forget && stillOwned(s.lease)) {
+        if (earlier === undefined || s.once?.repeatable) await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
         else await this.restoreEarlier(s, earlier);
       }
       throw err;

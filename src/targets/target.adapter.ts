@@ -166,6 +166,17 @@ export interface OnceOptions {
    */
   singleRequest?: boolean;
   /**
+   * `run()` may be sent again harmlessly (an idempotent request: YouTube's transition to testing, which
+   * answers "redundant" once done): any error forgets the step as if it had never started (a 5xx, a
+   * timeout, a RetryableError such as YouTube's errorStreamInactive, as well as a refusal), so the next
+   * attempt sends it again at once, with no wait and no lookup. Without it an error other than a refusal
+   * left the step started, and the next attempt waited out that attempt's deadline and the settle window
+   * (2 × PLATFORM_TIMEOUT_MS + PLATFORM_SETTLE_MS, about 50 s by default) before it sent anything. A
+   * crash (or a lost lease) in the middle of `run()` still leaves it started: the next attempt waits
+   * that long then.
+   */
+  repeatable?: boolean;
+  /**
    * The step's result carries no secret (a chat message's id): the intent store keeps it in clear
    * instead of sealing it with SECRETS_KEY (an AES-GCM seal per pin). Results that can carry
    * credentials (stream names, stream URLs) must never set it.

@@ -8,7 +8,15 @@
  * CPU load); at one request per window it never ends. Real redis-server, the real SyncService and
  * YouTube adapter, the simulator. The runs are played here, as BullMQ would run the delayed job; the
  * window's passing between two runs is played by emptying it (no waiting, no timing).
+ *
+ * The step is repeatable (OnceOptions.repeatable): any error forgets it. Forgotten only when refused,
+ * the usual first answer (errorStreamInactive: the relay has just started pushing) left it started,
+ * and the next run waited out the attempt and the settle window (about 50 s with the defaults, as
+ * here) instead of the 5 s errorStreamInactive asks for. And it is only the transition: the state
+ * read after an invalid one (a broadcast on air already) is not in it, so a run whose read the
+ * limiter refused does not send the transition again on the next run's one token.
  */
+import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
@@ -21,8 +29,9 @@ let secret: string;
 beforeAll(async () => {
   sim = await startSim();
   await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, quotaPerDay: null, simulatedEncoder: 1, streamActivationMs: 0 });
-  // no workers: the test plays the runs
-  svc = await startService();
+  // no workers: the test plays the runs; the production defaults of the platform timings (a step an
+  // error left started is waited out for 2 × 10 s + 30 s)
+  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '10000', PLATFORM_SETTLE_MS: '30000' } });
   secret = await createPartner(svc, 'one');
   const r = await svc.api('/v1/partners/one/targets?verify=false', {
     json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500, rateLimit: { requests: 1, windowMs: 60_000 } },
@@ -51,4 +60,66 @@ test('one request per run: the broadcast goes live (a run refused before the tra
   expect({ state: m?.state, reasons }).toEqual({ state: 'live', reasons: Array(reasons.length).fill('rate_limited') });
   const transitions = (await sim.effects('youtube')).filter((e) => e.type === 'show.started');
   expect(transitions).toHaveLength(1);
+}, 30_000);
+
+const requests = async (since = 0): Promise<SimRequestRecord[]> => (await sim.control('GET', `/_sim/youtube/requests?since=${since}`)) as SimRequestRecord[];
+const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0;
+/** The transitions the service asked for since `seq`, e.g. `testing 403`. */
+const transitionsSince = async (seq: number): Promise<string[]> =>
+  (await requests(seq)).filter((r) => r.path.endsWith('/liveBroadcasts/transition')).map((r) => `${String(r.query['broadcastStatus'])} ${r.status}`);
+
+/** A transition made in YouTube Studio (not through the service's limiter). */
+async function studioTransition(id: string, broadcastStatus: 'testing' | 'live'): Promise<void> {
+  const { clientId, clientSecret, refreshToken } = CREDENTIALS.youtube as Record<string, string>;
+  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId!, client_secret: clientSecret!, refresh_token: refreshToken! });
+  const token = (await (await fetch(`${sim.base('youtube')}/token`, { method: 'POST', body: form })).json()) as { access_token: string };
+  const r = await fetch(`${sim.base('youtube')}/youtube/v3/liveBroadcasts/transition?${new URLSearchParams({ broadcastStatus, id, part: 'id,status' })}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token.access_token}` },
+  });
+  expect(r.status).toBe(200);
+}
+
+test('one request per run, the broadcast on air already (started in Studio): a run whose state read was refused does not send the transition to testing again', async () => {
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
+  expect((await sendEvent(svc, 'one', secret, showEvent('show.scheduled', sampleShow('s3', { title: 'Started in Studio' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'one', showId: 's3', targetId: 'yt' };
+  const windows = svc.rt.keys.targetLimit('*', 'window');
+  const oneToken = async (token: string) => {
+    for (const k of await keysMatching(svc.rt.redis, windows)) await svc.rt.redis.del(k);
+    return svc.rt.syncService.sync(job, { token });
+  };
+  // Broadcast, stream, bind: one request a run.
+  for (let run = 0; run < 6 && (await svc.rt.shows.getMirror('one', 's3', 'yt'))?.state !== 'ready'; run++) await oneToken(`made-${run}`);
+  const m = await svc.rt.shows.getMirror('one', 's3', 'yt');
+  expect(m?.state).toBe('ready');
+  const id = m!.remote!.externalId;
+  await studioTransition(id, 'testing');
+  await studioTransition(id, 'live');
+  expect((await sendEvent(svc, 'one', secret, showEvent('show.live', sampleShow('s3', { state: 'live', title: 'Started in Studio' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  const before = await lastSeq();
+  // The transition to testing (invalid: on air), then the state read: one request a run.
+  for (let run = 0; run < 6; run++) if ((await oneToken(`start-${run}`)).kind === 'done') break;
+  expect((await svc.rt.shows.getMirror('one', 's3', 'yt'))?.state).toBe('live');
+  expect(await transitionsSince(before)).toEqual(['testing 403']);
+}, 30_000);
+
+test('a transition to testing that met an error (errorStreamInactive) is sent again by the next run, after that error\'s own delay, not after a settle wait', async () => {
+  // The stream stays inactive (no encoder, no video): every transition to testing is refused so.
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 0 });
+  const secret2 = await createPartner(svc, 'two');
+  const r = await svc.api('/v1/partners/two/targets?verify=false', {
+    json: { id: 'yt2', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'two', secret2, showEvent('show.live', sampleShow('s2', { state: 'live', title: 'Inactive stream' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'two', showId: 's2', targetId: 'yt2' };
+  const before = await lastSeq();
+  const outcomes = [];
+  for (let run = 0; run < 2; run++) outcomes.push(await svc.rt.syncService.sync(job, { token: `inactive-${run}` }));
+  // Both runs sent it and were told the stream is not active yet (5 s); a step left started made the
+  // second wait out the first's attempt and settle window (intent_settling, about 50 s).
+  expect(outcomes).toEqual([expect.objectContaining({ kind: 'delay', reason: 'errorStreamInactive' }), expect.objectContaining({ kind: 'delay', reason: 'errorStreamInactive' })]);
+  expect(await transitionsSince(before)).toEqual(['testing 403', 'testing 403']);
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
 }, 30_000);

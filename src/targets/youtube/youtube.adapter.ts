@@ -598,15 +598,6 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     }
   }
 
-  /** Moves a broadcast to testing: where it got, `live` when it was on air already (liveStarting too). */
-  async function toTesting(id: string): Promise<'testing' | 'live'> {
-    if ((await transition(id, 'testing')) === 'done') return 'testing';
-    const state = await lifeCycle(id);
-    if (state === 'live' || state === 'liveStarting') return 'live';
-    if (state !== 'testing' && state !== 'testStarting') throw refused(id, state, 'testing');
-    return 'testing';
-  }
-
   async function lifeCycle(id: string): Promise<string> {
     return (await getBroadcast(id)).status.lifeCycleStatus;
   }
@@ -751,11 +742,18 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // a run whose transition to live the limiter refused (a limit of 2 a second, the first token
       // spent on testing) resumes at live. Sent again, the (redundant) transition to testing took the
       // one token each wait frees, every run, and the one to live never got one: the broadcast stayed
-      // in testing while its job was delayed again and again (at 1 request per window, for good). A
-      // single request as far as a refusal goes: the read after an invalid transition is sent only
-      // when that transition did nothing.
-      const reached = await op.once('testing', () => toTesting(id), undefined, { singleRequest: true, resultInClear: true });
-      if (reached === 'live') return;
+      // in testing while its job was delayed again and again (at 1 request per window, for good). The
+      // step is that one request and records only its answer: the state read after an invalid one (a
+      // broadcast on air already) comes after it, so a run whose read the limiter refused starts with
+      // the read (in the step, the transition was sent again each run). Repeatable: any error (the
+      // usual first answer errorStreamInactive, a 5xx, a timeout) forgets it, and the next run sends it
+      // again after that error's own delay, not after the settle window a started step waits out.
+      const toTesting = await op.once('testing', () => transition(id, 'testing'), undefined, { singleRequest: true, repeatable: true, resultInClear: true });
+      if (toTesting === 'invalid') {
+        const state = await lifeCycle(id);
+        if (state === 'live' || state === 'liveStarting') return;
+        if (state !== 'testing' && state !== 'testStarting') throw refused(id, state, 'testing');
+      }
       if ((await transition(id, 'live')) === 'invalid') {
         const state = await lifeCycle(id);
         if (state === 'live' || state === 'liveStarting') return;
