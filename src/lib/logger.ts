@@ -1,4 +1,5 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { writeSync } from 'node:fs';
+import { destination as pinoDestination, pino, type DestinationStream, type Logger } from 'pino';
 import { currentRequestId } from './request-context.js';
 
 /** Paths whose values never reach a log line (credentials, tokens, signatures, buyer data). */
@@ -27,5 +28,63 @@ export function createLogger(level: string, name = 'syndicast', destination?: De
       return requestId ? { requestId } : {};
     },
   };
-  return destination ? pino(opts, destination) : pino(opts);
+  if (destination) return pino(opts, destination);
+  // A process.stdout whose write was replaced (a test capturing it) is written to as such, as pino does.
+  const stdoutReplaced = process.stdout.write !== (process.stdout.constructor.prototype as NodeJS.WriteStream).write;
+  return stdoutReplaced ? pino(opts) : pino(opts, stdoutDestination());
+}
+
+/**
+ * How long the flush of the log lines still buffered when the process exits may retry writing them to
+ * a stdout that does not take them (a reader that is alive but does not read: a full pipe).
+ */
+export const EXIT_FLUSH_MS = 1_000;
+
+/** What flushSync needs of sonic-boom 4's state (the stream pino.destination returns). */
+interface SonicBoomState {
+  fd: number;
+  _writing: boolean;
+  _writingBuf: string;
+  _bufs: string[];
+  _len: number;
+  flushSync(): void;
+}
+
+/**
+ * stdout as pino's default destination (an asynchronous sonic-boom on fd 1, flushed synchronously when
+ * the process exits), with that exit flush bounded. sonic-boom 4's flushSync retries every write error
+ * for ever, 100 ms apart: EPIPE (the reader of stdout gone: a killed log pipe, `npm start | tee` with tee
+ * gone, the orphan of a killed parent) and EAGAIN (a reader that does not read). Lines logged just
+ * before process.exit are still buffered, so a process whose log reader had gone hung in its 'exit'
+ * event for ever after a clean shutdown, blocked synchronously (SHUTDOWN_TIMEOUT_MS's timer could not
+ * fire; only SIGKILL ended it). Here the buffered lines are written as before, but a write error other
+ * than EAGAIN drops them and EAGAIN is retried for at most EXIT_FLUSH_MS.
+ * (`process.stdout.fd`, as pino's default, makes a pipe or socket on fd 1 non-blocking: a full pipe
+ * answers EAGAIN rather than blocking the write in the kernel.)
+ */
+function stdoutDestination(): DestinationStream {
+  // (In a worker thread process.stdout.fd is undefined: fd 1, as pino assumes.)
+  const stream = pinoDestination({ dest: process.stdout.fd ?? 1, sync: false });
+  const state = stream as unknown as SonicBoomState;
+  state.flushSync = () => flushBounded(state, EXIT_FLUSH_MS);
+  return stream;
+}
+
+function flushBounded(state: SonicBoomState, boundMs: number): void {
+  // An asynchronous write in flight (_writing) keeps its _writingBuf: it may still complete.
+  const pending = (state._writing ? '' : state._writingBuf) + state._bufs.join('');
+  if (!state._writing) state._writingBuf = '';
+  state._bufs = [];
+  state._len = state._writing ? Buffer.byteLength(state._writingBuf) : 0;
+  let buf = Buffer.from(pending);
+  const giveUpAt = Date.now() + boundMs;
+  while (buf.length > 0) {
+    try {
+      buf = buf.subarray(writeSync(state.fd, buf));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() >= giveUpAt) return;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
 }
