@@ -5044,6 +5044,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'started in Studio',
   },
+  {
+    name: 'logger-exit-flush-unbounded',
+    what: 'the exit flush of the logger (src/lib/logger.ts) retries EAGAIN for ever: a role whose stdout is a full pipe nobody reads hangs in its exit after SIGTERM',
+    file: 'src/lib/logger.ts',
+    from: "if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() >= giveUpAt) return;",
+    to: "if (code !== 'EAGAIN' && code !== 'EBUSY') return;",
+    tests: ['test/e2e/npm-start.log-reader-gone.test.ts'],
+    testName: 'full pipe',
+  },
+  {
+    name: 'logger-exit-flush-retries-epipe',
+    what: "the logger's stdout keeps sonic-boom's own exit flush (src/lib/logger.ts), which retries EPIPE for ever: lines logged right before process.exit with the reader of stdout gone hold the exit for ever",
+    file: 'src/lib/logger.ts',
+    from: 'state.flushSync = () => flushBounded(state, EXIT_FLUSH_MS);',
+    to: 'void flushBounded;',
+    tests: ['test/e2e/npm-start.log-reader-gone.test.ts'],
+    testName: 'EPIPE',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
