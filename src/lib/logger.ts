@@ -44,8 +44,8 @@ export const EXIT_FLUSH_MS = 1_000;
 interface SonicBoomState {
   fd: number;
   _writing: boolean;
-  _writingBuf: string;
-  _bufs: string[];
+  _writingBuf: string | Buffer;
+  _bufs: (string | Buffer)[];
   _len: number;
   flushSync(): void;
 }
@@ -58,7 +58,7 @@ interface SonicBoomState {
  * before process.exit are still buffered, so a process whose log reader had gone hung in its 'exit'
  * event for ever after a clean shutdown, blocked synchronously (SHUTDOWN_TIMEOUT_MS's timer could not
  * fire; only SIGKILL ended it). Here the buffered lines are written as before, but a write error other
- * than EAGAIN drops them and EAGAIN is retried for at most EXIT_FLUSH_MS.
+ * than EAGAIN drops them and EAGAIN is retried until the reader has taken nothing for EXIT_FLUSH_MS.
  * (`process.stdout.fd`, as pino's default, makes a pipe or socket on fd 1 non-blocking: a full pipe
  * answers EAGAIN rather than blocking the write in the kernel.)
  */
@@ -72,15 +72,18 @@ function stdoutDestination(): DestinationStream {
 
 function flushBounded(state: SonicBoomState, boundMs: number): void {
   // An asynchronous write in flight (_writing) keeps its _writingBuf: it may still complete.
-  const pending = (state._writing ? '' : state._writingBuf) + state._bufs.join('');
+  // (A partly written buffer is a Buffer: joined as bytes, so a character split at the cut stays whole.)
+  const pending = [state._writing ? '' : state._writingBuf, ...state._bufs].map((b) => (typeof b === 'string' ? Buffer.from(b) : b));
   if (!state._writing) state._writingBuf = '';
   state._bufs = [];
   state._len = state._writing ? Buffer.byteLength(state._writingBuf) : 0;
-  let buf = Buffer.from(pending);
-  const giveUpAt = Date.now() + boundMs;
+  let buf = Buffer.concat(pending);
+  // The bound is on a stall, not on the whole flush: a slow reader that keeps taking bytes gets them all.
+  let giveUpAt = Date.now() + boundMs;
   while (buf.length > 0) {
     try {
       buf = buf.subarray(writeSync(state.fd, buf));
+      giveUpAt = Date.now() + boundMs;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() >= giveUpAt) return;
