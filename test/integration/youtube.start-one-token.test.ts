@@ -17,6 +17,7 @@
  * limiter refused does not send the transition again on the next run's one token.
  */
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import { limiterId } from '../../src/targets/target.registry.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
@@ -122,4 +123,49 @@ test('a transition to testing that met an error (errorStreamInactive) is sent ag
   expect(outcomes).toEqual([expect.objectContaining({ kind: 'delay', reason: 'errorStreamInactive' }), expect.objectContaining({ kind: 'delay', reason: 'errorStreamInactive' })]);
   expect(await transitionsSince(before)).toEqual(['testing 403', 'testing 403']);
   await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
+}, 30_000);
+
+test('two requests per window, one token left by another run: a title change and show.live go through (a refused run waits until its own tokens are free again, not until one is)', async () => {
+  await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, simulatedEncoder: 1, streamActivationMs: 0 });
+  const secret3 = await createPartner(svc, 'three');
+  const r = await svc.api('/v1/partners/three/targets?verify=false', {
+    json: { id: 'yt3', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500, rateLimit: { requests: 2, windowMs: 60_000 } },
+  });
+  expect(r.status).toBe(201);
+  const job = { partnerId: 'three', showId: 's4', targetId: 'yt3' };
+  const windows = svc.rt.keys.targetLimit('*', 'window');
+  const emptied = async () => {
+    for (const k of await keysMatching(svc.rt.redis, windows)) await svc.rt.redis.del(k);
+  };
+  /** `ms` passing for the limiter: every window entry made that much older (no waiting). */
+  const passes = async (ms: number) => {
+    for (const k of await keysMatching(svc.rt.redis, windows)) {
+      const flat = await svc.rt.redis.zrange(k, 0, -1, 'WITHSCORES');
+      for (let i = 0; i < flat.length; i += 2) await svc.rt.redis.zadd(k, Number(flat[i + 1]) - ms, flat[i]!);
+    }
+  };
+  expect((await sendEvent(svc, 'three', secret3, showEvent('show.scheduled', sampleShow('s4', { title: 'Old title' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  for (let run = 0; run < 6 && (await svc.rt.shows.getMirror('three', 's4', 'yt3'))?.state !== 'ready'; run++) {
+    await emptied();
+    await svc.rt.syncService.sync(job, { token: `made-${run}` });
+  }
+  expect((await svc.rt.shows.getMirror('three', 's4', 'yt3'))?.state).toBe('ready');
+  expect((await sendEvent(svc, 'three', secret3, showEvent('show.live', sampleShow('s4', { state: 'live', title: 'New title' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  // Another run's request 30 s ago holds one of the two tokens: the first run gets one (the read
+  // of the broadcast before its update), and is refused the update.
+  await emptied();
+  const [sec] = await svc.rt.redis.time();
+  const win = svc.rt.keys.targetLimit(limiterId('youtube', CREDENTIALS.youtube as Record<string, string>, 'yt3'), 'window');
+  await svc.rt.redis.zadd(win, Number(sec) * 1000 - 30_000, 'other:1');
+  const reasons: string[] = [];
+  for (let run = 0; run < 10; run++) {
+    const outcome = await svc.rt.syncService.sync(job, { token: `live-${run}` });
+    if (outcome.kind === 'done') break;
+    reasons.push(outcome.reason);
+    if (outcome.kind === 'delay') await passes(outcome.delayMs);
+  }
+  const m = await svc.rt.shows.getMirror('three', 's4', 'yt3');
+  expect({ state: m?.state, reasons }).toEqual({ state: 'live', reasons: Array(reasons.length).fill('rate_limited') });
+  const updates = (await requests()).filter((q) => q.method === 'PUT' && q.path.endsWith('/liveBroadcasts') && q.status === 200);
+  expect(updates.length).toBeGreaterThanOrEqual(1);
 }, 30_000);
