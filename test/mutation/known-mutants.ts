@@ -5051,7 +5051,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'local nth = math.min(tonumber(${taken}), used - 1)',
     to: 'local nth = 0',
     tests: ['test/integration/rate-limiter.test.ts', 'test/integration/youtube.start-one-token.test.ts'],
-    testName: 'k \\+ 1|two requests per window',
+    testName: 'k \\+ 1|two requests per window|Bambuser \\(5 requests',
   },
   {
     name: 'sync-run-tokens-not-counted',
