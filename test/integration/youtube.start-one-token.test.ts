@@ -139,6 +139,18 @@ async function passes(ms: number): Promise<void> {
   }
 }
 
+/** Up to 10 runs of the job, each after the delay the one before asked for has passed; the delays' reasons. */
+async function runsUntilDone(job: { partnerId: string; showId: string; targetId: string }, name: string): Promise<string[]> {
+  const reasons: string[] = [];
+  for (let run = 0; run < 10; run++) {
+    const outcome = await svc.rt.syncService.sync(job, { token: `${name}-${run}` });
+    if (outcome.kind === 'done') break;
+    reasons.push(outcome.reason);
+    if (outcome.kind === 'delay') await passes(outcome.delayMs);
+  }
+  return reasons;
+}
+
 test('two requests per window, one token left by another run: a title change and show.live go through (a refused run waits until its own tokens are free again, not until one is)', async () => {
   await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, simulatedEncoder: 1, streamActivationMs: 0 });
   const secret3 = await createPartner(svc, 'three');
@@ -164,13 +176,7 @@ test('two requests per window, one token left by another run: a title change and
   const [sec] = await svc.rt.redis.time();
   const win = svc.rt.keys.targetLimit(limiterId('youtube', CREDENTIALS.youtube as Record<string, string>, 'yt3'), 'window');
   await svc.rt.redis.zadd(win, Number(sec) * 1000 - 30_000, 'other:1');
-  const reasons: string[] = [];
-  for (let run = 0; run < 10; run++) {
-    const outcome = await svc.rt.syncService.sync(job, { token: `live-${run}` });
-    if (outcome.kind === 'done') break;
-    reasons.push(outcome.reason);
-    if (outcome.kind === 'delay') await passes(outcome.delayMs);
-  }
+  const reasons = await runsUntilDone(job, 'live');
   const m = await svc.rt.shows.getMirror('three', 's4', 'yt3');
   expect({ state: m?.state, reasons }).toEqual({ state: 'live', reasons: Array(reasons.length).fill('rate_limited') });
   // The title went out (once), before the broadcast went live.
@@ -199,13 +205,7 @@ test('Bambuser (5 requests per 11 s), one token left by other runs: a cancel (th
   await svc.rt.redis.del(win);
   const [sec] = await svc.rt.redis.time();
   for (let i = 0; i < 4; i++) await svc.rt.redis.zadd(win, Number(sec) * 1000 - 10_000 + i * 1000, `other-${i}:1`);
-  const reasons: string[] = [];
-  for (let run = 0; run < 10; run++) {
-    const outcome = await svc.rt.syncService.sync(job, { token: `cancel-${run}` });
-    if (outcome.kind === 'done') break;
-    reasons.push(outcome.reason);
-    if (outcome.kind === 'delay') await passes(outcome.delayMs);
-  }
+  const reasons = await runsUntilDone(job, 'cancel');
   const m = await svc.rt.shows.getMirror('four', 's5', 'bb');
   expect({ state: m?.state, reasons }).toEqual({ state: 'cancelled', reasons: Array(reasons.length).fill('rate_limited') });
 }, 30_000);
