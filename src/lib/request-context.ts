@@ -30,12 +30,17 @@ export interface AttemptContext {
  * AsyncLocalStorage copies its store onto every promise made anywhere in the process (a promise hook
  * per storage), so two storages were two copies per promise — ≈ 1.7 % of a mirror worker's busy time
  * per pin sync in a profile. Each `run` makes a new object; an entered one is never changed, except
- * the attempt's `prepaid` (used once).
+ * the attempt's `prepaid` (used once) and the counts in the sync run's `runTokens` map.
  */
 interface Context {
   readonly requestId?: string | undefined;
   readonly attempt?: AttemptContext | undefined;
+  /** The window-limiter tokens of the current sync run (src/store/rate-limiter.ts, which owns its meaning). */
+  readonly runTokens?: RunTokens | undefined;
 }
+
+/** Tokens one sync run took, per limiter (its window key): filled in as the run's acquires are granted. */
+export type RunTokens = Map<string, number>;
 
 const storage = new AsyncLocalStorage<Context>();
 
@@ -48,7 +53,20 @@ export function currentAttempt(): AttemptContext | undefined {
 export function withAttempt<T>(attempt: AttemptContext | undefined, fn: () => T): T {
   const cur = storage.getStore();
   if (!cur?.attempt && !attempt) return fn();
-  return storage.run(cur?.requestId === undefined ? { attempt } : { requestId: cur.requestId, attempt }, fn);
+  const ctx: { requestId?: string; attempt?: AttemptContext | undefined; runTokens?: RunTokens } = { attempt };
+  if (cur?.requestId !== undefined) ctx.requestId = cur.requestId;
+  if (cur?.runTokens !== undefined) ctx.runTokens = cur.runTokens;
+  return storage.run(ctx, fn);
+}
+
+/** The limiter tokens of the current sync run, if `fn` runs in one (withRunTokens). */
+export function currentRunTokens(): RunTokens | undefined {
+  return storage.getStore()?.runTokens;
+}
+
+/** Runs `fn` as one sync run for the limiters: its tokens are counted from none (the request id and attempt kept). */
+export function withRunTokens<T>(fn: () => T): T {
+  return storage.run({ ...storage.getStore(), runTokens: new Map() }, fn);
 }
 
 /** What the API accepts from a caller's `x-request-id`; anything else is replaced by a new id. */
@@ -78,7 +96,9 @@ export function currentRequestId(): string | undefined {
 /** Runs `fn` with `requestId` as the current id (no context when undefined), the current attempt kept. */
 export function withRequestId<T>(requestId: string | undefined, fn: () => T): T {
   if (!requestId) return fn();
-  const attempt = storage.getStore()?.attempt;
+  const cur = storage.getStore();
+  if (cur?.runTokens) return storage.run({ ...cur, requestId }, fn);
+  const attempt = cur?.attempt;
   return storage.run(attempt ? { requestId, attempt } : { requestId }, fn);
 }
 

@@ -17,6 +17,7 @@ import type { Keys } from '../store/keys.js';
 import { MirrorConflictError, TargetDeletingError, TargetGoneError, TargetReplacedError, type ShowRepository } from '../store/show.repository.js';
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
+import { withRunTokens } from '../lib/request-context.js';
 import { RedisTokenStore, workerTokenStore } from '../store/token.repository.js';
 import { effectiveTimeoutMs } from '../config/config.js';
 import { SecretUnreadableError, sha256, type SecretBox } from '../lib/crypto.js';
@@ -286,8 +287,15 @@ export class SyncService {
    * while another run holds it (a stalled run whose lock has not lapsed yet, or a concurrent one)
    * this run waits as a delayed job; once the lease is lost every write of this run is refused and
    * it stops.
+   *
+   * For the targets' window limiters the run is one run: the tokens it takes are counted, so that a
+   * refusal after some were taken waits until as many more are free (src/store/rate-limiter.ts).
    */
-  async sync(plain: SyncJob, run: SyncRun = {}): Promise<SyncOutcome> {
+  sync(plain: SyncJob, run: SyncRun = {}): Promise<SyncOutcome> {
+    return withRunTokens(() => this.runOnce(plain, run));
+  }
+
+  private async runOnce(plain: SyncJob, run: SyncRun): Promise<SyncOutcome> {
     const { intents, leaseMs } = this.deps;
     const { partnerId, showId, targetId } = plain;
     // The lease and the run's first reads (desired state, mirror) in one Lua step. The target (the

@@ -164,7 +164,7 @@ end
 /**
  * KEYS: intent, lease[, the target limiter's window zset and block key]. ARGV: token, the started
  * record (json, owner = token), ttl s, lease ttl ms, attempt ms, settle ms[, the limiter's ACQUIRE
- * arguments: window ms, limit, cost, member]. Returns {-1} when another run owns the mirror, {2,
+ * arguments: window ms, limit, cost, member, the run's tokens taken]. Returns {-1} when another run owns the mirror, {2,
  * record} when the step is done, {3, ms} when another run's attempt at it may still reach the platform
  * (wait that long; nothing written), {4, ms} when the limiter refuses the step's request (wait that
  * long; nothing written, no token taken), {1, record, ms} when an earlier run started it and never
@@ -206,7 +206,7 @@ if raw then
   end
 end
 if KEYS[3] then
-${acquireLua('KEYS[3]', 'KEYS[4]', 'ARGV[7]', 'ARGV[8]', 'ARGV[9]', 'ARGV[10]')}  if wait > 0 then return {4, tostring(wait)} end
+${acquireLua('KEYS[3]', 'KEYS[4]', 'ARGV[7]', 'ARGV[8]', 'ARGV[9]', 'ARGV[10]', 'ARGV[11]')}  if wait > 0 then return {4, tostring(wait)} end
 end
 ${TAKE_BACK}
 if not raw and string.sub(ARGV[2], -1) == '}' then

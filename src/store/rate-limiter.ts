@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { RateLimitedError } from '../targets/target.errors.js';
 import { hasPrepaid, takePrepaid } from '../targets/attempt-deadline.js';
+import { currentRunTokens } from '../lib/request-context.js';
 import { platformWait } from '../targets/target.failure.js';
 import type { RateLimiter } from '../targets/target.adapter.js';
 import { Cluster, type Result } from 'ioredis';
@@ -27,8 +28,14 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * The acquire rule as a Lua fragment (shared with the intent start, which may take a step's token in
  * its own step: src/store/intent.repository.ts): with `now` (Redis ms) in scope, sets `wait` (0 =
  * granted, the token taken) for the window zset `win` and block key `blocked`.
+ *
+ * A full window's wait: until the oldest entry leaves (one token free), or, for a sync run that took
+ * `taken` (k) of this window's tokens already, until the (k+1)-th oldest leaves: k + 1 tokens free,
+ * enough for the run's k requests again and this one. A wait that freed one token only livelocked a
+ * run that needs two requests (a read, then the write): it spent that token on the read, was refused
+ * the write, waited for the next single token, and so on for ever.
  */
-export function acquireLua(win: string, blocked: string, windowMs: string, limit: string, cost: string, member: string): string {
+export function acquireLua(win: string, blocked: string, windowMs: string, limit: string, cost: string, member: string, taken: string): string {
   return `local wait = 0
 do
   local blockedUntil = tonumber(redis.call('GET', ${blocked}) or '0')
@@ -46,7 +53,9 @@ do
     redis.call('ZREMRANGEBYSCORE', ${win}, '-inf', now - window)
     local used = redis.call('ZCARD', ${win})
     if used + cost > lim then
-      local oldest = redis.call('ZRANGE', ${win}, 0, 0, 'WITHSCORES')
+      local nth = math.min(tonumber(${taken}), used - 1)
+      if nth < 0 then nth = 0 end
+      local oldest = redis.call('ZRANGE', ${win}, nth, nth, 'WITHSCORES')
       wait = window
       if oldest[2] then wait = tonumber(oldest[2]) + window - now end
       if wait < 1 then wait = 1 end
@@ -116,16 +125,16 @@ return ms
 `;
 
 /**
- * KEYS: window zset, block key, use-case block hash. ARGV: window ms, limit, cost, member, then the
- * call's use cases (none but Facebook's). Returns wait ms (0 = granted). The use cases' own blocks
+ * KEYS: window zset, block key, use-case block hash. ARGV: window ms, limit, cost, member, the tokens
+ * the sync run took already (acquireLua's `taken`), then the call's use cases (none but Facebook's). Returns wait ms (0 = granted). The use cases' own blocks
  * come first (no token is taken while one holds), in the same call: a Facebook acquire is one round
  * trip, and a call that names no use case reads nothing more.
  */
 const ACQUIRE_LUA = `${REDIS_NOW_MS}
 local ms = 0
-${longestUseCaseWait('KEYS[3]', 5)}
+${longestUseCaseWait('KEYS[3]', 6)}
 if ms > 0 then return ms end
-${acquireLua('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]', 'ARGV[4]')}
+${acquireLua('KEYS[1]', 'KEYS[2]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]', 'ARGV[4]', 'ARGV[5]')}
 return wait
 `;
 
@@ -155,7 +164,7 @@ export async function blockedForMs(redis: RedisClient, keys: Keys, limiterId: st
  * rule for each, in order, in one call on that master's connection (keys of many slots possible: none
  * declared, the `allow-cross-slot-keys` flag, as the redirect's click batches). One limiter's keys are
  * in its target's slot, so one master takes all of an account's tokens. ARGV: window key, block key,
- * window ms, limit, cost, member, per token. Each answers its wait (0 = taken), or an error of its own
+ * window ms, limit, cost, member, the run's tokens taken, per token. Each answers its wait (0 = taken), or an error of its own
  * when this node does not serve its keys (nothing taken: the first command is the block key's GET);
  * that token is then taken through the Cluster client, as is every token of a call that failed as a
  * whole.
@@ -163,10 +172,10 @@ export async function blockedForMs(redis: RedisClient, keys: Keys, limiterId: st
 const NODE_ACQUIRE_LUA = `#!lua flags=allow-cross-slot-keys
 ${REDIS_NOW_MS}
 local function take(a)
-  ${acquireLua('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 3]', 'ARGV[a + 4]', 'ARGV[a + 5]', 'ARGV[a + 6]')}
+  ${acquireLua('ARGV[a + 1]', 'ARGV[a + 2]', 'ARGV[a + 3]', 'ARGV[a + 4]', 'ARGV[a + 5]', 'ARGV[a + 6]', 'ARGV[a + 7]')}
   return wait
 end
-${nodeBatchLua('take', 6)}`;
+${nodeBatchLua('take', 7)}`;
 const NODE_ACQUIRE = nodeScript(NODE_ACQUIRE_LUA);
 const TAKES_PER_CALL = 100;
 
@@ -269,15 +278,28 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
       const held = await this.redis.scUseCaseWait(this.useCaseKey, ...useCases);
       if (held > 0) throw this.refused(held);
     }
-    if (takePrepaid(this.windowKey)) return;
+    if (takePrepaid(this.windowKey)) return this.counted();
     // One call: the use cases' blocks first, then the window and the account's block. Window limits
     // count requests; `cost` (quota units) only matters for quota-style platforms.
     const wait = await this.redis.scAcquire(this.windowKey, this.blockKey, this.useCaseKey, ...this.acquireArgs(cost), ...useCases);
     if (wait > 0) throw this.refused(wait);
+    this.counted();
   }
 
   private acquireArgs(cost: number): (string | number)[] {
-    return [this.limit?.windowMs ?? 1000, this.limit?.requests ?? 0, this.limit ? 1 : cost > 0 ? 1 : 0, `${PROCESS_TAG}:${process.pid}:${Date.now()}:${++seq}`];
+    const member = `${PROCESS_TAG}:${process.pid}:${Date.now()}:${++seq}`;
+    if (!this.limit) return [1000, 0, cost > 0 ? 1 : 0, member, 0];
+    return [this.limit.windowMs, this.limit.requests, 1, member, currentRunTokens()?.get(this.windowKey) ?? 0];
+  }
+
+  /**
+   * One more of this window's tokens taken by the current sync run (withRunTokens), if any: a refusal
+   * later in the run waits until the run's tokens are free again (acquireLua). Without a window
+   * limit there is nothing to count.
+   */
+  private counted(): void {
+    const run = this.limit && currentRunTokens();
+    if (run) run.set(this.windowKey, (run.get(this.windowKey) ?? 0) + 1);
   }
 
   /** One request's token, as acquire(1) takes it (the window key identifies the limiter to takePrepaid). */

@@ -13,6 +13,7 @@ import { waitFor } from '../helpers/service.js';
 import { caught } from '../helpers/adapter-context.js';
 import { withClockSkew } from '../helpers/clock.js';
 import { withAttemptDeadline } from '../../src/targets/attempt-deadline.js';
+import { withRunTokens } from '../../src/lib/request-context.js';
 
 let server: TestRedis;
 let redis: RedisClient;
@@ -145,4 +146,32 @@ test('an acquire is one round trip, a Facebook one that names use cases too (the
   expect(await commandsOf(async () => (refused = await caught(limiter.acquire(1, ['catalog_management', 'pages']))))).toEqual({ trips: 1, hget: 2 });
   expect((refused as RateLimitedError).delayMs).toBeGreaterThan(55_000);
   expect(await redis.zcard(win)).toBe(3);
+});
+
+test('a sync run refused after it took k tokens waits until k + 1 are free, not until the oldest entry leaves (which freed one: the run spent it on its first request and was refused the next, for ever)', async () => {
+  const id = `t${++n}`;
+  const limiter = new RedisRateLimiter(redis, keys, id, { requests: 2, windowMs: 60_000 });
+  const win = keys.targetLimit(id, 'window');
+  const [sec] = await redis.time();
+  // Another run's request, 30 s ago: it leaves the window in ~30 s.
+  await redis.zadd(win, Number(sec) * 1000 - 30_000, 'other:1');
+  const run = await withRunTokens(async () => [await waitOf(limiter), await waitOf(limiter)]);
+  // The run's read took the free token; its write is refused until the read's token leaves too (~60 s),
+  // when the run can send both again. Until the other run's entry leaves (~30 s) freed only one.
+  expect(run[0]).toBe(0);
+  expect(run[1]).toBeGreaterThan(55_000);
+  // Outside a run (and a run's first refusal) the wait is unchanged: until the oldest entry leaves.
+  expect(await waitOf(limiter)).toBeLessThan(35_000);
+  expect(await withRunTokens(() => waitOf(limiter))).toBeLessThan(35_000);
+  // A token the step's start took for the run's request (IntentRepository: prepaid) is the run's too.
+  const id2 = `t${++n}`;
+  const stepped = new RedisRateLimiter(redis, keys, id2, { requests: 2, windowMs: 60_000 });
+  const win2 = keys.targetLimit(id2, 'window');
+  const [sec2] = await redis.time();
+  await redis.zadd(win2, Number(sec2) * 1000 - 30_000, 'other:1', Number(sec2) * 1000, 'step:1');
+  const afterStep = await withRunTokens(async () => {
+    await withAttemptDeadline(Date.now() + 60_000, () => stepped.acquire(), win2);
+    return waitOf(stepped);
+  });
+  expect(afterStep).toBeGreaterThan(55_000);
 });

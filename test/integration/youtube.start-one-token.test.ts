@@ -15,8 +15,15 @@
  * here) instead of the 5 s errorStreamInactive asks for. And it is only the transition: the state
  * read after an invalid one (a broadcast on air already) is not in it, so a run whose read the
  * limiter refused does not send the transition again on the next run's one token.
+ *
+ * A run that needs two requests in one go (YouTube's update: the broadcast read, then the update;
+ * Bambuser's cancel: the show, its orders, then the delete) was starved by a wait that freed one token:
+ * it spent it on the first request and was refused the next, again and again. A refused run that took
+ * k tokens now waits until k + 1 are free (src/store/rate-limiter.ts). Time passing between the runs
+ * is played by making the window's entries older by the run's delay.
  */
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
+import { limiterId } from '../../src/targets/target.registry.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
@@ -122,4 +129,83 @@ test('a transition to testing that met an error (errorStreamInactive) is sent ag
   expect(outcomes).toEqual([expect.objectContaining({ kind: 'delay', reason: 'errorStreamInactive' }), expect.objectContaining({ kind: 'delay', reason: 'errorStreamInactive' })]);
   expect(await transitionsSince(before)).toEqual(['testing 403', 'testing 403']);
   await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
+}, 30_000);
+
+/** `ms` passing for the limiters: every window entry made that much older (no waiting). */
+async function passes(ms: number): Promise<void> {
+  for (const k of await keysMatching(svc.rt.redis, svc.rt.keys.targetLimit('*', 'window'))) {
+    const flat = await svc.rt.redis.zrange(k, 0, -1, 'WITHSCORES');
+    for (let i = 0; i < flat.length; i += 2) await svc.rt.redis.zadd(k, Number(flat[i + 1]) - ms, flat[i]!);
+  }
+}
+
+/** Up to 10 runs of the job, each after the delay the one before asked for has passed; the delays' reasons. */
+async function runsUntilDone(job: { partnerId: string; showId: string; targetId: string }, name: string): Promise<string[]> {
+  const reasons: string[] = [];
+  for (let run = 0; run < 10; run++) {
+    const outcome = await svc.rt.syncService.sync(job, { token: `${name}-${run}` });
+    if (outcome.kind === 'done') break;
+    reasons.push(outcome.reason);
+    if (outcome.kind === 'delay') await passes(outcome.delayMs);
+  }
+  return reasons;
+}
+
+test('two requests per window, one token left by another run: a title change and show.live go through (a refused run waits until its own tokens are free again, not until one is)', async () => {
+  await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, simulatedEncoder: 1, streamActivationMs: 0 });
+  const secret3 = await createPartner(svc, 'three');
+  const r = await svc.api('/v1/partners/three/targets?verify=false', {
+    json: { id: 'yt3', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500, rateLimit: { requests: 2, windowMs: 60_000 } },
+  });
+  expect(r.status).toBe(201);
+  const job = { partnerId: 'three', showId: 's4', targetId: 'yt3' };
+  const windows = svc.rt.keys.targetLimit('*', 'window');
+  const emptied = async () => {
+    for (const k of await keysMatching(svc.rt.redis, windows)) await svc.rt.redis.del(k);
+  };
+  expect((await sendEvent(svc, 'three', secret3, showEvent('show.scheduled', sampleShow('s4', { title: 'Old title' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  for (let run = 0; run < 6 && (await svc.rt.shows.getMirror('three', 's4', 'yt3'))?.state !== 'ready'; run++) {
+    await emptied();
+    await svc.rt.syncService.sync(job, { token: `made-${run}` });
+  }
+  expect((await svc.rt.shows.getMirror('three', 's4', 'yt3'))?.state).toBe('ready');
+  expect((await sendEvent(svc, 'three', secret3, showEvent('show.live', sampleShow('s4', { state: 'live', title: 'New title' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  // Another run's request 30 s ago holds one of the two tokens: the first run gets one (the read
+  // of the broadcast before its update), and is refused the update.
+  await emptied();
+  const [sec] = await svc.rt.redis.time();
+  const win = svc.rt.keys.targetLimit(limiterId('youtube', CREDENTIALS.youtube as Record<string, string>, 'yt3'), 'window');
+  await svc.rt.redis.zadd(win, Number(sec) * 1000 - 30_000, 'other:1');
+  const reasons = await runsUntilDone(job, 'live');
+  const m = await svc.rt.shows.getMirror('three', 's4', 'yt3');
+  expect({ state: m?.state, reasons }).toEqual({ state: 'live', reasons: Array(reasons.length).fill('rate_limited') });
+  // The title went out (once), before the broadcast went live.
+  const updates = (await requests()).filter((q) => q.method === 'PUT' && q.path.endsWith('/liveBroadcasts') && q.status === 200 && q.body.includes('New title'));
+  expect(updates).toHaveLength(1);
+}, 30_000);
+
+test('Bambuser (5 requests per 11 s), one token left by other runs: a cancel (the show read, its orders read, then the delete) goes through', async () => {
+  await sim.control('PUT', '/_sim/bambuser/limits', { requestsPerWindow: null, quotaPerDay: null });
+  const secret4 = await createPartner(svc, 'four');
+  const r = await svc.api('/v1/partners/four/targets?verify=false', {
+    json: { id: 'bb', platform: 'bambuser', name: 'BB', credentials: CREDENTIALS.bambuser, baseUrl: sim.base('bambuser'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  const job = { partnerId: 'four', showId: 's5', targetId: 'bb' };
+  const win = svc.rt.keys.targetLimit(limiterId('bambuser', CREDENTIALS.bambuser as Record<string, string>, 'bb'), 'window');
+  const show = sampleShow('s5', { title: 'Called off' });
+  expect((await sendEvent(svc, 'four', secret4, showEvent('show.scheduled', show, '2026-11-24T17:00:00Z'))).status).toBe(202);
+  for (let run = 0; run < 6 && (await svc.rt.shows.getMirror('four', 's5', 'bb'))?.state !== 'ready'; run++) {
+    await svc.rt.redis.del(win);
+    await svc.rt.syncService.sync(job, { token: `made-${run}` });
+  }
+  expect((await svc.rt.shows.getMirror('four', 's5', 'bb'))?.state).toBe('ready');
+  expect((await sendEvent(svc, 'four', secret4, showEvent('show.cancelled', { ...show, state: 'cancelled' }, '2026-11-24T17:30:00Z'))).status).toBe(202);
+  // Four requests of other runs, 10 s to 7 s ago: one token free, then one more each second.
+  await svc.rt.redis.del(win);
+  const [sec] = await svc.rt.redis.time();
+  for (let i = 0; i < 4; i++) await svc.rt.redis.zadd(win, Number(sec) * 1000 - 10_000 + i * 1000, `other-${i}:1`);
+  const reasons = await runsUntilDone(job, 'cancel');
+  const m = await svc.rt.shows.getMirror('four', 's5', 'bb');
+  expect({ state: m?.state, reasons }).toEqual({ state: 'cancelled', reasons: Array(reasons.length).fill('rate_limited') });
 }, 30_000);

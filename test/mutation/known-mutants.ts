@@ -5062,6 +5062,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/npm-start.log-reader-gone.test.ts'],
     testName: 'EPIPE',
   },
+  {
+    name: 'rate-limiter-run-wait-frees-one-token',
+    what: "A full window's wait is until the oldest entry leaves whatever the sync run took already (src/store/rate-limiter.ts acquireLua): a run that needs two requests (YouTube's read, then the update) gets the one token each wait frees, spends it on the read, is refused the update, and waits again for ever",
+    file: 'src/store/rate-limiter.ts',
+    from: 'local nth = math.min(tonumber(${taken}), used - 1)',
+    to: 'local nth = 0',
+    tests: ['test/integration/rate-limiter.test.ts', 'test/integration/youtube.start-one-token.test.ts'],
+    testName: 'k \\+ 1|two requests per window|Bambuser \\(5 requests',
+  },
+  {
+    name: 'sync-run-tokens-not-counted',
+    what: "A sync run is not a run for the limiters (src/mirror/sync.service.ts sync): its tokens are not counted, a refusal after some waits until one token is free, and a run that needs two requests livelocks (YouTube title change, then show.live: the mirror stays ready)",
+    file: 'src/mirror/sync.service.ts',
+    from: 'return withRunTokens(() => this.runOnce(plain, run));',
+    to: 'return this.runOnce(plain, run);',
+    tests: ['test/integration/youtube.start-one-token.test.ts'],
+    testName: 'two requests per window',
+  },
+  {
+    name: 'rate-limiter-prepaid-token-not-counted',
+    what: "The token a step's start took for the run is not counted as the run's (src/store/rate-limiter.ts acquire): a run whose requests are steps waits for one token after a refusal, as before the count",
+    file: 'src/store/rate-limiter.ts',
+    from: 'if (takePrepaid(this.windowKey)) return this.counted();',
+    to: 'if (takePrepaid(this.windowKey)) return;',
+    tests: ['test/integration/rate-limiter.test.ts'],
+    testName: 'k \\+ 1',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
