@@ -53,7 +53,9 @@ do
     redis.call('ZREMRANGEBYSCORE', ${win}, '-inf', now - window)
     local used = redis.call('ZCARD', ${win})
     if used + cost > lim then
-      local nth = math.min(tonumber(${taken}), used - 1)
+      -- The entry whose leaving frees k + cost tokens: k + cost - 1 past the surplus of a window that holds
+      -- more than the limit (a limit lowered, or processes on two limits during a deploy); the newest at most.
+      local nth = math.min(used - lim + cost - 1 + tonumber(${taken}), used - 1)
       if nth < 0 then nth = 0 end
       local oldest = redis.call('ZRANGE', ${win}, nth, nth, 'WITHSCORES')
       wait = window

@@ -175,3 +175,17 @@ test('a sync run refused after it took k tokens waits until k + 1 are free, not 
   });
   expect(afterStep).toBeGreaterThan(55_000);
 });
+
+test('a window holding more entries than the limit (a limit lowered) waits until enough of them leave, not until the oldest does', async () => {
+  const id = `t${++n}`;
+  const limiter = new RedisRateLimiter(redis, keys, id, { requests: 2, windowMs: 60_000 });
+  const win = keys.targetLimit(id, 'window');
+  const [sec] = await redis.time();
+  const now = Number(sec) * 1000;
+  // Four entries under a limit of two (taken under a higher one): 50, 40, 30 and 20 s old.
+  await redis.zadd(win, now - 50_000, 'a:1', now - 40_000, 'b:1', now - 30_000, 'c:1', now - 20_000, 'd:1');
+  // One token is free once three have left (the 30 s old one: ~30 s); the oldest leaving (~10 s) frees none.
+  const wait = await waitOf(limiter);
+  expect(wait).toBeGreaterThan(25_000);
+  expect(wait).toBeLessThanOrEqual(31_000);
+});

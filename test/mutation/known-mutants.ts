@@ -5066,7 +5066,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'rate-limiter-run-wait-frees-one-token',
     what: "A full window's wait is until the oldest entry leaves whatever the sync run took already (src/store/rate-limiter.ts acquireLua): a run that needs two requests (YouTube's read, then the update) gets the one token each wait frees, spends it on the read, is refused the update, and waits again for ever",
     file: 'src/store/rate-limiter.ts',
-    from: 'local nth = math.min(tonumber(${taken}), used - 1)',
+    from: 'local nth = math.min(used - lim + cost - 1 + tonumber(${taken}), used - 1)',
     to: 'local nth = 0',
     tests: ['test/integration/rate-limiter.test.ts', 'test/integration/youtube.start-one-token.test.ts'],
     testName: 'k \\+ 1|two requests per window|Bambuser \\(5 requests',
@@ -5088,6 +5088,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'if (takePrepaid(this.windowKey)) return;',
     tests: ['test/integration/rate-limiter.test.ts'],
     testName: 'k \\+ 1',
+  },
+  {
+    name: 'rate-limiter-wait-ignores-surplus',
+    what: "a window holding more entries than the limit (a limit lowered, two limits during a deploy) is waited on until its oldest entry leaves (src/store/rate-limiter.ts acquireLua), which frees no token: the run wakes, is refused again, and wakes again until the surplus has left",
+    file: 'src/store/rate-limiter.ts',
+    from: 'local nth = math.min(used - lim + cost - 1 + tonumber(${taken}), used - 1)',
+    to: 'local nth = math.min(tonumber(${taken}), used - 1)',
+    tests: ['test/integration/rate-limiter.test.ts'],
+    testName: 'more entries than the limit',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
