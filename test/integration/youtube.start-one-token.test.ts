@@ -209,3 +209,43 @@ test('Bambuser (5 requests per 11 s), one token left by other runs: a cancel (th
   const m = await svc.rt.shows.getMirror('four', 's5', 'bb');
   expect({ state: m?.state, reasons }).toEqual({ state: 'cancelled', reasons: Array(reasons.length).fill('rate_limited') });
 }, 30_000);
+
+/** A change of the broadcast's settings in YouTube Studio: its monitor stream on or off. */
+async function studioMonitorStream(id: string, enableMonitorStream: boolean): Promise<void> {
+  const { clientId, clientSecret, refreshToken } = CREDENTIALS.youtube as Record<string, string>;
+  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId!, client_secret: clientSecret!, refresh_token: refreshToken! });
+  const token = (await (await fetch(`${sim.base('youtube')}/token`, { method: 'POST', body: form })).json()) as { access_token: string };
+  const r = await fetch(`${sim.base('youtube')}/youtube/v3/liveBroadcasts?part=contentDetails`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id, contentDetails: { monitorStream: { enableMonitorStream } } }),
+  });
+  expect(r.status).toBe(200);
+}
+
+test('a remembered invalid transition to testing (the monitor stream was off) is sent again by a retry once the state allows it: the broadcast goes live', async () => {
+  await sim.control('PUT', '/_sim/youtube/limits', { simulatedEncoder: 1, streamActivationMs: 0 });
+  const secret5 = await createPartner(svc, 'five');
+  const r = await svc.api('/v1/partners/five/targets?verify=false', {
+    json: { id: 'yt4', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
+  });
+  expect(r.status).toBe(201);
+  expect((await sendEvent(svc, 'five', secret5, showEvent('show.scheduled', sampleShow('s4', { title: 'Monitor off' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const job = { partnerId: 'five', showId: 's4', targetId: 'yt4' };
+  for (let run = 0; run < 3 && (await svc.rt.shows.getMirror('five', 's4', 'yt4'))?.state !== 'ready'; run++) await svc.rt.syncService.sync(job, { token: `made4-${run}` });
+  const id = (await svc.rt.shows.getMirror('five', 's4', 'yt4'))!.remote!.externalId;
+  // Turned off in Studio: testing answers invalid from ready, and the start is refused.
+  await studioMonitorStream(id, false);
+  expect((await sendEvent(svc, 'five', secret5, showEvent('show.live', sampleShow('s4', { state: 'live', title: 'Monitor off' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  let before = await lastSeq();
+  await svc.rt.syncService.sync(job, { token: 'off-0' });
+  expect((await svc.rt.shows.getMirror('five', 's4', 'yt4'))?.state).toBe('failed');
+  expect(await transitionsSince(before)).toEqual(['testing 403']);
+  // Turned on again; the operator's retry keeps the intents, the remembered invalid among them.
+  await studioMonitorStream(id, true);
+  expect((await svc.api('/v1/partners/five/shows/s4/mirrors/yt4/resync', { method: 'POST' })).status).toBe(202);
+  before = await lastSeq();
+  for (let run = 0; run < 3; run++) if ((await svc.rt.syncService.sync(job, { token: `on-${run}` })).kind === 'done') break;
+  expect((await svc.rt.shows.getMirror('five', 's4', 'yt4'))?.state).toBe('live');
+  expect(await transitionsSince(before)).toEqual(['testing 200', 'live 200']);
+}, 30_000);

@@ -748,11 +748,21 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // the read (in the step, the transition was sent again each run). Repeatable: any error (the
       // usual first answer errorStreamInactive, a 5xx, a timeout) forgets it, and the next run sends it
       // again after that error's own delay, not after the settle window a started step waits out.
-      const toTesting = await op.once('testing', () => transition(id, 'testing'), undefined, { singleRequest: true, repeatable: true, resultInClear: true });
+      // An invalid answer is stale once the state can change: from created (a bind not visible yet) or
+      // from ready with the monitor stream off (an attached Studio broadcast). One remembered from an
+      // earlier run (a retry, a re-attach keep the intents for 90 days) is checked by sending the
+      // transition once more, outside the step, before the broadcast is refused: only on that path,
+      // never on the way that succeeds nor after an answer this run got.
+      let sentNow = false;
+      const sendTesting = (): Promise<TransitionOutcome> => {
+        sentNow = true;
+        return transition(id, 'testing');
+      };
+      const toTesting = await op.once('testing', sendTesting, undefined, { singleRequest: true, repeatable: true, resultInClear: true });
       if (toTesting === 'invalid') {
         const state = await lifeCycle(id);
         if (state === 'live' || state === 'liveStarting') return;
-        if (state !== 'testing' && state !== 'testStarting') throw refused(id, state, 'testing');
+        if (state !== 'testing' && state !== 'testStarting' && (sentNow || (await transition(id, 'testing')) === 'invalid')) throw refused(id, state, 'testing');
       }
       if ((await transition(id, 'live')) === 'invalid') {
         const state = await lifeCycle(id);
