@@ -303,8 +303,10 @@ test('a recovery lookup that fails (a 5xx, a reset connection) sent nothing that
   expect(await svc.rt.syncService.sync(job, { token: 'lku-a' })).toMatchObject({ kind: 'delay' });
   const earlier = (await svc.rt.redis.get(intentKey))!;
   expect(earlier).toMatch(/"status":"started"/);
-  // 2. Once that attempt has settled, a run takes the step over to look it up, and the lookup fails.
-  await sleep(Math.max(0, (JSON.parse(earlier) as { until: number }).until + 300 - Date.now()) + 50); // its `until` + PLATFORM_SETTLE_MS
+  // 2. Once a look that finds nothing may be trusted (its `until` + 2 × PLATFORM_SETTLE_MS), a run takes the
+  // step over to look it up, and the lookup fails. (Taken over at `until` + 1 × settle, as it was, the next
+  // attempt below could come before that point after the failure's back-off and be told to settle: flaky.)
+  await sleep(Math.max(0, (JSON.parse(earlier) as { until: number }).until + 2 * 300 - Date.now()) + 50);
   const dropped = proxy.dropped.length;
   proxy.dropNext((method, path) => method === 'GET' && /\/v3\/liveBroadcasts$/.test(path));
   const failed = await svc.rt.syncService.sync(job, { token: 'lku-b' });
