@@ -1126,7 +1126,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/ops/static/app.js',
     from: 'const digits = Number.isInteger(minorUnits) ? minorUnits : 2;',
     to: "const digits = new Intl.NumberFormat(undefined, { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;",
-    tests: ['test/browser/ops.console.money.test.ts'],
+    tests: ['test/browser/ops.console.checks.test.ts'],
+    testName: 'shown in their ISO minor units',
   },
   {
     name: 'console-queues-session-stale',
@@ -1134,7 +1135,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/ops/static/app.js',
     from: "$('#queues-link').addEventListener('click', (e) => {\n  if (e.button",
     to: "$('#queues-link').addEventListener('click', (e) => {\n  return;\n  if (e.button",
-    tests: ['test/browser/ops.console.queues-session.test.ts'],
+    tests: ['test/browser/ops.console.checks.test.ts'],
     testName: 'Queues link opens the dashboard',
   },  {
     name: 'config-file-inherited-keys',
@@ -3214,7 +3215,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/api/ops/static/app.js",
     from: "Object.hasOwn(SIGN_IN_REFUSED, detail ?? '')",
     to: "Object.hasOwn(SIGN_IN_REFUSED, '')",
-    tests: ["test/browser/ops.console.queues-session.test.ts"],
+    tests: ["test/browser/ops.console.checks.test.ts"],
     testName: "revoked or expired key says so",
   },
   {
@@ -4054,7 +4055,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/ops/static/app.js',
     from: "throw new Error(typeof body?.detail === 'string' ? body.detail : `stream answered ${res.status}`);",
     to: 'throw new Error(`stream answered ${res.status}`);',
-    tests: ['test/browser/ops.console.outage.test.ts'],
+    tests: ['test/browser/ops.console.checks.test.ts'],
     testName: 'loaded while Redis is down says storage',
   },
   {
@@ -4063,7 +4064,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/ops/static/app.js',
     from: 'const tipId = `tip/${row.partnerId}/${row.showId}/${m.targetId}`;',
     to: "const tipId = `tip-${row.partnerId}-${row.showId}-${m.targetId}`.replace(/[^A-Za-z0-9_-]/g, '_');",
-    tests: ['test/browser/ops.console.dot-ids.test.ts'],
+    tests: ['test/browser/ops.console.checks.test.ts'],
     testName: 'each board tile is described by its own tooltip',
   },
   {
@@ -4531,7 +4532,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/plugins/docs.plugin.ts',
     from: ', staticCSP: DOCS_CSP });',
     to: ' });',
-    tests: ['test/browser/ops.console.docs-csp.test.ts'],
+    tests: ['test/browser/ops.console.checks.test.ts'],
+    testName: 'carries a CSP with frame-ancestors',
   },
   {
     name: 'facebook-buc-throttle-holds-whole-target',

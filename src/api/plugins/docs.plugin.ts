@@ -176,7 +176,7 @@ async function docsPlugin(app: FastifyInstance): Promise<void> {
 
 /**
  * The Content-Security-Policy of /docs (swagger-ui): checked in chromium by
- * test/browser/ops.console.docs-csp.test.ts. The one hash is of the <style> element swagger-ui's bundle
+ * test/browser/ops.console.checks.test.ts (docs-csp). The one hash is of the <style> element swagger-ui's bundle
  * adds to the page (its text is fixed by the bundle's version: a new swagger-ui that changes it fails
  * that test with the hash to put here).
  */
