@@ -15,8 +15,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { loadConfig, type Config } from '../../src/config/config.js';
-import { startRoles, type Role, type Started } from '../../src/main/process.js';
+import type { Config } from '../../src/config/config.js';
+import type { Role, Started } from '../../src/main/process.js';
 import type { Runtime } from '../../src/main/runtime.js';
 import type { SchedulerHandle } from '../../src/main/scheduler.js';
 import { signatureHeader } from '../../src/sources/signature.js';
@@ -60,6 +60,10 @@ export interface TestServiceOptions {
 }
 
 export async function startService(opts: TestServiceOptions = {}): Promise<TestService> {
+  // Loaded by the first start, not by the import: a test file that imports this helper only for `waitFor`,
+  // `ADMIN_KEY` or the event builders (npm-start, relay supervisor, rigs) skips `src/main/process.ts`'s
+  // graph (docs/testing.md "CI time").
+  const [{ loadConfig }, { startRoles }] = await Promise.all([import('../../src/config/config.js'), import('../../src/main/process.js')]);
   const redis = opts.redis ?? (await startTestRedis());
   const dataDir = mkdtempSync(join(tmpdir(), 'syndicast-data-'));
   const config = loadConfig(
