@@ -207,7 +207,8 @@ test('a renewal Redis answers after the renewal interval still counts: a slow Re
     expect(o).toBeDefined();
     unreachable(1_100);
     relay.start(); // its renewal rounds, every quarter lease, as in a relay process (its next pass in 60 s)
-    await new Promise((r) => setTimeout(r, 5_000));
+    // A lease's length (was 5 s): the old code stopped the show at its grace's end, 2.4 s in.
+    await new Promise((r) => setTimeout(r, leaseMs));
     expect(ownedShow(relay, 'slow')).toBe(o);
   } finally {
     await relay.close();
@@ -226,7 +227,8 @@ test('a Redis that answers every renewal in 0.35 × the lease keeps the show; on
     expect(o).toBeDefined();
     unreachable(2_100);
     relay.start(); // its renewal rounds, every quarter lease, as in a relay process (its next pass in 60 s)
-    await new Promise((r) => setTimeout(r, 8_000));
+    // A lease's length (was 8 s): one renewal at a time stopped the show at its grace's end, 4.25 s in.
+    await new Promise((r) => setTimeout(r, leaseMs));
     expect(ownedShow(relay, 'slower')).toBe(o);
     // Redis stops answering: the show stops while its lease on Redis surely still runs (it runs from a
     // renewal's execution, after its send), at most a renewal interval past the grace.
