@@ -53,6 +53,12 @@ async function adds(productId: string): Promise<{ status: number; at: string }[]
 const pinned = (fx: SimEffectView[], externalId: string, productId: string): SimEffectView[] => fx.filter((e) => e.type === 'product.pinned' && e.externalId === externalId && e.productId === productId);
 const listings = (productIds: string[]) => sim.control('PUT', '/_sim/whatnot/products', { productIds });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Long enough to see the attempt that would follow `tries` refusals, were it still made: its wait (BASE_MS
+ * doubled at each refusal after the first) and 2 × BASE_MS more (the sweep's 100 ms, the job's start).
+ * Counted from now, after the last attempt: so past the time that attempt was due.
+ */
+const pastNextAttempt = (tries: number) => sleep(BASE_MS * 2 ** Math.max(0, tries - 1) + 2 * BASE_MS);
 
 /** A live show s linked to a fresh Whatnot show, with `sku` pinned (none of the seller's listings): its pin failed. */
 async function refusedPin(showId: string, sku: string) {
@@ -117,7 +123,7 @@ test('the attempts stop once the partner takes the pin back, and once the show e
   expect((await sendEvent(svc, PARTNER, secret, { type: 'product.unpinned', occurredAt: at(), data: { showId: 'r2', productId: 'p1' } })).status).toBe(202);
   await a.where((m) => pin(m, 'p1')?.state === 'unpinned');
   const afterUnpin = (await adds('MASCARA-09')).length;
-  await sleep(10 * BASE_MS);
+  await pastNextAttempt(afterUnpin); // (was 10 × BASE_MS, 4 s, whatever the count: 1.6 s after two refusals)
   expect((await adds('MASCARA-09')).length).toBe(afterUnpin);
 
   // The show ends: no further attempt either, even once the seller lists the product.
@@ -127,7 +133,7 @@ test('the attempts stop once the partner takes the pin back, and once the show e
   await b.where((m) => m.state === 'ended');
   const afterEnd = (await adds('BLUSH-02')).length;
   await listings(['SOMETHING-ELSE', 'BLUSH-02', 'MASCARA-09']);
-  await sleep(10 * BASE_MS);
+  await pastNextAttempt(afterEnd);
   expect((await adds('BLUSH-02')).length).toBe(afterEnd);
   expect((await adds('MASCARA-09')).length).toBe(afterUnpin);
   expect(pinned(await sim.effects('whatnot'), b.externalId, 'BLUSH-02')).toHaveLength(0);

@@ -30,13 +30,20 @@ async function relayWithFailingRenewals(partnerId: string, leaseMs: number, deps
   expect((await sendEvent(svc, partnerId, secret, showEvent('show.live', sampleShow(`${partnerId}1`, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
   /** true: fail at once; 'unanswered': never answered; a number: sent to Redis that many ms late (a slow Redis). */
   let failing: boolean | 'unanswered' | number = false;
+  /** The calls sent late (`failing` a number) that have not reached Redis yet. */
+  const late = new Set<Promise<unknown>>();
   const real = svc.rt.relay;
   // The service's relay store, with its lease takes and renewals failing as with Redis gone for this process (the
   // API's client fails them at once; the relay role's queues them: they stay unanswered).
   const failed = <A extends unknown[]>(call: (...args: A) => Promise<boolean>) =>
     (...args: A): Promise<boolean> =>
       typeof failing === 'number'
-        ? new Promise((r) => setTimeout(r, failing as number)).then(() => call(...args))
+        ? (() => {
+            const sent = new Promise((r) => setTimeout(r, failing as number)).then(() => call(...args));
+            late.add(sent);
+            void sent.finally(() => late.delete(sent)).catch(() => undefined);
+            return sent;
+          })()
         : failing === 'unanswered'
           ? new Promise<boolean>(() => undefined)
           : failing
@@ -53,6 +60,10 @@ async function relayWithFailingRenewals(partnerId: string, leaseMs: number, deps
       failing = on;
     },
     owned: (): number => (relay as unknown as { owned: Map<string, unknown> }).owned.size,
+    /** Resolves once every call sent late has reached Redis and been answered. */
+    lateAnswered: async (): Promise<void> => {
+      await Promise.allSettled([...late]);
+    },
     renewAll: (): Promise<void> => (relay as unknown as { renewAll(): Promise<void> }).renewAll(),
   };
 }
@@ -207,7 +218,8 @@ test('a renewal Redis answers after the renewal interval still counts: a slow Re
     expect(o).toBeDefined();
     unreachable(1_100);
     relay.start(); // its renewal rounds, every quarter lease, as in a relay process (its next pass in 60 s)
-    await new Promise((r) => setTimeout(r, 5_000));
+    // A lease's length (was 5 s): the old code stopped the show at its grace's end, 2.4 s in.
+    await new Promise((r) => setTimeout(r, leaseMs));
     expect(ownedShow(relay, 'slow')).toBe(o);
   } finally {
     await relay.close();
@@ -226,7 +238,8 @@ test('a Redis that answers every renewal in 0.35 × the lease keeps the show; on
     expect(o).toBeDefined();
     unreachable(2_100);
     relay.start(); // its renewal rounds, every quarter lease, as in a relay process (its next pass in 60 s)
-    await new Promise((r) => setTimeout(r, 8_000));
+    // A lease's length (was 8 s): one renewal at a time stopped the show at its grace's end, 4.25 s in.
+    await new Promise((r) => setTimeout(r, leaseMs));
     expect(ownedShow(relay, 'slower')).toBe(o);
     // Redis stops answering: the show stops while its lease on Redis surely still runs (it runs from a
     // renewal's execution, after its send), at most a renewal interval past the grace.
@@ -246,7 +259,7 @@ test('a renewal that reaches Redis after close() handed the lease back takes not
   // waited that long to take the show over. Here the renewal goes out just before close() and reaches
   // Redis 500 ms later, after the hand-back.
   const leaseMs = 60_000;
-  const { relay, unreachable, renewAll } = await relayWithFailingRenewals('handback', leaseMs);
+  const { relay, unreachable, renewAll, lateAnswered } = await relayWithFailingRenewals('handback', leaseMs);
   const leases = svc.rt.relay;
   let renewed: Promise<void> | undefined;
   try {
@@ -259,7 +272,10 @@ test('a renewal that reaches Redis after close() handed the lease back takes not
   }
   expect(await leases.leaseHolder('handback', 'handback1')).toBeNull();
   await renewed;
-  await new Promise((r) => setTimeout(r, 100));
+  // close() ends the round's wait at once (renewed resolves then), not the renewal: it reaches Redis
+  // 500 ms after it was sent. Checked once it did (it was checked 100 ms after close(), before it got
+  // there, so a renewal that took the lease back passed).
+  await lateAnswered();
   expect(await leases.leaseHolder('handback', 'handback1')).toBeNull();
   expect(await leases.takeLease('handback', 'handback1', 'another-host:1:abc', leaseMs)).toBe(true);
 }, 30_000);
