@@ -235,8 +235,10 @@ test.each(LOCK_SIGNALS)('SyncService: a run whose BullMQ lock could not be renew
 });
 
 test('recover() is told when the first of the attempts that left a step started began, across several of them', async () => {
-  // An attempt may send for 200 ms; another run waits 100 ms more. Runs A and B each die in run().
-  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 200, settleMs: 100 });
+  // An attempt may send for 200 ms; another run waits 500 ms more. Runs A and B each die in run().
+  // (Each run's first look is not trusted only if it comes less than one settle window late: 100 ms was
+  // a margin a loaded machine's timers can overrun, and a trusted first look makes told 3 long, not 4.)
+  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 200, settleMs: 500 });
   const [P, S, T] = ['p-since', 's-since', 't-since'];
   const told: (string | undefined)[] = [];
   /** One run (its own job token): takes the mirror, tries the step (waiting out another run's attempt), lets go. */
