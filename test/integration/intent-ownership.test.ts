@@ -235,8 +235,10 @@ test.each(LOCK_SIGNALS)('SyncService: a run whose BullMQ lock could not be renew
 });
 
 test('recover() is told when the first of the attempts that left a step started began, across several of them', async () => {
-  // An attempt may send for 200 ms; another run waits 100 ms more. Runs A and B each die in run().
-  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 200, settleMs: 100 });
+  // An attempt may send for 200 ms; another run waits 500 ms more. Runs A and B each die in run().
+  // (Each run's first look is not trusted only if it comes less than one settle window late: 100 ms was
+  // a margin a loaded machine's timers can overrun, and a trusted first look makes told 3 long, not 4.)
+  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 200, settleMs: 500 });
   const [P, S, T] = ['p-since', 's-since', 't-since'];
   const told: (string | undefined)[] = [];
   /** One run (its own job token): takes the mirror, tries the step (waiting out another run's attempt), lets go. */
@@ -278,7 +280,10 @@ test('recover() is told when the first of the attempts that left a step started 
 test('a look-up-only step (a create called off mid-way) whose look finds nothing soon after an earlier attempt settled keeps it uncertain and looks again a settle window later; only a look after that says "not made"', async () => {
   // The record was forgotten on the first look that found nothing (a list lagging behind the earlier
   // attempt's broadcast): the broadcast was left upcoming for good, and a revived show made a second one.
-  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 2000, settleMs: 500 });
+  // A settle window of 1 s (not 0.5 s): the case's margin is the time from its clock read to the look,
+  // 800 ms (it was 300 ms, which a loaded CI can stretch past, as it did in 'start ran twice').
+  const SETTLE = 1000;
+  const intents = new IntentRepository(svc.rt.redis, svc.rt.keys, svc.rt.box, { attemptMs: 2000, settleMs: SETTLE });
   const [P, S, T] = ['fo', 'fo1', 'fo-t'];
   const got = await intents.acquire(P, S, T, 'job-token-fo', 60_000);
   if (!('lease' in got)) throw new Error('lease not acquired');
@@ -291,8 +296,8 @@ test('a look-up-only step (a create called off mid-way) whose look finds nothing
     ['other', null],
   ] as const) {
     const key = svc.rt.keys.intent(P, S, T, `g0:create:${step}`);
-    // An earlier run's attempt whose settle window ended just now (until + settle 500 ms < now).
-    const earlier = JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(Date.now() - 3_000).toISOString(), until: Date.now() - 700 });
+    // An earlier run's attempt whose settle window ended just now (until + settle < now): an empty look is trusted 800 ms from now.
+    const earlier = JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(Date.now() - 3_000).toISOString(), until: Date.now() - SETTLE - 200 });
     await svc.rt.redis.set(key, earlier, 'EX', 86_400);
     let listed: string | null = null;
     let looked = 0;
@@ -303,7 +308,7 @@ test('a look-up-only step (a create called off mid-way) whose look finds nothing
     const first = (await find(step, never, lookup).catch((e: unknown) => e)) as RetryableError;
     expect(first).toBeInstanceOf(RetryableError);
     expect(first).toMatchObject({ reason: 'intent_settling', waiting: true });
-    expect(first.delayMs).toBeLessThanOrEqual(500);
+    expect(first.delayMs).toBeLessThanOrEqual(SETTLE - 200);
     // Kept as the earlier attempt left it (its window not renewed by a look that sent nothing).
     expect(await svc.rt.redis.get(key)).toBe(earlier);
     await sleep(first.delayMs!);
@@ -322,7 +327,9 @@ test('a creating step whose look finds nothing soon after an earlier attempt set
   // The creating path trusted its first look (right after until + settle) and made the object: a list
   // lagging behind the earlier attempt's broadcast let it make a second one.
   const [P, S, T] = ['cr', 'cr1', 'cr-t'];
-  const { intents, lease } = await shortIntents(P, S, T, 'job-token-cr');
+  // A settle window of 1 s: an empty look is trusted 800 ms after the clock read (it was 300 ms, too little on a loaded CI).
+  const SETTLE = 1000;
+  const { intents, lease } = await shortIntents(P, S, T, 'job-token-cr', SETTLE);
   const once = intents.scoped(P, S, T, 'g0:create', lease);
   for (const [step, late] of [
     ['broadcast', 'b-late'],
@@ -330,7 +337,7 @@ test('a creating step whose look finds nothing soon after an earlier attempt set
   ] as const) {
     const key = svc.rt.keys.intent(P, S, T, `g0:create:${step}`);
     const now = await redisNow();
-    const earlier = JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(now - 3_000).toISOString(), until: now - 700 });
+    const earlier = JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(now - 3_000).toISOString(), until: now - SETTLE - 200 });
     await svc.rt.redis.set(key, earlier, 'EX', 86_400);
     let listed: string | null = null;
     let [looked, made] = [0, 0];
@@ -339,7 +346,7 @@ test('a creating step whose look finds nothing soon after an earlier attempt set
     const first = (await once(step, make, lookup).catch((e: unknown) => e)) as RetryableError;
     expect(first).toBeInstanceOf(RetryableError);
     expect(first).toMatchObject({ reason: 'intent_settling', waiting: true });
-    expect(first.delayMs).toBeLessThanOrEqual(500);
+    expect(first.delayMs).toBeLessThanOrEqual(SETTLE - 200);
     expect([made, await svc.rt.redis.get(key)]).toEqual([0, earlier]); // nothing sent, the earlier window kept
     await sleep(first.delayMs!);
     listed = late; // the list has caught up (or there never was one)
@@ -393,7 +400,9 @@ test('whether a look that found nothing is trusted is decided on Redis\' clock: 
   // off: a worker ahead of Redis by more than a settle window trusted an empty look at once (a second
   // broadcast, or one left on the platform), one behind waited as long as its clock was behind.
   const [P, S, T] = ['sk', 'sk1', 'sk-t'];
-  const { intents, lease } = await shortIntents(P, S, T, 'job-token-sk');
+  // A settle window of 1 s: the ahead case's look is 800 ms before it may be trusted (it was 300 ms, too little on a loaded CI).
+  const SETTLE = 1000;
+  const { intents, lease } = await shortIntents(P, S, T, 'job-token-sk', SETTLE);
   const find = intents.scoped(P, S, T, 'g0:create', lease, { findOnly: true });
   const once = intents.scoped(P, S, T, 'g0:create', lease);
   const nothing = async (): Promise<null> => null;
@@ -409,10 +418,10 @@ test('whether a look that found nothing is trusted is decided on Redis\' clock: 
   const TEN_MINUTES = 600_000;
   const TWO_HOURS = 7_200_000;
   for (const findOnly of [true, false]) {
-    // Ahead: the look came 200 ms after the earlier attempt settled, 300 ms before it may be trusted.
-    const ahead = await outcome(TEN_MINUTES, 700, findOnly);
+    // Ahead: the look came 200 ms after the earlier attempt settled, 800 ms before it may be trusted.
+    const ahead = await outcome(TEN_MINUTES, SETTLE + 200, findOnly);
     expect(ahead).toBeInstanceOf(RetryableError);
-    expect((ahead as RetryableError).delayMs).toBeLessThanOrEqual(500);
+    expect((ahead as RetryableError).delayMs).toBeLessThanOrEqual(SETTLE - 200);
     // Behind: the look came seconds after it may be trusted.
     const behind = await outcome(-TWO_HOURS, 5_000, findOnly);
     if (findOnly) expect(behind).toBeInstanceOf(NotMadeError);

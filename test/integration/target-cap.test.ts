@@ -154,14 +154,17 @@ test('the slow targets are read once a second while started, and no more after c
 });
 
 test('a run whose worker died stops counting once its lease lapses', async () => {
-  const { two, repo, target } = caps({ leaseMs: 300, slowMs: 50 });
+  // Leases of 1 s (they were 300 ms: the refused enter below must come before they lapse, which a loaded
+  // machine could miss).
+  const { two, repo, target } = caps({ leaseMs: 1_000, slowMs: 50 });
+  const t0 = Date.now();
   // Two runs of a process that was killed: counted, never renewed nor ended (the repository alone, no renewal timer).
-  expect(await repo.enter(target, 'dead-1', 2, 300)).toBe(true);
-  expect(await repo.enter(target, 'dead-2', 2, 300)).toBe(true);
+  expect(await repo.enter(target, 'dead-1', 2, 1_000)).toBe(true);
+  expect(await repo.enter(target, 'dead-2', 2, 1_000)).toBe(true);
   await repo.markSlow(target, 60_000); // a slow run ended elsewhere: the target is slow
   await two.refresh();
   expect(await two.enter(target)).toBeNull();
-  await sleep(400);
+  await sleep(Math.max(0, t0 + 1_100 - Date.now()));
   const run = await two.enter(target);
   expect(run).not.toBeNull();
   run!.leave();

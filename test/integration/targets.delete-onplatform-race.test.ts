@@ -134,10 +134,12 @@ test('a run that read the target before the mark: its next save is refused while
 test('a mark a crashed DELETE left: syncs go on once it expired and the next PATCH drops it', async () => {
   await addTarget('yt4');
   await schedule('s4');
-  // A DELETE that died after marking (a short mark, to see it expire).
-  await svc.rt.partners.markDeleting(P, 'yt4', 'del_crashed', 300);
+  // A DELETE that died after marking (a short mark, to see it expire: 1 s, so that the first run reads
+  // it before it expires on a loaded machine; it had 300 ms).
+  const markedAt = Date.now();
+  await svc.rt.partners.markDeleting(P, 'yt4', 'del_crashed', 1_000);
   expect(await svc.rt.syncService.sync({ partnerId: P, showId: 's4', targetId: 'yt4' }, { token: 'r4-0' })).toMatchObject({ kind: 'delay', reason: 'target being deleted' });
-  await sleep(400);
+  await sleep(Math.max(0, markedAt + 1_100 - Date.now()));
   expect(await svc.rt.syncService.sync({ partnerId: P, showId: 's4', targetId: 'yt4' }, { token: 'r4-1' })).toMatchObject({ kind: 'done', state: 'ready' });
   expect((await svc.rt.partners.getTarget(P, 'yt4'))?.deleting).toBeDefined();
   const patched = await svc.api(`/v1/partners/${P}/targets/yt4?verify=false`, { method: 'PATCH', json: { name: 'renamed' } });
@@ -152,12 +154,14 @@ test('a mark a crashed DELETE left: syncs go on once it expired and the next PAT
 test('a run that finds the mark at its first read waits until the mark expires, not a fixed second', async () => {
   await addTarget('yt6');
   await schedule('s6');
-  await svc.rt.partners.markDeleting(P, 'yt6', 'del_short', 300);
+  // A mark shorter than DELETING_WAIT_MS (1 s), but not so short that it expires before the run's first
+  // read on a loaded machine (300 ms did; the run then went on and made the show).
+  await svc.rt.partners.markDeleting(P, 'yt6', 'del_short', 900);
   const out = await svc.rt.syncService.sync({ partnerId: P, showId: 's6', targetId: 'yt6' }, { token: 'r6-0' });
   expect(out).toMatchObject({ kind: 'delay', reason: 'target being deleted' });
   // The first read knows when the mark ends. A run that went past it to its first save (refused by the
   // save's target guard, which does not say until when) waited a whole DELETING_WAIT_MS (1 s).
-  expect((out as { delayMs: number }).delayMs).toBeLessThanOrEqual(300);
+  expect((out as { delayMs: number }).delayMs).toBeLessThanOrEqual(900);
   expect(await svc.rt.shows.getMirror(P, 's6', 'yt6')).toBeNull();
   expect(await created('title s6')).toBe(0);
 }, 60_000);
