@@ -56,7 +56,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
-  svc = await startService({ workers: true });
+  // Each refused insert leaves its step started (a 5xx may have taken effect): the next attempt waits
+  // out its deadline and the settle window, 2 × PLATFORM_TIMEOUT_MS + PLATFORM_SETTLE_MS (6 s with the
+  // tests' 2 s), twice: most of this file's time (CI time, docs/testing.md). 1 s and 0.5 s make it 2.5 s;
+  // the proxy answers the refusals at once, and what the case checks is what the mirror stores.
+  svc = await startService({ workers: true, env: { PLATFORM_TIMEOUT_MS: '1000', PLATFORM_SETTLE_MS: '500' } });
 }, 60_000);
 
 afterAll(async () => {

@@ -44,9 +44,17 @@ async function publishUntilSettled(showId: string, target: string, sinkKey: stri
       const st = await relayOf(showId);
       return st.state === 'sending' || st.state === 'failed' ? st : undefined;
     }, 20_000, 100);
-    // What a push that started would have got to the sink by now (a relay that sends is seen within a second).
-    await new Promise((r) => setTimeout(r, 1500));
-    return { relay, sink: await sinkOf(sinkKey) };
+    // What a push that started would have got to the sink within 1.5 s (a relay that sends is seen within
+    // a second). The look ends early once the sink has media and a codec for each kind the publish
+    // carries, which a refused publish never gives it: that one is still watched for the whole 1.5 s.
+    const carries = { video: codecs.videoCodec !== 'none', audio: codecs.audioCodec !== 'none' };
+    const until = Date.now() + 1500;
+    let sink = await sinkOf(sinkKey);
+    while (Date.now() < until && !(sink && sink.bytes > 0 && (!carries.video || sink.videoCodec) && (!carries.audio || sink.audioCodec))) {
+      await new Promise((r) => setTimeout(r, 100));
+      sink = await sinkOf(sinkKey);
+    }
+    return { relay, sink };
   } finally {
     await enc.stop();
   }

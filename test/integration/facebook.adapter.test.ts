@@ -158,7 +158,9 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     const h = harness();
     const acquire = h.limiter.acquire.bind(h.limiter);
     h.limiter.acquire = async (cost?: number) => {
-      await sleep(1_500); // a slow limiter / intent store before the request goes
+      // A slow limiter / intent store before the request goes: more than the 1 s the near start has over
+      // 10 min (it was 1.5 s; the case makes six requests, each one waits it).
+      await sleep(1_200);
       await acquire(cost);
     };
     const near = await h.adapter.createShow(specAt(Date.now() + 10 * MINUTE + 1_000), buildOpContext('mk-lead-1'));
