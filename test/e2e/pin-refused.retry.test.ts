@@ -55,10 +55,10 @@ const listings = (productIds: string[]) => sim.control('PUT', '/_sim/whatnot/pro
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Long enough to see the attempt that would follow `tries` refusals, were it still made: its wait (BASE_MS
- * doubled at each refusal after the first) and 2 × BASE_MS more (the sweep's 100 ms, the job's start).
+ * doubled at each refusal after the first) and 4 × BASE_MS more (the sweep's 100 ms, the job's start, a loaded machine's delay: a retry it held past a shorter slack would come after the count).
  * Counted from now, after the last attempt: so past the time that attempt was due.
  */
-const pastNextAttempt = (tries: number) => sleep(BASE_MS * 2 ** Math.max(0, tries - 1) + 2 * BASE_MS);
+const pastNextAttempt = (tries: number) => sleep(BASE_MS * 2 ** Math.max(0, tries - 1) + 4 * BASE_MS);
 
 /** A live show s linked to a fresh Whatnot show, with `sku` pinned (none of the seller's listings): its pin failed. */
 async function refusedPin(showId: string, sku: string) {
@@ -123,7 +123,7 @@ test('the attempts stop once the partner takes the pin back, and once the show e
   expect((await sendEvent(svc, PARTNER, secret, { type: 'product.unpinned', occurredAt: at(), data: { showId: 'r2', productId: 'p1' } })).status).toBe(202);
   await a.where((m) => pin(m, 'p1')?.state === 'unpinned');
   const afterUnpin = (await adds('MASCARA-09')).length;
-  await pastNextAttempt(afterUnpin); // (was 10 × BASE_MS, 4 s, whatever the count: 1.6 s after two refusals)
+  await pastNextAttempt(afterUnpin); // (was 10 × BASE_MS, 4 s, whatever the count: 2.4 s after two refusals)
   expect((await adds('MASCARA-09')).length).toBe(afterUnpin);
 
   // The show ends: no further attempt either, even once the seller lists the product.

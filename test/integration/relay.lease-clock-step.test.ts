@@ -32,6 +32,8 @@ async function relayWithFailingRenewals(partnerId: string, leaseMs: number, deps
   let failing: boolean | 'unanswered' | number = false;
   /** The calls sent late (`failing` a number) that have not reached Redis yet. */
   const late = new Set<Promise<unknown>>();
+  /** How many calls were sent late so far (answered or not). */
+  let sentLate = 0;
   const real = svc.rt.relay;
   // The service's relay store, with its lease takes and renewals failing as with Redis gone for this process (the
   // API's client fails them at once; the relay role's queues them: they stay unanswered).
@@ -41,6 +43,7 @@ async function relayWithFailingRenewals(partnerId: string, leaseMs: number, deps
         ? (() => {
             const sent = new Promise((r) => setTimeout(r, failing as number)).then(() => call(...args));
             late.add(sent);
+            sentLate++;
             void sent.finally(() => late.delete(sent)).catch(() => undefined);
             return sent;
           })()
@@ -60,8 +63,9 @@ async function relayWithFailingRenewals(partnerId: string, leaseMs: number, deps
       failing = on;
     },
     owned: (): number => (relay as unknown as { owned: Map<string, unknown> }).owned.size,
-    /** Resolves once every call sent late has reached Redis and been answered. */
+    /** Resolves once every call sent late has reached Redis and been answered (at least one was sent: else the check after it proves nothing). */
     lateAnswered: async (): Promise<void> => {
+      expect(sentLate).toBeGreaterThan(0);
       await Promise.allSettled([...late]);
     },
     renewAll: (): Promise<void> => (relay as unknown as { renewAll(): Promise<void> }).renewAll(),

@@ -157,14 +157,14 @@ test('a run whose worker died stops counting once its lease lapses', async () =>
   // Leases of 1 s (they were 300 ms: the refused enter below must come before they lapse, which a loaded
   // machine could miss).
   const { two, repo, target } = caps({ leaseMs: 1_000, slowMs: 50 });
-  const t0 = Date.now();
   // Two runs of a process that was killed: counted, never renewed nor ended (the repository alone, no renewal timer).
   expect(await repo.enter(target, 'dead-1', 2, 1_000)).toBe(true);
   expect(await repo.enter(target, 'dead-2', 2, 1_000)).toBe(true);
+  const entered = Date.now(); // both leases lapse by now + 1 s (each began when Redis ran its enter)
   await repo.markSlow(target, 60_000); // a slow run ended elsewhere: the target is slow
   await two.refresh();
   expect(await two.enter(target)).toBeNull();
-  await sleep(Math.max(0, t0 + 1_100 - Date.now()));
+  await sleep(Math.max(0, entered + 1_200 - Date.now()));
   const run = await two.enter(target);
   expect(run).not.toBeNull();
   run!.leave();

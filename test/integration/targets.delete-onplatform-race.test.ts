@@ -136,10 +136,10 @@ test('a mark a crashed DELETE left: syncs go on once it expired and the next PAT
   await schedule('s4');
   // A DELETE that died after marking (a short mark, to see it expire: 1 s, so that the first run reads
   // it before it expires on a loaded machine; it had 300 ms).
-  const markedAt = Date.now();
   await svc.rt.partners.markDeleting(P, 'yt4', 'del_crashed', 1_000);
+  const markedAt = Date.now(); // the mark expires by now + 1 s (it was written before this)
   expect(await svc.rt.syncService.sync({ partnerId: P, showId: 's4', targetId: 'yt4' }, { token: 'r4-0' })).toMatchObject({ kind: 'delay', reason: 'target being deleted' });
-  await sleep(Math.max(0, markedAt + 1_100 - Date.now()));
+  await sleep(Math.max(0, markedAt + 1_200 - Date.now()));
   expect(await svc.rt.syncService.sync({ partnerId: P, showId: 's4', targetId: 'yt4' }, { token: 'r4-1' })).toMatchObject({ kind: 'done', state: 'ready' });
   expect((await svc.rt.partners.getTarget(P, 'yt4'))?.deleting).toBeDefined();
   const patched = await svc.api(`/v1/partners/${P}/targets/yt4?verify=false`, { method: 'PATCH', json: { name: 'renamed' } });
