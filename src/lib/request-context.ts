@@ -29,8 +29,9 @@ export interface AttemptContext {
  * (src/targets/attempt-deadline.ts). One AsyncLocalStorage for both: on Node 20 every enabled
  * AsyncLocalStorage copies its store onto every promise made anywhere in the process (a promise hook
  * per storage), so two storages were two copies per promise — ≈ 1.7 % of a mirror worker's busy time
- * per pin sync in a profile. Each `run` makes a new object; an entered one is never changed, except
- * the attempt's `prepaid` (used once) and the counts in the sync run's `runTokens` map.
+ * per pin sync in a profile. Each `run` makes a new object, a copy of the current one with one field
+ * replaced (withAttempt, withRequestId, withRunTokens); an entered one is never changed, except the
+ * attempt's `prepaid` (used once) and the counts in the sync run's `runTokens` map.
  */
 interface Context {
   readonly requestId?: string | undefined;
@@ -53,10 +54,7 @@ export function currentAttempt(): AttemptContext | undefined {
 export function withAttempt<T>(attempt: AttemptContext | undefined, fn: () => T): T {
   const cur = storage.getStore();
   if (!cur?.attempt && !attempt) return fn();
-  const ctx: { requestId?: string; attempt?: AttemptContext | undefined; runTokens?: RunTokens } = { attempt };
-  if (cur?.requestId !== undefined) ctx.requestId = cur.requestId;
-  if (cur?.runTokens !== undefined) ctx.runTokens = cur.runTokens;
-  return storage.run(ctx, fn);
+  return storage.run({ ...cur, attempt }, fn);
 }
 
 /** The limiter tokens of the current sync run, if `fn` runs in one (withRunTokens). */
@@ -96,10 +94,7 @@ export function currentRequestId(): string | undefined {
 /** Runs `fn` with `requestId` as the current id (no context when undefined), the current attempt kept. */
 export function withRequestId<T>(requestId: string | undefined, fn: () => T): T {
   if (!requestId) return fn();
-  const cur = storage.getStore();
-  if (cur?.runTokens) return storage.run({ ...cur, requestId }, fn);
-  const attempt = cur?.attempt;
-  return storage.run(attempt ? { requestId, attempt } : { requestId }, fn);
+  return storage.run({ ...storage.getStore(), requestId }, fn);
 }
 
 /** `data` with the current request id added (unchanged outside a request or job context). */
