@@ -12,8 +12,8 @@ export default {
   // against ~1.6 ms (the 660 files a fresh-clone CI transforms), plus ~0.8 s to load TypeScript in each
   // jest worker (22 of them in one CI, workers being replaced past 1 GB). A fresh clone's transform cache
   // is always cold (the cache is keyed by the checkout's path). 40 files (14 unit, 20 integration, 6
-  // e2e), 3 workers, 2026-12-06, CPU of the whole process tree: ts-jest cold 99–112 s, warm 82–108 s;
-  // esbuild cold 88–105 s, warm 79–105 s (see docs/testing.md "CI time").
+  // e2e), 3 workers, 2026-12-06, CPU of the whole process tree, three rounds on a loaded machine: ts-jest
+  // cold 109–127 s, warm 81–92 s; esbuild cold 88–105 s, warm 79–105 s (docs/testing.md "CI time").
   transform: {
     '^.+\\.ts$': '<rootDir>/test/helpers/esbuild-transform.cjs',
   },
