@@ -951,7 +951,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/lib/empty-json-body.ts',
     from: "if (body === '') return done(null, undefined);",
     to: '',
-    tests: ['test/integration/content-type.test.ts', 'test/integration/sim.control.test.ts'],
+    tests: ['test/integration/api.request-edges.test.ts', 'test/integration/sim.control.test.ts'],
   },
   {
     name: 'missing-host-node-400',
@@ -1110,7 +1110,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/plugins/auth.plugin.ts',
     from: '    if (checks.length === 0) return;',
     to: '    return;',
-    tests: ['test/integration/auth.before-validation.test.ts'],
+    tests: ['test/integration/api.request-edges.test.ts'],
+    testName: 'auth.before-validation',
   },
   {
     name: 'auth-awaits-last-use',
@@ -2217,7 +2218,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/openapi.ts',
     from: 'const unsafe = multiline ? /(?![\\t\\n\\r])\\p{Cc}/u : /\\p{Cc}/u;',
     to: 'const unsafe = /(?![\\t\\n\\r])\\p{Cc}/u;',
-    tests: ['test/integration/names.control-chars.test.ts'],
+    tests: ['test/integration/api.request-edges.test.ts'],
+    testName: 'names.control-chars',
   },
   {
     name: 'charset-label-ignored',
@@ -2225,7 +2227,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/app.ts',
     from: 'if (contentType === undefined || !/charset/i.test(contentType)) return undefined;',
     to: 'if (contentType === undefined || /charset/i.test(contentType)) return undefined;',
-    tests: ['test/integration/content-type.test.ts'],
+    tests: ['test/integration/api.request-edges.test.ts'],
     testName: 'a body declared in a charset other than UTF-8',
   },
   {
