@@ -1202,7 +1202,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/app.ts',
     from: 'routerOptions: { maxParamLength: ROUTER_MAX_PARAM_LENGTH },',
     to: 'routerOptions: { maxParamLength: ID_MAX_LENGTH },',
-    tests: ['test/integration/long-order-ids.test.ts'],
+    tests: ['test/integration/ids.edges.test.ts'],
     testName: 'can be viewed',
   },
   {
@@ -1211,7 +1211,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/app.ts',
     from: 'if (overlongParam(req.params)) return',
     to: 'if (false) return',
-    tests: ['test/integration/long-order-ids.test.ts'],
+    tests: ['test/integration/ids.edges.test.ts'],
     testName: 'still a 414',
   },
   {
@@ -2820,7 +2820,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/targets/external-id.ts",
     from: "[0-9a-f]{12}$/i,",
     to: "[0-9a-f]{12}$/,",
-    tests: ["test/integration/link-external-id.test.ts"],
+    tests: ["test/integration/ids.edges.test.ts"],
     testName: "whatnot: a malformed show id",
   },
   {
@@ -2829,7 +2829,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/targets/external-id.ts",
     from: "BigInt(s) <= INT64_MAX",
     to: "BigInt(s) < INT64_MAX",
-    tests: ["test/integration/link-external-id.test.ts"],
+    tests: ["test/integration/ids.edges.test.ts"],
     testName: "tiktok: a malformed show id",
   },
   {
@@ -2838,7 +2838,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/targets/external-id.ts",
     from: "id.length > 64 ? `${id.slice(0, 64)}…` : id",
     to: "id",
-    tests: ["test/integration/link-external-id.test.ts"],
+    tests: ["test/integration/ids.edges.test.ts"],
     testName: "bambuser: a malformed show id",
   },
   {
