@@ -2626,7 +2626,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/store/show.repository.ts",
     from: "  elseif not string.find(tgt, '\"incarnation\":\"' .. ${inc} .. '\"', 1, true) then",
     to: "  elseif false then",
-    tests: ["test/integration/save-mirror.incarnation.test.ts"],
+    tests: ["test/integration/store.sync-saves.test.ts"],
     testName: "a save stamped with another incarnation",
   },
   {
@@ -2635,7 +2635,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: '    const now = new Date().toISOString();\n    const guard = await this.targetGuard(partnerId, showId, mirror, lease?.target ?? target);\n    const expected = mirror.rev ?? 0;\n',
     to: '    const guard = await this.targetGuard(partnerId, showId, mirror, lease?.target ?? target);\n    const expected = mirror.rev ?? 0;\n    const now = new Date().toISOString();\n',
-    tests: ['test/integration/save-mirror.incarnation.test.ts'],
+    tests: ['test/integration/store.sync-saves.test.ts'],
     testName: "between a save's guard and its write",
   },
   {
