@@ -276,7 +276,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/sources/ingest.service.ts',
     from: 'scope, showLogEntry(event), orderKey(event.occurredAt, webhookId)',
     to: 'scope, JSON.stringify(event), orderKey(event.occurredAt, webhookId)',
-    tests: ['test/integration/show-event-log.bound.test.ts'],
+    tests: ['test/integration/events.ingest-bounds.test.ts'],
+    testName: 'show-event-log.bound',
   },
   {
     name: 'webhook-id-unstored-duplicate',
@@ -284,7 +285,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/sources/ingest.service.ts',
     from: '    if (eventId !== null) return { eventId, duplicate: true };\n',
     to: '    return { eventId: eventId!, duplicate: true };\n',
-    tests: ['test/integration/webhook-id.unstored-claim.test.ts'],
+    tests: ['test/integration/events.ingest-bounds.test.ts'],
+    testName: 'webhook-id.unstored-claim',
   },
   {
     name: 'sweep-first-page-only',
@@ -1373,7 +1375,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: "redis.call('HLEN', ${desired}) >= ${2 * SHOW_REGISTERS_MAX + 1} then",
     to: "redis.call('HLEN', ${desired}) < 0 then",
-    tests: ['test/integration/show-registers.bound.test.ts'],
+    tests: ['test/integration/events.ingest-bounds.test.ts'],
+    testName: 'show-registers.bound',
   },
   {
     name: 'platform-wait-unbounded',
@@ -1620,7 +1623,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/webhook-id.repository.ts',
     from: "if redis.call('SCARD', KEYS[2]) > 0 then return 0 end\n",
     to: 'if false then return 0 end\n',
-    tests: ['test/integration/lua-held.release.test.ts', 'test/integration/webhook-id.release-race.test.ts'],
+    tests: ['test/integration/lua-held.release.test.ts', 'test/integration/events.ingest-bounds.test.ts'],
   },
   {
     name: 'webhook-id-order-pass-untracked',
@@ -1628,7 +1631,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/sources/ingest.service.ts',
     from: '    const token = randomUUID();\n',
     to: "    const token = reg || event.type === 'order.refunded' ? randomUUID() : '';\n",
-    tests: ['test/integration/webhook-id.release-race.test.ts'],
+    tests: ['test/integration/events.ingest-bounds.test.ts'],
+    testName: 'webhook-id.release-race',
   },
   {
     name: 'parking-group-rest-dropped',
