@@ -2381,7 +2381,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/outbound.scripts.ts',
     from: 'if ok >= tonumber(ARGV[1]) then return 0 end\n',
     to: '',
-    tests: ['test/integration/endpoint.failure-clock.test.ts'],
+    tests: ['test/integration/outbound.emit-store.test.ts'],
+    testName: 'endpoint.failure-clock',
   },
   {
     name: 'endpoint-clock-stopped-by-older-success',
@@ -2389,7 +2390,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/outbound.scripts.ts',
     from: "if f and f ~= '' and tonumber(f) <= at then",
     to: "if f and f ~= '' then",
-    tests: ['test/integration/endpoint.failure-clock.test.ts'],
+    tests: ['test/integration/outbound.emit-store.test.ts'],
+    testName: 'endpoint.failure-clock',
   },
   {
     name: 'delivery-300-is-2xx',
@@ -2463,7 +2465,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/outbound-message.repository.ts',
     from: 'const key = this.keys.outboundIdempotency(partnerId, keyHash);',
     to: "const key = this.keys.outboundIdempotency('', keyHash);",
-    tests: ['test/integration/outbound.idem-colon.test.ts'],
+    tests: ['test/integration/outbound.emit-store.test.ts'],
     testName: 'idempotency keys are per partner',
   },
   {
@@ -2522,7 +2524,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/routes/outbound.routes.ts',
     from: 'Object.assign(patch, { enabled: true, disabledAt: null, disabledReason: null, failingSince: null });',
     to: 'Object.assign(patch, { enabled: true, disabledAt: null, disabledReason: null });',
-    tests: ['test/integration/endpoint.failure-clock.test.ts'],
+    tests: ['test/integration/outbound.emit-store.test.ts'],
     testName: 'enables a disabled endpoint again',
   },
   {
@@ -3293,7 +3295,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/relay/destination.supervisor.ts",
     from: "    if (changed) this.status.since = new Date().toISOString();\n",
     to: "    this.status.since = new Date().toISOString();\n",
-    tests: ["test/integration/outbound.idem-colon.test.ts"],
+    tests: ["test/integration/outbound.emit-store.test.ts"],
     testName: "stopped twice alike",
   },
   {
