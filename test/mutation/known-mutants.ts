@@ -171,7 +171,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/sources/ingest.service.ts',
     from: 'if (inexact !== undefined) throw badRequest(',
     to: 'if (inexact === null) throw badRequest(',
-    tests: ['test/integration/events.money-edges.test.ts'],
+    tests: ['test/integration/attribution.edges-workers.test.ts'],
+    testName: 'events.money-edges',
   },
   {
     name: 'bambuser-number-amount-unbounded',
@@ -1521,7 +1522,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: "if n == 0 or (n == 1 and redis.call('HEXISTS', ${pending}, ${own}) == 1) then",
     to: 'if true then',
-    tests: ['test/integration/order-event-log.bound.test.ts'],
+    tests: ['test/integration/attribution.edges-workers.test.ts'],
+    testName: 'order-event-log.bound',
   },
   {
     name: 'order-log-never-expires',
@@ -1529,7 +1531,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: "  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))\n",
     to: '',
-    tests: ['test/integration/order-event-log.bound.test.ts'],
+    tests: ['test/integration/attribution.edges-workers.test.ts'],
+    testName: 'order-event-log.bound',
   },
   {
     name: 'openapi-no-body-required',
