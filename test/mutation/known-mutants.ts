@@ -5118,6 +5118,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'remembered invalid',
   },
+  {
+    name: 'relay-restart-on-rotated-key',
+    what: "the fence of a show's readers and pull (src/relay/relay.service.ts fence) does not check that their stream key is still the show's: after a rotation the edge cut off, the readers (their publish ended) and the pull (cut off) start ffmpeg again on the dead key before the next pass replaces them, six starts holding the start gate's slots",
+    file: 'src/relay/relay.service.ts',
+    from: 'if (showKey === undefined || (owner?.partnerId === o.partnerId && owner.showId === o.showId)) return true;',
+    to: 'return true;',
+    tests: ['test/integration/relay.pull-rotate.test.ts'],
+    testName: 'neither the pull nor a reader restarts',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
