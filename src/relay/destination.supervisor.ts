@@ -221,7 +221,10 @@ export const RELAY_AWAITS_STALL_NOTICE = "relay destination silent waiting on it
 /** `lastError` while the show's own stream is stalled at its edge (the destination is not at fault). */
 export const INPUT_STALLED = "source: the show's stream stalled (its encoder is connected but sends nothing)";
 
-/** Bytes of FLV header and metadata: progress past this means media is flowing. */
+/**
+ * Bytes of FLV header and metadata (ffmpeg's 390 for the relay's streams): progress past this means
+ * media is flowing; below it, the run's stream time growing is its progress.
+ */
 const SENDING_THRESHOLD_BYTES = 4096;
 /**
  * `bitrateKbps` is what the run wrote over about this much wall-clock time (its latest progress reports).
@@ -255,6 +258,8 @@ export class DestinationSupervisor {
   /** When the start-up allowance of the current run began (run start, or the source showing up). */
   private startClock = 0;
   private lastProgressBytes = -1;
+  /** The run's stream time (ffmpeg's out_time, µs) at its last progress: progress while nothing but the FLV header is out. */
+  private lastOutTimeUs = 0;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -454,13 +459,21 @@ export class DestinationSupervisor {
     this.startClock = Date.now();
     this.lastProgressAt = Date.now();
     this.lastProgressBytes = -1;
+    this.lastOutTimeUs = 0;
     this.starvedMs = 0;
     this.peer.firstDataAt = 0; // a new run: what it gets first may be the edge's GOP cache
     const startTimeoutMs = this.opts.startTimeoutMs ?? this.opts.stallMs * 5;
     const run = startFfmpeg(this.opts.ffmpeg, args, this.spec.secrets, (p) => {
       slot?.release(); // started up: the next start may go
-      if (p.totalBytes > this.lastProgressBytes) {
-        this.lastProgressBytes = p.totalBytes;
+      // Until media is out (past ffmpeg's FLV header and metadata), the stream time growing is the
+      // run's progress: the header goes out once the input is probed, the first media only once every
+      // stream has a packet through (-max_interleave_delta 0) and the video's first keyframe came (a
+      // copy starts at one), seconds later (a pull's first second carries one stream only; an
+      // encoder's GOP can be seconds long), while the run takes its input in all along.
+      const inHeader = p.totalBytes <= SENDING_THRESHOLD_BYTES && p.outTimeUs > this.lastOutTimeUs;
+      if (p.totalBytes > this.lastProgressBytes || inHeader) {
+        this.lastProgressBytes = Math.max(this.lastProgressBytes, p.totalBytes);
+        this.lastOutTimeUs = Math.max(this.lastOutTimeUs, p.outTimeUs);
         this.lastProgressAt = Date.now();
         this.peer.dataAt = this.lastProgressAt;
         if (this.peer.firstDataAt === 0) this.peer.firstDataAt = this.lastProgressAt;

@@ -206,6 +206,31 @@ function playAllowed(streamName) {
 // publishing stream's path and id before refusing it (BadConnection), so the connection's close would
 // then free the refused path and leave the accepted one registered. Refused here, nothing overwritten.
 class EdgeSession extends NodeRtmpSession {
+  // node-media-server corks a player's socket at the first of every ten packets it sends it and
+  // uncorks it on the next tick after the tenth. A tenth and an eleventh packet read from the
+  // publisher in one go (one socket read carries many) corked it again before that uncork ran:
+  // corked twice, uncorked once, the socket stayed corked, and it wrote nothing until a read happened
+  // to end on that player's tenth packet. Players joined at the same count share the fate: on a loaded
+  // machine (bigger reads) one was fed nothing for 6 s and more while the others flowed, the stream
+  // piling up unwritten in this thread (its relay reader restarted as stalled). One cork at a time
+  // here, and each uncork releases it: a player's packets wait at most until its next tenth.
+  constructor(config, socket) {
+    super(config, socket);
+    let corked = false;
+    this.res = {
+      cork() {
+        if (corked) return;
+        corked = true;
+        socket.cork();
+      },
+      uncork() {
+        if (!corked) return;
+        corked = false;
+        socket.uncork();
+      },
+      write: (chunk) => socket.write(chunk),
+    };
+  }
   onPublish(invokeMessage) {
     if (this.isPublishing) return this.sendStatusMessage(this.parserPacket.header.stream_id, 'error', 'NetStream.Publish.BadConnection', 'Connection already publishing');
     this.codecs = { video: null, audio: null };

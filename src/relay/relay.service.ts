@@ -844,7 +844,7 @@ export class RelayService {
       // A halted supervisor (stopped to idle while its input was gone) never starts again: replace it.
       if (!sup || !sup.sameAs(spec) || sup.halted || sup.status.state === 'stopped' || sup.status.state === 'failed') {
         if (sup) await sup.stop('idle');
-        sup = this.newSupervisor(o, targetId, spec, dlog, sup && codecFailed ? { ...sup.status, lastError: null } : sup?.status);
+        sup = this.newSupervisor(o, targetId, spec, dlog, sup && codecFailed ? { ...sup.status, lastError: null } : sup?.status, showKey);
         o.dests.set(targetId, sup);
         sup.setSourceKnown(!!source);
         sup.setInputStalled(!!source?.stalledSince);
@@ -941,8 +941,27 @@ export class RelayService {
     await this.report(o, targetId, sup.status);
   }
 
-  private newSupervisor(o: OwnedShow, targetId: string, spec: DestinationSpec, log: Logger, prev?: RelayStatus | null): DestinationSupervisor {
-    const { relay } = this.deps;
+  /**
+   * The fence of a run of `o` (checked right before each ffmpeg start): this process holds the show's
+   * lease and, for a run that reads or publishes the show's stream with `showKey`, that key is still the
+   * show's. A rotation (POST …/ingest/rotate) makes the edge cut the old key's publish off and refuse it
+   * from then on; the show's readers (their publish ended) and its pull (cut off) relaunched on the old
+   * key before the next pass replaced them: six dead ffmpeg starts per rotation (five readers and the
+   * pull), holding the start gate's slots just as the new pull and readers started. Refused here, the
+   * run stays idle until the pass replaces it with one on the new key.
+   */
+  private fence(o: OwnedShow, showKey: string | undefined, log: Logger): () => Promise<boolean> {
+    return async () => {
+      if (this.owned.get(showKeyOf(o.partnerId, o.showId)) !== o) return false;
+      const [held, owner] = await Promise.all([this.deps.relay.holdsLease(o.partnerId, o.showId, this.token), showKey === undefined ? undefined : this.deps.relay.showOfKey(showKey)]);
+      if (!held) return false;
+      if (showKey === undefined || (owner?.partnerId === o.partnerId && owner.showId === o.showId)) return true;
+      log.debug("not (re)started: the show's stream key was rotated; the next pass starts it with the new key");
+      return false;
+    };
+  }
+
+  private newSupervisor(o: OwnedShow, targetId: string, spec: DestinationSpec, log: Logger, prev?: RelayStatus | null, showKey?: string): DestinationSupervisor {
     const carried = o.carried?.get(targetId);
     o.carried?.delete(targetId);
     if (!prev && carried) prev = { state: 'idle', bitrateKbps: 0, since: new Date().toISOString(), lastError: null, ...carried };
@@ -958,7 +977,7 @@ export class RelayService {
         publisherDataAt: this.deps.publisherDataAt,
         stallNoticeMs: this.stallNoticeMs,
         waitForInput: true,
-        mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await relay.holdsLease(o.partnerId, o.showId, this.token)),
+        mayStart: this.fence(o, showKey, log),
         onStateChange: (status) => {
           void this.report(o, targetId, status);
         },
@@ -1052,7 +1071,7 @@ export class RelayService {
       realtimeInput: proxied !== undefined,
       publishes: true,
       inputArgs: proxied ? ['-f', 'hls', '-protocol_whitelist', 'http,tcp'] : undefined,
-      mayStart: async () => this.owned.get(showKeyOf(o.partnerId, o.showId)) === o && (await this.deps.relay.holdsLease(o.partnerId, o.showId, this.token)),
+      mayStart: this.fence(o, showKey, log),
       onStateChange: (status) => {
         const refusal = proxied?.lastRefusal;
         const why = refusal ? `source: ${refusal}` : status.lastError ? `source: ${status.lastError.replace(/^relay: /, '')}` : o.sourceError;

@@ -46,3 +46,43 @@ test("rotating a pull show's stream key replaces its pull with one that publishe
     await relay.close();
   }
 }, 40_000);
+
+// Found 2026-12-06 (e2e relay.pull): once a rotation made the edge cut the old key's publish off, the
+// show's five readers (their publish ended) and its pull (cut off) started ffmpeg again on the old key
+// before the next pass replaced them: six dead starts holding the start gate's two slots just as the
+// new pull and readers started. Their fence now also asks whether the key is still the show's.
+test("after a rotation, neither the pull nor a reader restarts ffmpeg on the old key; the next pass starts both on the new one", async () => {
+  const P = 'pullrot2';
+  const show = 'pullrot2-1';
+  const src = await heldListener();
+  const edge = await heldListener();
+  const secret = await createPartner(svc, P);
+  await addOfflineWhatnotTarget(svc, P, `${P}-a`);
+  const live = sampleShow(show, { state: 'live', sourceUrl: `${src.url}/src-key` });
+  expect((await sendEvent(svc, P, secret, showEvent('show.live', live, new Date().toISOString()))).status).toBe(202);
+  await linkOperatorMirror(svc, P, show, `${P}-a`, 'op-key', svc.rt.box, 'rtmp://127.0.0.1:9/app');
+  const relay: RelayService = handRunRelay(svc, { pollMs: 1_000, edgeUrl: () => edge.url });
+  type Sup = { pid?: number };
+  const owned = (relay as unknown as { owned: Map<string, { showId: string; puller?: { sup: Sup }; dests: Map<string, Sup> }> }).owned;
+  const o = () => [...owned.values()].find((x) => x.showId === show);
+  const pids = () => ({ pull: o()?.puller?.sup.pid, reader: o()?.dests.get(`${P}-a`)?.pid });
+  try {
+    await relay.tick();
+    // The pull connects to its source, the reader (armed) to this process's edge.
+    await waitFor(async () => src.connections() === 1 && edge.connections() === 1 && pids().pull !== undefined && pids().reader !== undefined, 10_000);
+    await svc.rt.relay.rotateIngestKey(P, show);
+    // The old key's runs end before the next pass (the edge cut the publish off: the pull fails, the reader's input ends).
+    const { pull, reader } = pids();
+    process.kill(pull!, 'SIGKILL');
+    process.kill(reader!, 'SIGKILL');
+    // A supervisor's first restart comes 0.25–0.5 s after an exit (a publish's end: 0.25 s).
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect({ pulls: src.connections(), readers: edge.connections(), pids: pids() }).toEqual({ pulls: 1, readers: 1, pids: { pull: undefined, reader: undefined } });
+    // The next pass starts both again, with the new key.
+    await relay.tick();
+    await waitFor(async () => src.connections() === 2 && edge.connections() === 2, 10_000).catch(() => undefined);
+    expect({ pulls: src.connections(), readers: edge.connections() }).toEqual({ pulls: 2, readers: 2 });
+  } finally {
+    await relay.close();
+  }
+}, 40_000);

@@ -97,6 +97,39 @@ test.concurrent('an ffmpeg that never produces anything is restarted after the s
 }, 30_000);
 
 /**
+ * Found 2026-12-06 (e2e relay.pull): ffmpeg writes its FLV header (390 bytes: the file header and the
+ * stream's metadata) once its input is probed, and its first media only once every stream has a packet
+ * through (`-max_interleave_delta 0`) and the video's first keyframe came (a copy starts at one; the one
+ * its probing read is not copied): a pull's first second carries one stream only, an encoder's GOP can
+ * be seconds long. The supervisor took the header's bytes for media, so such a run, taking its input in
+ * all along (its stream time, `out_time`, growing), was restarted as "no data for …" at the stall time.
+ * Until media is out, the stream time growing is the run's progress; a run whose stream time stands
+ * still too is stalled as before. Stand-ins for ffmpeg report the header and a stream time that grows,
+ * or not.
+ */
+function headerOnly(name: string, growing: boolean): string {
+  const path = join(dir, name);
+  writeFileSync(path, `#!/bin/sh\ni=0\nwhile :; do ${growing ? 'i=$((i + 1)); ' : ''}printf "total_size=390\\nout_time_us=%d00000\\nprogress=continue\\n" $i; sleep 0.25; done\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+test.concurrent('a run that wrote only the FLV header while its stream time grows is not stalled; one whose stream time stands still is', async () => {
+  const moving = supervise(headerOnly('header-moving.sh', true), join(dir, 'header-moving.flv'), 1000, 30_000);
+  const frozen = supervise(headerOnly('header-frozen.sh', false), join(dir, 'header-frozen.flv'), 1000, 30_000);
+  moving.sup.start();
+  frozen.sup.start();
+  try {
+    const pid = await waitFor(async () => moving.sup.pid, 5_000);
+    await waitFor(async () => frozen.sup.status.state === 'retrying', 10_000);
+    await new Promise((r) => setTimeout(r, 2500)); // 3.5 times the stall time in all
+    expect({ moving: { restarts: moving.sup.status.restarts, samePid: moving.sup.pid === pid }, frozen: frozen.sup.status.lastError }).toEqual({ moving: { restarts: 0, samePid: true }, frozen: expect.stringMatching(/no data for 1 s/) });
+  } finally {
+    await Promise.all([moving.sup.stop(), frozen.sup.stop()]);
+  }
+}, 30_000);
+
+/**
  * Found running the relay by hand: a destination waiting for the show's stream reports `idle` with
  * `lastError` "waiting for the show's stream (nothing is publishing to its ingest)" (written by the relay
  * service); when the encoder began publishing, the destination went `connecting` with that line still

@@ -5129,6 +5129,32 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'remembered invalid',
   },
+  {
+    name: 'relay-restart-on-rotated-key',
+    what: "the fence of a show's readers and pull (src/relay/relay.service.ts fence) does not check that their stream key is still the show's: after a rotation the edge cut off, the readers (their publish ended) and the pull (cut off) start ffmpeg again on the dead key before the next pass replaces them, six starts holding the start gate's slots",
+    file: 'src/relay/relay.service.ts',
+    from: 'if (showKey === undefined || (owner?.partnerId === o.partnerId && owner.showId === o.showId)) return true;',
+    to: 'return true;',
+    tests: ['test/integration/relay.pull-rotate.test.ts'],
+    testName: 'neither the pull nor a reader restarts',
+  },
+  {
+    name: 'edge-player-corked-twice',
+    what: "the edge's players are corked again by node-media-server's next batch of ten before the last batch's uncork ran (src/relay/ingest.edge.ts EdgeSession's res.cork not once at a time): corked twice, uncorked once, a player is written nothing until a read of the publisher ends on its tenth packet",
+    file: 'src/relay/ingest.edge.ts',
+    from: '        if (corked) return;\n        corked = true;',
+    to: '        corked = true;',
+    tests: ['test/integration/relay.edge-cork.test.ts'],
+  },
+  {
+    name: 'relay-header-taken-for-media',
+    what: "a run that wrote only ffmpeg's FLV header is judged by its byte count alone (src/relay/destination.supervisor.ts): its stream time growing (its input taken in while ffmpeg waits for a packet of each stream and the first keyframe) is no progress, and it is restarted at the stall time",
+    file: 'src/relay/destination.supervisor.ts',
+    from: 'const inHeader = p.totalBytes <= SENDING_THRESHOLD_BYTES && p.outTimeUs > this.lastOutTimeUs;',
+    to: 'const inHeader = false;',
+    tests: ['test/integration/relay.supervisor.test.ts'],
+    testName: 'only the FLV header',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
