@@ -854,8 +854,11 @@ export class SyncService {
 
     const spec = specOf(desired);
     if (!sameSpec(mirror.applied, spec)) {
-      await adapter.updateShow(remote, spec, this.op(job, mirror, `update:${short(JSON.stringify(spec))}`));
+      // The scope is this update's alone (MirrorDoc.updates): a later update of the same spec does
+      // not find the steps this one recorded.
+      await adapter.updateShow(remote, spec, this.op(job, mirror, `update:${mirror.updates ?? 0}:${short(JSON.stringify(spec))}`));
       mirror.applied = spec;
+      mirror.updates = (mirror.updates ?? 0) + 1;
       await save();
     }
 
