@@ -2,7 +2,7 @@
  * StrykerJS over the modules where a silent break costs money or data (issue 13; docs/testing.md).
  * One module per run (`npm run test:mutation -- <module>`, or every module in turn without one): each
  * names the files it mutates and the test files that guard them, so a run stays small on 2 cores.
- * Jest runs as in `npm test`: ESM through ts-jest, hence --experimental-vm-modules for the runner.
+ * Jest runs as in `npm test`: ESM (types stripped by esbuild, jest.config.js), hence --experimental-vm-modules for the runner.
  */
 /* global URL, process */
 import { readFileSync } from 'node:fs';

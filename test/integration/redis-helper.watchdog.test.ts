@@ -28,16 +28,13 @@ const pdeathsig = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { 
         '--maxWorkers=2',
         // No timings from earlier runs: jest would run six fast files in band (no worker, no watchdog).
         `--cacheDirectory=${join(dir, 'cache')}`,
-        // The project's jest config, the fixtures as its tests, transpiled file by file (ts-jest's
-        // isolatedModules): with the type-checking compiler each of the two workers built a program of
-        // the fixtures, the Redis helper and @types/node first, most of this file's 26 s in a full run
-        // (CI time). What is counted (watchdogs per worker) does not depend on the transform.
+        // The project's jest config (its transform strips types file by file: CI time), the fixtures as
+        // its tests. What is counted (watchdogs per worker) does not depend on the transform.
         '--config',
         JSON.stringify({
           ...jestConfig,
           rootDir: process.cwd(),
           testMatch: ['<rootDir>/test/fixtures/jest-watchdog/*.fixture.ts'],
-          transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, diagnostics: false, isolatedModules: true }] },
         }),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WATCHDOG_REPORT: report, SYNDICAST_TEST_PORT_BLOCKS_AFTER: '3' } }, // ports apart from this run's 3 workers (test/helpers/ports.ts)

@@ -1,5 +1,5 @@
 /**
- * A pin's tracked-link write fails inside a full sync (the level above intent-before.test.ts): the
+ * A pin's tracked-link write fails inside a full sync (the level above store.sync-saves.test.ts › intent-before): the
  * link's SET goes out with the pin step's intent start, and the step waits for it (`before`). Here
  * Redis really refuses that one write — an ACL that lets the service's user read every key and write
  * every key but the link's (NOPERM) — while everything else the run writes goes through. The run must

@@ -171,7 +171,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/sources/ingest.service.ts',
     from: 'if (inexact !== undefined) throw badRequest(',
     to: 'if (inexact === null) throw badRequest(',
-    tests: ['test/integration/events.money-edges.test.ts'],
+    tests: ['test/integration/attribution.edges-workers.test.ts'],
+    testName: 'events.money-edges',
   },
   {
     name: 'bambuser-number-amount-unbounded',
@@ -276,7 +277,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/sources/ingest.service.ts',
     from: 'scope, showLogEntry(event), orderKey(event.occurredAt, webhookId)',
     to: 'scope, JSON.stringify(event), orderKey(event.occurredAt, webhookId)',
-    tests: ['test/integration/show-event-log.bound.test.ts'],
+    tests: ['test/integration/events.ingest-bounds.test.ts'],
+    testName: 'show-event-log.bound',
   },
   {
     name: 'webhook-id-unstored-duplicate',
@@ -284,7 +286,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/sources/ingest.service.ts',
     from: '    if (eventId !== null) return { eventId, duplicate: true };\n',
     to: '    return { eventId: eventId!, duplicate: true };\n',
-    tests: ['test/integration/webhook-id.unstored-claim.test.ts'],
+    tests: ['test/integration/events.ingest-bounds.test.ts'],
+    testName: 'webhook-id.unstored-claim',
   },
   {
     name: 'sweep-first-page-only',
@@ -951,7 +954,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/lib/empty-json-body.ts',
     from: "if (body === '') return done(null, undefined);",
     to: '',
-    tests: ['test/integration/content-type.test.ts', 'test/integration/sim.control.test.ts'],
+    tests: ['test/integration/api.request-edges.test.ts', 'test/integration/sim.control.test.ts'],
   },
   {
     name: 'missing-host-node-400',
@@ -1110,7 +1113,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/plugins/auth.plugin.ts',
     from: '    if (checks.length === 0) return;',
     to: '    return;',
-    tests: ['test/integration/auth.before-validation.test.ts'],
+    tests: ['test/integration/api.request-edges.test.ts'],
+    testName: 'auth.before-validation',
   },
   {
     name: 'auth-awaits-last-use',
@@ -1201,7 +1205,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/app.ts',
     from: 'routerOptions: { maxParamLength: ROUTER_MAX_PARAM_LENGTH },',
     to: 'routerOptions: { maxParamLength: ID_MAX_LENGTH },',
-    tests: ['test/integration/long-order-ids.test.ts'],
+    tests: ['test/integration/ids.edges.test.ts'],
     testName: 'can be viewed',
   },
   {
@@ -1210,7 +1214,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/app.ts',
     from: 'if (overlongParam(req.params)) return',
     to: 'if (false) return',
-    tests: ['test/integration/long-order-ids.test.ts'],
+    tests: ['test/integration/ids.edges.test.ts'],
     testName: 'still a 414',
   },
   {
@@ -1372,7 +1376,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: "redis.call('HLEN', ${desired}) >= ${2 * SHOW_REGISTERS_MAX + 1} then",
     to: "redis.call('HLEN', ${desired}) < 0 then",
-    tests: ['test/integration/show-registers.bound.test.ts'],
+    tests: ['test/integration/events.ingest-bounds.test.ts'],
+    testName: 'show-registers.bound',
   },
   {
     name: 'platform-wait-unbounded',
@@ -1517,7 +1522,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: "if n == 0 or (n == 1 and redis.call('HEXISTS', ${pending}, ${own}) == 1) then",
     to: 'if true then',
-    tests: ['test/integration/order-event-log.bound.test.ts'],
+    tests: ['test/integration/attribution.edges-workers.test.ts'],
+    testName: 'order-event-log.bound',
   },
   {
     name: 'order-log-never-expires',
@@ -1525,7 +1531,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: "  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))\n",
     to: '',
-    tests: ['test/integration/order-event-log.bound.test.ts'],
+    tests: ['test/integration/attribution.edges-workers.test.ts'],
+    testName: 'order-event-log.bound',
   },
   {
     name: 'openapi-no-body-required',
@@ -1619,7 +1626,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/webhook-id.repository.ts',
     from: "if redis.call('SCARD', KEYS[2]) > 0 then return 0 end\n",
     to: 'if false then return 0 end\n',
-    tests: ['test/integration/lua-held.release.test.ts', 'test/integration/webhook-id.release-race.test.ts'],
+    tests: ['test/integration/lua-held.release.test.ts', 'test/integration/events.ingest-bounds.test.ts'],
   },
   {
     name: 'webhook-id-order-pass-untracked',
@@ -1627,7 +1634,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/sources/ingest.service.ts',
     from: '    const token = randomUUID();\n',
     to: "    const token = reg || event.type === 'order.refunded' ? randomUUID() : '';\n",
-    tests: ['test/integration/webhook-id.release-race.test.ts'],
+    tests: ['test/integration/events.ingest-bounds.test.ts'],
+    testName: 'webhook-id.release-race',
   },
   {
     name: 'parking-group-rest-dropped',
@@ -2217,7 +2225,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/openapi.ts',
     from: 'const unsafe = multiline ? /(?![\\t\\n\\r])\\p{Cc}/u : /\\p{Cc}/u;',
     to: 'const unsafe = /(?![\\t\\n\\r])\\p{Cc}/u;',
-    tests: ['test/integration/names.control-chars.test.ts'],
+    tests: ['test/integration/api.request-edges.test.ts'],
+    testName: 'names.control-chars',
   },
   {
     name: 'charset-label-ignored',
@@ -2225,7 +2234,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/app.ts',
     from: 'if (contentType === undefined || !/charset/i.test(contentType)) return undefined;',
     to: 'if (contentType === undefined || /charset/i.test(contentType)) return undefined;',
-    tests: ['test/integration/content-type.test.ts'],
+    tests: ['test/integration/api.request-edges.test.ts'],
     testName: 'a body declared in a charset other than UTF-8',
   },
   {
@@ -2375,7 +2384,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/outbound.scripts.ts',
     from: 'if ok >= tonumber(ARGV[1]) then return 0 end\n',
     to: '',
-    tests: ['test/integration/endpoint.failure-clock.test.ts'],
+    tests: ['test/integration/outbound.emit-store.test.ts'],
+    testName: 'endpoint.failure-clock',
   },
   {
     name: 'endpoint-clock-stopped-by-older-success',
@@ -2383,7 +2393,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/outbound.scripts.ts',
     from: "if f and f ~= '' and tonumber(f) <= at then",
     to: "if f and f ~= '' then",
-    tests: ['test/integration/endpoint.failure-clock.test.ts'],
+    tests: ['test/integration/outbound.emit-store.test.ts'],
+    testName: 'endpoint.failure-clock',
   },
   {
     name: 'delivery-300-is-2xx',
@@ -2457,7 +2468,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/outbound-message.repository.ts',
     from: 'const key = this.keys.outboundIdempotency(partnerId, keyHash);',
     to: "const key = this.keys.outboundIdempotency('', keyHash);",
-    tests: ['test/integration/outbound.idem-colon.test.ts'],
+    tests: ['test/integration/outbound.emit-store.test.ts'],
     testName: 'idempotency keys are per partner',
   },
   {
@@ -2516,7 +2527,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/routes/outbound.routes.ts',
     from: 'Object.assign(patch, { enabled: true, disabledAt: null, disabledReason: null, failingSince: null });',
     to: 'Object.assign(patch, { enabled: true, disabledAt: null, disabledReason: null });',
-    tests: ['test/integration/endpoint.failure-clock.test.ts'],
+    tests: ['test/integration/outbound.emit-store.test.ts'],
     testName: 'enables a disabled endpoint again',
   },
   {
@@ -2624,7 +2635,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/store/show.repository.ts",
     from: "  elseif not string.find(tgt, '\"incarnation\":\"' .. ${inc} .. '\"', 1, true) then",
     to: "  elseif false then",
-    tests: ["test/integration/save-mirror.incarnation.test.ts"],
+    tests: ["test/integration/store.sync-saves.test.ts"],
     testName: "a save stamped with another incarnation",
   },
   {
@@ -2633,7 +2644,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: '    const now = new Date().toISOString();\n    const guard = await this.targetGuard(partnerId, showId, mirror, lease?.target ?? target);\n    const expected = mirror.rev ?? 0;\n',
     to: '    const guard = await this.targetGuard(partnerId, showId, mirror, lease?.target ?? target);\n    const expected = mirror.rev ?? 0;\n    const now = new Date().toISOString();\n',
-    tests: ['test/integration/save-mirror.incarnation.test.ts'],
+    tests: ['test/integration/store.sync-saves.test.ts'],
     testName: "between a save's guard and its write",
   },
   {
@@ -2818,7 +2829,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/targets/external-id.ts",
     from: "[0-9a-f]{12}$/i,",
     to: "[0-9a-f]{12}$/,",
-    tests: ["test/integration/link-external-id.test.ts"],
+    tests: ["test/integration/ids.edges.test.ts"],
     testName: "whatnot: a malformed show id",
   },
   {
@@ -2827,7 +2838,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/targets/external-id.ts",
     from: "BigInt(s) <= INT64_MAX",
     to: "BigInt(s) < INT64_MAX",
-    tests: ["test/integration/link-external-id.test.ts"],
+    tests: ["test/integration/ids.edges.test.ts"],
     testName: "tiktok: a malformed show id",
   },
   {
@@ -2836,7 +2847,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/targets/external-id.ts",
     from: "id.length > 64 ? `${id.slice(0, 64)}…` : id",
     to: "id",
-    tests: ["test/integration/link-external-id.test.ts"],
+    tests: ["test/integration/ids.edges.test.ts"],
     testName: "bambuser: a malformed show id",
   },
   {
@@ -3287,7 +3298,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/relay/destination.supervisor.ts",
     from: "    if (changed) this.status.since = new Date().toISOString();\n",
     to: "    this.status.since = new Date().toISOString();\n",
-    tests: ["test/integration/outbound.idem-colon.test.ts"],
+    tests: ["test/integration/outbound.emit-store.test.ts"],
     testName: "stopped twice alike",
   },
   {
