@@ -158,6 +158,12 @@ export interface MirrorDoc {
    */
   updates?: number;
   /**
+   * Set (to `updates`) before an update is sent, cleared when it completes. A run that finds the spec
+   * back at `applied` while it is set counts that dropped attempt as an update: its recorded read (of
+   * a broadcast upcoming then) is never reused by a later update of that spec sent to a live one.
+   */
+  updating?: number;
+  /**
    * While the remote show is being created: a digest of the spec the create attempts asked for, or
    * '*' when they asked for different ones (the title changed between a timed-out attempt and its
    * retry). The show a retry adopts then carries an earlier spec, so `applied` is left unknown.

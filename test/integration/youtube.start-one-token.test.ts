@@ -335,3 +335,51 @@ test('one request per run, a remembered invalid transition to testing (the monit
   expect({ state: (await svc.rt.shows.getMirror('eight', 's8', 'yt8'))?.state, reasons }).toEqual({ state: 'live', reasons: ['rate_limited'] });
   expect(await transitionsSince(before)).toEqual(['testing 200', 'live 200']);
 }, 30_000);
+
+test('a reverted update: its read (the broadcast upcoming) is not sent later to the live broadcast by an update of the same spec (it keeps its start time)', async () => {
+  const secret9 = await youtubeTarget('nine', 'yt9', { requests: 1, windowMs: 60_000 });
+  const job = { partnerId: 'nine', showId: 's9', targetId: 'yt9' };
+  const event = async (type: string, fields: Record<string, unknown>, at: string) =>
+    expect((await sendEvent(svc, 'nine', secret9, showEvent(type, sampleShow('s9', fields), at))).status).toBe(202);
+  await event('show.scheduled', { title: 'Title zero' }, '2026-11-24T17:00:00Z');
+  await oneTokenRuns(job, 'made', 6);
+  expect((await svc.rt.shows.getMirror('nine', 's9', 'yt9'))?.state).toBe('ready');
+  // Spec A (moved to 19:00): the read (the broadcast upcoming), then the update refused by the limiter.
+  await event('show.updated', { title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, '2026-11-24T17:01:00Z');
+  expect(await oneTokenRuns(job, 'a', 1)).toEqual(['rate_limited']);
+  // Back to what was applied: no update; then live.
+  await event('show.updated', { title: 'Title zero' }, '2026-11-24T17:02:00Z');
+  await oneTokenRuns(job, 'back', 2);
+  await event('show.live', { state: 'live', title: 'Title zero' }, '2026-11-24T17:03:00Z');
+  await oneTokenRuns(job, 'live', 4);
+  expect((await svc.rt.shows.getMirror('nine', 's9', 'yt9'))?.state).toBe('live');
+  // Spec A again, the broadcast live: read again, its start time (18:00) kept.
+  await event('show.live', { state: 'live', title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, '2026-11-24T17:04:00Z');
+  await oneTokenRuns(job, 'again', 4);
+  const last = (await requests()).filter((q) => q.method === 'PUT' && q.path.endsWith('/liveBroadcasts') && q.status === 200).at(-1);
+  const snippet = (JSON.parse(last!.body) as { snippet: { title: string; scheduledStartTime: string } }).snippet;
+  expect({ title: snippet.title, start: Date.parse(snippet.scheduledStartTime) }).toEqual({ title: 'Title A', start: Date.parse('2026-11-24T18:00:00Z') });
+}, 30_000);
+
+test('a remembered invalid transition to testing kept by the version before (a `testing` step, no state step): the retry sends the transition again and goes live', async () => {
+  const secret10 = await youtubeTarget('ten', 'yt10');
+  const job = { partnerId: 'ten', showId: 's10', targetId: 'yt10' };
+  expect((await sendEvent(svc, 'ten', secret10, showEvent('show.scheduled', sampleShow('s10', { title: 'Upgraded' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  for (let run = 0; run < 3 && (await svc.rt.shows.getMirror('ten', 's10', 'yt10'))?.state !== 'ready'; run++) await svc.rt.syncService.sync(job, { token: `made10-${run}` });
+  const id = (await svc.rt.shows.getMirror('ten', 's10', 'yt10'))!.remote!.externalId;
+  await studioMonitorStream(id, false);
+  expect((await sendEvent(svc, 'ten', secret10, showEvent('show.live', sampleShow('s10', { state: 'live', title: 'Upgraded' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await svc.rt.syncService.sync(job, { token: 'off10' });
+  expect((await svc.rt.shows.getMirror('ten', 's10', 'yt10'))?.state).toBe('failed');
+  // What the version before kept: the invalid transition as `start:testing`, the state read in the run (no step).
+  for (const k of await keysMatching(svc.rt.redis, svc.rt.keys.intent('ten', 's10', 'yt10', 'g*:start:*'))) {
+    if (/:start:state(:0)?$/.test(k)) await svc.rt.redis.del(k);
+    else if (k.endsWith(':start:testing:0')) await svc.rt.redis.rename(k, k.slice(0, -':0'.length));
+  }
+  await studioMonitorStream(id, true);
+  expect((await svc.api('/v1/partners/ten/shows/s10/mirrors/yt10/resync', { method: 'POST' })).status).toBe(202);
+  const before = await lastSeq();
+  for (let run = 0; run < 3; run++) if ((await svc.rt.syncService.sync(job, { token: `on10-${run}` })).kind === 'done') break;
+  expect((await svc.rt.shows.getMirror('ten', 's10', 'yt10'))?.state).toBe('live');
+  expect(await transitionsSince(before)).toEqual(['testing 200', 'live 200']);
+}, 30_000);

@@ -5156,6 +5156,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'one request per run, a remembered invalid',
   },
+  {
+    name: 'sync-update-dropped-not-counted',
+    what: "an update attempted and then dropped (the spec back to what was applied) is not counted (src/mirror/sync.service.ts drive, mirror.updating): a later update of that spec takes its scope and its recorded read, and a live broadcast is sent the start time read when it was upcoming",
+    file: 'src/mirror/sync.service.ts',
+    from: 'mirror.updates = mirror.updating + 1;',
+    to: '',
+    tests: ['test/integration/youtube.start-one-token.test.ts'],
+    testName: 'a reverted update',
+  },
+  {
+    name: 'youtube-start-first-pair-unnamed',
+    what: "the first transition to testing is the step `testing` again (src/targets/youtube/youtube.adapter.ts startShow), the name the version before kept an invalid under with no state step: after the upgrade a retry reads the state fresh and refuses the start instead of sending the transition again",
+    file: 'src/targets/youtube/youtube.adapter.ts',
+    from: 'const suffix = `:${attempt}`;',
+    to: "const suffix = attempt === 0 ? '' : `:${attempt}`;",
+    tests: ['test/integration/youtube.start-one-token.test.ts'],
+    testName: 'kept by the version before',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

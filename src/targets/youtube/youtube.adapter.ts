@@ -772,15 +772,18 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // An invalid answer is stale once the state can change: from created (a bind not visible yet) or
       // from ready with the monitor stream off (an attached Studio broadcast), while a retry or a
       // re-attach keeps the intents (90 days). The state read after an invalid answer is a step too
-      // (`state`): a run whose read the limiter refused resumes with it, and one that finds the
+      // (`state:0`): a run whose read the limiter refused resumes with it, and one that finds the
       // broadcast neither on air nor testing refuses the start (the mirror fails). So a remembered
       // invalid whose remembered read refused the start belongs to an earlier attempt (before the
       // operator's retry): this one sends the transition again, as the next pair of steps
       // (`testing:1`, `state:1`, …), one request a step. Checked by a read and a send in one run, a
       // stale invalid never went live at one request per window (the read took the token, the send was
-      // refused, every run). An invalid this run got is never sent again: the read decides.
+      // refused, every run). An invalid this run got is never sent again: the read decides. The first
+      // pair is `testing:0`/`state:0`, not `testing`: the code before kept a `testing` invalid with no
+      // state step (read in the run), which read fresh here refused a start the operator's retry was
+      // meant to send again (one redundant transition, for a start in flight across the upgrade).
       for (let attempt = 0; ; attempt++) {
-        const suffix = attempt === 0 ? '' : `:${attempt}`;
+        const suffix = `:${attempt}`;
         const toTesting = await op.once(`testing${suffix}`, () => transition(id, 'testing'), undefined, { singleRequest: true, repeatable: true, resultInClear: true });
         if (toTesting === 'done') break;
         let readNow = false;
