@@ -151,6 +151,19 @@ export interface MirrorDoc {
   /** What was last written to the remote show (to detect title/schedule changes). */
   applied: { title: string; description: string | undefined; scheduledAt: string } | undefined;
   /**
+   * How many updates (updateShow) were written to the remote show (absent: none yet). It names the
+   * next update's intent scope with its spec: an update's recorded steps (YouTube's read of the
+   * broadcast, kept so that a run the limiter refuses the write resumes with the write) belong to that
+   * one update, never to a later one of the same spec (a title changed back).
+   */
+  updates?: number;
+  /**
+   * Set (to `updates`) before an update is sent, cleared when it completes. A run that finds the spec
+   * back at `applied` while it is set counts that dropped attempt as an update: its recorded read (of
+   * a broadcast upcoming then) is never reused by a later update of that spec sent to a live one.
+   */
+  updating?: number;
+  /**
    * While the remote show is being created: a digest of the spec the create attempts asked for, or
    * '*' when they asked for different ones (the title changed between a timed-out attempt and its
    * retry). The show a retry adopts then carries an earlier spec, so `applied` is left unknown.

@@ -854,9 +854,24 @@ export class SyncService {
 
     const spec = specOf(desired);
     if (!sameSpec(mirror.applied, spec)) {
-      await adapter.updateShow(remote, spec, this.op(job, mirror, `update:${short(JSON.stringify(spec))}`));
+      // The scope is this update's alone (MirrorDoc.updates): a later update of the same spec does
+      // not find the steps this one recorded. The attempt is saved first (MirrorDoc.updating): one
+      // dropped before it completed (the spec back to what was applied) still ends its number.
+      if (mirror.updating === undefined) {
+        mirror.updating = mirror.updates ?? 0;
+        await save(false);
+      }
+      await adapter.updateShow(remote, spec, this.op(job, mirror, `update:${mirror.updates ?? 0}:${short(JSON.stringify(spec))}`));
       mirror.applied = spec;
+      mirror.updates = (mirror.updates ?? 0) + 1;
+      delete mirror.updating;
       await save();
+    } else if (mirror.updating !== undefined) {
+      // An update attempted and then dropped (the spec went back to what was applied): the steps it
+      // recorded (YouTube's read, made while the broadcast was upcoming) are not the next update's.
+      mirror.updates = mirror.updating + 1;
+      delete mirror.updating;
+      await save(false);
     }
 
     if (mirror.state === 'ready' && (desired.state === 'live' || desired.state === 'ended')) {

@@ -794,7 +794,7 @@ describe('YouTube adapter ↔ YouTube simulator', () => {
   it('startShow retried after a crash at any point converges: no error loop, one show.started (each retry without the record of an earlier step, as after a crash before it was written)', async () => {
     // A repeated transition converges without any record: YouTube refuses it (redundantTransition, or
     // invalidTransition from a later state), and the adapter reads the state then instead of failing.
-    // (The transition to testing is a step, start:testing, so that a run the limiter refused part-way
+    // (The transition to testing is a step, start:testing:0, so that a run the limiter refused part-way
     // resumes where it was refused: test/integration/youtube.start-one-token.test.ts. Here each call
     // has a fresh store, as after a crash before the step's result was recorded.)
     const TRANSITION_MS = 300;

@@ -249,3 +249,137 @@ test('a remembered invalid transition to testing (the monitor stream was off) is
   expect((await svc.rt.shows.getMirror('five', 's4', 'yt4'))?.state).toBe('live');
   expect(await transitionsSince(before)).toEqual(['testing 200', 'live 200']);
 }, 30_000);
+
+type Job = { partnerId: string; showId: string; targetId: string };
+
+/** Partner `partnerId` with YouTube target `targetId` (on the simulator), its `rateLimit` if given; the partner's secret. */
+async function youtubeTarget(partnerId: string, targetId: string, rateLimit?: { requests: number; windowMs: number }): Promise<string> {
+  await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, simulatedEncoder: 1, streamActivationMs: 0 });
+  const partnerSecret = await createPartner(svc, partnerId);
+  const r = await svc.api(`/v1/partners/${partnerId}/targets?verify=false`, {
+    json: { id: targetId, platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500, ...(rateLimit ? { rateLimit } : {}) },
+  });
+  expect(r.status).toBe(201);
+  return partnerSecret;
+}
+
+/** Up to `max` runs of the job, each with its window emptied first (one token, at a limit of 1), until one is done; the delays' reasons. */
+async function oneTokenRuns(job: Job, name: string, max: number): Promise<string[]> {
+  const reasons: string[] = [];
+  for (let run = 0; run < max; run++) {
+    for (const k of await keysMatching(svc.rt.redis, svc.rt.keys.targetLimit('*', 'window'))) await svc.rt.redis.del(k);
+    const outcome = await svc.rt.syncService.sync(job, { token: `${name}-${run}` });
+    if (outcome.kind === 'done') break;
+    reasons.push(outcome.reason);
+  }
+  return reasons;
+}
+
+test('one request per run: a title change reaches the broadcast, scheduled and then live (the read before the update is a recorded step, not sent again by the run after a refused update)', async () => {
+  const secret6 = await youtubeTarget('six', 'yt6', { requests: 1, windowMs: 60_000 });
+  const job = { partnerId: 'six', showId: 's6', targetId: 'yt6' };
+  const updated = async (title: string) =>
+    (await requests()).filter((q) => q.method === 'PUT' && q.path.endsWith('/liveBroadcasts') && q.status === 200 && q.body.includes(title)).length;
+  expect((await sendEvent(svc, 'six', secret6, showEvent('show.scheduled', sampleShow('s6', { title: 'First title' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  await oneTokenRuns(job, 'made', 6);
+  expect((await svc.rt.shows.getMirror('six', 's6', 'yt6'))?.state).toBe('ready');
+  // Scheduled, retitled: the read, then the update, one run each.
+  expect((await sendEvent(svc, 'six', secret6, showEvent('show.updated', sampleShow('s6', { title: 'Second title' }), '2026-11-24T17:10:00Z'))).status).toBe(202);
+  const scheduled = await oneTokenRuns(job, 'retitled', 4);
+  expect({ reasons: scheduled, updates: await updated('Second title') }).toEqual({ reasons: ['rate_limited'], updates: 1 });
+  // Live, retitled: the read, the update, then the transitions to testing and to live.
+  expect((await sendEvent(svc, 'six', secret6, showEvent('show.live', sampleShow('s6', { state: 'live', title: 'Third title' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  const live = await oneTokenRuns(job, 'live', 8);
+  const m = await svc.rt.shows.getMirror('six', 's6', 'yt6');
+  expect({ state: m?.state, reasons: live, updates: await updated('Third title') }).toEqual({ state: 'live', reasons: Array(3).fill('rate_limited'), updates: 1 });
+}, 30_000);
+
+test('a title changed back (a spec updated to before) reads the broadcast again: once live, it keeps the start time it has (not the one an earlier update of that spec read as upcoming)', async () => {
+  const secret7 = await youtubeTarget('seven', 'yt7');
+  const job = { partnerId: 'seven', showId: 's7', targetId: 'yt7' };
+  const events: [string, Record<string, unknown>][] = [
+    ['show.scheduled', { title: 'Title zero' }],
+    ['show.updated', { title: 'Title A' }], // the update of spec A, the broadcast upcoming: start 18:00
+    ['show.updated', { title: 'Title B', scheduledAt: '2026-11-24T19:00:00Z' }], // moved to 19:00
+    ['show.live', { state: 'live', title: 'Title B', scheduledAt: '2026-11-24T19:00:00Z' }],
+    ['show.live', { state: 'live', title: 'Title A' }], // spec A again, the broadcast live
+  ];
+  for (const [i, [type, fields]] of events.entries()) {
+    expect((await sendEvent(svc, 'seven', secret7, showEvent(type, sampleShow('s7', fields), `2026-11-24T17:0${i}:00Z`))).status).toBe(202);
+    for (let run = 0; run < 3; run++) if ((await svc.rt.syncService.sync(job, { token: `seven-${i}-${run}` })).kind === 'done') break;
+  }
+  expect((await svc.rt.shows.getMirror('seven', 's7', 'yt7'))?.state).toBe('live');
+  const last = (await requests()).filter((q) => q.method === 'PUT' && q.path.endsWith('/liveBroadcasts') && q.status === 200).at(-1);
+  const snippet = (JSON.parse(last!.body) as { snippet: { title: string; scheduledStartTime: string } }).snippet;
+  expect({ title: snippet.title, start: Date.parse(snippet.scheduledStartTime) }).toEqual({ title: 'Title A', start: Date.parse('2026-11-24T19:00:00Z') });
+}, 30_000);
+
+test('one request per run, a remembered invalid transition to testing (the monitor stream was off): the retry goes live once the state allows it', async () => {
+  const secret8 = await youtubeTarget('eight', 'yt8', { requests: 1, windowMs: 60_000 });
+  const job = { partnerId: 'eight', showId: 's8', targetId: 'yt8' };
+  expect((await sendEvent(svc, 'eight', secret8, showEvent('show.scheduled', sampleShow('s8', { title: 'Monitor off' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  await oneTokenRuns(job, 'made', 6);
+  const id = (await svc.rt.shows.getMirror('eight', 's8', 'yt8'))!.remote!.externalId;
+  await studioMonitorStream(id, false);
+  expect((await sendEvent(svc, 'eight', secret8, showEvent('show.live', sampleShow('s8', { state: 'live', title: 'Monitor off' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  let before = await lastSeq();
+  // The transition (invalid), then the state read (ready): the start is refused.
+  await oneTokenRuns(job, 'off', 4);
+  expect((await svc.rt.shows.getMirror('eight', 's8', 'yt8'))?.state).toBe('failed');
+  expect(await transitionsSince(before)).toEqual(['testing 403']);
+  await studioMonitorStream(id, true);
+  expect((await svc.api('/v1/partners/eight/shows/s8/mirrors/yt8/resync', { method: 'POST' })).status).toBe(202);
+  before = await lastSeq();
+  // The transition sent again (now allowed), then the one to live: one run each.
+  const reasons = await oneTokenRuns(job, 'on', 6);
+  expect({ state: (await svc.rt.shows.getMirror('eight', 's8', 'yt8'))?.state, reasons }).toEqual({ state: 'live', reasons: ['rate_limited'] });
+  expect(await transitionsSince(before)).toEqual(['testing 200', 'live 200']);
+}, 30_000);
+
+test('a reverted update: its read (the broadcast upcoming) is not sent later to the live broadcast by an update of the same spec (it keeps its start time)', async () => {
+  const secret9 = await youtubeTarget('nine', 'yt9', { requests: 1, windowMs: 60_000 });
+  const job = { partnerId: 'nine', showId: 's9', targetId: 'yt9' };
+  const event = async (type: string, fields: Record<string, unknown>, at: string) =>
+    expect((await sendEvent(svc, 'nine', secret9, showEvent(type, sampleShow('s9', fields), at))).status).toBe(202);
+  await event('show.scheduled', { title: 'Title zero' }, '2026-11-24T17:00:00Z');
+  await oneTokenRuns(job, 'made', 6);
+  expect((await svc.rt.shows.getMirror('nine', 's9', 'yt9'))?.state).toBe('ready');
+  // Spec A (moved to 19:00): the read (the broadcast upcoming), then the update refused by the limiter.
+  await event('show.updated', { title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, '2026-11-24T17:01:00Z');
+  expect(await oneTokenRuns(job, 'a', 1)).toEqual(['rate_limited']);
+  // Back to what was applied: no update; then live.
+  await event('show.updated', { title: 'Title zero' }, '2026-11-24T17:02:00Z');
+  await oneTokenRuns(job, 'back', 2);
+  await event('show.live', { state: 'live', title: 'Title zero' }, '2026-11-24T17:03:00Z');
+  await oneTokenRuns(job, 'live', 4);
+  expect((await svc.rt.shows.getMirror('nine', 's9', 'yt9'))?.state).toBe('live');
+  // Spec A again, the broadcast live: read again, its start time (18:00) kept.
+  await event('show.live', { state: 'live', title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, '2026-11-24T17:04:00Z');
+  await oneTokenRuns(job, 'again', 4);
+  const last = (await requests()).filter((q) => q.method === 'PUT' && q.path.endsWith('/liveBroadcasts') && q.status === 200).at(-1);
+  const snippet = (JSON.parse(last!.body) as { snippet: { title: string; scheduledStartTime: string } }).snippet;
+  expect({ title: snippet.title, start: Date.parse(snippet.scheduledStartTime) }).toEqual({ title: 'Title A', start: Date.parse('2026-11-24T18:00:00Z') });
+}, 30_000);
+
+test('a remembered invalid transition to testing kept by the version before (a `testing` step, no state step): the retry sends the transition again and goes live', async () => {
+  const secret10 = await youtubeTarget('ten', 'yt10');
+  const job = { partnerId: 'ten', showId: 's10', targetId: 'yt10' };
+  expect((await sendEvent(svc, 'ten', secret10, showEvent('show.scheduled', sampleShow('s10', { title: 'Upgraded' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  for (let run = 0; run < 3 && (await svc.rt.shows.getMirror('ten', 's10', 'yt10'))?.state !== 'ready'; run++) await svc.rt.syncService.sync(job, { token: `made10-${run}` });
+  const id = (await svc.rt.shows.getMirror('ten', 's10', 'yt10'))!.remote!.externalId;
+  await studioMonitorStream(id, false);
+  expect((await sendEvent(svc, 'ten', secret10, showEvent('show.live', sampleShow('s10', { state: 'live', title: 'Upgraded' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
+  await svc.rt.syncService.sync(job, { token: 'off10' });
+  expect((await svc.rt.shows.getMirror('ten', 's10', 'yt10'))?.state).toBe('failed');
+  // What the version before kept: the invalid transition as `start:testing`, the state read in the run (no step).
+  for (const k of await keysMatching(svc.rt.redis, svc.rt.keys.intent('ten', 's10', 'yt10', 'g*:start:*'))) {
+    if (/:start:state(:0)?$/.test(k)) await svc.rt.redis.del(k);
+    else if (k.endsWith(':start:testing:0')) await svc.rt.redis.rename(k, k.slice(0, -':0'.length));
+  }
+  await studioMonitorStream(id, true);
+  expect((await svc.api('/v1/partners/ten/shows/s10/mirrors/yt10/resync', { method: 'POST' })).status).toBe(202);
+  const before = await lastSeq();
+  for (let run = 0; run < 3; run++) if ((await svc.rt.syncService.sync(job, { token: `on10-${run}` })).kind === 'done') break;
+  expect((await svc.rt.shows.getMirror('ten', 's10', 'yt10'))?.state).toBe('live');
+  expect(await transitionsSince(before)).toEqual(['testing 200', 'live 200']);
+}, 30_000);

@@ -709,28 +709,49 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       return remoteShow(broadcastRef(broadcast), stream, true);
     },
 
-    async updateShow(remote, spec) {
-      const current = await getBroadcast(remote.externalId);
-      // Keep the creation marker (so the show stays findable) and, once the show has started, the
-      // start time YouTube already has: moving it then is meaningless and may be refused.
-      const upcoming = current.status.lifeCycleStatus === 'created' || current.status.lifeCycleStatus === 'ready';
-      const snippet = {
-        title: fitTitle(spec.title, TITLE_MAX),
-        description: describe(spec.description, markerLinesOf(current.snippet.description)),
-        scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
-      };
-      // The same start: the same text, or two strictly read times of one instant. Date.parse took text YouTube
-      // would not write (e.g. "Fri Dec 04 2026 21:00:00 GMT+0000") for ours, and the update was skipped.
-      const ours = listedTimeMs(snippet.scheduledStartTime);
-      const sameStart = snippet.scheduledStartTime === current.snippet.scheduledStartTime || (ours !== undefined && ours === listedTimeMs(current.snippet.scheduledStartTime));
-      const same = snippet.title === current.snippet.title && snippet.description === (current.snippet.description ?? '') && sameStart;
-      if (same) return; // an update costs 50 units: skip it when nothing changed
+    async updateShow(remote, spec, op) {
+      // Two requests through the account's limiter: the broadcast's read, then the update. The read is
+      // a recorded step (its result the snippet to send, and whether YouTube has it already), so a run
+      // whose update the limiter refused resumes with the update: read again by every run, it took the
+      // one token each wait freed, and at 1 request per window the update was refused for good (a live
+      // show never went live: the update comes first). The step is that one read, sent again harmlessly
+      // (repeatable: any error forgets it). Its scope is this update's alone (the sync's `update:<n>:`),
+      // so a later update of the same spec reads again. A skip (nothing changed) is taken only on a read
+      // this run made: one remembered from an earlier run (whose update never completed, its save lost)
+      // could be stale, and the update is sent then (idempotent: it replaces the snippet).
+      let readNow = false;
+      const planned = await op.once(
+        'read',
+        async () => {
+          readNow = true;
+          const current = await getBroadcast(remote.externalId);
+          // Keep the creation marker (so the show stays findable) and, once the show has started, the
+          // start time YouTube already has: moving it then is meaningless and may be refused.
+          const upcoming = current.status.lifeCycleStatus === 'created' || current.status.lifeCycleStatus === 'ready';
+          const snippet = {
+            title: fitTitle(spec.title, TITLE_MAX),
+            description: describe(spec.description, markerLinesOf(current.snippet.description)),
+            scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
+          };
+          // The same start: the same text, or two strictly read times of one instant. Date.parse took text YouTube
+          // would not write (e.g. "Fri Dec 04 2026 21:00:00 GMT+0000") for ours, and the update was skipped.
+          const ours = listedTimeMs(snippet.scheduledStartTime);
+          const sameStart = snippet.scheduledStartTime === current.snippet.scheduledStartTime || (ours !== undefined && ours === listedTimeMs(current.snippet.scheduledStartTime));
+          const same = snippet.title === current.snippet.title && snippet.description === (current.snippet.description ?? '') && sameStart;
+          return { snippet, same };
+        },
+        undefined,
+        // A title, a description and a time: nothing secret, kept in clear. The read is the step's first
+        // request through the limiter: its token is taken with the step's start.
+        { singleRequest: true, repeatable: true, resultInClear: true, limitedRequest: true },
+      );
+      if (planned.same && readNow) return; // an update costs 50 units: skip it when nothing changed
       // liveBroadcasts.update replaces the whole snippet, so every field (incl. scheduledStartTime) is sent.
       await client.call({
         method: 'PUT',
         path: `${V3}/liveBroadcasts`,
         query: { part: 'snippet' },
-        body: { id: remote.externalId, snippet },
+        body: { id: remote.externalId, snippet: planned.snippet },
         cost: QUOTA_COST.write,
         schema: BroadcastSnippetSchema,
       });
@@ -749,20 +770,31 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // usual first answer errorStreamInactive, a 5xx, a timeout) forgets it, and the next run sends it
       // again after that error's own delay, not after the settle window a started step waits out.
       // An invalid answer is stale once the state can change: from created (a bind not visible yet) or
-      // from ready with the monitor stream off (an attached Studio broadcast). One remembered from an
-      // earlier run (a retry, a re-attach keep the intents for 90 days) is checked by sending the
-      // transition once more, outside the step, before the broadcast is refused: only on that path,
-      // never on the way that succeeds nor after an answer this run got.
-      let sentNow = false;
-      const sendTesting = (): Promise<TransitionOutcome> => {
-        sentNow = true;
-        return transition(id, 'testing');
-      };
-      const toTesting = await op.once('testing', sendTesting, undefined, { singleRequest: true, repeatable: true, resultInClear: true });
-      if (toTesting === 'invalid') {
-        const state = await lifeCycle(id);
+      // from ready with the monitor stream off (an attached Studio broadcast), while a retry or a
+      // re-attach keeps the intents (90 days). The state read after an invalid answer is a step too
+      // (`state:0`): a run whose read the limiter refused resumes with it, and one that finds the
+      // broadcast neither on air nor testing refuses the start (the mirror fails). So a remembered
+      // invalid whose remembered read refused the start belongs to an earlier attempt (before the
+      // operator's retry): this one sends the transition again, as the next pair of steps
+      // (`testing:1`, `state:1`, …), one request a step. Checked by a read and a send in one run, a
+      // stale invalid never went live at one request per window (the read took the token, the send was
+      // refused, every run). An invalid this run got is never sent again: the read decides. The first
+      // pair is `testing:0`/`state:0`, not `testing`: the code before kept a `testing` invalid with no
+      // state step (read in the run), which read fresh here refused a start the operator's retry was
+      // meant to send again (one redundant transition, for a start in flight across the upgrade).
+      for (let attempt = 0; ; attempt++) {
+        const suffix = `:${attempt}`;
+        const toTesting = await op.once(`testing${suffix}`, () => transition(id, 'testing'), undefined, { singleRequest: true, repeatable: true, resultInClear: true });
+        if (toTesting === 'done') break;
+        let readNow = false;
+        const readState = (): Promise<string> => {
+          readNow = true;
+          return lifeCycle(id);
+        };
+        const state = await op.once(`state${suffix}`, readState, undefined, { singleRequest: true, repeatable: true, resultInClear: true });
         if (state === 'live' || state === 'liveStarting') return;
-        if (state !== 'testing' && state !== 'testStarting' && (sentNow || (await transition(id, 'testing')) === 'invalid')) throw refused(id, state, 'testing');
+        if (state === 'testing' || state === 'testStarting') break;
+        if (readNow) throw refused(id, state, 'testing');
       }
       if ((await transition(id, 'live')) === 'invalid') {
         const state = await lifeCycle(id);
