@@ -469,8 +469,11 @@ export class DestinationSupervisor {
       // run's progress: the header goes out once the input is probed, the first media only once every
       // stream has a packet through (-max_interleave_delta 0) and the video's first keyframe came (a
       // copy starts at one), seconds later (a pull's first second carries one stream only; an
-      // encoder's GOP can be seconds long), while the run takes its input in all along.
-      const inHeader = p.totalBytes <= SENDING_THRESHOLD_BYTES && p.outTimeUs > this.lastOutTimeUs;
+      // encoder's GOP can be seconds long), while the run takes its input in all along. Only within the
+      // start-up allowance: an input whose streams never all come through (an audio sequence header and
+      // no audio, a video without a keyframe) keeps the stream time growing while ffmpeg buffers
+      // without end and sends nothing; past the allowance bytes alone count (stalled at the stall time).
+      const inHeader = p.totalBytes <= SENDING_THRESHOLD_BYTES && p.outTimeUs > this.lastOutTimeUs && Date.now() - this.runStartedAt < startTimeoutMs;
       if (p.totalBytes > this.lastProgressBytes || inHeader) {
         this.lastProgressBytes = Math.max(this.lastProgressBytes, p.totalBytes);
         this.lastOutTimeUs = Math.max(this.lastOutTimeUs, p.outTimeUs);
@@ -621,7 +624,9 @@ export class DestinationSupervisor {
       }
       this.stallReason = starting
         ? `no data within the start-up allowance (${Math.round(startTimeoutMs / 1000)} s)`
-        : limits.cause === 'destination'
+        : this.lastProgressBytes <= SENDING_THRESHOLD_BYTES && now - this.runStartedAt >= startTimeoutMs
+          ? `only the stream's header out after the start-up allowance (${Math.round(startTimeoutMs / 1000)} s): not every stream of the input came through (no packet of one, or no keyframe)`
+          : limits.cause === 'destination'
           ? `the destination took no data for ${Math.round(limitMs / 1000)} s`
           : limits.cause === 'input'
             ? `no data from the show's stream for ${Math.round(limitMs / 1000)} s (for none of its readers)`

@@ -130,6 +130,22 @@ test.concurrent('a run that wrote only the FLV header while its stream time grow
 }, 30_000);
 
 /**
+ * From the review of the rule above: an input one of whose streams never comes through (an audio
+ * sequence header and no audio; a video without a keyframe) keeps ffmpeg's stream time growing while it
+ * buffers without end and sends nothing but the header. Past the start-up allowance only bytes count.
+ */
+test.concurrent("a run with only the header out is restarted once the start-up allowance is over, though its stream time grows", async () => {
+  const capped = supervise(headerOnly('header-capped.sh', true), join(dir, 'header-capped.flv'), 1000, 2000);
+  capped.sup.start();
+  try {
+    await waitFor(async () => capped.sup.status.state === 'retrying', 20_000);
+    expect(capped.sup.status.lastError).toMatch(/only the stream's header out after the start-up allowance \(2 s\)/);
+  } finally {
+    await capped.sup.stop();
+  }
+}, 30_000);
+
+/**
  * Found running the relay by hand: a destination waiting for the show's stream reports `idle` with
  * `lastError` "waiting for the show's stream (nothing is publishing to its ingest)" (written by the relay
  * service); when the encoder began publishing, the destination went `connecting` with that line still

@@ -5150,7 +5150,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'relay-header-taken-for-media',
     what: "a run that wrote only ffmpeg's FLV header is judged by its byte count alone (src/relay/destination.supervisor.ts): its stream time growing (its input taken in while ffmpeg waits for a packet of each stream and the first keyframe) is no progress, and it is restarted at the stall time",
     file: 'src/relay/destination.supervisor.ts',
-    from: 'const inHeader = p.totalBytes <= SENDING_THRESHOLD_BYTES && p.outTimeUs > this.lastOutTimeUs;',
+    from: 'const inHeader = p.totalBytes <= SENDING_THRESHOLD_BYTES && p.outTimeUs > this.lastOutTimeUs && Date.now() - this.runStartedAt < startTimeoutMs;',
     to: 'const inHeader = false;',
     tests: ['test/integration/relay.supervisor.test.ts'],
     testName: 'only the FLV header',
@@ -5199,6 +5199,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "const suffix = attempt === 0 ? '' : `:${attempt}`;",
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'kept by the version before',
+  },
+  {
+    name: 'relay-header-progress-unbounded',
+    what: "a run with only ffmpeg's header out counts its growing stream time as progress for ever, not only within the start-up allowance (src/relay/destination.supervisor.ts): an input one of whose streams never comes through (no audio after its sequence header, no keyframe) leaves the run connecting with no error and no restart while ffmpeg buffers the stream without end",
+    file: 'src/relay/destination.supervisor.ts',
+    from: ' && Date.now() - this.runStartedAt < startTimeoutMs;',
+    to: ';',
+    tests: ['test/integration/relay.supervisor.test.ts'],
+    testName: 'start-up allowance is over',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
