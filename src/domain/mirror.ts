@@ -160,7 +160,8 @@ export interface MirrorDoc {
   /**
    * Set (to `updates`) before an update is sent, cleared when it completes. A run that finds the spec
    * back at `applied` while it is set counts that dropped attempt as an update: its recorded read (of
-   * a broadcast upcoming then) is never reused by a later update of that spec sent to a live one.
+   * a broadcast upcoming then) is never reused by a later update of that spec sent to a live one,
+   * and what was applied is sent again (the dropped write may have reached the platform unanswered).
    */
   updating?: number;
   /**

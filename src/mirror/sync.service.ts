@@ -853,6 +853,16 @@ export class SyncService {
     if (mirror.state === 'action_required' || mirror.state === 'pending' || mirror.state === 'provisioning') mirror.state = 'ready';
 
     const spec = specOf(desired);
+    if (mirror.updating !== undefined && sameSpec(mirror.applied, spec)) {
+      // An update attempted and then dropped (the spec went back to what was applied): the steps it
+      // recorded (YouTube's read, made while the broadcast was upcoming) are not the next update's,
+      // and its write may have reached the platform unanswered (a timeout, a crash after the call):
+      // what was applied is sent again, as the next update (YouTube reads first and skips it when the
+      // broadcast already has it; elsewhere one repeated write).
+      mirror.updates = mirror.updating + 1;
+      delete mirror.updating;
+      mirror.applied = undefined;
+    }
     if (!sameSpec(mirror.applied, spec)) {
       // The scope is this update's alone (MirrorDoc.updates): a later update of the same spec does
       // not find the steps this one recorded. The attempt is saved first (MirrorDoc.updating): one
@@ -866,12 +876,6 @@ export class SyncService {
       mirror.updates = (mirror.updates ?? 0) + 1;
       delete mirror.updating;
       await save();
-    } else if (mirror.updating !== undefined) {
-      // An update attempted and then dropped (the spec went back to what was applied): the steps it
-      // recorded (YouTube's read, made while the broadcast was upcoming) are not the next update's.
-      mirror.updates = mirror.updating + 1;
-      delete mirror.updating;
-      await save(false);
     }
 
     if (mirror.state === 'ready' && (desired.state === 'live' || desired.state === 'ended')) {

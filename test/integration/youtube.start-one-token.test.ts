@@ -383,3 +383,85 @@ test('a remembered invalid transition to testing kept by the version before (a `
   expect((await svc.rt.shows.getMirror('ten', 's10', 'yt10'))?.state).toBe('live');
   expect(await transitionsSince(before)).toEqual(['testing 200', 'live 200']);
 }, 30_000);
+
+/** The last PUT of the broadcast YouTube answered (no fault), since `seq`: its snippet. */
+async function lastSnippetSince(seq: number): Promise<{ title: string; start: number } | undefined> {
+  const put = (await requests(seq)).filter((q) => q.method === 'PUT' && q.path.endsWith('/liveBroadcasts') && q.status === 200 && q.fault === undefined).at(-1);
+  if (!put) return undefined;
+  const { snippet } = JSON.parse(put.body) as { snippet: { title: string; scheduledStartTime: string } };
+  return { title: snippet.title, start: Date.parse(snippet.scheduledStartTime) };
+}
+
+/**
+ * From the review of the dropped-update count: an update whose write reached YouTube while its answer
+ * never came (a timeout; a crash after the call) and whose spec then went back to what was applied left
+ * YouTube with the dropped title for good (nothing sent: the spec equalled `applied`).
+ */
+test('an update whose write went through unanswered and whose spec then went back: what was applied is sent again', async () => {
+  const secret11 = await youtubeTarget('eleven', 'yt11', { requests: 1, windowMs: 60_000 });
+  const job = { partnerId: 'eleven', showId: 's11', targetId: 'yt11' };
+  const event = async (fields: Record<string, unknown>, type: string, at: string) =>
+    expect((await sendEvent(svc, 'eleven', secret11, showEvent(type, sampleShow('s11', fields), at))).status).toBe(202);
+  await event({ title: 'Title zero' }, 'show.scheduled', '2026-11-24T17:00:00Z');
+  await oneTokenRuns(job, 'made', 6);
+  expect((await svc.rt.shows.getMirror('eleven', 's11', 'yt11'))?.state).toBe('ready');
+  await event({ title: 'Title A' }, 'show.updated', '2026-11-24T17:01:00Z');
+  expect(await oneTokenRuns(job, 'a', 1)).toEqual(['rate_limited']); // the read; the write refused
+  // The write goes through, its answer never comes (the socket reset after 300 ms).
+  const beforeWrite = await lastSeq();
+  await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['timeout'], hangMs: 300 });
+  try {
+    for (const k of await keysMatching(svc.rt.redis, svc.rt.keys.targetLimit('*', 'window'))) await svc.rt.redis.del(k);
+    await svc.rt.syncService.sync(job, { token: 'lost' }).catch(() => undefined);
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+  }
+  const lost = (await requests(beforeWrite)).filter((q) => q.method === 'PUT' && q.path.endsWith('/liveBroadcasts'));
+  expect(lost.map((q) => ({ fault: q.fault, status: q.status, title: (JSON.parse(q.body) as { snippet: { title: string } }).snippet.title }))).toEqual([{ fault: 'timeout', status: 200, title: 'Title A' }]);
+  // Back to what was applied: YouTube holds Title A, so Title zero is sent again.
+  const before = await lastSeq();
+  await event({ title: 'Title zero' }, 'show.updated', '2026-11-24T17:02:00Z');
+  await oneTokenRuns(job, 'back', 4);
+  expect(await lastSnippetSince(before)).toEqual({ title: 'Title zero', start: Date.parse('2026-11-24T18:00:00Z') });
+}, 30_000);
+
+/** The seller renames the broadcast in YouTube Studio (not through the service's limiter). */
+async function studioRename(id: string, title: string): Promise<void> {
+  const { clientId, clientSecret, refreshToken } = CREDENTIALS.youtube as Record<string, string>;
+  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId!, client_secret: clientSecret!, refresh_token: refreshToken! });
+  const token = (await (await fetch(`${sim.base('youtube')}/token`, { method: 'POST', body: form })).json()) as { access_token: string };
+  const r = await fetch(`${sim.base('youtube')}/youtube/v3/liveBroadcasts?part=snippet`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id, snippet: { title, scheduledStartTime: '2026-11-24T18:00:00Z' } }),
+  });
+  expect(r.status).toBe(200);
+}
+
+/**
+ * An update dropped twice: A refused after its read (the broadcast upcoming), the spec back to what was
+ * applied (sent again, as the seller renamed the broadcast in Studio: its read, its write refused), then
+ * A again after the seller started the broadcast in Studio. The dropped attempt's count names the next
+ * update's scope, so A is read again: the read from when the broadcast was upcoming would send its old
+ * start time to the live broadcast.
+ */
+test('an update dropped twice: the live broadcast keeps its start time', async () => {
+  const secret12 = await youtubeTarget('twelve', 'yt12', { requests: 1, windowMs: 60_000 });
+  const job = { partnerId: 'twelve', showId: 's12', targetId: 'yt12' };
+  const event = async (fields: Record<string, unknown>, type: string, at: string) =>
+    expect((await sendEvent(svc, 'twelve', secret12, showEvent(type, sampleShow('s12', fields), at))).status).toBe(202);
+  await event({ title: 'Title zero' }, 'show.scheduled', '2026-11-24T17:00:00Z');
+  await oneTokenRuns(job, 'made', 6);
+  const id = (await svc.rt.shows.getMirror('twelve', 's12', 'yt12'))!.remote!.externalId;
+  await studioRename(id, 'Renamed in Studio');
+  await event({ title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, 'show.updated', '2026-11-24T17:01:00Z');
+  expect(await oneTokenRuns(job, 'a', 1)).toEqual(['rate_limited']);
+  await event({ title: 'Title zero' }, 'show.updated', '2026-11-24T17:02:00Z');
+  expect(await oneTokenRuns(job, 'back', 1)).toEqual(['rate_limited']);
+  await studioTransition(id, 'testing');
+  await studioTransition(id, 'live');
+  const before = await lastSeq();
+  await event({ title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, 'show.updated', '2026-11-24T17:03:00Z');
+  await oneTokenRuns(job, 'again', 4);
+  expect(await lastSnippetSince(before)).toEqual({ title: 'Title A', start: Date.parse('2026-11-24T18:00:00Z') });
+}, 30_000);

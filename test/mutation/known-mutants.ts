@@ -5189,7 +5189,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'mirror.updates = mirror.updating + 1;',
     to: '',
     tests: ['test/integration/youtube.start-one-token.test.ts'],
-    testName: 'a reverted update',
+    testName: 'an update dropped twice',
   },
   {
     name: 'youtube-start-first-pair-unnamed',
@@ -5208,6 +5208,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: ';',
     tests: ['test/integration/relay.supervisor.test.ts'],
     testName: 'start-up allowance is over',
+  },
+  {
+    name: 'sync-update-dropped-not-resent',
+    what: "an update attempted and then dropped (the spec back to what was applied) sends nothing (src/mirror/sync.service.ts drive): a write that reached the platform unanswered (a timeout, a crash after the call) leaves the dropped title there for good",
+    file: 'src/mirror/sync.service.ts',
+    from: 'mirror.applied = undefined;',
+    to: '',
+    tests: ['test/integration/youtube.start-one-token.test.ts'],
+    testName: 'went through unanswered',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
