@@ -432,7 +432,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/intent.repository.ts',
     from: '"owner":"([^"\\\\\\\\]*)",',
     to: '"owner":"([^"]*)",',
-    tests: ['test/integration/intent-owner-head.test.ts'],
+    tests: ['test/integration/intent.records.test.ts'],
     testName: 'JSON text is',
   },
   {
@@ -937,7 +937,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: 'elseif readable(raw) then',
     to: 'elseif true then',
-    tests: ['test/integration/intent-owner-head.test.ts', 'test/integration/pin-last-save.sync.test.ts'],
+    tests: ['test/integration/intent.records.test.ts', 'test/integration/pin-last-save.sync.test.ts'],
     testName: 'unreadable',
   },
   {
