@@ -97,7 +97,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/attribution.repository.ts',
     from: '  if rf > g then rf = g end\n',
     to: '',
-    tests: ['test/integration/attribution.voids.test.ts'],
+    tests: ['test/integration/attribution.platform-orders.test.ts'],
+    testName: 'attribution.voids',
   },
   {
     name: 'report-order-refund-uncapped',
@@ -113,7 +114,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/attribution/attribution.service.ts',
     from: 'refundedAmount: Math.min(s.refunded, s.gross),',
     to: 'refundedAmount: s.refunded,',
-    tests: ['test/integration/attribution.voids.test.ts'],
+    tests: ['test/integration/attribution.platform-orders.test.ts'],
+    testName: 'attribution.voids',
   },
   {
     name: 'returned-not-void',
@@ -121,7 +123,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/attribution/attribution.service.ts',
     from: '|refunded|returned)$/i',
     to: '|refunded)$/i',
-    tests: ['test/integration/attribution.voids.test.ts'],
+    tests: ['test/integration/attribution.platform-orders.test.ts'],
+    testName: 'attribution.voids',
   },
   {
     name: 'late-attribution-settled-untold',
