@@ -1983,7 +1983,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/routes/targets.routes.ts',
     from: "checkWith === undefined) throw unopenable(targetId);",
     to: "checkWith === null) throw unopenable(targetId);",
-    tests: ['test/integration/targets.patch-unopenable-credentials.test.ts'],
+    tests: ['test/integration/partner-reads.edges.test.ts'],
     testName: 'a checked PATCH of baseUrl alone',
   },
   {
@@ -3185,7 +3185,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/api/routes/shows.routes.ts",
     from: "if ((await shows.showCount(partnerId)) > scanMax) return filteredPage(",
     to: "if (scanMax < 0) return filteredPage(",
-    tests: ["test/integration/shows.filtered-list-bounded.test.ts"],
+    tests: ["test/integration/partner-reads.edges.test.ts"],
     testName: "a request reads at most the bound",
   },
   {
