@@ -1,7 +1,7 @@
 /**
  * Relay review: a pull source's user:password (`https://user:pass@host/…`) are the partner's stream
  * credentials; the show view masks them in `show.sourceUrl` for viewer keys
- * (test/integration/show-view.source-secrets.test.ts). The relay put the source, masked by
+ * (test/integration/partner-reads.edges.test.ts › show-view.source-secrets). The relay put the source, masked by
  * maskSecrets, into every destination's `lastError` ("source refused: …"), and maskSecrets masked RTMP
  * key paths and queries but not user:password: a viewer read them there (and so did mirror.updated and
  * the relay's log lines quoting ffmpeg). Now masked like the rest.

@@ -4,7 +4,7 @@
  * what a void status means, rule 2 by the external-show index and the orders that wait for it, the
  * `order_attributed` hook (once per order, with its payload), the order view, and the ledger
  * metrics. Written to kill the mutants StrykerJS found in the service (docs/testing.md "Mutation
- * testing"); the rules themselves are in attribution.rules / attribution.voids. Real redis-server.
+ * testing"); the rules themselves are in attribution.rules / attribution.platform-orders. Real redis-server.
  */
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';

@@ -97,7 +97,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/attribution.repository.ts',
     from: '  if rf > g then rf = g end\n',
     to: '',
-    tests: ['test/integration/attribution.voids.test.ts'],
+    tests: ['test/integration/attribution.platform-orders.test.ts'],
+    testName: 'attribution.voids',
   },
   {
     name: 'report-order-refund-uncapped',
@@ -113,7 +114,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/attribution/attribution.service.ts',
     from: 'refundedAmount: Math.min(s.refunded, s.gross),',
     to: 'refundedAmount: s.refunded,',
-    tests: ['test/integration/attribution.voids.test.ts'],
+    tests: ['test/integration/attribution.platform-orders.test.ts'],
+    testName: 'attribution.voids',
   },
   {
     name: 'returned-not-void',
@@ -121,7 +123,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/attribution/attribution.service.ts',
     from: '|refunded|returned)$/i',
     to: '|refunded)$/i',
-    tests: ['test/integration/attribution.voids.test.ts'],
+    tests: ['test/integration/attribution.platform-orders.test.ts'],
+    testName: 'attribution.voids',
   },
   {
     name: 'late-attribution-settled-untold',
@@ -432,7 +435,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/intent.repository.ts',
     from: '"owner":"([^"\\\\\\\\]*)",',
     to: '"owner":"([^"]*)",',
-    tests: ['test/integration/intent-owner-head.test.ts'],
+    tests: ['test/integration/intent.records.test.ts'],
     testName: 'JSON text is',
   },
   {
@@ -937,7 +940,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: 'elseif readable(raw) then',
     to: 'elseif true then',
-    tests: ['test/integration/intent-owner-head.test.ts', 'test/integration/pin-last-save.sync.test.ts'],
+    tests: ['test/integration/intent.records.test.ts', 'test/integration/pin-last-save.sync.test.ts'],
     testName: 'unreadable',
   },
   {
@@ -1980,7 +1983,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/routes/targets.routes.ts',
     from: "checkWith === undefined) throw unopenable(targetId);",
     to: "checkWith === null) throw unopenable(targetId);",
-    tests: ['test/integration/targets.patch-unopenable-credentials.test.ts'],
+    tests: ['test/integration/partner-reads.edges.test.ts'],
     testName: 'a checked PATCH of baseUrl alone',
   },
   {
@@ -3182,7 +3185,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: "src/api/routes/shows.routes.ts",
     from: "if ((await shows.showCount(partnerId)) > scanMax) return filteredPage(",
     to: "if (scanMax < 0) return filteredPage(",
-    tests: ["test/integration/shows.filtered-list-bounded.test.ts"],
+    tests: ["test/integration/partner-reads.edges.test.ts"],
     testName: "a request reads at most the bound",
   },
   {
