@@ -75,11 +75,16 @@ const lastSeq = async (): Promise<number> => (await requests()).at(-1)?.seq ?? 0
 const transitionsSince = async (seq: number): Promise<string[]> =>
   (await requests(seq)).filter((r) => r.path.endsWith('/liveBroadcasts/transition')).map((r) => `${String(r.query['broadcastStatus'])} ${r.status}`);
 
-/** A transition made in YouTube Studio (not through the service's limiter). */
-async function studioTransition(id: string, broadcastStatus: 'testing' | 'live'): Promise<void> {
+/** An access token of the seller's own (YouTube Studio's calls, not the service's). */
+async function studioToken(): Promise<{ access_token: string }> {
   const { clientId, clientSecret, refreshToken } = CREDENTIALS.youtube as Record<string, string>;
   const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId!, client_secret: clientSecret!, refresh_token: refreshToken! });
-  const token = (await (await fetch(`${sim.base('youtube')}/token`, { method: 'POST', body: form })).json()) as { access_token: string };
+  return (await (await fetch(`${sim.base('youtube')}/token`, { method: 'POST', body: form })).json()) as { access_token: string };
+}
+
+/** A transition made in YouTube Studio (not through the service's limiter). */
+async function studioTransition(id: string, broadcastStatus: 'testing' | 'live'): Promise<void> {
+  const token = await studioToken();
   const r = await fetch(`${sim.base('youtube')}/youtube/v3/liveBroadcasts/transition?${new URLSearchParams({ broadcastStatus, id, part: 'id,status' })}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token.access_token}` },
@@ -212,9 +217,7 @@ test('Bambuser (5 requests per 11 s), one token left by other runs: a cancel (th
 
 /** A change of the broadcast's settings in YouTube Studio: its monitor stream on or off. */
 async function studioMonitorStream(id: string, enableMonitorStream: boolean): Promise<void> {
-  const { clientId, clientSecret, refreshToken } = CREDENTIALS.youtube as Record<string, string>;
-  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId!, client_secret: clientSecret!, refresh_token: refreshToken! });
-  const token = (await (await fetch(`${sim.base('youtube')}/token`, { method: 'POST', body: form })).json()) as { access_token: string };
+  const token = await studioToken();
   const r = await fetch(`${sim.base('youtube')}/youtube/v3/liveBroadcasts?part=contentDetails`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
@@ -427,9 +430,7 @@ test('an update whose write went through unanswered and whose spec then went bac
 
 /** The seller renames the broadcast in YouTube Studio (not through the service's limiter). */
 async function studioRename(id: string, title: string): Promise<void> {
-  const { clientId, clientSecret, refreshToken } = CREDENTIALS.youtube as Record<string, string>;
-  const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId!, client_secret: clientSecret!, refresh_token: refreshToken! });
-  const token = (await (await fetch(`${sim.base('youtube')}/token`, { method: 'POST', body: form })).json()) as { access_token: string };
+  const token = await studioToken();
   const r = await fetch(`${sim.base('youtube')}/youtube/v3/liveBroadcasts?part=snippet`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
