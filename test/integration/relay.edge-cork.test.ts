@@ -13,6 +13,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { EDGE_THREAD, edgePlayToken, NMS_CONFIG, NMS_PATHS, RELAY_CODECS, RTMP_BUFFER_LIMITS } from '../../src/relay/ingest.edge.js';
 import { AMF_NULL, amfNumber, amfString, chunk, streamOn, type Client } from '../helpers/rtmp-client.js';
 import { testPort } from '../helpers/ports.js';
@@ -60,4 +61,38 @@ test("every packet of a publish reaches its player, however the publisher's pack
   const want = sent * 32;
   await waitFor(async () => player.received().length - before >= want, 3_000, 20).catch(() => undefined);
   expect({ frames: sent, received: player.received().length - before }).toEqual({ frames: sent, received: want });
+});
+
+// The writes the edge makes for the player, counted by the kernel (this process's write syscalls: the
+// edge is a thread of it). node-media-server batches a player's packets ten to a write; once a cork came
+// while the socket was corked, the uncork that followed left the rest of those ten to go out one write
+// each (≈ 9 writes a batch here instead of 1: the edge, the reader and its sink all paid per write).
+const writeSyscalls = () => Number(/^syscw: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+
+test("a player's packets still go out batched, not one write each, when a batch crosses its tenth packet", async () => {
+  const publisher = await streamOn(port);
+  const player = await streamOn(port);
+  clients.push(publisher, player);
+  publisher.socket.write(onStream('publish', 'corkkey2'));
+  await seen(publisher, 'NetStream.Publish.Start');
+  player.socket.write(onStream('play', `corkkey2?play=${edgePlayToken(playKey, 'corkkey2')}`));
+  await seen(player, 'NetStream.Play.Start');
+  await new Promise((r) => setTimeout(r, 100));
+  const before = player.received().length;
+  const frame = chunk(8, Buffer.concat([Buffer.from([0xaf, 0x01]), Buffer.alloc(18, 0x21)]), 1);
+  const batches = 40;
+  let sent = 0;
+  const writesBefore = writeSyscalls();
+  for (let b = 0; b < batches; b++) {
+    const n = (sent + 15) % 10 === 0 ? 16 : 15;
+    publisher.socket.write(Buffer.concat(Array.from({ length: n }, () => frame)));
+    sent += n;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await waitFor(async () => player.received().length - before >= sent * 32, 3_000, 20).catch(() => undefined);
+  const writes = writeSyscalls() - writesBefore;
+  expect(player.received().length - before).toBe(sent * 32);
+  // The publisher's own writes (one a batch), at most two edge writes a batch for the player, and slack
+  // for the RTMP acknowledgements and timers: the unbatched edge made ≈ 10 a batch.
+  expect({ batches, writes: writes <= batches * 4 ? 'batched' : writes }).toEqual({ batches, writes: 'batched' });
 });

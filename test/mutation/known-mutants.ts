@@ -5221,6 +5221,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'went through unanswered',
   },
+  {
+    name: 'edge-player-recork-dropped',
+    what: "an uncork of a player that finds its next ten packets already begun does not cork again (src/relay/ingest.edge.ts EdgeSession's res.uncork): the rest of those ten go out one write each (≈ 4 × the edge's writes for the player, each paid again by the reader and its sink)",
+    file: 'src/relay/ingest.edge.ts',
+    from: '        if (this.numPlayCache > 0) {\n          corked = true;',
+    to: '        if (false) {\n          corked = true;',
+    tests: ['test/integration/relay.edge-cork.test.ts'],
+    testName: 'still go out batched',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
