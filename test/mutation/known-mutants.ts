@@ -888,7 +888,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/mirror/sweep.service.ts',
     from: 'const removed = await this.shows.markInactive(partnerId, showId, score);',
     to: 'const removed = await this.shows.markInactive(partnerId, showId);',
-    tests: ['test/integration/sweep.remove-race.test.ts'],
+    tests: ['test/integration/store.marks.test.ts'],
+    testName: 'sweep.remove-race',
   },
   {
     name: 'mark-active-not-higher',
@@ -896,7 +897,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/show.repository.ts',
     from: 'if amCur >= amScore then amScore = amCur + 1 end',
     to: '',
-    tests: ['test/integration/sweep.remove-race.test.ts'],
+    tests: ['test/integration/store.marks.test.ts'],
     testName: 'raise the score|every mark changes',
   },
   {
@@ -905,7 +906,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/routes/shows.routes.ts',
     from: "await shows.markActive(partnerId, showId);\n      await app.audit(req, { action: 'mirror.linked'",
     to: "await app.audit(req, { action: 'mirror.linked'",
-    tests: ['test/integration/sweep.remove-race.test.ts'],
+    tests: ['test/integration/store.marks.test.ts'],
     testName: 'a link whose first mark',
   },
   {
@@ -914,7 +915,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/api/routes/shows.routes.ts',
     from: 'if (retried) await shows.markActive(partnerId, showId);',
     to: '',
-    tests: ['test/integration/sweep.remove-race.test.ts'],
+    tests: ['test/integration/store.marks.test.ts'],
     testName: 'a resync whose first mark',
   },
   {
@@ -923,7 +924,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/mirror/sync.service.ts',
     from: 'if (target.deleting !== undefined) await shows.checkTarget(partnerId, targetId, target.incarnation);',
     to: 'if (target.deleting !== undefined && parseInt(target.deleting, 10) > Date.now()) await shows.checkTarget(partnerId, targetId, target.incarnation);',
-    tests: ['test/integration/targets.deleting-clock.test.ts'],
+    tests: ['test/integration/store.marks.test.ts'],
+    testName: 'targets.deleting-clock',
   },
   {
     name: 'target-deleting-expired-drop-unreported',
@@ -931,7 +933,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/partner.repository.ts',
     from: 'if (written?.markDropped && after) {',
     to: 'if (false && after) {',
-    tests: ['test/integration/targets.deleting-clock.test.ts'],
+    tests: ['test/integration/store.marks.test.ts'],
     testName: 'drops a mark that expired',
   },
   {
@@ -1200,7 +1202,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/store/zset-page.ts',
     from: "start = redis.call('ZCOUNT', key, '(' .. s, '+inf') + lo",
     to: "start = redis.call('ZCOUNT', key, '(' .. s, '+inf') + 0",
-    tests: ['test/integration/list-paging.test.ts'],
+    tests: ['test/integration/operator-api.paging.test.ts'],
+    testName: 'list-paging',
   },
   {
     name: 'order-view-router-limit-128',
@@ -2360,7 +2363,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/reconcile/reconcile.service.ts',
     from: 'if (to.getTime() - from.getTime() > MAX_PERIOD_MS)',
     to: 'if (false)',
-    tests: ['test/integration/operator-api.test.ts'],
+    tests: ['test/integration/operator-api.paging.test.ts'],
     testName: 'at most 92 days',
   },
   {
@@ -2369,7 +2372,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     file: 'src/reconcile/reconcile.service.ts',
     from: 'if (!(from.getTime() < to.getTime()))',
     to: 'if (!(from.getTime() <= to.getTime()))',
-    tests: ['test/integration/operator-api.test.ts'],
+    tests: ['test/integration/operator-api.paging.test.ts'],
     testName: 'at most 92 days',
   },
   {
