@@ -19,6 +19,8 @@ export interface AttributionWorkerOptions {
   concurrency: number;
   /** Job lock (ms); the stalled-job check runs at half of it. */
   lockMs?: number;
+  /** How long a job whose run Redis refused waits before its next run (REDIS_REFUSED_RETRY_MS; src/queues/hand-backs.ts). */
+  refusedRetryMs?: number;
   log: Logger;
   /** Clears each handled event's pending mark. */
   orderEvents?: OrderEventRepository;
@@ -48,7 +50,7 @@ async function attribute(service: AttributionService, data: z.infer<typeof JobSc
 
 export function startAttributionWorker(service: AttributionService, opts: AttributionWorkerOptions): Worker {
   // A lock renewal that came after the run's own move to delayed is not a lost lock (src/queues/hand-backs.ts).
-  const handBacks = new HandBacks(opts.lockMs ?? 30_000);
+  const handBacks = new HandBacks(opts.lockMs ?? 30_000, opts.refusedRetryMs);
   const w = new Worker<AttributionJob, string>(ATTRIBUTION_QUEUE, traced(opts.log, createAttributionProcessor(service, opts.orderEvents, handBacks)), {
     connection: opts.connection,
     prefix: opts.keys.queuePrefix(ATTRIBUTION_QUEUE),

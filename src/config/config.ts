@@ -548,6 +548,15 @@ const ConfigSchema = z.object({
   relayRtmpPendingPerAddress: count(64, 0, 100_000, 'connections of one address not yet publishing or playing'),
   /** BullMQ job lock: how soon a crashed worker's jobs are taken over (stalled-job check runs at half of it). */
   workerLockMs: ms(30_000, 1000),
+  /**
+   * How long a job whose run Redis refused or did not answer (OOM at maxmemory, READONLY, a dropped
+   * connection) waits before its next run, not counted as an attempt (src/queues/hand-backs.ts,
+   * REDIS_REFUSED_RETRY_MS: the same 5 s default). Tests shorten it (test/integration/jobs.redis-oom.test.ts).
+   * At least 100: each run against a Redis that still refuses is a few refused commands. At most 5 min:
+   * a delivery worker keeps a send whose save Redis refused for 10 min, for the job's next run
+   * (src/outbound/delivery.service.ts UNSAVED_KEEP_MS), which then saves it instead of sending again.
+   */
+  redisRefusedRetryMs: ms(5_000, 100, 300_000, "a delivery's send whose save Redis refused is kept 10 min for the job's next run"),
   /** Worker / scheduler processes (no API): serve their own /metrics on this port when set. */
   metricsPort: tcpPort.optional(),
   facebookGraphVersion: z
@@ -612,6 +621,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   OUTBOUND_CONCURRENCY: 'outboundConcurrency',
   OUTBOUND_RETRY_SCHEDULE_MS: 'outboundRetryScheduleMs',
   WORKER_LOCK_MS: 'workerLockMs',
+  REDIS_REFUSED_RETRY_MS: 'redisRefusedRetryMs',
   RELAY_RTMP_PORT: 'relayRtmpPort',
   RELAY_PUBLIC_URL: 'relayPublicUrl',
   RELAY_EDGE: 'relayEdge',

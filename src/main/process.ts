@@ -416,6 +416,7 @@ async function startRolesOn(
       shards: config.syncShards,
       concurrency: config.workerConcurrency,
       lockMs: config.workerLockMs,
+      refusedRetryMs: config.redisRefusedRetryMs,
       log: rt.log.child({ module: 'sync-worker' }),
       onRun: async (job, outcome, durationMs, error) => {
         await rt.activity
@@ -429,6 +430,7 @@ async function startRolesOn(
         keys: rt.keys,
         concurrency: config.workerConcurrency,
         lockMs: config.workerLockMs,
+        refusedRetryMs: config.redisRefusedRetryMs,
         log: rt.log.child({ module: 'attribution-worker' }),
         orderEvents: rt.orderEvents,
       }),
@@ -451,8 +453,8 @@ async function startRolesOn(
   if (m.worker) {
     const { startDeliveryWorker, startReconcileWorker } = m.worker;
     started.workers.push(
-      startDeliveryWorker(rt.delivery, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.outboundConcurrency, lockDurationMs: config.workerLockMs, attemptTimeoutMs: config.outboundTimeoutMs, log: rt.log.child({ module: 'delivery-worker' }) }),
-      startReconcileWorker(rt.reconcile, { connection: rt.bullConnection('worker'), keys: rt.keys, log: rt.log.child({ module: 'reconcile-worker' }) }),
+      startDeliveryWorker(rt.delivery, { connection: rt.bullConnection('worker'), keys: rt.keys, concurrency: config.outboundConcurrency, lockDurationMs: config.workerLockMs, attemptTimeoutMs: config.outboundTimeoutMs, refusedRetryMs: config.redisRefusedRetryMs, log: rt.log.child({ module: 'delivery-worker' }) }),
+      startReconcileWorker(rt.reconcile, { connection: rt.bullConnection('worker'), keys: rt.keys, refusedRetryMs: config.redisRefusedRetryMs, log: rt.log.child({ module: 'reconcile-worker' }) }),
     );
   }
   step();

@@ -34,6 +34,8 @@ export interface SyncWorkerOptions {
   concurrency: number;
   log: Logger;
   lockMs?: number;
+  /** How long a job whose run Redis refused waits before its next run (REDIS_REFUSED_RETRY_MS; src/queues/hand-backs.ts). */
+  refusedRetryMs?: number;
   /**
    * After each run: what it came to (the ops console's timeline of sync attempts). Must not throw.
    * A run that ends with its last save has recorded its entry there (SyncRun.startedAt): not called for it.
@@ -183,7 +185,7 @@ export function startSyncWorkers(service: SyncService, opts: SyncWorkerOptions):
   const outage = new RedisOutageLog(opts.log, 'sync workers', opts.outageLogIntervalMs === undefined ? {} : { intervalMs: opts.outageLogIntervalMs });
   let closing = false;
   // A lock renewal that came after the run's own move to delayed is not a lost lock (src/queues/hand-backs.ts).
-  const handBacks = new HandBacks(opts.lockMs ?? 30_000);
+  const handBacks = new HandBacks(opts.lockMs ?? 30_000, opts.refusedRetryMs);
   const processor = traced(opts.log, createSyncProcessor(service, runs, opts.onRun, opts.cap, () => closing, handBacks));
   // The slow targets, read from Redis once a second: only their runs are counted (src/mirror/target-cap.ts).
   opts.cap?.start();

@@ -501,8 +501,8 @@ interface UnsavedOutcome {
 }
 
 /**
- * How long an unsaved outcome is kept for its job's next run here: well past the hand-back's 5 s
- * (REDIS_REFUSED_RETRY_MS) and a Redis at maxmemory for a while; a job that ran on another worker
+ * How long an unsaved outcome is kept for its job's next run here: well past the hand-back's wait
+ * (REDIS_REFUSED_RETRY_MS, 5 s by default) and a Redis at maxmemory for a while; a job that ran on another worker
  * meanwhile sends again there, as any run of a job whose outcome was not saved does.
  */
 const UNSAVED_KEEP_MS = 10 * 60_000;

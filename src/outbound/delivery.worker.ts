@@ -21,6 +21,8 @@ export interface DeliveryWorkerOptions {
   lockDurationMs?: number;
   /** The per-attempt timeout (OUTBOUND_TIMEOUT_MS). */
   attemptTimeoutMs?: number;
+  /** How long a job whose run Redis refused waits before its next run (REDIS_REFUSED_RETRY_MS; src/queues/hand-backs.ts). */
+  refusedRetryMs?: number;
   log: Logger;
 }
 
@@ -65,7 +67,7 @@ export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWork
   let closing = false;
   const lockMs = deliveryLockMs(opts.lockDurationMs, opts.attemptTimeoutMs);
   // A retry's lock renewal that came after its own move to delayed is not a lost lock (src/queues/hand-backs.ts).
-  const handBacks = new HandBacks(lockMs);
+  const handBacks = new HandBacks(lockMs, opts.refusedRetryMs);
   const w = new Worker<DeliveryJob, string>(DELIVERY_QUEUE, traced(opts.log, createDeliveryProcessor(service, () => closing, handBacks)), {
     connection: opts.connection,
     prefix: opts.keys.queuePrefix(DELIVERY_QUEUE),

@@ -33,9 +33,13 @@ export class HandBacks {
   /** queue and job id → when its run started handing it back (insertion order = time order). */
   private readonly marks = new Map<string, number>();
 
-  /** `lockMs`: the worker's lock duration. */
+  /**
+   * `lockMs`: the worker's lock duration; `refusedRetryMs`: how long a job whose run Redis refused
+   * waits before its next run (REDIS_REFUSED_RETRY_MS, handBackWhileRedisRefuses).
+   */
   constructor(
     private readonly lockMs: number,
+    readonly refusedRetryMs: number = REDIS_REFUSED_RETRY_MS,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -89,13 +93,17 @@ export async function handBack(job: Job, untilMs: number, token: string | undefi
 
 const keyOf = (queue: string, jobId: string): string => `${queue}\u0000${jobId}`;
 
-/** How long a job whose run Redis refused or did not answer waits before its next run (not counted as an attempt). */
+/**
+ * How long a job whose run Redis refused or did not answer waits before its next run (not counted as
+ * an attempt), unless its worker's HandBacks says otherwise (the REDIS_REFUSED_RETRY_MS setting, whose
+ * default this is; tests shorten it).
+ */
 export const REDIS_REFUSED_RETRY_MS = 5_000;
 
 /**
  * Runs a job's work; when Redis refused it or did not answer (isRedisUnavailable: a Redis at
  * `maxmemory` with noeviction answering OOM, MISCONF, READONLY, LOADING, a dropped connection), hands
- * the job back as delayed by REDIS_REFUSED_RETRY_MS and throws BullMQ's DelayedError: the run is not
+ * the job back as delayed by `handBacks.refusedRetryMs` (REDIS_REFUSED_RETRY_MS without one) and throws BullMQ's DelayedError: the run is not
  * one of the job's attempts. Before, such a run failed the job as BullMQ does any error, and each
  * counted: a delivery (5 attempts, backoff from 2 s) was failed for good after about half a minute of
  * a full Redis, its message left `pending` for ever with nothing to send it again. The hand-back works
@@ -108,12 +116,13 @@ export async function handBackWhileRedisRefuses<T>(job: Job, token: string | und
   } catch (err) {
     // (A platform's or receiver's ECONNREFUSED reads like Redis's: not this.)
     if (!isRedisUnavailable(err) || isOutboundCallError(err)) throw err;
+    const retryMs = handBacks?.refusedRetryMs ?? REDIS_REFUSED_RETRY_MS;
     try {
-      await handBack(job, Date.now() + REDIS_REFUSED_RETRY_MS, token, handBacks);
+      await handBack(job, Date.now() + retryMs, token, handBacks);
     } catch {
       throw err;
     }
-    throw new RedisRefusedHandBack(`Redis refused or did not answer (${(err as Error).message.split('\n')[0]!.slice(0, 200)}): again in ${REDIS_REFUSED_RETRY_MS / 1000} s`);
+    throw new RedisRefusedHandBack(`Redis refused or did not answer (${(err as Error).message.split('\n')[0]!.slice(0, 200)}): again in ${retryMs / 1000} s`);
   }
 }
 

@@ -27,10 +27,10 @@ class WorkerClosing extends Error {
  * spent) and the run stays `running` until a worker — another one, or this process restarted — runs
  * it again from the start (ReconcileService.run is safe to run again).
  */
-export function startReconcileWorker(service: ReconcileService, opts: { connection: ConnectionOptions; keys: Keys; log: Logger }): Worker {
+export function startReconcileWorker(service: ReconcileService, opts: { connection: ConnectionOptions; keys: Keys; log: Logger; refusedRetryMs?: number }): Worker {
   const closing = new AbortController();
   // A lock renewal that came after the run's own move to delayed is not a lost lock (src/queues/hand-backs.ts).
-  const handBacks = new HandBacks(LOCK_MS);
+  const handBacks = new HandBacks(LOCK_MS, opts.refusedRetryMs);
   const w = new Worker(
     RECONCILE_QUEUE,
     traced(opts.log, async (job: Job, token?: string) => {

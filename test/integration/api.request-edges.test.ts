@@ -1,12 +1,13 @@
 /**
  * How the operator API and the partner ingest answer requests at the edges of what they take: bodies
  * where none is taken, methods a path has no route for, empty PATCHes, content codings, media types and
- * charsets, unknown fields, control characters in names, the key check before validation. Once eight
- * files (action-no-body, method-not-allowed, patch-empty, content-encoding, content-type,
- * unknown-fields, names.control-chars, auth.before-validation), each of which started its own
- * redis-server and service for two to ten cases (CI time: docs/testing.md). One service for all, with
+ * charsets, unknown fields, control characters in names, the key check before validation, the queue
+ * dashboard's errors; and the smoke test. Once ten files (action-no-body, method-not-allowed,
+ * patch-empty, content-encoding, content-type, unknown-fields, names.control-chars,
+ * auth.before-validation, queues-board.problems, smoke), each of which started its own redis-server and
+ * service for two to ten cases (CI time: docs/testing.md). One service for all, with
  * startService's defaults (the api role and the sync dispatcher); each former file is a `describe` of
- * its own, with its own partner (nb, pe, p1, ct, uf, nm, pa) and targets (a target id is the service's,
+ * its own, with its own partner (nb, pe, p1, ct, uf, nm, pa, tsl) and targets (a target id is the service's,
  * not the partner's: patch-empty's and unknown-fields' Whatnot target, `wn` in their own files, is
  * wn-pe and wn-uf here), and reads only what it made: where a case compares a whole list
  * (unknown-fields' state, names.control-chars' key count) it compares it before and after its own
@@ -571,5 +572,88 @@ describe('auth.before-validation', () => {
     expect(r.status).toBe(400);
     expect(((await r.json()) as { errors: { path: string }[] }).errors.map((e) => e.path).sort()).toEqual(['body.id', 'body.name']);
     expect(await status('/v1/partners/pa/shows?limit=100000', { key: viewerKey })).toBe(400);
+  });
+});
+
+describe('queues-board.problems', () => {
+  /**
+   * Errors under /admin/queues are application/problem+json like every other route's: bull-board
+   * answered its own as application/json (`{"error":{"key":"ERRORS.QUEUE_NOT_FOUND"}}` for a queue or
+   * job that does not exist, `{"error":…,"message":"Body is not valid JSON…"}` for a bad body). Its
+   * `error` stays in the problem (the board's page reads it); the page and the board's API still answer
+   * as before. Real redis-server, the dashboard over real HTTP.
+   */
+
+  const board = (path: string, init: RequestInit = {}): Promise<Response> =>
+    fetch(`${svc.url}/admin/queues${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(init.headers as Record<string, string> | undefined) } });
+
+  async function expectProblem(r: Response, status: number): Promise<{ status: number; title: string; detail: string; error?: { key: string } }> {
+    expect({ status: r.status, type: r.headers.get('content-type') }).toEqual({ status, type: expect.stringMatching(/^application\/problem\+json/) });
+    const body = (await r.json()) as { status: number; title: string; detail: string; type: string; error?: { key: string } };
+    expect(body).toMatchObject({ status, type: expect.stringMatching(/^https:\/\//), title: expect.any(String) });
+    return body;
+  }
+
+  test('a queue that does not exist: 404 problem naming it (reads and changes), bull-board\'s error key kept', async () => {
+    const read = await expectProblem(await board('/api/queues/no-such-queue/some-job'), 404);
+    expect(read.detail).toBe('queue no-such-queue not found');
+    expect(read.error).toEqual({ key: 'ERRORS.QUEUE_NOT_FOUND' });
+    const change = await expectProblem(await board('/api/queues/no-such-queue/pause', { method: 'PUT' }), 404);
+    expect(change.detail).toBe('queue no-such-queue not found');
+  });
+
+  test('a job that does not exist in a queue that does: 404 problem naming both', async () => {
+    const queues = (await (await board('/api/queues')).json()) as { queues: { name: string }[] };
+    const name = queues.queues[0]!.name;
+    const r = await expectProblem(await board(`/api/queues/${encodeURIComponent(name)}/no-such-job`), 404);
+    expect(r.detail).toBe(`job no-such-job of queue ${name} not found`);
+  });
+
+  test('a body that is not JSON: 400 problem; an unknown board API path: 404 problem', async () => {
+    await expectProblem(await board('/api/queues/no-such-queue/add', { method: 'POST', body: '{bad', headers: { 'content-type': 'application/json' } }), 400);
+    await expectProblem(await board('/api/no-such-thing'), 404);
+  });
+
+  test('the board page and its API still answer as before', async () => {
+    const page = await board('/');
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await page.text()).toMatch(/<!DOCTYPE html>/i);
+    const api = await board('/api/queues');
+    expect(api.status).toBe(200);
+    expect(api.headers.get('content-type')).toMatch(/^application\/json/);
+  });
+});
+
+describe('smoke', () => {
+  test('a signed show event is accepted once and a repeat is a duplicate', async () => {
+    const secret = await createPartner(svc, 'tsl');
+    const ev = showEvent('show.scheduled', sampleShow('s1'), '2026-11-24T17:00:00Z');
+    const r1 = await sendEvent(svc, 'tsl', secret, ev, { webhookId: 'w1' });
+    expect(r1.status).toBe(202);
+    const r2 = await sendEvent(svc, 'tsl', secret, ev, { webhookId: 'w1' });
+    expect(r2.status).toBe(200);
+    expect(await r2.json()).toMatchObject({ duplicate: true });
+    const show = await svc.api('/v1/partners/tsl/shows/s1');
+    expect(show.status).toBe(200);
+    expect(await show.json()).toMatchObject({ show: { id: 's1', state: 'scheduled' }, mirrors: [] });
+  });
+
+  test('the OpenAPI document is generated and lists the contract endpoints', async () => {
+    const r = await fetch(`${svc.url}/docs/json`);
+    expect(r.status).toBe(200);
+    const doc = (await r.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe('3.1.0');
+    for (const path of ['/v1/partners', '/v1/partners/{partnerId}/events', '/v1/partners/{partnerId}/targets', '/v1/partners/{partnerId}/shows/{showId}', '/v1/api-keys', '/health/ready']) {
+      expect(Object.keys(doc.paths)).toContain(path);
+    }
+  });
+
+  test('health and metrics', async () => {
+    expect((await fetch(`${svc.url}/health/live`)).status).toBe(200);
+    expect((await fetch(`${svc.url}/health/ready`)).status).toBe(200);
+    const m = await fetch(`${svc.url}/metrics`);
+    expect(m.status).toBe(200);
+    expect(await m.text()).toContain('syndicast_events_total');
   });
 });

@@ -67,7 +67,8 @@ test(`Redis stopped under ${IN_FLIGHT} running sync jobs (one attempt each): non
     },
   } as unknown as SyncService;
   const keys = new Keys(`jfl${process.pid}`);
-  workers = startSyncWorkers(service, { connection: client('worker'), keys, shards: 1, concurrency: IN_FLIGHT, log: log.child({ module: 'sync-worker' }) });
+  // A handed-back job waits 1 s (REDIS_REFUSED_RETRY_MS, 5 s by default) before it runs again.
+  workers = startSyncWorkers(service, { connection: client('worker'), keys, shards: 1, concurrency: IN_FLIGHT, refusedRetryMs: 1_000, log: log.child({ module: 'sync-worker' }) });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   queue = new Queue('sync-youtube-0', { connection: client('worker'), prefix: keys.queuePrefix('sync-youtube-0') });
   for (let i = 0; i < IN_FLIGHT; i++) await queue.add('sync', { partnerId: 'p', showId: `s${i}`, targetId: 't' }, { attempts: 1 });

@@ -10,6 +10,10 @@
  *
  * Deterministic: Redis is made full (`CONFIG SET maxmemory 1`) as the worker starts the run, and the
  * run's first write is refused. Real Redis, the service's real workers (one service for the file).
+ *
+ * The hand-back waits REDIS_REFUSED_RETRY_MS (5 s by default), here 2 s: the test gives Redis room
+ * again a few round trips after it sees the job delayed, well before that (a loaded machine has held
+ * such a step 800 ms), so each job has one refused run and one that goes through.
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -18,12 +22,14 @@ import { ATTRIBUTION_QUEUE } from '../../src/queues/attribution.queue.js';
 import { shardOf, syncQueueName } from '../../src/queues/queues.js';
 import { createPartner, orderEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 
+/** REDIS_REFUSED_RETRY_MS here: how long a refused run's job waits (docs/testing.md "CI time"). */
+const REFUSED_RETRY_MS = 2_000;
 let svc: TestService;
 let admin: Redis;
 const queues: Queue[] = [];
 
 beforeAll(async () => {
-  svc = await startService({ workers: true });
+  svc = await startService({ workers: true, env: { REDIS_REFUSED_RETRY_MS: String(REFUSED_RETRY_MS) } });
   admin = svc.redis.client() as Redis;
   // One attempt: a refused run that counted as an attempt fails the job for good at once.
   Object.assign(svc.rt.reconcile, { retry: { attempts: 1, backoffMs: 50 } });
@@ -61,11 +67,15 @@ function fullOnFirstRun<T extends object>(target: T, method: keyof T & string, w
   return calls;
 }
 
-/** Waits for `jobId` to be handed back (delayed, no attempt used), then gives Redis room. */
+/** Waits for `jobId` to be handed back (delayed, no attempt used, for REDIS_REFUSED_RETRY_MS), then gives Redis room. */
 async function handedBackThenRoom(q: Queue, jobId: string, calls: { runs: number }): Promise<void> {
   await waitFor(async () => calls.runs >= 1 && (await q.getJobState(jobId)) === 'delayed', 20_000, 50);
+  const job = await q.getJob(jobId);
   // Before: the job failed (its one attempt used), or stayed active with its failure refused.
-  expect((await q.getJob(jobId))?.attemptsMade).toBe(0);
+  expect(job?.attemptsMade).toBe(0);
+  // Delayed by the setting, not the 5 s default.
+  expect(job?.delay).toBeGreaterThan(0);
+  expect(job?.delay).toBeLessThanOrEqual(REFUSED_RETRY_MS);
   await admin.config('SET', 'maxmemory', '0');
 }
 

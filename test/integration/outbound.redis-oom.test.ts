@@ -7,7 +7,9 @@
  *
  * Deterministic: the receiver makes Redis full (`CONFIG SET maxmemory 1`) before it answers the first
  * request, so saving that attempt's outcome is refused. Real Redis, the real delivery worker
- * (startDeliveryWorker), a real HTTP receiver on loopback.
+ * (startDeliveryWorker), a real HTTP receiver on loopback. The worker's hand-back waits 1 s, not the
+ * 5 s default (REDIS_REFUSED_RETRY_MS, its `refusedRetryMs`); the last test runs the handed-back job
+ * when it has changed the endpoint (promote), not after a wait it hopes is long enough.
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -17,6 +19,8 @@ import { startDeliveryRig, type DeliveryRig, type Receiver } from '../helpers/de
 import { logSink } from '../helpers/log-sink.js';
 import { waitFor } from '../helpers/service.js';
 
+/** The delivery worker's hand-back wait (REDIS_REFUSED_RETRY_MS) in the first test. */
+const REFUSED_RETRY_MS = 1_000;
 let rig: DeliveryRig;
 let admin: Redis;
 
@@ -32,10 +36,11 @@ afterAll(async () => {
 
 /**
  * Partner `partnerId`'s endpoint at a receiver that fills Redis (maxmemory 1) before it answers its
- * first request 200, a delivery worker of its own (the earlier ones closed) and an order_attributed
- * message: once the send went through and its save was refused (the job handed back, delayed).
+ * first request 200, a delivery worker of its own (the earlier ones closed; its hand-back waits
+ * `refusedRetryMs`) and an order_attributed message: once the send went through and its save was
+ * refused (the job handed back, delayed).
  */
-async function sentThenRefused(partnerId: string): Promise<{ rx: Receiver; endpointId: string; messageId: string; jobId: string; queue: Queue }> {
+async function sentThenRefused(partnerId: string, refusedRetryMs: number): Promise<{ rx: Receiver; endpointId: string; messageId: string; jobId: string; queue: Queue }> {
   const { workerRt } = rig;
   await Promise.all(rig.workers.splice(0).map((w) => w.close()));
   const rx = await rig.receiver(async (n) => {
@@ -44,7 +49,7 @@ async function sentThenRefused(partnerId: string): Promise<{ rx: Receiver; endpo
   });
   const endpointId = await rig.endpoint(partnerId, rx.url);
   const { log } = logSink('fatal');
-  rig.workers.push(startDeliveryWorker(workerRt.delivery, { connection: workerRt.bullConnection('worker'), keys: workerRt.keys, concurrency: 1, log }));
+  rig.workers.push(startDeliveryWorker(workerRt.delivery, { connection: workerRt.bullConnection('worker'), keys: workerRt.keys, concurrency: 1, refusedRetryMs, log }));
   const queue = new Queue(DELIVERY_QUEUE, { connection: workerRt.bullConnection('worker'), prefix: workerRt.keys.queuePrefix(DELIVERY_QUEUE) });
   const { messageId } = await workerRt.outbound.emit(partnerId, 'attribution.order_attributed', { orderId: `o-${partnerId}` }, `o-${partnerId}`);
   const jobId = deliveryJobId({ messageId: messageId!, endpointId, run: 1 });
@@ -54,10 +59,14 @@ async function sentThenRefused(partnerId: string): Promise<{ rx: Receiver; endpo
 
 test('a delivery run refused by a full Redis (OOM) does not count as an attempt, and its send that went through is saved once Redis has room, not sent again', async () => {
   const { workerRt } = rig;
-  const { rx, endpointId, messageId, jobId, queue } = await sentThenRefused('poom');
+  const { rx, endpointId, messageId, jobId, queue } = await sentThenRefused('poom', REFUSED_RETRY_MS);
   try {
+    const job = await queue.getJob(jobId);
     // Before: 1 (one of five attempts gone per refused run).
-    expect((await queue.getJob(jobId))?.attemptsMade).toBe(0);
+    expect(job?.attemptsMade).toBe(0);
+    // Delayed by the worker's setting, not the 5 s default.
+    expect(job?.delay).toBeGreaterThan(0);
+    expect(job?.delay).toBeLessThanOrEqual(REFUSED_RETRY_MS);
 
     await admin.config('SET', 'maxmemory', '0');
     await waitFor(async () => {
@@ -111,12 +120,14 @@ test('refused fetches of a full Redis are one line when it starts and one when i
 test("a kept outcome is not saved for an endpoint whose URL changed since: the message goes to the new URL", async () => {
   const { workerRt, svc } = rig;
   const moved = await rig.receiver(async () => 200);
-  const { rx: old, endpointId, messageId, queue } = await sentThenRefused('poom3');
+  // The handed-back run waits a minute: it comes when promoted below, after the endpoint changed.
+  const { rx: old, endpointId, messageId, jobId, queue } = await sentThenRefused('poom3', 60_000);
   try {
     await admin.config('SET', 'maxmemory', '0');
-    // Before the handed-back run (5 s on): the endpoint now points elsewhere.
+    // Before the handed-back run: the endpoint now points elsewhere.
     const r = await svc.api(`/v1/partners/poom3/endpoints/${endpointId}`, { method: 'PATCH', json: { url: moved.url } });
     expect(r.status).toBe(200);
+    await (await queue.getJob(jobId))!.promote();
     await waitFor(async () => {
       const stored = await workerRt.outbound.message('poom3', messageId);
       return stored?.deliveries.find((d) => d.endpointId === endpointId)?.state === 'delivered';

@@ -29,6 +29,8 @@ const BOUNDS: [string, keyof Config, number, number, Record<string, string>?][] 
   ['SHUTDOWN_TIMEOUT_MS', 'shutdownTimeoutMs', 1000, MAX_TIMER_MS, { SHUTDOWN_DRAIN_MS: '0' }],
   ['SHUTDOWN_DRAIN_MS', 'shutdownDrainMs', 0, MAX_TIMER_MS, { SHUTDOWN_TIMEOUT_MS: String(MAX_TIMER_MS) }],
   ['WORKER_LOCK_MS', 'workerLockMs', 1000, MAX_TIMER_MS],
+  // A delivery's send whose save Redis refused is kept 10 min for the job's next run.
+  ['REDIS_REFUSED_RETRY_MS', 'redisRefusedRetryMs', 100, 300_000],
   ['RELAY_LEASE_MS', 'relayLeaseMs', 1000, MAX_TIMER_MS],
   ['RELAY_POLL_MS', 'relayPollMs', 100, MAX_TIMER_MS],
   ['RELAY_SOURCE_TTL_MS', 'relaySourceTtlMs', 2000, MAX_TIMER_MS],
