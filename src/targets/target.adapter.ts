@@ -129,6 +129,13 @@ export interface RateLimiter {
    * from every call, or with `useCase` only from the calls of that use case.
    */
   blockUntil(untilMs: number, reason: string, useCase?: string): Promise<void>;
+  /**
+   * The target's request limit (its `rateLimit`, else the platform's): `requests` per `windowMs`;
+   * undefined when it has none (YouTube, Facebook: only blocks). An adapter bounds by it how long a
+   * recorded read may be used (YouTube's updateShow: at one request per window the write goes out one
+   * window after its read).
+   */
+  readonly windowLimit?: { requests: number; windowMs: number } | undefined;
 }
 
 /**

@@ -440,6 +440,22 @@ async function studioRename(id: string, title: string): Promise<void> {
 }
 
 /**
+ * Partner `name` at one request per window, its show `show` scheduled ("Title zero") and made on YouTube
+ * one token a run: the job, a sender of the show's events, the broadcast's id.
+ */
+async function madeAtOneToken(name: string, show: string) {
+  const targetId = `yt-${name}`;
+  const partnerSecret = await youtubeTarget(name, targetId, { requests: 1, windowMs: 60_000 });
+  const job = { partnerId: name, showId: show, targetId };
+  const event = async (fields: Record<string, unknown>, type: string, at: string) =>
+    expect((await sendEvent(svc, name, partnerSecret, showEvent(type, sampleShow(show, fields), at))).status).toBe(202);
+  await event({ title: 'Title zero' }, 'show.scheduled', '2026-11-24T17:00:00Z');
+  await oneTokenRuns(job, 'made', 6);
+  const id = (await svc.rt.shows.getMirror(name, show, targetId))!.remote!.externalId;
+  return { job, event, id };
+}
+
+/**
  * An update dropped twice: A refused after its read (the broadcast upcoming), the spec back to what was
  * applied (sent again, as the seller renamed the broadcast in Studio: its read, its write refused), then
  * A again after the seller started the broadcast in Studio. The dropped attempt's count names the next
@@ -447,13 +463,7 @@ async function studioRename(id: string, title: string): Promise<void> {
  * start time to the live broadcast.
  */
 test('an update dropped twice: the live broadcast keeps its start time', async () => {
-  const secret12 = await youtubeTarget('twelve', 'yt12', { requests: 1, windowMs: 60_000 });
-  const job = { partnerId: 'twelve', showId: 's12', targetId: 'yt12' };
-  const event = async (fields: Record<string, unknown>, type: string, at: string) =>
-    expect((await sendEvent(svc, 'twelve', secret12, showEvent(type, sampleShow('s12', fields), at))).status).toBe(202);
-  await event({ title: 'Title zero' }, 'show.scheduled', '2026-11-24T17:00:00Z');
-  await oneTokenRuns(job, 'made', 6);
-  const id = (await svc.rt.shows.getMirror('twelve', 's12', 'yt12'))!.remote!.externalId;
+  const { job, event, id } = await madeAtOneToken('twelve', 's12');
   await studioRename(id, 'Renamed in Studio');
   await event({ title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, 'show.updated', '2026-11-24T17:01:00Z');
   expect(await oneTokenRuns(job, 'a', 1)).toEqual(['rate_limited']);
@@ -465,4 +475,53 @@ test('an update dropped twice: the live broadcast keeps its start time', async (
   await event({ title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, 'show.updated', '2026-11-24T17:03:00Z');
   await oneTokenRuns(job, 'again', 4);
   expect(await lastSnippetSince(before)).toEqual({ title: 'Title A', start: Date.parse('2026-11-24T18:00:00Z') });
+}, 30_000);
+
+/**
+ * `ms` passing for the reads the mirror's updates recorded (YouTube's updateShow, the step `read` and
+ * its successors): each record's `readAt` made that much older (no waiting).
+ */
+async function readsAge(job: Job, ms: number): Promise<number> {
+  let aged = 0;
+  for (const k of await keysMatching(svc.rt.redis, svc.rt.keys.intent(job.partnerId, job.showId, job.targetId, 'g*:update:*:read*'))) {
+    const rec = JSON.parse((await svc.rt.redis.get(k))!) as { result?: { readAt?: string } };
+    if (rec.result?.readAt === undefined) continue;
+    rec.result.readAt = new Date(Date.parse(rec.result.readAt) - ms).toISOString();
+    await svc.rt.redis.set(k, JSON.stringify(rec), 'KEEPTTL');
+    aged++;
+  }
+  return aged;
+}
+
+/**
+ * From the review of the recorded read: after an update's read, its write failed (a 5xx), and the
+ * run that sent it again came long after (a backoff, a quota block until midnight Pacific, an
+ * operator's retry): meanwhile the seller started the broadcast in Studio. The read, made while it was
+ * upcoming, sent its start time to the live broadcast. A read older than two windows is made again (one
+ * run's token), and the update goes with the next run's.
+ */
+test('a recorded read too old to use: after a failed update and the broadcast started in Studio, the update reads it again (the live broadcast keeps its start time)', async () => {
+  const { job, event, id } = await madeAtOneToken('thirteen', 's13');
+  // Spec A (moved to 19:00): the read (the broadcast upcoming), the update refused by the limiter.
+  await event({ title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, 'show.updated', '2026-11-24T17:01:00Z');
+  expect(await oneTokenRuns(job, 'a', 1)).toEqual(['rate_limited']);
+  // The next run's update meets a 5xx.
+  const beforeFault = await lastSeq();
+  await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
+  try {
+    await oneTokenRuns(job, 'fault', 1);
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+  }
+  expect((await requests(beforeFault)).filter((q) => q.method === 'PUT' && q.path.endsWith('/liveBroadcasts')).map((q) => q.status)).toEqual([500]);
+  // The seller starts the broadcast in Studio; three minutes pass (beyond two windows of 60 s).
+  await studioTransition(id, 'testing');
+  await studioTransition(id, 'live');
+  await readsAge(job, 3 * 60_000);
+  const before = await lastSeq();
+  // The read again (one run's token), then the update.
+  const reasons = await oneTokenRuns(job, 'later', 4);
+  expect({ reasons, snippet: await lastSnippetSince(before) }).toEqual({ reasons: ['rate_limited'], snippet: { title: 'Title A', start: Date.parse('2026-11-24T18:00:00Z') } });
+  const reads = (await requests(before)).filter((q) => q.method === 'GET' && q.path.endsWith('/liveBroadcasts'));
+  expect(reads).toHaveLength(1);
 }, 30_000);

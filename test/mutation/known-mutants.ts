@@ -5221,6 +5221,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'went through unanswered',
   },
+  {
+    name: 'youtube-recorded-read-never-expires',
+    what: "a recorded read of the broadcast (src/targets/youtube/youtube.adapter.ts recordedRead, updateShow's) is used however old it is: after an update that failed (a 5xx, a quota block, an operator's retry hours later) the run that sends it again sends the snippet read then, a start time read while the broadcast was upcoming to one the seller started in Studio since",
+    file: 'src/targets/youtube/youtube.adapter.ts',
+    from: 'readFresh(got.readAt, maxAgeMs)',
+    to: 'readFresh(got.readAt, Infinity)',
+    tests: ['test/integration/youtube.start-one-token.test.ts'],
+    testName: 'a recorded read too old to use',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
-import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter, WithdrawOutcome } from '../target.adapter.js';
+import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, ShowSpec, TargetAdapter, WithdrawOutcome } from '../target.adapter.js';
 import { ActionRequiredError, AuthExpiredError, NotMadeError, PermanentError, RetryableError, asUnsent, isTargetError } from '../target.errors.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
@@ -273,6 +273,33 @@ function notFound(reason: string): boolean {
 
 type TransitionOutcome = 'done' | 'invalid';
 
+/**
+ * The shortest time a recorded read stays usable (recordedRead), and the whole of it for a target
+ * without a request window: a write refused after it (a 5xx, a quota block, the limiter) and sent by a
+ * later run within it uses that read; later, the broadcast is read again.
+ */
+const RECORDED_READ_MIN_MS = 30_000;
+
+/**
+ * How long a recorded read stays usable for a target whose limit has a window of `windowMs`: two
+ * windows (at one request per window the write goes out one window after its read, plus the wait's
+ * jitter and the job's delay), at least RECORDED_READ_MIN_MS (a window of 100 ms must not expire the
+ * read before the next run can start).
+ */
+export function recordedReadMaxAgeMs(windowMs: number | undefined): number {
+  return Math.max(2 * (windowMs ?? 0), RECORDED_READ_MIN_MS);
+}
+
+/**
+ * Whether a read made at `readAt` (ISO 8601, the clock of the process that made it) is at most
+ * `maxAgeMs` old. A read with no time (recorded by the version before) is not, nor one further ahead
+ * of this clock than that (a process whose clock ran fast: its age cannot be told).
+ */
+function readFresh(readAt: string | undefined, maxAgeMs: number): boolean {
+  const age = Date.now() - Date.parse(readAt ?? '');
+  return age <= maxAgeMs && age >= -maxAgeMs;
+}
+
 export const createYoutubeAdapter: AdapterFactory = (ctx) => {
   const client = createYoutubeClient(ctx);
   const log = ctx.log.child({ module: 'youtube.adapter', targetId: ctx.target.id });
@@ -298,6 +325,37 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       token = page.nextPageToken;
       const wait = Math.min(page.pollingIntervalMillis ?? CHAT_POLL_WAIT_DEFAULT_MS, CHAT_POLL_WAIT_MAX_MS) - (Date.now() - answeredAt);
       if (wait > 0) await sleep(wait);
+    }
+  }
+
+  /**
+   * A read that the write after it depends on, as a recorded step of `op`: a run whose write the
+   * limiter refused resumes with the write on the next run's one token (read again by every run, it
+   * took that token each time, and at one request per window the write never went out). The recorded
+   * read carries its time (`readAt`) and is used only while it is fresh (recordedReadMaxAgeMs of the
+   * target's window): after a write that failed for longer (a 5xx backoff, a quota block until
+   * midnight Pacific, an operator's retry hours later) the broadcast is read again, as the next step
+   * (`step:1`, `step:2`, …, one request a step: at one request per window the read goes out on one
+   * run's token and the write on the next, within two windows). Used long after, it sent the snippet
+   * of an upcoming broadcast to one the seller had started in Studio since. The step is that one read,
+   * sent again harmlessly (repeatable: any error forgets it), a title, a description and times:
+   * nothing secret, kept in clear; its request is the step's first through the limiter (its token
+   * taken with the step's start). `now`: this run made the read.
+   */
+  async function recordedRead<T extends object>(op: OpContext, step: string, read: () => Promise<T>): Promise<{ read: T; now: boolean }> {
+    const maxAgeMs = recordedReadMaxAgeMs(ctx.limiter.windowLimit?.windowMs);
+    for (let attempt = 0; ; attempt++) {
+      let now = false;
+      const got: T & { readAt?: string } = await op.once(
+        attempt === 0 ? step : `${step}:${attempt}`,
+        async () => {
+          now = true;
+          return { ...(await read()), readAt: new Date().toISOString() };
+        },
+        undefined,
+        { singleRequest: true, repeatable: true, resultInClear: true, limitedRequest: true },
+      );
+      if (now || readFresh(got.readAt, maxAgeMs)) return { read: got, now };
     }
   }
 
@@ -711,40 +769,30 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
 
     async updateShow(remote, spec, op) {
       // Two requests through the account's limiter: the broadcast's read, then the update. The read is
-      // a recorded step (its result the snippet to send, and whether YouTube has it already), so a run
-      // whose update the limiter refused resumes with the update: read again by every run, it took the
-      // one token each wait freed, and at 1 request per window the update was refused for good (a live
-      // show never went live: the update comes first). The step is that one read, sent again harmlessly
-      // (repeatable: any error forgets it). Its scope is this update's alone (the sync's `update:<n>:`),
-      // so a later update of the same spec reads again. A skip (nothing changed) is taken only on a read
-      // this run made: one remembered from an earlier run (whose update never completed, its save lost)
-      // could be stale, and the update is sent then (idempotent: it replaces the snippet).
-      let readNow = false;
-      const planned = await op.once(
-        'read',
-        async () => {
-          readNow = true;
-          const current = await getBroadcast(remote.externalId);
-          // Keep the creation marker (so the show stays findable) and, once the show has started, the
-          // start time YouTube already has: moving it then is meaningless and may be refused.
-          const upcoming = current.status.lifeCycleStatus === 'created' || current.status.lifeCycleStatus === 'ready';
-          const snippet = {
-            title: fitTitle(spec.title, TITLE_MAX),
-            description: describe(spec.description, markerLinesOf(current.snippet.description)),
-            scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
-          };
-          // The same start: the same text, or two strictly read times of one instant. Date.parse took text YouTube
-          // would not write (e.g. "Fri Dec 04 2026 21:00:00 GMT+0000") for ours, and the update was skipped.
-          const ours = listedTimeMs(snippet.scheduledStartTime);
-          const sameStart = snippet.scheduledStartTime === current.snippet.scheduledStartTime || (ours !== undefined && ours === listedTimeMs(current.snippet.scheduledStartTime));
-          const same = snippet.title === current.snippet.title && snippet.description === (current.snippet.description ?? '') && sameStart;
-          return { snippet, same };
-        },
-        undefined,
-        // A title, a description and a time: nothing secret, kept in clear. The read is the step's first
-        // request through the limiter: its token is taken with the step's start.
-        { singleRequest: true, repeatable: true, resultInClear: true, limitedRequest: true },
-      );
+      // a recorded step (recordedRead: its result the snippet to send, whether YouTube has it already,
+      // and when it was read), so a run whose update the limiter refused resumes with the update within
+      // the read's freshness, and reads again after it. Its scope is this update's alone (the sync's
+      // `update:<n>:`), so a later update of the same spec reads again. A skip (nothing changed) is
+      // taken only on a read this run made: one remembered from an earlier run (whose update never
+      // completed, its save lost) could be stale, and the update is sent then (idempotent: it replaces
+      // the snippet).
+      const { read: planned, now: readNow } = await recordedRead(op, 'read', async () => {
+        const current = await getBroadcast(remote.externalId);
+        // Keep the creation marker (so the show stays findable) and, once the show has started, the
+        // start time YouTube already has: moving it then is meaningless and may be refused.
+        const upcoming = current.status.lifeCycleStatus === 'created' || current.status.lifeCycleStatus === 'ready';
+        const snippet = {
+          title: fitTitle(spec.title, TITLE_MAX),
+          description: describe(spec.description, markerLinesOf(current.snippet.description)),
+          scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
+        };
+        // The same start: the same text, or two strictly read times of one instant. Date.parse took text YouTube
+        // would not write (e.g. "Fri Dec 04 2026 21:00:00 GMT+0000") for ours, and the update was skipped.
+        const ours = listedTimeMs(snippet.scheduledStartTime);
+        const sameStart = snippet.scheduledStartTime === current.snippet.scheduledStartTime || (ours !== undefined && ours === listedTimeMs(current.snippet.scheduledStartTime));
+        const same = snippet.title === current.snippet.title && snippet.description === (current.snippet.description ?? '') && sameStart;
+        return { snippet, same };
+      });
       if (planned.same && readNow) return; // an update costs 50 units: skip it when nothing changed
       // liveBroadcasts.update replaces the whole snippet, so every field (incl. scheduledStartTime) is sent.
       await client.call({
