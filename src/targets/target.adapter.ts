@@ -133,7 +133,8 @@ export interface RateLimiter {
    * The target's request limit (its `rateLimit`, else the platform's): `requests` per `windowMs`;
    * undefined when it has none (YouTube, Facebook: only blocks). An adapter bounds by it how long a
    * recorded read may be used (YouTube's updateShow: at one request per window the write goes out one
-   * window after its read).
+   * window after its read), and records a read only where the limit needs it (YouTube's link of a
+   * broadcast made in Studio: at one request per window).
    */
   readonly windowLimit?: { requests: number; windowMs: number } | undefined;
 }

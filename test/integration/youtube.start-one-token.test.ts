@@ -525,3 +525,58 @@ test('a recorded read too old to use: after a failed update and the broadcast st
   const reads = (await requests(before)).filter((q) => q.method === 'GET' && q.path.endsWith('/liveBroadcasts'));
   expect(reads).toHaveLength(1);
 }, 30_000);
+
+/** A broadcast the seller made in YouTube Studio (not through the service), with a stream of theirs bound to it when `withStream`: its id and that stream's key. */
+async function studioBroadcast(title: string, withStream: boolean): Promise<{ id: string; streamKey?: string }> {
+  const { externalId } = (await sim.control('POST', '/_sim/youtube/shows', { title })) as { externalId: string };
+  if (!withStream) return { id: externalId };
+  const token = await studioToken();
+  const headers = { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' };
+  const made = await fetch(`${sim.base('youtube')}/youtube/v3/liveStreams?part=id,snippet,cdn,contentDetails`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ snippet: { title: 'studio encoder' }, cdn: { ingestionType: 'rtmp', resolution: '720p', frameRate: '30fps' }, contentDetails: { isReusable: true } }),
+  });
+  expect(made.status).toBe(200);
+  const stream = (await made.json()) as { id: string; cdn: { ingestionInfo: { streamName: string } } };
+  const bound = await fetch(`${sim.base('youtube')}/youtube/v3/liveBroadcasts/bind?${new URLSearchParams({ id: externalId, streamId: stream.id, part: 'id,contentDetails' })}`, { method: 'POST', headers });
+  expect(bound.status).toBe(200);
+  return { id: externalId, streamKey: stream.cdn.ingestionInfo.streamName };
+}
+
+/**
+ * From the review of the recorded read: an operator's link of a broadcast made in Studio is its read,
+ * then its bound stream's read (or, without one, a stream made and bound): at one request per window
+ * every run spent its token on the broadcast's read and was refused the next, for ever. The read is a
+ * recorded step there: the stream's read goes with the next run's token.
+ */
+/**
+ * Partner `name` at one request per window, its show `show` linked by an operator to a broadcast made in
+ * Studio (its own stream bound when `withStream`), then up to `maxRuns` runs of one token each: the
+ * delays' reasons, the mirror after them, the Studio broadcast, and the simulator's requests since the link.
+ */
+async function linkedInStudio(name: string, show: string, withStream: boolean, maxRuns: number) {
+  const partnerSecret = await youtubeTarget(name, `yt-${name}`, { requests: 1, windowMs: 60_000 });
+  const job = { partnerId: name, showId: show, targetId: `yt-${name}` };
+  expect((await sendEvent(svc, name, partnerSecret, showEvent('show.scheduled', sampleShow(show, { title: 'Made in Studio' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const studio = await studioBroadcast('Made in Studio', withStream);
+  expect((await svc.api(`/v1/partners/${name}/shows/${show}/mirrors/${job.targetId}`, { method: 'PUT', json: { externalId: studio.id } })).status).toBe(200);
+  const before = await lastSeq();
+  const reasons = await oneTokenRuns(job, 'link', maxRuns);
+  const m = await svc.rt.shows.getMirror(name, show, job.targetId);
+  return { reasons, studio, sent: await requests(before), linked: { state: m?.state, attach: m?.remote?.data['attach'], ownStream: m?.remote?.data['ownStream'], streamKey: m?.remote?.ingest?.streamKey } };
+}
+
+test('one request per run: an operator link of a broadcast made in Studio, its own stream bound, completes (the broadcast read a recorded step)', async () => {
+  // The broadcast's read, the stream's; then the update (the spec onto the linked broadcast): its read, the write.
+  const { reasons, studio, sent, linked } = await linkedInStudio('fourteen', 's14', true, 8);
+  expect({ reasons, linked }).toEqual({ reasons: Array(3).fill('rate_limited'), linked: { state: 'ready', attach: undefined, ownStream: '0', streamKey: studio.streamKey } });
+  expect(sent.filter((q) => q.method === 'GET' && q.path.endsWith('/liveBroadcasts'))).toHaveLength(2); // the link's and the update's
+}, 30_000);
+
+test('one request per run: an operator link of a broadcast made in Studio without a stream completes (a stream made and bound, once)', async () => {
+  // The broadcast's read, the stream made, the bind; then the update's read and write.
+  const { reasons, sent, linked } = await linkedInStudio('fifteen', 's15', false, 10);
+  expect({ reasons, linked }).toEqual({ reasons: Array(4).fill('rate_limited'), linked: { state: 'ready', attach: undefined, ownStream: '1', streamKey: expect.any(String) } });
+  expect(sent.filter((q) => q.method === 'POST' && q.path.startsWith('/youtube/v3/') && q.status === 200).map((q) => q.path)).toEqual(['/youtube/v3/liveStreams', '/youtube/v3/liveBroadcasts/bind']);
+}, 30_000);

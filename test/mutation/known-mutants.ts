@@ -5230,6 +5230,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'a recorded read too old to use',
   },
+  {
+    name: 'youtube-link-read-not-recorded',
+    what: "the read of a linked broadcast (src/targets/youtube/youtube.adapter.ts attachShow) is never a recorded step, also at one request per window: each run spends its token on it and is refused the bound stream's read (or the stream's insert, or the bind), and an operator's link of a broadcast made in Studio never completes",
+    file: 'src/targets/youtube/youtube.adapter.ts',
+    from: '?.requests ?? Infinity) < 2;',
+    to: '?.requests ?? Infinity) < 1;',
+    tests: ['test/integration/youtube.start-one-token.test.ts'],
+    testName: 'an operator link of a broadcast made in Studio',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -192,10 +192,33 @@ function markerLinesOf(description: string | undefined): string[] {
  * our stream on the channel for good. A stream the seller bound (made in Studio: reusable, no marker of
  * the broadcast's) is not ours, nor one whose `syndicast:` line is another broadcast's.
  */
-function madeWith(broadcast: LiveBroadcast, stream: LiveStream): boolean {
+function madeWith(broadcast: Pick<LinkedBroadcast, 'markers'>, stream: LiveStream): boolean {
   if (stream.contentDetails?.isReusable !== false) return false;
-  const ours = markerLinesOf(broadcast.snippet.description);
+  const ours = broadcast.markers;
   return markerLinesOf(stream.snippet.description).some((line) => ours.includes(line));
+}
+
+/** What attachShow reads of a linked broadcast (recorded as a step at one request per window: attachShow). */
+interface LinkedBroadcast {
+  ref: BroadcastRef;
+  boundStreamId: string | null;
+  /** The marker lines of its description (madeWith). */
+  markers: string[];
+  /** created or ready: a stream may still be bound. */
+  upcoming: boolean;
+  title: string;
+  scheduledStartTime: string | null;
+}
+
+function linkedBroadcast(b: LiveBroadcast): LinkedBroadcast {
+  return {
+    ref: broadcastRef(b),
+    boundStreamId: b.contentDetails?.boundStreamId ?? null,
+    markers: markerLinesOf(b.snippet.description),
+    upcoming: b.status.lifeCycleStatus === 'created' || b.status.lifeCycleStatus === 'ready',
+    title: b.snippet.title,
+    scheduledStartTime: b.snippet.scheduledStartTime ?? null,
+  };
 }
 
 /** A clean-up call that failed in a way that may pass: `expired` when the access token was refused even fresh. */
@@ -742,15 +765,22 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     },
 
     async attachShow(externalId, op) {
-      const broadcast = await getBroadcast(externalId);
-      const boundId = broadcast.contentDetails?.boundStreamId;
-      if (boundId) {
-        const stream = await getStream(boundId);
+      // Adopting it (`op`) at one request per window, the broadcast's read is a recorded step
+      // (recordedRead, while fresh): what comes after it (the bound stream's read; or a stream made, a
+      // step, then the bind) goes out on the next runs' tokens. Read again by every run, it took the one
+      // token each wait freed, and the link never completed. With a larger limit a run has tokens for
+      // both (a refused run waits until as many are free as it took, plus one) and reads afresh: a
+      // re-link of the same broadcast (same scope) reads it again, not a read of the link before.
+      const recorded = op !== undefined && !op.findOnly && (ctx.limiter.windowLimit?.requests ?? Infinity) < 2;
+      const read = async (): Promise<LinkedBroadcast> => linkedBroadcast(await getBroadcast(externalId));
+      const broadcast = recorded ? (await recordedRead(op, 'linked', read)).read : await read();
+      if (broadcast.boundStreamId) {
+        const stream = await getStream(broadcast.boundStreamId);
         // Ours when it carries this attach's own marker (made and bound by an attempt that crashed before
         // its result was saved), or when this service made the broadcast and this stream for it
         // (madeWith); any other bound stream is the broadcast's own, as far as a withdraw goes.
         const own = stream !== undefined && ((op !== undefined && hasMarker(stream.snippet.description, op.marker)) || madeWith(broadcast, stream));
-        return remoteShow(broadcastRef(broadcast), stream ? streamRef(stream) : undefined, own);
+        return remoteShow(broadcast.ref, stream ? streamRef(stream) : undefined, own);
       }
       // A broadcast made by hand (or by another tool) without a stream: YouTube refuses its transition
       // to testing/live (errorStreamInactive) until one is bound and receiving, and without a stream the
@@ -758,13 +788,12 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // (the same once step as createShow's, with its marker in the description: a retry or a crash after
       // the insert never makes a second one bound) and bound; YouTube allows a bind while the broadcast is
       // created or ready. A read-only attach (readiness, a link after the show) changes nothing.
-      const upcoming = broadcast.status.lifeCycleStatus === 'created' || broadcast.status.lifeCycleStatus === 'ready';
-      if (!op || op.findOnly || !upcoming) return remoteShow(broadcastRef(broadcast), undefined, false);
-      const spec: ShowSpec = { title: broadcast.snippet.title, description: undefined, scheduledAt: broadcast.snippet.scheduledStartTime ?? '' };
+      if (!op || op.findOnly || !broadcast.upcoming) return remoteShow(broadcast.ref, undefined, false);
+      const spec: ShowSpec = { title: broadcast.title, description: undefined, scheduledAt: broadcast.scheduledStartTime ?? '' };
       const stream = await op.once('stream', () => insertStream(spec, op.marker), undefined, { singleRequest: true });
-      await bindOwnStream(broadcast.id, stream.id);
-      log.info({ externalId: broadcast.id }, 'youtube linked broadcast bound to a new stream');
-      return remoteShow(broadcastRef(broadcast), stream, true);
+      await bindOwnStream(broadcast.ref.id, stream.id);
+      log.info({ externalId: broadcast.ref.id }, 'youtube linked broadcast bound to a new stream');
+      return remoteShow(broadcast.ref, stream, true);
     },
 
     async updateShow(remote, spec, op) {
