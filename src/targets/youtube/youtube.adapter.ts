@@ -297,30 +297,53 @@ function notFound(reason: string): boolean {
 type TransitionOutcome = 'done' | 'invalid';
 
 /**
- * The shortest time a recorded read stays usable (recordedRead), and the whole of it for a target
- * without a request window: a write refused after it (a 5xx, a quota block, the limiter) and sent by a
- * later run within it uses that read; later, the broadcast is read again.
+ * How long a recorded read stays usable for a target without a request window, or with one of 2
+ * requests or more, and the least for any target: a write refused after it (a 5xx, a quota block) and
+ * sent by a later run within it uses that read; later, the broadcast is read again.
  */
 const RECORDED_READ_MIN_MS = 30_000;
 
 /**
- * How long a recorded read stays usable for a target whose limit has a window of `windowMs`: two
- * windows (at one request per window the write goes out one window after its read, plus the wait's
- * jitter and the job's delay), at least RECORDED_READ_MIN_MS (a window of 100 ms must not expire the
- * read before the next run can start).
+ * How far ahead of this process' clock a read's `readAt` may be and still count as fresh: the clocks
+ * of two workers differ by this much at most (NTP keeps them within milliseconds); a read further
+ * ahead was made by a process whose clock ran fast, and its age cannot be told.
  */
-export function recordedReadMaxAgeMs(windowMs: number | undefined): number {
-  return Math.max(2 * (windowMs ?? 0), RECORDED_READ_MIN_MS);
+const READ_AHEAD_TOLERANCE_MS = 5_000;
+
+/**
+ * How long a recorded read stays usable for a target whose limit is `limit` (RateLimiter.windowLimit).
+ * At 1 request per window the write goes out at the earliest one window after its read (the read took
+ * the run's one token), later when shows of the account compete for it (a run that lost the race waits
+ * until the oldest token leaves the window: two windows and the job's delay): three windows, at least
+ * RECORDED_READ_MIN_MS (a window of 100 ms must not expire the read before the next run starts). With
+ * 2 requests or more a run gets the tokens for both the read and the write (a refused run waits until
+ * as many are free as it took, plus one), so the window does not lengthen it: 30 s, whatever the window
+ * (a day's window kept a read for two days, the stale read the bound is there to refuse).
+ */
+export function recordedReadMaxAgeMs(limit: { requests: number; windowMs: number } | undefined): number {
+  return limit !== undefined && limit.requests < 2 ? Math.max(3 * limit.windowMs, RECORDED_READ_MIN_MS) : RECORDED_READ_MIN_MS;
 }
 
 /**
  * Whether a read made at `readAt` (ISO 8601, the clock of the process that made it) is at most
- * `maxAgeMs` old. A read with no time (recorded by the version before) is not, nor one further ahead
- * of this clock than that (a process whose clock ran fast: its age cannot be told).
+ * `maxAgeMs` old. A read with no time (recorded by the version before) is not, nor one more than
+ * READ_AHEAD_TOLERANCE_MS ahead of this clock (a process whose clock ran fast: its age cannot be told).
  */
-function readFresh(readAt: string | undefined, maxAgeMs: number): boolean {
-  const age = Date.now() - Date.parse(readAt ?? '');
-  return age <= maxAgeMs && age >= -maxAgeMs;
+export function readFresh(readAt: string | undefined, maxAgeMs: number, nowMs = Date.now()): boolean {
+  const age = nowMs - Date.parse(readAt ?? '');
+  return age <= maxAgeMs && age >= -READ_AHEAD_TOLERANCE_MS;
+}
+
+/**
+ * The step name of the read made again after `step`'s recorded one (read at `readAt`) is too old:
+ * `step:<n>`, n the number of whole max-ages since that read (since 1970 for a read without a time).
+ * Each run looks at two steps at most (`step`, then this one), not every read made again before; a
+ * read made under the name is younger than the max-age while the name holds (a run at the turn to the
+ * next name reads once more: one request).
+ */
+export function reReadStep(step: string, readAt: string | undefined, maxAgeMs: number, nowMs = Date.now()): string {
+  const since = Date.parse(readAt ?? '');
+  return `${step}:${Math.floor((nowMs - (Number.isNaN(since) ? 0 : since)) / maxAgeMs)}`;
 }
 
 export const createYoutubeAdapter: AdapterFactory = (ctx) => {
@@ -356,30 +379,40 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
    * limiter refused resumes with the write on the next run's one token (read again by every run, it
    * took that token each time, and at one request per window the write never went out). The recorded
    * read carries its time (`readAt`) and is used only while it is fresh (recordedReadMaxAgeMs of the
-   * target's window): after a write that failed for longer (a 5xx backoff, a quota block until
-   * midnight Pacific, an operator's retry hours later) the broadcast is read again, as the next step
-   * (`step:1`, `step:2`, …, one request a step: at one request per window the read goes out on one
-   * run's token and the write on the next, within two windows). Used long after, it sent the snippet
-   * of an upcoming broadcast to one the seller had started in Studio since. The step is that one read,
-   * sent again harmlessly (repeatable: any error forgets it), a title, a description and times:
-   * nothing secret, kept in clear; its request is the step's first through the limiter (its token
-   * taken with the step's start). `now`: this run made the read.
+   * target's limit): after a write that failed for longer (a 5xx backoff, a quota block until midnight
+   * Pacific, an operator's retry hours later) the broadcast is read again, as another step (reReadStep:
+   * named by the max-ages since the first read, so a run looks at two steps, not at every read made
+   * again before; at one request per window the read goes out on one run's token and the write on the
+   * next). Used long after, it sent the snippet of an upcoming broadcast to one the seller had started
+   * in Studio since. A read made again is not progress (OnceOptions.notProgress): it reset the mirror's
+   * retries, and a write failing with a 5xx every time never used them up (each run older than the
+   * max-age read again first). The step is that one read, sent again harmlessly (repeatable: any error
+   * forgets it), a title, a description and times: nothing secret, kept in clear; its request is the
+   * step's first through the limiter (its token taken with the step's start). `now`: this run made the read.
    */
   async function recordedRead<T extends object>(op: OpContext, step: string, read: () => Promise<T>): Promise<{ read: T; now: boolean }> {
-    const maxAgeMs = recordedReadMaxAgeMs(ctx.limiter.windowLimit?.windowMs);
-    for (let attempt = 0; ; attempt++) {
+    const maxAgeMs = recordedReadMaxAgeMs(ctx.limiter.windowLimit);
+    const readOnce = async (name: string, again: boolean): Promise<{ read: T & { readAt?: string }; now: boolean }> => {
       let now = false;
       const got: T & { readAt?: string } = await op.once(
-        attempt === 0 ? step : `${step}:${attempt}`,
+        name,
         async () => {
           now = true;
           return { ...(await read()), readAt: new Date().toISOString() };
         },
         undefined,
-        { singleRequest: true, repeatable: true, resultInClear: true, limitedRequest: true },
+        { singleRequest: true, repeatable: true, resultInClear: true, limitedRequest: true, ...(again ? { notProgress: true } : {}) },
       );
-      if (now || readFresh(got.readAt, maxAgeMs)) return { read: got, now };
-    }
+      return { read: got, now };
+    };
+    const first = await readOnce(step, false);
+    if (first.now || readFresh(first.read.readAt, maxAgeMs)) return first;
+    // Read again under the name of this max-age since the first; one found too old there (another
+    // worker's clock behind this one's) is read again under the next name, used whatever its age.
+    const name = reReadStep(step, first.read.readAt, maxAgeMs);
+    const again = await readOnce(name, true);
+    if (again.now || readFresh(again.read.readAt, maxAgeMs)) return again;
+    return readOnce(`${name}+`, true);
   }
 
   // --- liveStreams ----------------------------------------------------------------------------
@@ -769,11 +802,13 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // (recordedRead, while fresh): what comes after it (the bound stream's read; or a stream made, a
       // step, then the bind) goes out on the next runs' tokens. Read again by every run, it took the one
       // token each wait freed, and the link never completed. With a larger limit a run has tokens for
-      // both (a refused run waits until as many are free as it took, plus one) and reads afresh: a
-      // re-link of the same broadcast (same scope) reads it again, not a read of the link before.
+      // both (a refused run waits until as many are free as it took, plus one) and reads afresh. The
+      // step is this link's (`op.link`, the operator's link's nonce): a re-link of the same broadcast
+      // keeps the generation and so the scope, and used the link before's read (a stream the seller
+      // bound in Studio since was not seen: the mirror kept the old one's ingest).
       const recorded = op !== undefined && !op.findOnly && (ctx.limiter.windowLimit?.requests ?? Infinity) < 2;
       const read = async (): Promise<LinkedBroadcast> => linkedBroadcast(await getBroadcast(externalId));
-      const broadcast = recorded ? (await recordedRead(op, 'linked', read)).read : await read();
+      const broadcast = recorded ? (await recordedRead(op, `linked:${op.link ?? ''}`, read)).read : await read();
       if (broadcast.boundStreamId) {
         const stream = await getStream(broadcast.boundStreamId);
         // Ours when it carries this attach's own marker (made and bound by an attempt that crashed before
