@@ -845,7 +845,9 @@ export class SyncService {
     if (mirror.remote.data['attach'] === '1') {
       // Linked by an operator: read what the platform has for it (url, ingest) once, and let the
       // adapter make what it lacks to go live (YouTube: a bound stream), once per linked show.
-      mirror.remote = await adapter.attachShow(mirror.remote.externalId, this.op(job, mirror, 'attach'));
+      // (The link's nonce: a step tied to this link, not to the attach scope a re-link keeps, OpContext.link.)
+      const link = mirror.remote.data['link'];
+      mirror.remote = await adapter.attachShow(mirror.remote.externalId, { ...this.op(job, mirror, 'attach'), ...(link !== undefined ? { link } : {}) });
       await save();
       await this.indexRemote(job, mirror.remote.externalId);
     }

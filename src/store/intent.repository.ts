@@ -412,7 +412,7 @@ export interface ScopedOptions {
   findOnly?: boolean;
   /**
    * Called when this run completed a step: its `run()` returned, or its lookup found what an earlier
-   * attempt made (not when the step was found done already). The caller's progress: SyncService
+   * attempt made (not when the step was found done already, nor for a step with OnceOptions.notProgress). The caller's progress: SyncService
    * starts the mirror's backoff afresh, as after any other step it saves.
    */
   onDone?: () => void;
@@ -836,7 +836,8 @@ export class IntentRepository {
       if (written === 2) throw new IntentCorruptError(s.what, key, true);
       if (written !== 1) throw new LeaseLostError(`intent ${s.what}: another run took the mirror over before this one recorded its result`);
     }
-    opts.onDone?.();
+    // (A step made again only because its earlier result is too old is no progress: OnceOptions.notProgress.)
+    if (!s.once?.notProgress) opts.onDone?.();
     return result;
   }
 }

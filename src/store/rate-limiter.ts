@@ -272,6 +272,10 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
     });
   }
 
+  get windowLimit(): WindowLimit | undefined {
+    return this.limit;
+  }
+
   async acquire(cost = 1, useCase?: string | readonly string[]): Promise<void> {
     const useCases = useCase === undefined ? [] : typeof useCase === 'string' ? [useCase] : useCase;
     // The step's start took this attempt's first token already (IntentRepository.scoped): only the use

@@ -129,6 +129,14 @@ export interface RateLimiter {
    * from every call, or with `useCase` only from the calls of that use case.
    */
   blockUntil(untilMs: number, reason: string, useCase?: string): Promise<void>;
+  /**
+   * The target's request limit (its `rateLimit`, else the platform's): `requests` per `windowMs`;
+   * undefined when it has none (YouTube, Facebook: only blocks). An adapter bounds by it how long a
+   * recorded read may be used (YouTube's updateShow: at one request per window the write goes out one
+   * window after its read), and records a read only where the limit needs it (YouTube's link of a
+   * broadcast made in Studio: at one request per window).
+   */
+  readonly windowLimit?: { requests: number; windowMs: number } | undefined;
 }
 
 /**
@@ -189,6 +197,13 @@ export interface OnceOptions {
    * nothing through the limiter: its token would be taken for nothing.
    */
   limitedRequest?: boolean;
+  /**
+   * The step's completion is not progress: the caller's onDone (ScopedOptions.onDone, SyncService's
+   * retries reset) is not called. For a step made again only because its earlier result is too old to
+   * use (YouTube's recorded read made again): counted as progress, it reset the mirror's retries on
+   * every run, and a write after it that failed with a 5xx every time never failed the mirror.
+   */
+  notProgress?: boolean;
 }
 
 /** Deployment settings of the platform APIs (src/config), the same for every target. */
@@ -232,6 +247,13 @@ export interface OpContext {
    * skips its waits before the first step (Facebook's schedule window) then.
    */
   findOnly?: boolean;
+  /**
+   * attachShow only: the nonce of the operator's link being read (the mirror's `data.link`, new with
+   * each `PUT …/mirrors/{t}`). A step tied to that one link (YouTube's recorded read of the linked
+   * broadcast) is named by it: a re-link of the same broadcast keeps the generation and so the
+   * attach scope, and must not find the link before's read.
+   */
+  link?: string;
 }
 
 export interface ShowSpec {
@@ -260,7 +282,7 @@ export interface WithdrawOutcome {
 /**
  * What the mirror knows about the remote show; `data` is adapter-private (stream id, chat id, ...),
  * but for the keys the sync reads: `attach` '1' (linked by an operator: attachShow reads it on the next
- * run), `incomplete` '1' (a look-up-only create stopped short of what a create does: the sync runs the
+ * run; with `link`, that link's nonce, OpContext.link), `incomplete` '1' (a look-up-only create stopped short of what a create does: the sync runs the
  * create in full before the show is used, unless it is withdrawn) and `cleanup` (the intent scope of a
  * withdraw whose clean-up is left for later: WithdrawOutcome).
  */

@@ -25,6 +25,7 @@
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { limiterId } from '../../src/targets/target.registry.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
+import { startLateProxy } from '../helpers/late-proxy.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
@@ -440,6 +441,22 @@ async function studioRename(id: string, title: string): Promise<void> {
 }
 
 /**
+ * Partner `name` at one request per window, its show `show` scheduled ("Title zero") and made on YouTube
+ * one token a run: the job, a sender of the show's events, the broadcast's id.
+ */
+async function madeAtOneToken(name: string, show: string) {
+  const targetId = `yt-${name}`;
+  const partnerSecret = await youtubeTarget(name, targetId, { requests: 1, windowMs: 60_000 });
+  const job = { partnerId: name, showId: show, targetId };
+  const event = async (fields: Record<string, unknown>, type: string, at: string) =>
+    expect((await sendEvent(svc, name, partnerSecret, showEvent(type, sampleShow(show, fields), at))).status).toBe(202);
+  await event({ title: 'Title zero' }, 'show.scheduled', '2026-11-24T17:00:00Z');
+  await oneTokenRuns(job, 'made', 6);
+  const id = (await svc.rt.shows.getMirror(name, show, targetId))!.remote!.externalId;
+  return { job, event, id };
+}
+
+/**
  * An update dropped twice: A refused after its read (the broadcast upcoming), the spec back to what was
  * applied (sent again, as the seller renamed the broadcast in Studio: its read, its write refused), then
  * A again after the seller started the broadcast in Studio. The dropped attempt's count names the next
@@ -447,13 +464,7 @@ async function studioRename(id: string, title: string): Promise<void> {
  * start time to the live broadcast.
  */
 test('an update dropped twice: the live broadcast keeps its start time', async () => {
-  const secret12 = await youtubeTarget('twelve', 'yt12', { requests: 1, windowMs: 60_000 });
-  const job = { partnerId: 'twelve', showId: 's12', targetId: 'yt12' };
-  const event = async (fields: Record<string, unknown>, type: string, at: string) =>
-    expect((await sendEvent(svc, 'twelve', secret12, showEvent(type, sampleShow('s12', fields), at))).status).toBe(202);
-  await event({ title: 'Title zero' }, 'show.scheduled', '2026-11-24T17:00:00Z');
-  await oneTokenRuns(job, 'made', 6);
-  const id = (await svc.rt.shows.getMirror('twelve', 's12', 'yt12'))!.remote!.externalId;
+  const { job, event, id } = await madeAtOneToken('twelve', 's12');
   await studioRename(id, 'Renamed in Studio');
   await event({ title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, 'show.updated', '2026-11-24T17:01:00Z');
   expect(await oneTokenRuns(job, 'a', 1)).toEqual(['rate_limited']);
@@ -465,4 +476,170 @@ test('an update dropped twice: the live broadcast keeps its start time', async (
   await event({ title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, 'show.updated', '2026-11-24T17:03:00Z');
   await oneTokenRuns(job, 'again', 4);
   expect(await lastSnippetSince(before)).toEqual({ title: 'Title A', start: Date.parse('2026-11-24T18:00:00Z') });
+}, 30_000);
+
+/**
+ * `ms` passing for the reads the mirror's updates recorded (YouTube's updateShow, the step `read` and
+ * its successors): each record's `readAt` made that much older (no waiting).
+ */
+async function readsAge(job: Job, ms: number): Promise<number> {
+  let aged = 0;
+  for (const k of await keysMatching(svc.rt.redis, svc.rt.keys.intent(job.partnerId, job.showId, job.targetId, 'g*:update:*:read*'))) {
+    const rec = JSON.parse((await svc.rt.redis.get(k))!) as { result?: { readAt?: string } };
+    if (rec.result?.readAt === undefined) continue;
+    rec.result.readAt = new Date(Date.parse(rec.result.readAt) - ms).toISOString();
+    await svc.rt.redis.set(k, JSON.stringify(rec), 'KEEPTTL');
+    aged++;
+  }
+  return aged;
+}
+
+/**
+ * From the review of the recorded read: after an update's read, its write failed (a 5xx), and the
+ * run that sent it again came long after (a backoff, a quota block until midnight Pacific, an
+ * operator's retry): meanwhile the seller started the broadcast in Studio. The read, made while it was
+ * upcoming, sent its start time to the live broadcast. A read older than three windows is made again (one
+ * run's token), and the update goes with the next run's.
+ */
+test('a recorded read too old to use: after a failed update and the broadcast started in Studio, the update reads it again (the live broadcast keeps its start time)', async () => {
+  const { job, event, id } = await madeAtOneToken('thirteen', 's13');
+  // Spec A (moved to 19:00): the read (the broadcast upcoming), the update refused by the limiter.
+  await event({ title: 'Title A', scheduledAt: '2026-11-24T19:00:00Z' }, 'show.updated', '2026-11-24T17:01:00Z');
+  expect(await oneTokenRuns(job, 'a', 1)).toEqual(['rate_limited']);
+  // The next run's update meets a 5xx.
+  const beforeFault = await lastSeq();
+  await sim.control('PUT', '/_sim/youtube/faults', { rate: 1, kinds: ['500'] });
+  try {
+    await oneTokenRuns(job, 'fault', 1);
+  } finally {
+    await sim.control('PUT', '/_sim/youtube/faults', { rate: 0, kinds: [] });
+  }
+  expect((await requests(beforeFault)).filter((q) => q.method === 'PUT' && q.path.endsWith('/liveBroadcasts')).map((q) => q.status)).toEqual([500]);
+  // The seller starts the broadcast in Studio; four minutes pass (beyond three windows of 60 s).
+  await studioTransition(id, 'testing');
+  await studioTransition(id, 'live');
+  await readsAge(job, 4 * 60_000);
+  const before = await lastSeq();
+  // The read again (one run's token), then the update.
+  const reasons = await oneTokenRuns(job, 'later', 4);
+  expect({ reasons, snippet: await lastSnippetSince(before) }).toEqual({ reasons: ['rate_limited'], snippet: { title: 'Title A', start: Date.parse('2026-11-24T18:00:00Z') } });
+  const reads = (await requests(before)).filter((q) => q.method === 'GET' && q.path.endsWith('/liveBroadcasts'));
+  expect(reads).toHaveLength(1);
+}, 30_000);
+
+/** A broadcast the seller made in YouTube Studio (not through the service), with a stream of theirs bound to it when `withStream`: its id and that stream's key. */
+async function studioBroadcast(title: string, withStream: boolean): Promise<{ id: string; streamKey?: string }> {
+  const { externalId } = (await sim.control('POST', '/_sim/youtube/shows', { title })) as { externalId: string };
+  if (!withStream) return { id: externalId };
+  return { id: externalId, streamKey: await studioStream(externalId) };
+}
+
+/** A stream of the seller's made in Studio and bound to broadcast `externalId` (instead of the one it had): its key. */
+async function studioStream(externalId: string): Promise<string> {
+  const token = await studioToken();
+  const headers = { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' };
+  const made = await fetch(`${sim.base('youtube')}/youtube/v3/liveStreams?part=id,snippet,cdn,contentDetails`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ snippet: { title: 'studio encoder' }, cdn: { ingestionType: 'rtmp', resolution: '720p', frameRate: '30fps' }, contentDetails: { isReusable: true } }),
+  });
+  expect(made.status).toBe(200);
+  const stream = (await made.json()) as { id: string; cdn: { ingestionInfo: { streamName: string } } };
+  const bound = await fetch(`${sim.base('youtube')}/youtube/v3/liveBroadcasts/bind?${new URLSearchParams({ id: externalId, streamId: stream.id, part: 'id,contentDetails' })}`, { method: 'POST', headers });
+  expect(bound.status).toBe(200);
+  return stream.cdn.ingestionInfo.streamName;
+}
+
+/**
+ * From the review of the recorded read: an operator's link of a broadcast made in Studio is its read,
+ * then its bound stream's read (or, without one, a stream made and bound): at one request per window
+ * every run spent its token on the broadcast's read and was refused the next, for ever. The read is a
+ * recorded step there: the stream's read goes with the next run's token.
+ */
+/**
+ * Partner `name` at one request per window, its show `show` linked by an operator to a broadcast made in
+ * Studio (its own stream bound when `withStream`), then up to `maxRuns` runs of one token each: the
+ * delays' reasons, the mirror after them, the Studio broadcast, and the simulator's requests since the link.
+ */
+async function linkedInStudio(name: string, show: string, withStream: boolean, maxRuns: number) {
+  const partnerSecret = await youtubeTarget(name, `yt-${name}`, { requests: 1, windowMs: 60_000 });
+  const job = { partnerId: name, showId: show, targetId: `yt-${name}` };
+  expect((await sendEvent(svc, name, partnerSecret, showEvent('show.scheduled', sampleShow(show, { title: 'Made in Studio' }), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  const studio = await studioBroadcast('Made in Studio', withStream);
+  expect((await svc.api(`/v1/partners/${name}/shows/${show}/mirrors/${job.targetId}`, { method: 'PUT', json: { externalId: studio.id } })).status).toBe(200);
+  const before = await lastSeq();
+  const reasons = await oneTokenRuns(job, 'link', maxRuns);
+  const m = await svc.rt.shows.getMirror(name, show, job.targetId);
+  return { reasons, studio, sent: await requests(before), linked: { state: m?.state, attach: m?.remote?.data['attach'], ownStream: m?.remote?.data['ownStream'], streamKey: m?.remote?.ingest?.streamKey } };
+}
+
+test('one request per run: an operator link of a broadcast made in Studio, its own stream bound, completes (the broadcast read a recorded step)', async () => {
+  // The broadcast's read, the stream's; then the update (the spec onto the linked broadcast): its read, the write.
+  const { reasons, studio, sent, linked } = await linkedInStudio('fourteen', 's14', true, 8);
+  expect({ reasons, linked }).toEqual({ reasons: Array(3).fill('rate_limited'), linked: { state: 'ready', attach: undefined, ownStream: '0', streamKey: studio.streamKey } });
+  expect(sent.filter((q) => q.method === 'GET' && q.path.endsWith('/liveBroadcasts'))).toHaveLength(2); // the link's and the update's
+}, 30_000);
+
+test('one request per run: an operator link of a broadcast made in Studio without a stream completes (a stream made and bound, once)', async () => {
+  // The broadcast's read, the stream made, the bind; then the update's read and write.
+  const { reasons, sent, linked } = await linkedInStudio('fifteen', 's15', false, 10);
+  expect({ reasons, linked }).toEqual({ reasons: Array(4).fill('rate_limited'), linked: { state: 'ready', attach: undefined, ownStream: '1', streamKey: expect.any(String) } });
+  expect(sent.filter((q) => q.method === 'POST' && q.path.startsWith('/youtube/v3/') && q.status === 200).map((q) => q.path)).toEqual(['/youtube/v3/liveStreams', '/youtube/v3/liveBroadcasts/bind']);
+}, 30_000);
+
+/**
+ * From the review of the linked read: a re-link of the same broadcast keeps the generation, and so
+ * the attach scope; at one request per window its recorded read (`linked`) was the link before's,
+ * fresh for three windows: a stream the seller bound in Studio meanwhile was never seen, and the
+ * mirror kept the old stream's key. The step is named by the link's nonce (`data.link`).
+ */
+test('one request per run: a re-link of the same broadcast reads it again (the stream the seller bound in Studio since is the one used)', async () => {
+  const { studio, linked } = await linkedInStudio('seventeen', 's17', true, 8);
+  expect(linked.streamKey).toBe(studio.streamKey);
+  const job = { partnerId: 'seventeen', showId: 's17', targetId: 'yt-seventeen' };
+  const other = await studioStream(studio.id);
+  expect((await svc.api(`/v1/partners/seventeen/shows/s17/mirrors/${job.targetId}`, { method: 'PUT', json: { externalId: studio.id } })).status).toBe(200);
+  const reasons = await oneTokenRuns(job, 'relink', 8);
+  const m = await svc.rt.shows.getMirror('seventeen', 's17', job.targetId);
+  expect({ reasons, attach: m?.remote?.data['attach'], streamKey: m?.remote?.ingest?.streamKey }).toEqual({ reasons: ['rate_limited'], attach: undefined, streamKey: other });
+}, 30_000);
+
+/**
+ * From the review of the recorded read: a read made again (the recorded one too old) counted as
+ * progress and reset the mirror's retries. With no window (reads expire after 30 s) and an update that
+ * fails with a 5xx every time, each run after the read aged read again first: the retries never
+ * reached the limit, and the mirror never failed. The read made again is no progress
+ * (OnceOptions.notProgress): each failed update counts.
+ */
+test('an update failing with a 5xx every time uses up the retries, also when each run reads the broadcast again (a read made again is no progress)', async () => {
+  const proxy = await startLateProxy(sim.url);
+  try {
+    await sim.control('PUT', '/_sim/youtube/limits', { requestsPerWindow: null, simulatedEncoder: 1, streamActivationMs: 0 });
+    const partnerSecret = await createPartner(svc, 'eighteen');
+    const r = await svc.api('/v1/partners/eighteen/targets?verify=false', {
+      json: { id: 'yt-eighteen', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
+    });
+    expect(r.status).toBe(201);
+    const job = { partnerId: 'eighteen', showId: 's18', targetId: 'yt-eighteen' };
+    const event = async (title: string, type: string, at: string) =>
+      expect((await sendEvent(svc, 'eighteen', partnerSecret, showEvent(type, sampleShow('s18', { title }), at))).status).toBe(202);
+    await event('Title zero', 'show.scheduled', '2026-11-24T17:00:00Z');
+    await oneTokenRuns(job, 'made', 3);
+    expect((await svc.rt.shows.getMirror('eighteen', 's18', job.targetId))?.state).toBe('ready');
+    await event('Title A', 'show.updated', '2026-11-24T17:01:00Z');
+    const retries: number[] = [];
+    const reads: number[] = [];
+    for (let run = 0; run < 4; run++) {
+      if (run > 0) expect(await readsAge(job, 31_000)).toBeGreaterThan(0); // beyond 30 s: read again
+      const before = await lastSeq();
+      proxy.replyNext((method, path) => method === 'PUT' && path.endsWith('/liveBroadcasts'), 500, { error: { code: 500, message: 'Backend Error', errors: [{ domain: 'global', reason: 'backendError', message: 'Backend Error' }] } });
+      expect((await svc.rt.syncService.sync(job, { token: `fail-${run}` })).kind).toBe('delay');
+      retries.push((await svc.rt.shows.getMirror('eighteen', 's18', job.targetId))!.retries);
+      reads.push((await requests(before)).filter((q) => q.method === 'GET' && q.path.endsWith('/liveBroadcasts')).length);
+    }
+    expect({ retries, reads }).toEqual({ retries: [1, 2, 3, 4], reads: [1, 1, 1, 1] });
+  } finally {
+    proxy.clearRules();
+    await proxy.close();
+  }
 }, 30_000);

@@ -1,5 +1,6 @@
 /** Show status, listing and the operator actions on mirrors (link, resync, retry). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { IdSchema, SHOW_STATES } from '../../domain/events.js';
 import { MIRROR_STATES, newMirror, PIN_STATES, type MirrorDoc } from '../../domain/mirror.js';
@@ -37,6 +38,15 @@ export interface ShowRoutesOptions {
   externalShows: ExternalShowIndex;
   /** Shows a `?state=` list reads at most per request (tests; default SHOW_FILTER_SCAN_MAX). */
   filterScanMax?: number;
+}
+
+/**
+ * A nonce of one operator link (the mirror's `data.link`): the sync passes it to attachShow
+ * (OpContext.link), whose step tied to that link (YouTube's recorded read of the linked broadcast at
+ * one request per window) a re-link of the same broadcast, same generation, no longer finds.
+ */
+function linkNonce(): string {
+  return randomBytes(6).toString('base64url');
 }
 
 /**
@@ -375,7 +385,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
             // that expired unused comes back fresh. Until then the mirror keeps what it has, its ingest
             // included, so the relay keeps pushing a live show's video; an ingest in the body replaces it
             // now (the operator's ingest is what the relay pushes to when the platform gives none).
-            m.remote = { ...m.remote, ...(operatorIngest ? { ingest: undefined } : {}), data: { ...m.remote.data, attach: '1' } };
+            m.remote = { ...m.remote, ...(operatorIngest ? { ingest: undefined } : {}), data: { ...m.remote.data, attach: '1', link: linkNonce() } };
             if (operatorIngest) m.operatorIngest = operatorIngest;
             m.lastError = null;
             m.retries = 0;
@@ -385,7 +395,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
             return true;
           }
           // Another remote show: its url and ingest are read by the sync (attachShow).
-          m.remote = { externalId: req.body.externalId, url: undefined, ingest: undefined, data: { attach: '1' } };
+          m.remote = { externalId: req.body.externalId, url: undefined, ingest: undefined, data: { attach: '1', link: linkNonce() } };
           m.operatorIngest = operatorIngest;
           m.lastError = null;
           m.retries = 0;

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
-import type { AdapterFactory, Capabilities, PinSpec, RemoteShow, ShowSpec, TargetAdapter, WithdrawOutcome } from '../target.adapter.js';
+import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, ShowSpec, TargetAdapter, WithdrawOutcome } from '../target.adapter.js';
 import { ActionRequiredError, AuthExpiredError, NotMadeError, PermanentError, RetryableError, asUnsent, isTargetError } from '../target.errors.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
@@ -192,10 +192,33 @@ function markerLinesOf(description: string | undefined): string[] {
  * our stream on the channel for good. A stream the seller bound (made in Studio: reusable, no marker of
  * the broadcast's) is not ours, nor one whose `syndicast:` line is another broadcast's.
  */
-function madeWith(broadcast: LiveBroadcast, stream: LiveStream): boolean {
+function madeWith(broadcast: Pick<LinkedBroadcast, 'markers'>, stream: LiveStream): boolean {
   if (stream.contentDetails?.isReusable !== false) return false;
-  const ours = markerLinesOf(broadcast.snippet.description);
+  const ours = broadcast.markers;
   return markerLinesOf(stream.snippet.description).some((line) => ours.includes(line));
+}
+
+/** What attachShow reads of a linked broadcast (recorded as a step at one request per window: attachShow). */
+interface LinkedBroadcast {
+  ref: BroadcastRef;
+  boundStreamId: string | null;
+  /** The marker lines of its description (madeWith). */
+  markers: string[];
+  /** created or ready: a stream may still be bound. */
+  upcoming: boolean;
+  title: string;
+  scheduledStartTime: string | null;
+}
+
+function linkedBroadcast(b: LiveBroadcast): LinkedBroadcast {
+  return {
+    ref: broadcastRef(b),
+    boundStreamId: b.contentDetails?.boundStreamId ?? null,
+    markers: markerLinesOf(b.snippet.description),
+    upcoming: b.status.lifeCycleStatus === 'created' || b.status.lifeCycleStatus === 'ready',
+    title: b.snippet.title,
+    scheduledStartTime: b.snippet.scheduledStartTime ?? null,
+  };
 }
 
 /** A clean-up call that failed in a way that may pass: `expired` when the access token was refused even fresh. */
@@ -273,6 +296,56 @@ function notFound(reason: string): boolean {
 
 type TransitionOutcome = 'done' | 'invalid';
 
+/**
+ * How long a recorded read stays usable for a target without a request window, or with one of 2
+ * requests or more, and the least for any target: a write refused after it (a 5xx, a quota block) and
+ * sent by a later run within it uses that read; later, the broadcast is read again.
+ */
+const RECORDED_READ_MIN_MS = 30_000;
+
+/**
+ * How far ahead of this process' clock a read's `readAt` may be and still count as fresh: the clocks
+ * of two workers differ by this much at most (NTP keeps them within milliseconds); a read further
+ * ahead was made by a process whose clock ran fast, and its age cannot be told.
+ */
+const READ_AHEAD_TOLERANCE_MS = 5_000;
+
+/**
+ * How long a recorded read stays usable for a target whose limit is `limit` (RateLimiter.windowLimit).
+ * At 1 request per window the write goes out at the earliest one window after its read (the read took
+ * the run's one token), later when shows of the account compete for it (a run that lost the race waits
+ * until the oldest token leaves the window: two windows and the job's delay): three windows, at least
+ * RECORDED_READ_MIN_MS (a window of 100 ms must not expire the read before the next run starts). With
+ * 2 requests or more a run gets the tokens for both the read and the write (a refused run waits until
+ * as many are free as it took, plus one), so the window does not lengthen it: 30 s, whatever the window
+ * (a day's window kept a read for two days, the stale read the bound is there to refuse).
+ */
+export function recordedReadMaxAgeMs(limit: { requests: number; windowMs: number } | undefined): number {
+  return limit !== undefined && limit.requests < 2 ? Math.max(3 * limit.windowMs, RECORDED_READ_MIN_MS) : RECORDED_READ_MIN_MS;
+}
+
+/**
+ * Whether a read made at `readAt` (ISO 8601, the clock of the process that made it) is at most
+ * `maxAgeMs` old. A read with no time (recorded by the version before) is not, nor one more than
+ * READ_AHEAD_TOLERANCE_MS ahead of this clock (a process whose clock ran fast: its age cannot be told).
+ */
+export function readFresh(readAt: string | undefined, maxAgeMs: number, nowMs = Date.now()): boolean {
+  const age = nowMs - Date.parse(readAt ?? '');
+  return age <= maxAgeMs && age >= -READ_AHEAD_TOLERANCE_MS;
+}
+
+/**
+ * The step name of the read made again after `step`'s recorded one (read at `readAt`) is too old:
+ * `step:<n>`, n the number of whole max-ages since that read (since 1970 for a read without a time).
+ * Each run looks at two steps at most (`step`, then this one), not every read made again before; a
+ * read made under the name is younger than the max-age while the name holds (a run at the turn to the
+ * next name reads once more: one request).
+ */
+export function reReadStep(step: string, readAt: string | undefined, maxAgeMs: number, nowMs = Date.now()): string {
+  const since = Date.parse(readAt ?? '');
+  return `${step}:${Math.floor((nowMs - (Number.isNaN(since) ? 0 : since)) / maxAgeMs)}`;
+}
+
 export const createYoutubeAdapter: AdapterFactory = (ctx) => {
   const client = createYoutubeClient(ctx);
   const log = ctx.log.child({ module: 'youtube.adapter', targetId: ctx.target.id });
@@ -299,6 +372,47 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       const wait = Math.min(page.pollingIntervalMillis ?? CHAT_POLL_WAIT_DEFAULT_MS, CHAT_POLL_WAIT_MAX_MS) - (Date.now() - answeredAt);
       if (wait > 0) await sleep(wait);
     }
+  }
+
+  /**
+   * A read that the write after it depends on, as a recorded step of `op`: a run whose write the
+   * limiter refused resumes with the write on the next run's one token (read again by every run, it
+   * took that token each time, and at one request per window the write never went out). The recorded
+   * read carries its time (`readAt`) and is used only while it is fresh (recordedReadMaxAgeMs of the
+   * target's limit): after a write that failed for longer (a 5xx backoff, a quota block until midnight
+   * Pacific, an operator's retry hours later) the broadcast is read again, as another step (reReadStep:
+   * named by the max-ages since the first read, so a run looks at two steps, not at every read made
+   * again before; at one request per window the read goes out on one run's token and the write on the
+   * next). Used long after, it sent the snippet of an upcoming broadcast to one the seller had started
+   * in Studio since. A read made again is not progress (OnceOptions.notProgress): it reset the mirror's
+   * retries, and a write failing with a 5xx every time never used them up (each run older than the
+   * max-age read again first). The step is that one read, sent again harmlessly (repeatable: any error
+   * forgets it), a title, a description and times: nothing secret, kept in clear; its request is the
+   * step's first through the limiter (its token taken with the step's start). `now`: this run made the read.
+   */
+  async function recordedRead<T extends object>(op: OpContext, step: string, read: () => Promise<T>): Promise<{ read: T; now: boolean }> {
+    const maxAgeMs = recordedReadMaxAgeMs(ctx.limiter.windowLimit);
+    const readOnce = async (name: string, again: boolean): Promise<{ read: T & { readAt?: string }; now: boolean }> => {
+      let now = false;
+      const got: T & { readAt?: string } = await op.once(
+        name,
+        async () => {
+          now = true;
+          return { ...(await read()), readAt: new Date().toISOString() };
+        },
+        undefined,
+        { singleRequest: true, repeatable: true, resultInClear: true, limitedRequest: true, ...(again ? { notProgress: true } : {}) },
+      );
+      return { read: got, now };
+    };
+    const first = await readOnce(step, false);
+    if (first.now || readFresh(first.read.readAt, maxAgeMs)) return first;
+    // Read again under the name of this max-age since the first; one found too old there (another
+    // worker's clock behind this one's) is read again under the next name, used whatever its age.
+    const name = reReadStep(step, first.read.readAt, maxAgeMs);
+    const again = await readOnce(name, true);
+    if (again.now || readFresh(again.read.readAt, maxAgeMs)) return again;
+    return readOnce(`${name}+`, true);
   }
 
   // --- liveStreams ----------------------------------------------------------------------------
@@ -684,15 +798,24 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     },
 
     async attachShow(externalId, op) {
-      const broadcast = await getBroadcast(externalId);
-      const boundId = broadcast.contentDetails?.boundStreamId;
-      if (boundId) {
-        const stream = await getStream(boundId);
+      // Adopting it (`op`) at one request per window, the broadcast's read is a recorded step
+      // (recordedRead, while fresh): what comes after it (the bound stream's read; or a stream made, a
+      // step, then the bind) goes out on the next runs' tokens. Read again by every run, it took the one
+      // token each wait freed, and the link never completed. With a larger limit a run has tokens for
+      // both (a refused run waits until as many are free as it took, plus one) and reads afresh. The
+      // step is this link's (`op.link`, the operator's link's nonce): a re-link of the same broadcast
+      // keeps the generation and so the scope, and used the link before's read (a stream the seller
+      // bound in Studio since was not seen: the mirror kept the old one's ingest).
+      const recorded = op !== undefined && !op.findOnly && (ctx.limiter.windowLimit?.requests ?? Infinity) < 2;
+      const read = async (): Promise<LinkedBroadcast> => linkedBroadcast(await getBroadcast(externalId));
+      const broadcast = recorded ? (await recordedRead(op, `linked:${op.link ?? ''}`, read)).read : await read();
+      if (broadcast.boundStreamId) {
+        const stream = await getStream(broadcast.boundStreamId);
         // Ours when it carries this attach's own marker (made and bound by an attempt that crashed before
         // its result was saved), or when this service made the broadcast and this stream for it
         // (madeWith); any other bound stream is the broadcast's own, as far as a withdraw goes.
         const own = stream !== undefined && ((op !== undefined && hasMarker(stream.snippet.description, op.marker)) || madeWith(broadcast, stream));
-        return remoteShow(broadcastRef(broadcast), stream ? streamRef(stream) : undefined, own);
+        return remoteShow(broadcast.ref, stream ? streamRef(stream) : undefined, own);
       }
       // A broadcast made by hand (or by another tool) without a stream: YouTube refuses its transition
       // to testing/live (errorStreamInactive) until one is bound and receiving, and without a stream the
@@ -700,51 +823,40 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       // (the same once step as createShow's, with its marker in the description: a retry or a crash after
       // the insert never makes a second one bound) and bound; YouTube allows a bind while the broadcast is
       // created or ready. A read-only attach (readiness, a link after the show) changes nothing.
-      const upcoming = broadcast.status.lifeCycleStatus === 'created' || broadcast.status.lifeCycleStatus === 'ready';
-      if (!op || op.findOnly || !upcoming) return remoteShow(broadcastRef(broadcast), undefined, false);
-      const spec: ShowSpec = { title: broadcast.snippet.title, description: undefined, scheduledAt: broadcast.snippet.scheduledStartTime ?? '' };
+      if (!op || op.findOnly || !broadcast.upcoming) return remoteShow(broadcast.ref, undefined, false);
+      const spec: ShowSpec = { title: broadcast.title, description: undefined, scheduledAt: broadcast.scheduledStartTime ?? '' };
       const stream = await op.once('stream', () => insertStream(spec, op.marker), undefined, { singleRequest: true });
-      await bindOwnStream(broadcast.id, stream.id);
-      log.info({ externalId: broadcast.id }, 'youtube linked broadcast bound to a new stream');
-      return remoteShow(broadcastRef(broadcast), stream, true);
+      await bindOwnStream(broadcast.ref.id, stream.id);
+      log.info({ externalId: broadcast.ref.id }, 'youtube linked broadcast bound to a new stream');
+      return remoteShow(broadcast.ref, stream, true);
     },
 
     async updateShow(remote, spec, op) {
       // Two requests through the account's limiter: the broadcast's read, then the update. The read is
-      // a recorded step (its result the snippet to send, and whether YouTube has it already), so a run
-      // whose update the limiter refused resumes with the update: read again by every run, it took the
-      // one token each wait freed, and at 1 request per window the update was refused for good (a live
-      // show never went live: the update comes first). The step is that one read, sent again harmlessly
-      // (repeatable: any error forgets it). Its scope is this update's alone (the sync's `update:<n>:`),
-      // so a later update of the same spec reads again. A skip (nothing changed) is taken only on a read
-      // this run made: one remembered from an earlier run (whose update never completed, its save lost)
-      // could be stale, and the update is sent then (idempotent: it replaces the snippet).
-      let readNow = false;
-      const planned = await op.once(
-        'read',
-        async () => {
-          readNow = true;
-          const current = await getBroadcast(remote.externalId);
-          // Keep the creation marker (so the show stays findable) and, once the show has started, the
-          // start time YouTube already has: moving it then is meaningless and may be refused.
-          const upcoming = current.status.lifeCycleStatus === 'created' || current.status.lifeCycleStatus === 'ready';
-          const snippet = {
-            title: fitTitle(spec.title, TITLE_MAX),
-            description: describe(spec.description, markerLinesOf(current.snippet.description)),
-            scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
-          };
-          // The same start: the same text, or two strictly read times of one instant. Date.parse took text YouTube
-          // would not write (e.g. "Fri Dec 04 2026 21:00:00 GMT+0000") for ours, and the update was skipped.
-          const ours = listedTimeMs(snippet.scheduledStartTime);
-          const sameStart = snippet.scheduledStartTime === current.snippet.scheduledStartTime || (ours !== undefined && ours === listedTimeMs(current.snippet.scheduledStartTime));
-          const same = snippet.title === current.snippet.title && snippet.description === (current.snippet.description ?? '') && sameStart;
-          return { snippet, same };
-        },
-        undefined,
-        // A title, a description and a time: nothing secret, kept in clear. The read is the step's first
-        // request through the limiter: its token is taken with the step's start.
-        { singleRequest: true, repeatable: true, resultInClear: true, limitedRequest: true },
-      );
+      // a recorded step (recordedRead: its result the snippet to send, whether YouTube has it already,
+      // and when it was read), so a run whose update the limiter refused resumes with the update within
+      // the read's freshness, and reads again after it. Its scope is this update's alone (the sync's
+      // `update:<n>:`), so a later update of the same spec reads again. A skip (nothing changed) is
+      // taken only on a read this run made: one remembered from an earlier run (whose update never
+      // completed, its save lost) could be stale, and the update is sent then (idempotent: it replaces
+      // the snippet).
+      const { read: planned, now: readNow } = await recordedRead(op, 'read', async () => {
+        const current = await getBroadcast(remote.externalId);
+        // Keep the creation marker (so the show stays findable) and, once the show has started, the
+        // start time YouTube already has: moving it then is meaningless and may be refused.
+        const upcoming = current.status.lifeCycleStatus === 'created' || current.status.lifeCycleStatus === 'ready';
+        const snippet = {
+          title: fitTitle(spec.title, TITLE_MAX),
+          description: describe(spec.description, markerLinesOf(current.snippet.description)),
+          scheduledStartTime: upcoming ? spec.scheduledAt : (current.snippet.scheduledStartTime ?? spec.scheduledAt),
+        };
+        // The same start: the same text, or two strictly read times of one instant. Date.parse took text YouTube
+        // would not write (e.g. "Fri Dec 04 2026 21:00:00 GMT+0000") for ours, and the update was skipped.
+        const ours = listedTimeMs(snippet.scheduledStartTime);
+        const sameStart = snippet.scheduledStartTime === current.snippet.scheduledStartTime || (ours !== undefined && ours === listedTimeMs(current.snippet.scheduledStartTime));
+        const same = snippet.title === current.snippet.title && snippet.description === (current.snippet.description ?? '') && sameStart;
+        return { snippet, same };
+      });
       if (planned.same && readNow) return; // an update costs 50 units: skip it when nothing changed
       // liveBroadcasts.update replaces the whole snippet, so every field (incl. scheduledStartTime) is sent.
       await client.call({
