@@ -15,6 +15,7 @@
  * SYNC_AB_SLOWLOG=1 (redis-server's SLOWLOG at threshold 0 over each measured phase: calls per sync and µs per call
  * of each command and each script by name, ours and BullMQ's; the log costs Redis time of its own, so not in a run whose CPU figures count),
  * SYNC_AB_NODE_ARGS (extra node options for this checkout's worker, e.g. --max-semi-space-size=32),
+ * SYNC_AB_WINDOWS=1 (each round's line ends with its measured phase's window, µs of the monotonic clock: for a preload's own counts by time),
  * SYNC_AB_BARE_PROFILE (a directory: the bare chat worker runs under --cpu-prof, its profiles there),
  * SYNC_AB_PROFILE (a directory: every Syndicast worker runs under --cpu-prof, its profiles there, one directory per
  * start named after the system; each measured pin phase's window is printed, for bench/profile.ts's PROFILE_WINDOWS),
@@ -213,7 +214,7 @@ try {
   const record = (name: string, r: Drained, k: number): void => {
     (results.get(name) ?? results.set(name, []).get(name)!).push(r);
     if (profileDir && name !== 'bare') windows.set(name, [...(windows.get(name) ?? []), lastWindow]);
-    process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms · ${r.reads.toFixed(2)} redis reads per sync · worker ${r.syscw.toFixed(2)} writes, ${r.syscr.toFixed(2)} reads per sync\n`);
+    process.stdout.write(`round ${k} ${name.padEnd(6)} ${String(r.perSecond).padStart(5)} syncs/s · worker ${r.worker.toFixed(3)} ms · redis ${r.redis.toFixed(3)} ms · ${r.reads.toFixed(2)} redis reads per sync · worker ${r.syscw.toFixed(2)} writes, ${r.syscr.toFixed(2)} reads per sync${process.env['SYNC_AB_WINDOWS'] === '1' ? ` · window ${lastWindow}` : ''}\n`);
     if (commandStats) process.stdout.write(`  per sync: ${lastStats}\n`);
     if (slowlog) process.stdout.write(`  slowlog per sync (calls, µs per call): ${lastSlow}\n`);
   };
