@@ -435,6 +435,8 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       // The status is read first: a video that is streaming is ended (Facebook does not delete one
       // that is LIVE), one already over is left alone — a retry after a crash that followed the end
       // must not delete the ended video (its recording) — and only one that never aired is deleted.
+      // The read is not a recorded step (at 1 request per window the withdraw never completes): a
+      // "never aired" read by an earlier run could delete a video that went live and ended since.
       const id = remote.externalId;
       let status: string | undefined;
       try {
@@ -469,7 +471,18 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       if ((await permissions.get()).liveShopping) {
         try {
           // Setting the featured product is idempotent: a retry after a crash pins the same item again.
-          const item = await liveShopping.findProductItem(id, pin.platformProductId);
+          // Two requests through the account's limiter: the catalog read, then the pin. The read is a
+          // recorded step of the pin's scope, so a run whose pin the limiter refused resumes with the
+          // pin: read again by every run, it took the one token each wait freed, and at 1 request per
+          // window the product was never pinned. Reused, it is safe: it only names the catalog item of
+          // the sku (or none: a comment instead), and the pin replaces whatever is featured either way;
+          // an item deleted since is refused by Facebook (a refused pin is asked again as a new episode,
+          // which reads again). Repeatable (a read): any error forgets it.
+          const item = await op.once('item', () => liveShopping.findProductItem(id, pin.platformProductId), undefined, {
+            repeatable: true,
+            resultInClear: true,
+            limitedRequest: true,
+          });
           if (item) {
             await liveShopping.pin(id, item.id, pin.platformProductId);
             return { ref: `${PRODUCT_PIN_REF}${item.id}` };
