@@ -69,7 +69,7 @@ async function setRateLimit(job: Job, rateLimit: { requests: number; windowMs: n
   expect((await svc.api(`/v1/partners/${job.partnerId}/targets/${job.targetId}?verify=false`, { method: 'PATCH', json: { rateLimit } })).status).toBe(200);
 }
 
-test('one request per run: a Facebook Live Shopping pin is made (the catalog read is a recorded step, not sent again by the run after a refused pin)', async () => {
+test('one request per run: a Facebook live video is made and a Live Shopping pin on it (the catalog read is a recorded step, not sent again by the run after a refused pin)', async () => {
   const secret = await createPartner(svc, 'fbone');
   const { pageId, pageAccessToken: token } = (await sim.control('POST', '/_sim/facebook/accounts', {})) as { pageId: string; pageAccessToken: string };
   await sim.control('PUT', '/_sim/facebook/permissions', {
@@ -78,17 +78,18 @@ test('one request per run: a Facebook Live Shopping pin is made (the catalog rea
   });
   await sim.control('PUT', '/_sim/facebook/catalog', { items: [{ retailer_id: 'p1', name: 'Lip Oil' }] });
   const r = await svc.api('/v1/partners/fbone/targets?verify=false', {
-    json: { id: 'fb1', platform: 'facebook', name: 'Facebook Page', credentials: { pageId, pageAccessToken: token }, baseUrl: sim.base('facebook'), commissionRateBps: 500 },
+    json: { id: 'fb1', platform: 'facebook', name: 'Facebook Page', credentials: { pageId, pageAccessToken: token }, baseUrl: sim.base('facebook'), commissionRateBps: 500, rateLimit: ONE },
   });
   expect(r.status).toBe(201);
   const job = { partnerId: 'fbone', showId: 'f1', targetId: 'fb1' };
   await event(job, secret, 'show.scheduled', {}, '2026-11-24T17:00:00Z');
-  await oneTokenRuns(job, 'made', 2);
-  expect((await svc.rt.shows.getMirror('fbone', 'f1', 'fb1'))?.state).toBe('ready');
-  await setRateLimit(job, ONE);
+  // The live video's create, then its read, one run each (the create's step, done, takes no token: its
+  // slot was taken before it, and the read was refused for ever).
+  const made = await oneTokenRuns(job, 'made', 6);
+  expect({ state: (await svc.rt.shows.getMirror('fbone', 'f1', 'fb1'))?.state, made }).toEqual({ state: 'ready', made: ['rate_limited'] });
   const id = (await svc.rt.shows.getMirror('fbone', 'f1', 'fb1'))!.remote!.externalId;
-  // Live with p1 pinned: the token's permissions (read again by the adapter the PATCH renewed), LIVE_NOW,
-  // the catalog read, then the pin, one run each.
+  // Live with p1 pinned: LIVE_NOW, the token's permissions (what a pin is here), the catalog read, then
+  // the pin, one run each.
   await event(job, secret, 'show.live', { state: 'live', pinnedProductIds: ['p1'] }, '2026-11-24T18:00:00Z');
   const reasons = await oneTokenRuns(job, 'live', 8);
   const m = await svc.rt.shows.getMirror('fbone', 'f1', 'fb1');

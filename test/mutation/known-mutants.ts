@@ -5228,7 +5228,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: "op.once('item',",
     to: 'op.once(`item:${Math.random()}`,',
     tests: ['test/integration/pins.one-token.test.ts'],
-    testName: 'Facebook Live Shopping pin is made',
+    testName: 'a Facebook live video is made and a Live Shopping pin',
   },
   {
     name: 'bambuser-pin-products-read-not-recorded',
@@ -5274,6 +5274,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'await ctx.limiter.acquire();\n    return op.once(step, run, recover, { limitedRequest: true });',
     tests: ['test/integration/pins.one-token.test.ts'],
     testName: 'a Bambuser pin is made',
+  },
+  {
+    name: 'facebook-write-slot-before-step',
+    what: "a Facebook write inside a step takes a limiter slot before the step's start as well (src/targets/facebook/facebook.adapter.ts onceWrite, as its reserve() did): a step done already still spends one, and at one request per window a create whose live video is recorded is refused its read for ever",
+    file: 'src/targets/facebook/facebook.adapter.ts',
+    from: 'return op.once(step, run, recover, { limitedRequest: true, singleRequest: true });',
+    to: 'await client.reserve();\n    return op.once(step, run, recover, { limitedRequest: true, singleRequest: true });',
+    tests: ['test/integration/pins.one-token.test.ts'],
+    testName: 'a Facebook live video is made',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

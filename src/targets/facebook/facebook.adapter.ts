@@ -166,9 +166,16 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
   const liveShopping = createLiveShopping(client);
   const videoPath = (id: string): string => `/${encodeURIComponent(id)}`;
 
+  /**
+   * A non-idempotent write inside `once` (one request), its limiter slot taken with the intent's start
+   * (`limitedRequest`): a full window throws there, before anything is recorded, and a step done
+   * already takes none; a block of the call's use case (pages), read as the request goes, forgets the
+   * step (`singleRequest`). Taken before the start (`reserve()`), a done step spent the slot all the
+   * same: at one request per window a create recorded its live video and then spent each run's token
+   * on that reserve, and the read after it was refused for ever.
+   */
   async function onceWrite<T>(op: OpContext, step: string, run: () => Promise<T>, recover: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> {
-    await client.reserve();
-    return op.once(step, run, recover);
+    return op.once(step, run, recover, { limitedRequest: true, singleRequest: true });
   }
 
   async function getLiveVideo(id: string, fields = LIVE_VIDEO_FIELDS): Promise<LiveVideo> {
@@ -339,7 +346,6 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
               event_params: scheduled ? JSON.stringify({ start_time: startUnix }) : undefined,
             },
             schema: CreatedLiveVideoSchema,
-            preReserved: true,
           });
           return { id: res.id, secureStreamUrl: res.secure_stream_url ?? null, scheduled };
         },
@@ -502,7 +508,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
         op,
         'comment',
         async () => {
-          const res = await client.call({ method: 'POST', path: `${videoPath(videoId)}/comments`, params: { message }, schema: CommentSchema, preReserved: true });
+          const res = await client.call({ method: 'POST', path: `${videoPath(videoId)}/comments`, params: { message }, schema: CommentSchema });
           return { id: res.id };
         },
         (attempt) => findPinComment(videoId, pin.linkUrl, tag, attempt.since),
