@@ -5,7 +5,9 @@
  * and a Bambuser pin (the show's products read, the add, then the highlight) read again in every run
  * spent the run's one token on the read and were refused the write, for ever: the product was never
  * pinned. So was a Bambuser unpin without a ref (the products read, the highlights read, then the
- * delete). The reads are now recorded steps of the pin's (the unpin's) scope. Real redis-server, the
+ * delete). The reads are now recorded steps of the pin's (the unpin's) scope; and a write's step done
+ * already takes no token (a Facebook create's live video, a Bambuser add: their slot was taken before
+ * the step, and what followed them was refused for ever). Real redis-server, the
  * real SyncService and adapters, the simulators over HTTP. The runs are played here, as BullMQ would run
  * the delayed job; the window's passing between two runs is played by emptying the limiter's keys.
  */
@@ -55,14 +57,38 @@ async function event(job: Job, secret: string, type: string, fields: Record<stri
   expect((await sendEvent(svc, job.partnerId, secret, showEvent(type, sampleShow(job.showId, { ...SCHEDULED, ...fields }), at))).status).toBe(202);
 }
 
-/** Partner `partnerId` with a Bambuser target `targetId` on an API key of its own; the partner's secret. */
-async function bambuserTarget(partnerId: string, targetId: string, rateLimit?: { requests: number; windowMs: number }): Promise<string> {
+/**
+ * Partner `partnerId`'s show `showId` made on its Bambuser target `targetId` (an API key of its own, one
+ * request per window), then live with p1 pinned (no run of that yet); the job, the partner's secret and
+ * the Bambuser show's id.
+ */
+async function liveBambuserShow(partnerId: string, targetId: string, showId: string): Promise<{ job: Job; secret: string; id: string }> {
   const secret = await createPartner(svc, partnerId);
   const r = await svc.api(`/v1/partners/${partnerId}/targets?verify=false`, {
-    json: { id: targetId, platform: 'bambuser', name: 'Bambuser', credentials: { apiKey: `bmb_one_token_${targetId}` }, baseUrl: sim.base('bambuser'), commissionRateBps: 500, ...(rateLimit ? { rateLimit } : {}) },
+    json: { id: targetId, platform: 'bambuser', name: 'Bambuser', credentials: { apiKey: `bmb_one_token_${targetId}` }, baseUrl: sim.base('bambuser'), commissionRateBps: 500, rateLimit: ONE },
   });
   expect(r.status).toBe(201);
-  return secret;
+  const job = { partnerId, showId, targetId };
+  await event(job, secret, 'show.scheduled', {}, '2026-11-24T17:00:00Z');
+  await oneTokenRuns(job, 'made', 4);
+  const id = (await svc.rt.shows.getMirror(partnerId, showId, targetId))!.remote!.externalId;
+  await event(job, secret, 'show.live', { state: 'live', pinnedProductIds: ['p1'] }, '2026-11-24T18:00:00Z');
+  return { job, secret, id };
+}
+
+/** One run whose one request reaches Bambuser while its answer never comes (the socket reset after 300 ms). */
+async function unansweredRun(job: Job, name: string): Promise<void> {
+  await sim.control('PUT', '/_sim/bambuser/faults', { rate: 1, kinds: ['timeout'], hangMs: 300 });
+  try {
+    await oneTokenRuns(job, name, 1);
+  } finally {
+    await sim.control('PUT', '/_sim/bambuser/faults', { rate: 0, kinds: [] });
+  }
+}
+
+/** The product effects (pinned, unpinned) `platform` recorded on show `id`. */
+async function productEffects(platform: string, id: string): Promise<string[]> {
+  return (await sim.effects(platform)).filter((e) => e.externalId === id && e.type.startsWith('product.')).map((e) => `${e.type}:${e.productId}`);
 }
 
 async function setRateLimit(job: Job, rateLimit: { requests: number; windowMs: number }): Promise<void> {
@@ -94,43 +120,26 @@ test('one request per run: a Facebook live video is made and a Live Shopping pin
   const reasons = await oneTokenRuns(job, 'live', 8);
   const m = await svc.rt.shows.getMirror('fbone', 'f1', 'fb1');
   expect({ state: m?.state, pin: m?.pins['p1']?.state, reasons }).toEqual({ state: 'live', pin: 'pinned', reasons: Array(3).fill('rate_limited') });
-  const fx = (await sim.effects('facebook')).filter((e) => e.externalId === id && e.type.startsWith('product.'));
-  expect(fx.map((e) => `${e.type}:${e.productId}`)).toEqual(['product.pinned:p1']);
+  expect(await productEffects('facebook', id)).toEqual(['product.pinned:p1']);
   const reads = (await requests('facebook')).filter((q) => q.path.endsWith(`/${id}/pinnable_products`));
   expect(reads).toHaveLength(1);
 }, 30_000);
 
 test('one request per run: a Bambuser pin is made (the show\'s products read is a recorded step, not sent again by the runs after a refused add)', async () => {
-  const secret = await bambuserTarget('bmone', 'bm1', ONE);
-  const job = { partnerId: 'bmone', showId: 'b1', targetId: 'bm1' };
-  await event(job, secret, 'show.scheduled', {}, '2026-11-24T17:00:00Z');
-  await oneTokenRuns(job, 'made', 4);
-  const id = (await svc.rt.shows.getMirror('bmone', 'b1', 'bm1'))!.remote!.externalId;
+  const { job, id } = await liveBambuserShow('bmone', 'bm1', 'b1');
   // Live with p1 pinned: the products read, the add, then the highlight, one run each.
-  await event(job, secret, 'show.live', { state: 'live', pinnedProductIds: ['p1'] }, '2026-11-24T18:00:00Z');
   const reasons = await oneTokenRuns(job, 'live', 8);
   const m = await svc.rt.shows.getMirror('bmone', 'b1', 'bm1');
   expect({ state: m?.state, pin: m?.pins['p1']?.state, reasons }).toEqual({ state: 'live', pin: 'pinned', reasons: ['rate_limited', 'rate_limited'] });
-  const fx = (await sim.effects('bambuser')).filter((e) => e.externalId === id && e.type.startsWith('product.'));
-  expect(fx.map((e) => e.type)).toEqual(['product.pinned']);
+  expect(await productEffects('bambuser', id)).toEqual(['product.pinned:p1']);
 }, 30_000);
 
 test('a Bambuser add whose outcome is unknown after a products read of an earlier run is looked for, not made twice', async () => {
-  const secret = await bambuserTarget('bmadd', 'bm2', ONE);
-  const job = { partnerId: 'bmadd', showId: 'b2', targetId: 'bm2' };
-  await event(job, secret, 'show.scheduled', {}, '2026-11-24T17:00:00Z');
-  await oneTokenRuns(job, 'made', 4);
-  const id = (await svc.rt.shows.getMirror('bmadd', 'b2', 'bm2'))!.remote!.externalId;
-  await event(job, secret, 'show.live', { state: 'live', pinnedProductIds: ['p1'] }, '2026-11-24T18:00:00Z');
+  const { job, id } = await liveBambuserShow('bmadd', 'bm2', 'b2');
   // The products read (none attached); the add refused.
   expect(await oneTokenRuns(job, 'read', 1)).toEqual(['rate_limited']);
-  // The add reaches Bambuser, its answer never comes (the socket reset after 300 ms).
-  await sim.control('PUT', '/_sim/bambuser/faults', { rate: 1, kinds: ['timeout'], hangMs: 300 });
-  try {
-    await oneTokenRuns(job, 'lost', 1);
-  } finally {
-    await sim.control('PUT', '/_sim/bambuser/faults', { rate: 0, kinds: [] });
-  }
+  // The add reaches Bambuser, its answer never comes.
+  await unansweredRun(job, 'lost');
   const adds = async () => (await requests('bambuser')).filter((q) => q.method === 'POST' && q.path.endsWith(`/shows/${id}/products`)).length;
   expect(await adds()).toBe(1);
   // Once that attempt has settled, with room for the lookup and the highlight: the add is found, not sent again.
@@ -142,23 +151,12 @@ test('a Bambuser add whose outcome is unknown after a products read of an earlie
 }, 30_000);
 
 test('one request per run: a Bambuser pin taken back without a ref (its highlight\'s outcome unknown) is unpinned (the two reads are recorded steps)', async () => {
-  const secret = await bambuserTarget('bmun', 'bm3', ONE);
-  const job = { partnerId: 'bmun', showId: 'b3', targetId: 'bm3' };
-  await event(job, secret, 'show.scheduled', {}, '2026-11-24T17:00:00Z');
-  await oneTokenRuns(job, 'made', 4);
-  const id = (await svc.rt.shows.getMirror('bmun', 'b3', 'bm3'))!.remote!.externalId;
+  const { job, secret, id } = await liveBambuserShow('bmun', 'bm3', 'b3');
   // The pin: the products read, the add, then the highlight, which reaches Bambuser while its answer
-  // never comes (the socket reset after 300 ms): the pin's outcome is unknown (no ref).
-  await event(job, secret, 'show.live', { state: 'live', pinnedProductIds: ['p1'] }, '2026-11-24T18:00:00Z');
+  // never comes: the pin's outcome is unknown (no ref).
   expect(await oneTokenRuns(job, 'pin', 2)).toEqual(['rate_limited', 'rate_limited']);
-  await sim.control('PUT', '/_sim/bambuser/faults', { rate: 1, kinds: ['timeout'], hangMs: 300 });
-  try {
-    await oneTokenRuns(job, 'lost', 1);
-  } finally {
-    await sim.control('PUT', '/_sim/bambuser/faults', { rate: 0, kinds: [] });
-  }
-  const fx = async () => (await sim.effects('bambuser')).filter((e) => e.externalId === id && e.type.startsWith('product.')).map((e) => e.type);
-  expect(await fx()).toEqual(['product.pinned']);
+  await unansweredRun(job, 'lost');
+  expect(await productEffects('bambuser', id)).toEqual(['product.pinned:p1']);
   const pin = (await svc.rt.shows.getMirror('bmun', 'b3', 'bm3'))?.pins['p1'];
   expect({ state: pin?.state, tried: pin?.tried, ref: pin?.ref }).toEqual({ state: 'pending', tried: true, ref: undefined });
   // Taken back once that attempt has settled: the products read, the highlights read, then the delete, one run each.
@@ -166,5 +164,5 @@ test('one request per run: a Bambuser pin taken back without a ref (its highligh
   await sleep(SETTLED_MS + 200);
   const reasons = await oneTokenRuns(job, 'unpin', 6);
   const m = await svc.rt.shows.getMirror('bmun', 'b3', 'bm3');
-  expect({ pin: m?.pins['p1']?.state, reasons, effects: await fx() }).toEqual({ pin: 'unpinned', reasons: ['rate_limited', 'rate_limited'], effects: ['product.pinned', 'product.unpinned'] });
+  expect({ pin: m?.pins['p1']?.state, reasons, effects: await productEffects('bambuser', id) }).toEqual({ pin: 'unpinned', reasons: ['rate_limited', 'rate_limited'], effects: ['product.pinned:p1', 'product.unpinned:p1'] });
 }, 30_000);
