@@ -7,7 +7,9 @@
  * pinned. So was a Bambuser unpin without a ref (the products read, the highlights read, then the
  * delete). The reads are now recorded steps of the pin's (the unpin's) scope; and a write's step done
  * already takes no token (a Facebook create's live video, a Bambuser add: their slot was taken before
- * the step, and what followed them was refused for ever). Real redis-server, the
+ * the step, and what followed them was refused for ever). A product id so recorded may be stale (the
+ * seller removed the product before the highlight): Bambuser's refusal of it is mendable, so the pin is
+ * asked again as a new episode that reads again, not failed for good. Real redis-server, the
  * real SyncService and adapters, the simulators over HTTP. The runs are played here, as BullMQ would run
  * the delayed job; the window's passing between two runs is played by emptying the limiter's keys.
  */
@@ -28,7 +30,8 @@ beforeAll(async () => {
   // Bambuser's own window (5 per 10 s per key) is not what is tested: our limiter's is.
   await sim.control('PUT', '/_sim/bambuser/limits', { requestsPerWindow: null });
   // No workers: the test plays the runs.
-  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '1000', PLATFORM_SETTLE_MS: '0' } });
+  // A mendable refusal is asked again after 100 ms (its least), not 30 s.
+  svc = await startService({ env: { PLATFORM_TIMEOUT_MS: '1000', PLATFORM_SETTLE_MS: '0', PIN_REFUSED_RETRY_BASE_MS: '100' } });
 });
 afterAll(async () => {
   await svc?.close();
@@ -142,9 +145,14 @@ test('a Bambuser add whose outcome is unknown after a products read of an earlie
   await unansweredRun(job, 'lost');
   const adds = async () => (await requests('bambuser')).filter((q) => q.method === 'POST' && q.path.endsWith(`/shows/${id}/products`)).length;
   expect(await adds()).toBe(1);
-  // Once that attempt has settled, with room for the lookup and the highlight: the add is found, not sent again.
-  await setRateLimit(job, { requests: 5, windowMs: 60_000 });
+  // Once that attempt has settled, at one request per window the look for it is refused every run:
+  // the add's start takes the run's token (the add's own, should the look find nothing), the look
+  // needs another, and the add's record is put back. Such a write needs 2 requests per window
+  // (docs/operations.md, rateLimit).
   await sleep(SETTLED_MS + 200);
+  expect(await oneTokenRuns(job, 'short', 2)).toEqual(['rate_limited', 'rate_limited']);
+  // At 2: the add is found, not sent again; the highlight follows.
+  await setRateLimit(job, { requests: 2, windowMs: 60_000 });
   await oneTokenRuns(job, 'found', 3);
   const m = await svc.rt.shows.getMirror('bmadd', 'b2', 'bm2');
   expect({ pin: m?.pins['p1']?.state, adds: await adds() }).toEqual({ pin: 'pinned', adds: 1 });
@@ -165,4 +173,30 @@ test('one request per run: a Bambuser pin taken back without a ref (its highligh
   const reasons = await oneTokenRuns(job, 'unpin', 6);
   const m = await svc.rt.shows.getMirror('bmun', 'b3', 'bm3');
   expect({ pin: m?.pins['p1']?.state, reasons, effects: await productEffects('bambuser', id) }).toEqual({ pin: 'unpinned', reasons: ['rate_limited', 'rate_limited'], effects: ['product.pinned:p1', 'product.unpinned:p1'] });
+}, 30_000);
+
+test('one request per run: a Bambuser pin whose products read an earlier run recorded, the product removed by the seller since, is asked again and pinned (the refusal is mendable, not a failure for good)', async () => {
+  const { job, secret, id } = await liveBambuserShow('bmgone', 'bm4', 'b4');
+  expect(await oneTokenRuns(job, 'pin', 4)).toEqual(['rate_limited', 'rate_limited']);
+  // Taken back (its ref known: the delete alone), then pinned again: the products read finds the
+  // product attached by the first pin, and the highlight is refused by the limiter.
+  await event(job, secret, 'show.live', { state: 'live', pinnedProductIds: [] }, '2026-11-24T18:01:00Z');
+  await oneTokenRuns(job, 'unpin', 2);
+  expect((await svc.rt.shows.getMirror('bmgone', 'b4', 'bm4'))?.pins['p1']?.state).toBe('unpinned');
+  await event(job, secret, 'show.live', { state: 'live', pinnedProductIds: ['p1'] }, '2026-11-24T18:02:00Z');
+  expect(await oneTokenRuns(job, 'read', 1)).toEqual(['rate_limited']);
+  // The seller removes that product from the show meanwhile.
+  const bmb = async (method: string, path: string): Promise<Response> => fetch(`${sim.base('bambuser')}/v1/shows/${id}${path}`, { method, headers: { authorization: 'Token bmb_one_token_bm4' } });
+  const attached = ((await (await bmb('GET', '/products')).json()) as { results: { id: string }[] }).results;
+  expect(attached).toHaveLength(1);
+  expect((await bmb('DELETE', `/products/${attached[0]!.id}`)).status).toBeLessThan(300);
+  // The highlight names the product read before: Bambuser refuses it. Asked again once its wait is
+  // over, as a new episode that reads the products again: added again, then highlighted.
+  await oneTokenRuns(job, 'refused', 1);
+  const refused = (await svc.rt.shows.getMirror('bmgone', 'b4', 'bm4'))?.pins['p1'];
+  expect({ state: refused?.state, retried: refused?.refused?.retry !== undefined }).toEqual({ state: 'failed', retried: true });
+  await sleep(300);
+  await oneTokenRuns(job, 'again', 5);
+  expect((await svc.rt.shows.getMirror('bmgone', 'b4', 'bm4'))?.pins['p1']?.state).toBe('pinned');
+  expect((await productEffects('bambuser', id)).at(-1)).toBe('product.pinned:p1');
 }, 30_000);

@@ -28,7 +28,7 @@
  */
 import { z } from 'zod';
 import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RecoverAttempt, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
-import { ActionRequiredError, isTargetError } from '../target.errors.js';
+import { ActionRequiredError, isTargetError, PinRefusedError } from '../target.errors.js';
 import { patiently } from '../report-wait.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
@@ -291,16 +291,27 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       // the limiter refused resumes there: read again by every run, it took the one token each wait
       // freed, and at 1 request per window the product was never pinned. Reused, it is safe: the
       // product it names is ours (our tracked link), and one the seller removed since makes Bambuser
-      // refuse the highlight (a refused pin is asked again as a new episode, which reads again).
+      // refuse the highlight, a refusal then mendable (below): asked again as a new episode, which reads again.
       // Repeatable (a read): any error forgets it.
-      const existing = await op.once('products', () => findShowProduct(showId, pin.linkUrl), undefined, { repeatable: true, resultInClear: true, limitedRequest: true });
+      // `current`: this run read, made or found the product itself (not an earlier run's recorded result).
+      let current = false;
+      const existing = await op.once(
+        'products',
+        () => {
+          current = true;
+          return findShowProduct(showId, pin.linkUrl);
+        },
+        undefined,
+        { repeatable: true, resultInClear: true, limitedRequest: true },
+      );
       const product =
         existing ??
         (await onceWrite(
           op,
           'product',
-          () =>
-            client.call({
+          () => {
+            current = true;
+            return client.call({
               method: 'POST',
               path: `${showPath(showId)}/products`,
               body: { publicUrl: pin.linkUrl, productReference: pin.platformProductId, title: platformTitle(pin.title, PRODUCT_TITLE_FALLBACK) },
@@ -308,24 +319,38 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
               schema: ProductSchema,
               // Bambuser validating the product (its reference, title) refuses this pin only.
               pinOf: JSON.stringify(pin.platformProductId),
-            }),
+            });
+          },
           // A crashed add is looked for: `existing` may have been read by an earlier run, before it.
-          () => findShowProduct(showId, pin.linkUrl),
+          () => {
+            current = true;
+            return findShowProduct(showId, pin.linkUrl);
+          },
         ));
-      const highlight = await onceWrite(
-        op,
-        'highlight',
-        () =>
-          client.call({
-            method: 'POST',
-            path: `${showPath(showId)}/highlights`,
-            body: { startAt: new Date().toISOString(), products: [product.id] },
-            scope: 'WRITE_SHOWS',
-            schema: HighlightSchema,
-            pinOf: JSON.stringify(pin.platformProductId),
-          }),
-        () => currentHighlightOf(showId, product.id),
-      );
+      let highlight: BambuserHighlight;
+      try {
+        highlight = await onceWrite(
+          op,
+          'highlight',
+          () =>
+            client.call({
+              method: 'POST',
+              path: `${showPath(showId)}/highlights`,
+              body: { startAt: new Date().toISOString(), products: [product.id] },
+              scope: 'WRITE_SHOWS',
+              schema: HighlightSchema,
+              pinOf: JSON.stringify(pin.platformProductId),
+            }),
+          () => currentHighlightOf(showId, product.id),
+        );
+      } catch (err) {
+        // The product's id came from an earlier run (its read or its add recorded, the highlight refused
+        // by the limiter or a 5xx then): the seller may have removed that product since (400 "product …
+        // is not part of show"). Mendable: the pin is asked again after a wait as a new episode, which
+        // reads the products again. Not mendable, it failed for good (read again by every run before).
+        if (!current && err instanceof PinRefusedError && !err.mendable) throw new PinRefusedError(err.message, err.reason, { mendable: true, unsent: err.unsent });
+        throw err;
+      }
       return { ref: highlight.id };
     },
 
