@@ -426,15 +426,19 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     await expect(h.adapter.pin(remote, LINEN_PIN, { once: crashOnce(store, 'highlight'), marker: 'mk-pc' })).rejects.toThrow('worker killed');
     const again = await h.adapter.pin(remote, LINEN_PIN, { once: store.once, marker: 'mk-pc' });
     expect(again.ref).toEqual(expect.any(String));
+    // The products read and the add, recorded by the first attempt, are not sent again.
     expect(store.calls).toEqual([
+      { step: 'products', ran: true, recovered: false },
       { step: 'product', ran: true, recovered: false },
+      { step: 'products', ran: false, recovered: false },
+      { step: 'product', ran: false, recovered: false },
       { step: 'highlight', ran: false, recovered: true },
     ]);
     expect((await effects()).filter((e) => e.type === 'product.pinned')).toHaveLength(1);
     const products = (await axios.get(`${sim.url}/bambuser/v1/shows/${remote.externalId}/products`, { headers: { authorization: `Token ${API_KEY}` } })).data as {
       results: unknown[];
     };
-    expect(products.results).toHaveLength(1); // attached once, found by its link on the retry
+    expect(products.results).toHaveLength(1); // attached once, its add recorded
   });
 
   it('cancelShow deletes the show and is idempotent', async () => {

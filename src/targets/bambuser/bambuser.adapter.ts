@@ -28,7 +28,7 @@
  */
 import { z } from 'zod';
 import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RecoverAttempt, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
-import { ActionRequiredError, isTargetError } from '../target.errors.js';
+import { ActionRequiredError, isTargetError, PinRefusedError } from '../target.errors.js';
 import { patiently } from '../report-wait.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
@@ -115,12 +115,14 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
   }
 
   /**
-   * A non-idempotent write inside `once`, its limiter slot taken before the intent is marked started:
-   * a full window throws here, before anything is recorded (see bambuser.client.ts).
+   * A non-idempotent write inside `once`, its limiter slot taken with the intent's start
+   * (`limitedRequest`): a full window throws there, before anything is recorded, and a step done
+   * already takes none. Taken before the start (`reserve()`), a done step spent the slot all the same,
+   * and a pin resumed after its add at one request per window spent each run's on the add's reserve
+   * and was refused its highlight for ever.
    */
   async function onceWrite<T>(op: OpContext, step: string, run: () => Promise<T>, recover: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> {
-    await client.reserve();
-    return op.once(step, run, recover);
+    return op.once(step, run, recover, { limitedRequest: true });
   }
 
   async function listShowsPage(cursor: string | undefined): Promise<{ results: BambuserShow[]; cursor?: string | null | undefined }> {
@@ -205,7 +207,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       const show = await onceWrite(
         op,
         'show',
-        () => client.call({ method: 'POST', path: `${V1}/shows`, body, scope: 'WRITE_SHOWS', schema: ShowSchema, preReserved: true }),
+        () => client.call({ method: 'POST', path: `${V1}/shows`, body, scope: 'WRITE_SHOWS', schema: ShowSchema }),
         (attempt) => findShow(op.marker, attempt.since),
       );
       log.info({ externalId: show.id }, 'bambuser show created');
@@ -248,6 +250,9 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       // it would lose its sales. A show that never went on air may have sold too (pre-show sales from
       // its product list): its order stats are read first, and one with orders is unpublished
       // (viewers no longer see it) instead of deleted. Only a show that never aired nor sold is deleted.
+      // The reads are not recorded steps (at 1 or 2 requests per window the cancel never completes):
+      // reused by a later run, a "not aired, no orders" read would delete a show that went live or sold
+      // since (its broadcast and its sales), and a "sold" one would unpublish a show the host has started.
       let show: BambuserShow;
       try {
         show = await getShow(remote.externalId);
@@ -282,51 +287,85 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     async pin(remote, pin: PinSpec, op) {
       const showId = remote.externalId;
       // Links are unique per (show, target, product): a product pinned before is attached already.
-      const existing = await findShowProduct(showId, pin.linkUrl);
+      // The show's products read is a recorded step of the pin's scope, so a run whose add or highlight
+      // the limiter refused resumes there: read again by every run, it took the one token each wait
+      // freed, and at 1 request per window the product was never pinned. Reused, it is safe: the
+      // product it names is ours (our tracked link), and one the seller removed since makes Bambuser
+      // refuse the highlight, a refusal then mendable (below): asked again as a new episode, which reads again.
+      // Repeatable (a read): any error forgets it.
+      // `current`: this run read, made or found the product itself (not an earlier run's recorded result).
+      let current = false;
+      const existing = await op.once(
+        'products',
+        () => {
+          current = true;
+          return findShowProduct(showId, pin.linkUrl);
+        },
+        undefined,
+        { repeatable: true, resultInClear: true, limitedRequest: true },
+      );
       const product =
         existing ??
         (await onceWrite(
           op,
           'product',
-          () =>
-            client.call({
+          () => {
+            current = true;
+            return client.call({
               method: 'POST',
               path: `${showPath(showId)}/products`,
               body: { publicUrl: pin.linkUrl, productReference: pin.platformProductId, title: platformTitle(pin.title, PRODUCT_TITLE_FALLBACK) },
               scope: 'WRITE_PRODUCTS',
               schema: ProductSchema,
-              preReserved: true,
               // Bambuser validating the product (its reference, title) refuses this pin only.
               pinOf: JSON.stringify(pin.platformProductId),
-            }),
-          // We looked a moment ago (`existing`): a crashed add would have been found there.
-          async () => null,
+            });
+          },
+          // A crashed add is looked for: `existing` may have been read by an earlier run, before it.
+          () => {
+            current = true;
+            return findShowProduct(showId, pin.linkUrl);
+          },
         ));
-      const highlight = await onceWrite(
-        op,
-        'highlight',
-        () =>
-          client.call({
-            method: 'POST',
-            path: `${showPath(showId)}/highlights`,
-            body: { startAt: new Date().toISOString(), products: [product.id] },
-            scope: 'WRITE_SHOWS',
-            schema: HighlightSchema,
-            preReserved: true,
-            pinOf: JSON.stringify(pin.platformProductId),
-          }),
-        () => currentHighlightOf(showId, product.id),
-      );
+      let highlight: BambuserHighlight;
+      try {
+        highlight = await onceWrite(
+          op,
+          'highlight',
+          () =>
+            client.call({
+              method: 'POST',
+              path: `${showPath(showId)}/highlights`,
+              body: { startAt: new Date().toISOString(), products: [product.id] },
+              scope: 'WRITE_SHOWS',
+              schema: HighlightSchema,
+              pinOf: JSON.stringify(pin.platformProductId),
+            }),
+          () => currentHighlightOf(showId, product.id),
+        );
+      } catch (err) {
+        // The product's id came from an earlier run (its read or its add recorded, the highlight refused
+        // by the limiter or a 5xx then): the seller may have removed that product since (400 "product …
+        // is not part of show"). Mendable: the pin is asked again after a wait as a new episode, which
+        // reads the products again. Not mendable, it failed for good (read again by every run before).
+        if (!current && err instanceof PinRefusedError && !err.mendable) throw new PinRefusedError(err.message, err.reason, { mendable: true, unsent: err.unsent });
+        throw err;
+      }
       return { ref: highlight.id };
     },
 
-    async unpin(remote, pin, ref) {
+    async unpin(remote, pin, ref, op) {
       const showId = remote.externalId;
       // A pin recorded without its highlight id: the product's latest highlight is the one to take back.
+      // Its two reads are recorded steps of the unpin's scope, so a run whose next request the limiter
+      // refused resumes there (read again by every run, at 1 or 2 requests per window the delete never
+      // came). Reused, they are safe: the delete names the highlight read, one featuring our product,
+      // as a pin's ref would (one no longer current, or gone, changes nothing for viewers).
       let highlightId = ref;
       if (!highlightId) {
-        const product = await findShowProduct(showId, pin.linkUrl);
-        highlightId = product ? (await currentHighlightOf(showId, product.id))?.id : undefined;
+        const read = { repeatable: true, resultInClear: true, limitedRequest: true } as const;
+        const product = await op.once('product', () => findShowProduct(showId, pin.linkUrl), undefined, read);
+        highlightId = product ? ((await op.once('highlight', async () => (await currentHighlightOf(showId, product.id))?.id ?? null, undefined, read)) ?? undefined) : undefined;
         if (!highlightId) return; // nothing of ours is featured
       }
       try {

@@ -2,9 +2,9 @@
  * Low-level client of the Bambuser Live Video Shopping REST API for one target (one API key).
  * `Authorization: Token <apiKey>` (not Bearer). Bambuser allows 5 requests per 10 s moving window per
  * key, shared by every worker through the Redis limiter (PLATFORM_LIMITS.bambuser): every request
- * takes a slot first. A non-idempotent write that runs inside `op.once` takes its slot *before* the
- * intent is marked started (`reserve()` + `preReserved`): a full window then costs nothing, instead of
- * leaving a "started" intent whose next attempt must spend a rate-limited list request on recovery.
+ * takes a slot first. A non-idempotent write that runs inside `op.once` takes its slot with the
+ * intent's start (OnceOptions.limitedRequest): a full window then costs nothing, instead of leaving a
+ * "started" intent whose next attempt must spend a rate-limited list request on recovery.
  * Responses are parsed with zod; failures become TargetErrors. Never logs the key or bodies.
  */
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
@@ -47,8 +47,6 @@ export interface ApiCall<T> {
   /** The scope the endpoint requires (named in the 403 message). */
   scope: string;
   schema: z.ZodType<T>;
-  /** The caller already took this request's limiter slot with reserve(). */
-  preReserved?: boolean;
   /** The pinned product this call carries (its id as sent): a validation refusal is that pin's alone (FailureContext.pinOf). */
   pinOf?: string;
   /** An unpaged answer's bound on its JSON values (MAX_REPORT_VALUES); MAX_RESPONSE_VALUES when unset. */
@@ -58,8 +56,6 @@ export interface ApiCall<T> {
 export interface BambuserClient {
   readonly credentials: BambuserCredentials;
   call<T>(req: ApiCall<T>): Promise<T>;
-  /** Take one limiter slot now for a request sent a moment later with `preReserved: true`. */
-  reserve(): Promise<void>;
 }
 
 function parseCredentials(raw: Record<string, string>): BambuserCredentials | PermanentError {
@@ -93,7 +89,7 @@ export function createBambuserClient(ctx: AdapterContext, now: () => number = Da
 
   async function call<T>(req: ApiCall<T>): Promise<T> {
     const { apiKey } = credentials();
-    if (!req.preReserved) await ctx.limiter.acquire();
+    await ctx.limiter.acquire();
     const what = `${req.method} ${req.path}`;
     const failureCtx = { partnerId: ctx.target.partnerId, targetId: ctx.target.id, advice, scope: req.scope, what, ...(req.pinOf !== undefined ? { pinOf: req.pinOf } : {}) };
     const started = now();
@@ -137,6 +133,5 @@ export function createBambuserClient(ctx: AdapterContext, now: () => number = Da
       return credentials();
     },
     call,
-    reserve: () => ctx.limiter.acquire(),
   };
 }

@@ -166,9 +166,16 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
   const liveShopping = createLiveShopping(client);
   const videoPath = (id: string): string => `/${encodeURIComponent(id)}`;
 
+  /**
+   * A non-idempotent write inside `once` (one request), its limiter slot taken with the intent's start
+   * (`limitedRequest`): a full window throws there, before anything is recorded, and a step done
+   * already takes none; a block of the call's use case (pages), read as the request goes, forgets the
+   * step (`singleRequest`). Taken before the start (`reserve()`), a done step spent the slot all the
+   * same: at one request per window a create recorded its live video and then spent each run's token
+   * on that reserve, and the read after it was refused for ever.
+   */
   async function onceWrite<T>(op: OpContext, step: string, run: () => Promise<T>, recover: (attempt: RecoverAttempt) => Promise<T | null>): Promise<T> {
-    await client.reserve();
-    return op.once(step, run, recover);
+    return op.once(step, run, recover, { limitedRequest: true, singleRequest: true });
   }
 
   async function getLiveVideo(id: string, fields = LIVE_VIDEO_FIELDS): Promise<LiveVideo> {
@@ -339,7 +346,6 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
               event_params: scheduled ? JSON.stringify({ start_time: startUnix }) : undefined,
             },
             schema: CreatedLiveVideoSchema,
-            preReserved: true,
           });
           return { id: res.id, secureStreamUrl: res.secure_stream_url ?? null, scheduled };
         },
@@ -435,6 +441,8 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       // The status is read first: a video that is streaming is ended (Facebook does not delete one
       // that is LIVE), one already over is left alone — a retry after a crash that followed the end
       // must not delete the ended video (its recording) — and only one that never aired is deleted.
+      // The read is not a recorded step (at 1 request per window the withdraw never completes): a
+      // "never aired" read by an earlier run could delete a video that went live and ended since.
       const id = remote.externalId;
       let status: string | undefined;
       try {
@@ -469,7 +477,18 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
       if ((await permissions.get()).liveShopping) {
         try {
           // Setting the featured product is idempotent: a retry after a crash pins the same item again.
-          const item = await liveShopping.findProductItem(id, pin.platformProductId);
+          // Two requests through the account's limiter: the catalog read, then the pin. The read is a
+          // recorded step of the pin's scope, so a run whose pin the limiter refused resumes with the
+          // pin: read again by every run, it took the one token each wait freed, and at 1 request per
+          // window the product was never pinned. Reused, it is safe: it only names the catalog item of
+          // the sku (or none: a comment instead), and the pin replaces whatever is featured either way;
+          // an item deleted since is refused by Facebook (a refused pin is asked again as a new episode,
+          // which reads again). Repeatable (a read): any error forgets it.
+          const item = await op.once('item', () => liveShopping.findProductItem(id, pin.platformProductId), undefined, {
+            repeatable: true,
+            resultInClear: true,
+            limitedRequest: true,
+          });
           if (item) {
             await liveShopping.pin(id, item.id, pin.platformProductId);
             return { ref: `${PRODUCT_PIN_REF}${item.id}` };
@@ -489,7 +508,7 @@ export const createFacebookAdapter: AdapterFactory = (ctx) => {
         op,
         'comment',
         async () => {
-          const res = await client.call({ method: 'POST', path: `${videoPath(videoId)}/comments`, params: { message }, schema: CommentSchema, preReserved: true });
+          const res = await client.call({ method: 'POST', path: `${videoPath(videoId)}/comments`, params: { message }, schema: CommentSchema });
           return { id: res.id };
         },
         (attempt) => findPinComment(videoId, pin.linkUrl, tag, attempt.since),

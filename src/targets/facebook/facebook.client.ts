@@ -4,8 +4,9 @@
  * form-encoded, GET/DELETE parameters in the query, as the Graph API takes them. Every request takes a
  * limiter slot (Facebook has no per-second window for Pages; the limiter holds the block set after a
  * throttling error: an app-level one holds every call, a Business Use Case one only the calls of that
- * use case, GraphCall.useCase). Writes inside `op.once` reserve their slot before the intent is marked started
- * (see bambuser.client.ts for why). Responses are parsed with zod; failures become TargetErrors.
+ * use case, GraphCall.useCase). Writes inside `op.once` take their slot with the intent's start
+ * (OnceOptions.limitedRequest; see bambuser.client.ts for why). Responses are parsed with zod; failures
+ * become TargetErrors.
  *
  * The Graph version comes from the settings (FACEBOOK_GRAPH_VERSION). A call to an expired version is
  * not refused: Graph serves it with the oldest live version ("defaulted to the next oldest, usable

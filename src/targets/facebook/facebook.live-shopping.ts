@@ -88,6 +88,9 @@ export function createLiveShopping(client: FacebookClient): LiveShopping {
       });
       const featured = 'id' in item ? (p: { id: string }) => p.id === item.id : (p: { id: string; retailer_id?: string | undefined }) => p.retailer_id === item.productId || p.id === item.productId;
       if (!current.data.some(featured)) return; // replaced, already taken down, or (no ref) never pinned
+      // The read and the delete stay in one run (two requests: never done at 1 request per window). The
+      // delete names no item, it takes down whatever is featured: a read recorded by an earlier run
+      // (ours featured then) would take down a product the seller featured since.
       await client.call({ method: 'DELETE', path: edge(liveVideoId, LIVE_SHOPPING_EDGES.pinned), schema: WriteResultSchema, ...LIVE_SHOPPING_USE_CASES });
     },
   };
