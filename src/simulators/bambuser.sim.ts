@@ -6,7 +6,8 @@
  * Protocol, as the public API reference describes it:
  *  - `Authorization: Token <api key>` (a Bearer header is refused with 401). A key belongs to one
  *    organisation (src/simulators/sim.accounts.ts: the seeded ones, more from `POST
- *    /_sim/bambuser/accounts {orgId?, scopes?}`: a new organisation, or another key of one); a key never
+ *    /_sim/bambuser/accounts {orgId?, scopes?, highlights?}`: a new organisation, or another key of one;
+ *    `highlights: false`, an organisation without the highlights beta); a key never
  *    seen is a new organisation's, with every scope (CONTRACT §9: any non-empty credentials). A show
  *    belongs to the organisation whose key created it (or `POST /_sim/bambuser/shows {title, account?}`, account = org id):
  *    another organisation's show answers 404 on every route, and its webhooks go to its own
@@ -28,7 +29,8 @@
  * Our model where the public reference says nothing: list paging (`limit` ≤ 100, opaque `cursor`,
  * newest first), error bodies `{statusCode, error, message}`, a show product's validation (400 for a
  * publicUrl that is no http(s) URL or an empty productReference; a highlight naming a product that is
- * not the show's is a 400 too), and the order stats shape (see
+ * not the show's is a 400 too, and so is any highlight of an organisation made without the highlights
+ * beta, `highlights: false`), and the order stats shape (see
  * src/targets/bambuser/bambuser.schemas.ts). `PUT /_sim/bambuser/webhook {url, secret}` registers a
  * webhook for every topic whose custom header is `x-webhook-secret: <secret>`.
  */
@@ -200,7 +202,7 @@ function isHttpUrl(v: unknown): v is string {
   }
 }
 
-const AccountBody = z.object({ orgId: z.string().min(1).max(100).optional(), scopes: z.array(z.enum(BAMBUSER_SCOPES)).optional() });
+const AccountBody = z.object({ orgId: z.string().min(1).max(100).optional(), scopes: z.array(z.enum(BAMBUSER_SCOPES)).optional(), highlights: z.boolean().optional() });
 
 function send(reply: FastifyReply, r: SimReply): FastifyReply {
   reply.code(r.status);
@@ -585,6 +587,8 @@ export function createBambuserSimulator(): BambuserSimulator {
       if (!Array.isArray(b.products) || b.products.length === 0 || !b.products.every((p) => typeof p === 'string')) {
         throw new BmbError(400, 'products must be a non-empty array of product ids');
       }
+      // Highlights are a beta: an organisation without it is refused (our model of that refusal).
+      if (accounts.some((a) => a.orgId === s.orgId && a.highlights === false)) throw new BmbError(400, `product highlights (beta) are not enabled for organisation ${s.orgId}`);
       const products = (b.products as string[]).map((id) => {
         const p = s.products.find((x) => x.id === id);
         if (!p) throw new BmbError(400, `product ${id} is not part of show ${s.id}`);
@@ -662,10 +666,15 @@ export function createBambuserSimulator(): BambuserSimulator {
     registerRevocations(app, revoked);
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', `expected {orgId?, scopes?: [${BAMBUSER_SCOPES.join(', ')}]}`);
+      if (!b.success) throw new SimProblem(400, 'Invalid request body', `expected {orgId?, scopes?: [${BAMBUSER_SCOPES.join(', ')}], highlights?: boolean}`);
       // With orgId: another key of that organisation.
       if (b.data.orgId !== undefined && !accounts.some((a) => a.orgId === b.data.orgId)) throw new SimProblem(404, 'Unknown account', `no Bambuser organisation ${b.data.orgId}`);
-      const account: BambuserSimAccount = { orgId: b.data.orgId ?? newOrgId(), apiKey: `bmb_sim_${randomId(24)}`, ...(b.data.scopes ? { scopes: b.data.scopes } : {}) };
+      const account: BambuserSimAccount = {
+        orgId: b.data.orgId ?? newOrgId(),
+        apiKey: `bmb_sim_${randomId(24)}`,
+        ...(b.data.scopes ? { scopes: b.data.scopes } : {}),
+        ...(b.data.highlights === false ? { highlights: false } : {}),
+      };
       accounts.push(account);
       return reply.code(201).send({ ...account, credentials: { apiKey: account.apiKey } });
     });

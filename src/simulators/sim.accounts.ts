@@ -74,6 +74,8 @@ export interface BambuserSimAccount {
   apiKey: string;
   /** Omitted: every scope. */
   scopes?: string[];
+  /** false: the organisation has not the product highlights beta (a highlight is refused with a 400). Omitted: it has. */
+  highlights?: boolean;
 }
 
 export interface FacebookSimAccount {

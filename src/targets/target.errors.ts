@@ -93,8 +93,8 @@ export class PinRefusedError extends PermanentError {
    * the seller's listings (Whatnot's 404), not in the shop (TikTok's 36009004 naming `product_id`), out of
    * stock or discontinued in the Page's catalog (Facebook's code 100 naming `product_id`; an item not in
    * the catalog is not refused: the adapter pins it as a comment), or a product id an earlier run read
-   * or made (Bambuser's highlight: the seller may have removed that product since; the new episode
-   * reads again). The same request
+   * or made and the show's products read again show gone (Bambuser's highlight: the seller removed that
+   * product since; the new episode adds it again). The same request
    * succeeds once the seller made the listing, so the sync asks again with a back-off while the show is
    * live and the pin wanted (PIN_REFUSED_RETRY_BASE_MS). Not a refusal of what we sent (a malformed id,
    * a text, a title): that one waits for the product to change, as before.

@@ -8,8 +8,10 @@
  * delete). The reads are now recorded steps of the pin's (the unpin's) scope; and a write's step done
  * already takes no token (a Facebook create's live video, a Bambuser add: their slot was taken before
  * the step, and what followed them was refused for ever). A product id so recorded may be stale (the
- * seller removed the product before the highlight): Bambuser's refusal of it is mendable, so the pin is
- * asked again as a new episode that reads again, not failed for good. Real redis-server, the
+ * seller removed the product before the highlight): Bambuser's refusal of it is mendable when the
+ * products read again show it gone, so the pin is asked again as a new episode that reads again, not
+ * failed for good; still attached, the refusal is final (made mendable by the id's age alone, every
+ * highlight refusal at one request per window was asked again for the whole show). Real redis-server, the
  * real SyncService and adapters, the simulators over HTTP. The runs are played here, as BullMQ would run
  * the delayed job; the window's passing between two runs is played by emptying the limiter's keys.
  */
@@ -62,13 +64,13 @@ async function event(job: Job, secret: string, type: string, fields: Record<stri
 
 /**
  * Partner `partnerId`'s show `showId` made on its Bambuser target `targetId` (an API key of its own, one
- * request per window), then live with p1 pinned (no run of that yet); the job, the partner's secret and
- * the Bambuser show's id.
+ * request per window; `apiKey` if given), then live with p1 pinned (no run of that yet); the job, the
+ * partner's secret and the Bambuser show's id.
  */
-async function liveBambuserShow(partnerId: string, targetId: string, showId: string): Promise<{ job: Job; secret: string; id: string }> {
+async function liveBambuserShow(partnerId: string, targetId: string, showId: string, apiKey = `bmb_one_token_${targetId}`): Promise<{ job: Job; secret: string; id: string }> {
   const secret = await createPartner(svc, partnerId);
   const r = await svc.api(`/v1/partners/${partnerId}/targets?verify=false`, {
-    json: { id: targetId, platform: 'bambuser', name: 'Bambuser', credentials: { apiKey: `bmb_one_token_${targetId}` }, baseUrl: sim.base('bambuser'), commissionRateBps: 500, rateLimit: ONE },
+    json: { id: targetId, platform: 'bambuser', name: 'Bambuser', credentials: { apiKey }, baseUrl: sim.base('bambuser'), commissionRateBps: 500, rateLimit: ONE },
   });
   expect(r.status).toBe(201);
   const job = { partnerId, showId, targetId };
@@ -190,13 +192,30 @@ test('one request per run: a Bambuser pin whose products read an earlier run rec
   const attached = ((await (await bmb('GET', '/products')).json()) as { results: { id: string }[] }).results;
   expect(attached).toHaveLength(1);
   expect((await bmb('DELETE', `/products/${attached[0]!.id}`)).status).toBeLessThan(300);
-  // The highlight names the product read before: Bambuser refuses it. Asked again once its wait is
-  // over, as a new episode that reads the products again: added again, then highlighted.
-  await oneTokenRuns(job, 'refused', 1);
+  // The highlight names the product read before: Bambuser refuses it. The products read again (in the
+  // run after: the highlight took this one's token) show it gone: asked again once its wait is over, as
+  // a new episode that reads the products again: added again, then highlighted.
+  expect(await oneTokenRuns(job, 'refused', 2)).toEqual(['rate_limited']);
   const refused = (await svc.rt.shows.getMirror('bmgone', 'b4', 'bm4'))?.pins['p1'];
   expect({ state: refused?.state, retried: refused?.refused?.retry !== undefined }).toEqual({ state: 'failed', retried: true });
   await sleep(300);
   await oneTokenRuns(job, 'again', 5);
   expect((await svc.rt.shows.getMirror('bmgone', 'b4', 'bm4'))?.pins['p1']?.state).toBe('pinned');
   expect((await productEffects('bambuser', id)).at(-1)).toBe('product.pinned:p1');
+}, 30_000);
+
+test('one request per run: a Bambuser highlight refused for another reason (the product still attached: the products read again) fails for good, not asked again', async () => {
+  // An organisation without the highlights beta: Bambuser refuses every highlight (400).
+  const { apiKey } = (await sim.control('POST', '/_sim/bambuser/accounts', { highlights: false })) as { apiKey: string };
+  const { job, id } = await liveBambuserShow('bmoff', 'bm5', 'b5', apiKey);
+  // The products read, the add, the highlight (refused: its product id read and made by earlier runs),
+  // then the products read again, one run each: the product is attached, the refusal is final.
+  const reasons = await oneTokenRuns(job, 'pin', 8);
+  const pin = (await svc.rt.shows.getMirror('bmoff', 'b5', 'bm5'))?.pins['p1'];
+  expect({ state: pin?.state, retry: pin?.refused?.retry, reasons }).toEqual({ state: 'failed', retry: undefined, reasons: Array(3).fill('rate_limited') });
+  expect(pin?.refused?.error).toMatch(/HTTP 400\): product highlights \(beta\) are not enabled/);
+  // Each once: the highlight is not sent again by the run that reads the products again.
+  const calls = (await requests('bambuser')).filter((q) => q.path.includes(`/shows/${id}/`)).map((q) => `${q.method} ${q.path.slice(q.path.indexOf(id) + id.length)} ${q.status}`);
+  expect(calls).toEqual(['GET /products 200', 'POST /products 201', 'POST /highlights 400', 'GET /products 200']);
+  expect(await productEffects('bambuser', id)).toEqual([]);
 }, 30_000);

@@ -5408,10 +5408,19 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'bambuser-pin-stale-product-refusal-final',
     what: "a Bambuser highlight refused for a product id an earlier run recorded (its products read or its add) is a refusal for good, not a mendable one (src/targets/bambuser/bambuser.adapter.ts pin): a product the seller removed between the two runs left the pin failed for ever",
     file: 'src/targets/bambuser/bambuser.adapter.ts',
-    from: 'if (!current && err instanceof PinRefusedError && !err.mendable) throw',
-    to: 'if (current && err instanceof PinRefusedError && !err.mendable) throw',
+    from: 'throw new PinRefusedError(refusal.message, refusal.reason, { mendable: true });',
+    to: 'throw refusal;',
     tests: ['test/integration/pins.one-token.test.ts'],
     testName: 'the product removed by the seller since',
+  },
+  {
+    name: 'bambuser-pin-refusal-recheck-skipped',
+    what: "a Bambuser highlight refused for a product id an earlier run recorded is mendable without the show's products read again (src/targets/bambuser/bambuser.adapter.ts pin): at one request per window every highlight refusal, the product still attached (Bambuser refusing the highlight itself), was asked again for the whole show, every 5 min at last",
+    file: 'src/targets/bambuser/bambuser.adapter.ts',
+    from: "const attached = await op.once('products-recheck',",
+    to: "const attached = false && await op.once('products-recheck',",
+    tests: ['test/integration/pins.one-token.test.ts'],
+    testName: 'refused for another reason',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

@@ -70,6 +70,14 @@ export function latestHighlight(highlights: readonly BambuserHighlight[]): Bambu
   return latest;
 }
 
+/** A read recorded as a step of a pin's (an unpin's) scope: sent again on any error, its result in clear, its token taken with its start. */
+const RECORDED_READ = { repeatable: true, resultInClear: true, limitedRequest: true } as const;
+
+/** Bambuser's refusal of a pin's highlight, recorded as the highlight step's result (a PinRefusedError's). */
+interface HighlightRefusal {
+  refused: { message: string; reason: string | undefined };
+}
+
 export const BAMBUSER_CAPABILITIES: Capabilities = {
   createShow: 'api',
   pin: 'highlight',
@@ -176,9 +184,12 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     return client.call({ method: 'GET', path: showPath(showId), scope: 'READ_SHOWS', schema: ShowSchema });
   }
 
+  async function showProducts(showId: string): Promise<BambuserProduct[]> {
+    return (await client.call({ method: 'GET', path: `${showPath(showId)}/products`, scope: 'READ_PRODUCTS', schema: ProductListSchema })).results;
+  }
+
   async function findShowProduct(showId: string, linkUrl: string): Promise<BambuserProduct | null> {
-    const res = await client.call({ method: 'GET', path: `${showPath(showId)}/products`, scope: 'READ_PRODUCTS', schema: ProductListSchema });
-    return res.results.find((p) => p.publicUrl === linkUrl) ?? null;
+    return (await showProducts(showId)).find((p) => p.publicUrl === linkUrl) ?? null;
   }
 
   /**
@@ -291,7 +302,8 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       // the limiter refused resumes there: read again by every run, it took the one token each wait
       // freed, and at 1 request per window the product was never pinned. Reused, it is safe: the
       // product it names is ours (our tracked link), and one the seller removed since makes Bambuser
-      // refuse the highlight, a refusal then mendable (below): asked again as a new episode, which reads again.
+      // refuse the highlight, a refusal then mendable when a read shows it gone (below): asked again as
+      // a new episode, which reads again.
       // Repeatable (a read): any error forgets it.
       // `current`: this run read, made or found the product itself (not an earlier run's recorded result).
       let current = false;
@@ -302,7 +314,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
           return findShowProduct(showId, pin.linkUrl);
         },
         undefined,
-        { repeatable: true, resultInClear: true, limitedRequest: true },
+        RECORDED_READ,
       );
       const product =
         existing ??
@@ -327,29 +339,43 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
             return findShowProduct(showId, pin.linkUrl);
           },
         ));
-      let highlight: BambuserHighlight;
-      try {
-        highlight = await onceWrite(
-          op,
-          'highlight',
-          () =>
-            client.call({
+      // Bambuser's refusal of the highlight is the step's result, recorded: the read after it (below)
+      // may be refused by the limiter, and the run after it must not send the highlight again.
+      const highlight = await onceWrite<BambuserHighlight | HighlightRefusal>(
+        op,
+        'highlight',
+        async () => {
+          try {
+            return await client.call({
               method: 'POST',
               path: `${showPath(showId)}/highlights`,
               body: { startAt: new Date().toISOString(), products: [product.id] },
               scope: 'WRITE_SHOWS',
               schema: HighlightSchema,
               pinOf: JSON.stringify(pin.platformProductId),
-            }),
-          () => currentHighlightOf(showId, product.id),
-        );
-      } catch (err) {
-        // The product's id came from an earlier run (its read or its add recorded, the highlight refused
-        // by the limiter or a 5xx then): the seller may have removed that product since (400 "product …
-        // is not part of show"). Mendable: the pin is asked again after a wait as a new episode, which
-        // reads the products again. Not mendable, it failed for good (read again by every run before).
-        if (!current && err instanceof PinRefusedError && !err.mendable) throw new PinRefusedError(err.message, err.reason, { mendable: true, unsent: err.unsent });
-        throw err;
+            });
+          } catch (err) {
+            if (err instanceof PinRefusedError && !err.mendable && !err.unsent) return { refused: { message: err.message, reason: err.reason } };
+            throw err;
+          }
+        },
+        () => currentHighlightOf(showId, product.id),
+      );
+      if ('refused' in highlight) {
+        const refusal = new PinRefusedError(highlight.refused.message, highlight.refused.reason);
+        // The product's id came from this run (read or made now): Bambuser refused the product or the
+        // highlight itself, for good.
+        if (current) throw refusal;
+        // It came from an earlier run (its read or its add recorded, the highlight refused by the limiter
+        // or a 5xx then; at 1 request per window always): the seller may have removed that product since
+        // (400 "product … is not part of show"). The show's products are read again, in a recorded step
+        // of their own (the highlight took this run's token): still attached, the refusal was not about
+        // a stale id and is final; gone, it is mendable: the pin is asked again after a wait as a new
+        // episode, which reads the products again. Made mendable without that read, every highlight
+        // refusal at 1 request per window was asked again, every 5 min at last, for the whole show.
+        const attached = await op.once('products-recheck', async () => (await showProducts(showId)).some((p) => p.id === product.id), undefined, RECORDED_READ);
+        if (attached) throw refusal;
+        throw new PinRefusedError(refusal.message, refusal.reason, { mendable: true });
       }
       return { ref: highlight.id };
     },
@@ -363,9 +389,8 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       // as a pin's ref would (one no longer current, or gone, changes nothing for viewers).
       let highlightId = ref;
       if (!highlightId) {
-        const read = { repeatable: true, resultInClear: true, limitedRequest: true } as const;
-        const product = await op.once('product', () => findShowProduct(showId, pin.linkUrl), undefined, read);
-        highlightId = product ? ((await op.once('highlight', async () => (await currentHighlightOf(showId, product.id))?.id ?? null, undefined, read)) ?? undefined) : undefined;
+        const product = await op.once('product', () => findShowProduct(showId, pin.linkUrl), undefined, RECORDED_READ);
+        highlightId = product ? ((await op.once('highlight', async () => (await currentHighlightOf(showId, product.id))?.id ?? null, undefined, RECORDED_READ)) ?? undefined) : undefined;
         if (!highlightId) return; // nothing of ours is featured
       }
       try {
