@@ -643,3 +643,26 @@ test('an update failing with a 5xx every time uses up the retries, also when eac
     await proxy.close();
   }
 }, 30_000);
+
+/**
+ * From the review of the recorded read's names: a read made again is named by the max-ages since the
+ * first (`read:<n>`), and a run looked at its own name's alone. At 1 request per 60 s (a max-age of
+ * 180 s), a read made again 150 s into its name was usable for 30 s: the run a window later, under the
+ * next name, read again on its token and the update waited another window. The name before's read is
+ * used while it is fresh.
+ */
+test('one request per run: a read made again late under its name is used by the run a window later, under the next name (the update goes out, no read)', async () => {
+  const { job, event } = await madeAtOneToken('nineteen', 's19');
+  const reads = async (seq: number): Promise<number> => (await requests(seq)).filter((q) => q.method === 'GET' && q.path.endsWith('/liveBroadcasts')).length;
+  await event({ title: 'Title A' }, 'show.updated', '2026-11-24T17:01:00Z');
+  expect(await oneTokenRuns(job, 'a', 1)).toEqual(['rate_limited']); // the read; the update refused
+  // 330 s later (150 s into the second max-age since the read): read again (`read:1`), the update refused.
+  expect(await readsAge(job, 330_000)).toBe(1);
+  const again = await lastSeq();
+  expect({ reasons: await oneTokenRuns(job, 'b', 1), reads: await reads(again) }).toEqual({ reasons: ['rate_limited'], reads: 1 });
+  // A window later: the first read 390 s old (the third max-age: `read:2`), the one made again 60 s old.
+  expect(await readsAge(job, 60_000)).toBe(2);
+  const later = await lastSeq();
+  const reasons = await oneTokenRuns(job, 'c', 1);
+  expect({ reasons, reads: await reads(later), title: (await lastSnippetSince(later))?.title }).toEqual({ reasons: [], reads: 0, title: 'Title A' });
+}, 30_000);

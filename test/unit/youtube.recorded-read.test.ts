@@ -3,9 +3,11 @@
  * recordedReadMaxAgeMs, readFresh, reReadStep). From the review of the recorded read: the bound grew
  * with the window whatever the limit (a window of a day kept a read for two days at 200 requests a
  * day), a read a whole max-age ahead of this clock counted as fresh, and the integration tests empty
- * the limiter's window between runs, so the window rule was never exercised.
+ * the limiter's window between runs, so the window rule was never exercised. From its second review: a
+ * run looked at its own name's read alone, so a read made late under the name before was not used
+ * (test/integration/youtube.start-one-token.test.ts, "a read made again late under its name").
  */
-import { readFresh, recordedReadMaxAgeMs, reReadStep } from '../../src/targets/youtube/youtube.adapter.js';
+import { previousReReadStep, readFresh, recordedReadMaxAgeMs, reReadStep } from '../../src/targets/youtube/youtube.adapter.js';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
@@ -44,4 +46,14 @@ test('the read made again is named by the max-ages since the first: the same nam
   expect(reReadStep('read', first, maxAge, NOW + 59_000)).toBe('read:1');
   expect(reReadStep('read', first, maxAge, NOW + 61_000)).toBe('read:2');
   expect(reReadStep('read', first, maxAge, NOW + 10 * DAY)).toBe(`read:${(10 * DAY) / maxAge}`);
+});
+
+test('the name before is looked at from the second name on (a read is made again only past one max-age, never as `read:0`)', () => {
+  const first = ago(0);
+  const maxAge = 30_000;
+  expect(previousReReadStep('read', first, maxAge, NOW + 31_000)).toBeUndefined();
+  expect(previousReReadStep('read', first, maxAge, NOW + 61_000)).toBe('read:1');
+  expect(previousReReadStep('read', first, maxAge, NOW + 10 * DAY)).toBe(`read:${(10 * DAY) / maxAge - 1}`);
+  // A first read ahead of this clock (a worker whose clock ran fast): named `read:-1`, nothing before it.
+  expect(previousReReadStep('read', ago(-10_000), maxAge, NOW)).toBeUndefined();
 });

@@ -334,17 +334,38 @@ export function readFresh(readAt: string | undefined, maxAgeMs: number, nowMs = 
   return age <= maxAgeMs && age >= -READ_AHEAD_TOLERANCE_MS;
 }
 
+/** The number of whole max-ages since `readAt` (since 1970 for a read without a time). */
+function maxAgesSince(readAt: string | undefined, maxAgeMs: number, nowMs: number): number {
+  const since = Date.parse(readAt ?? '');
+  return Math.floor((nowMs - (Number.isNaN(since) ? 0 : since)) / maxAgeMs);
+}
+
 /**
  * The step name of the read made again after `step`'s recorded one (read at `readAt`) is too old:
  * `step:<n>`, n the number of whole max-ages since that read (since 1970 for a read without a time).
- * Each run looks at two steps at most (`step`, then this one), not every read made again before; a
- * read made under the name is younger than the max-age while the name holds (a run at the turn to the
- * next name reads once more: one request).
+ * A run looks at three steps (`step`, the name before while its read is fresh: previousReReadStep,
+ * then this one; a fourth, `<name>+`, only when two workers' clocks are apart), not every read made
+ * again before; a read made under the name is younger than the max-age while the name holds (on one
+ * clock).
  */
 export function reReadStep(step: string, readAt: string | undefined, maxAgeMs: number, nowMs = Date.now()): string {
-  const since = Date.parse(readAt ?? '');
-  return `${step}:${Math.floor((nowMs - (Number.isNaN(since) ? 0 : since)) / maxAgeMs)}`;
+  return `${step}:${maxAgesSince(readAt, maxAgeMs, nowMs)}`;
 }
+
+/**
+ * The name before reReadStep's (`step:<n-1>`), when a read can have been made under it: n ≥ 2 (a read
+ * is made again only once the first is more than a max-age old, never as `step:0`). A read made late
+ * under it is still fresh under the next name: looking at `step:<n>` alone, a read made x into its
+ * max-age was usable for the max-age less x, and a run under the next name read again and spent its
+ * token (at one request per window the write waited another window).
+ */
+export function previousReReadStep(step: string, readAt: string | undefined, maxAgeMs: number, nowMs = Date.now()): string | undefined {
+  const n = maxAgesSince(readAt, maxAgeMs, nowMs);
+  return n >= 2 ? `${step}:${n - 1}` : undefined;
+}
+
+/** The look at a recorded read (recordedRead's `recordedOnly`) found none: thrown instead of reading. */
+class NoRecordedRead extends Error {}
 
 export const createYoutubeAdapter: AdapterFactory = (ctx) => {
   const client = createYoutubeClient(ctx);
@@ -381,10 +402,10 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
    * read carries its time (`readAt`) and is used only while it is fresh (recordedReadMaxAgeMs of the
    * target's limit): after a write that failed for longer (a 5xx backoff, a quota block until midnight
    * Pacific, an operator's retry hours later) the broadcast is read again, as another step (reReadStep:
-   * named by the max-ages since the first read, so a run looks at two steps, not at every read made
-   * again before; at one request per window the read goes out on one run's token and the write on the
-   * next). Used long after, it sent the snippet of an upcoming broadcast to one the seller had started
-   * in Studio since. A read made again is not progress (OnceOptions.notProgress): it reset the mirror's
+   * named by the max-ages since the first read, so a run looks at three steps, not at every read made
+   * again before: the first, the one before this name while fresh, this one; at one request per window
+   * the read goes out on one run's token and the write on the next). Used long after, it sent the
+   * snippet of an upcoming broadcast to one the seller had started in Studio since. A read made again is not progress (OnceOptions.notProgress): it reset the mirror's
    * retries, and a write failing with a 5xx every time never used them up (each run older than the
    * max-age read again first). The step is that one read, sent again harmlessly (repeatable: any error
    * forgets it), a title, a description and times: nothing secret, kept in clear; its request is the
@@ -405,11 +426,28 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
       );
       return { read: got, now };
     };
+    /** `name`'s recorded read, looked at only: undefined when it has none (nothing sent, no token taken). */
+    const recordedOnly = async (name: string): Promise<(T & { readAt?: string }) | undefined> => {
+      try {
+        return await op.once<T & { readAt?: string }>(name, () => Promise.reject(new NoRecordedRead()), undefined, { repeatable: true, resultInClear: true, notProgress: true });
+      } catch (err) {
+        // (Repeatable: the start this look wrote is forgotten. A read an earlier run left started, its
+        // outcome unknown, has nothing to use either.)
+        if (err instanceof NoRecordedRead || err instanceof NotMadeError || (err instanceof RetryableError && err.reason === 'intent_settling')) return undefined;
+        throw err;
+      }
+    };
     const first = await readOnce(step, false);
     if (first.now || readFresh(first.read.readAt, maxAgeMs)) return first;
-    // Read again under the name of this max-age since the first; one found too old there (another
-    // worker's clock behind this one's) is read again under the next name, used whatever its age.
-    const name = reReadStep(step, first.read.readAt, maxAgeMs);
+    // The read made again under the name before, while fresh (made late under it, it is usable for a
+    // whole max-age); else read again under the name of this max-age since the first. One found too old
+    // there (another worker's clock behind this one's) is read again under `<name>+`, used whatever its
+    // readAt says: made under this name, it is at most a max-age old, plus the clocks' difference.
+    const nowMs = Date.now();
+    const previous = previousReReadStep(step, first.read.readAt, maxAgeMs, nowMs);
+    const before = previous === undefined ? undefined : await recordedOnly(previous);
+    if (before !== undefined && readFresh(before.readAt, maxAgeMs)) return { read: before, now: false };
+    const name = reReadStep(step, first.read.readAt, maxAgeMs, nowMs);
     const again = await readOnce(name, true);
     if (again.now || readFresh(again.read.readAt, maxAgeMs)) return again;
     return readOnce(`${name}+`, true);
