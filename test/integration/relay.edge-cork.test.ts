@@ -37,19 +37,24 @@ afterAll(async () => {
 const onStream = (name: string, streamName: string) => chunk(20, Buffer.concat([amfString(name), amfNumber(3), AMF_NULL, amfString(streamName)]), 1);
 const seen = (c: Client, text: string) => waitFor(async () => c.received().includes(text), 10_000, 20);
 
-test("every packet of a publish reaches its player, however the publisher's packets are grouped in its reads", async () => {
+// A publisher on `key` and a player of it, both started; `before`: what the player had received then.
+async function publishAndPlay(key: string): Promise<{ publisher: Client; player: Client; before: number }> {
   const publisher = await streamOn(port);
   const player = await streamOn(port);
   clients.push(publisher, player);
-  publisher.socket.write(onStream('publish', 'corkkey1'));
+  publisher.socket.write(onStream('publish', key));
   await seen(publisher, 'NetStream.Publish.Start');
-  player.socket.write(onStream('play', `corkkey1?play=${edgePlayToken(playKey, 'corkkey1')}`));
+  player.socket.write(onStream('play', `${key}?play=${edgePlayToken(playKey, key)}`));
   await seen(player, 'NetStream.Play.Start');
   await new Promise((r) => setTimeout(r, 100));
-  const before = player.received().length;
+  return { publisher, player, before: player.received().length };
+}
+// AAC frames of 20 bytes (0xaf 0x01: AAC, a raw frame); the player is sent each as one 32-byte chunk.
+const frame = chunk(8, Buffer.concat([Buffer.from([0xaf, 0x01]), Buffer.alloc(18, 0x21)]), 1);
 
-  // AAC frames of 20 bytes (0xaf 0x01: AAC, a raw frame); the player is sent each as one 32-byte chunk.
-  const frame = chunk(8, Buffer.concat([Buffer.from([0xaf, 0x01]), Buffer.alloc(18, 0x21)]), 1);
+test("every packet of a publish reaches its player, however the publisher's packets are grouped in its reads", async () => {
+  const { publisher, player, before } = await publishAndPlay('corkkey1');
+
   let sent = 0;
   for (let b = 0; b < 40; b++) {
     // 11 frames, or 12 where 11 would end the batch on the player's tenth packet (every batch crosses one).
@@ -70,16 +75,7 @@ test("every packet of a publish reaches its player, however the publisher's pack
 const writeSyscalls = () => Number(/^syscw: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
 
 test("a player's packets still go out batched, not one write each, when a batch crosses its tenth packet", async () => {
-  const publisher = await streamOn(port);
-  const player = await streamOn(port);
-  clients.push(publisher, player);
-  publisher.socket.write(onStream('publish', 'corkkey2'));
-  await seen(publisher, 'NetStream.Publish.Start');
-  player.socket.write(onStream('play', `corkkey2?play=${edgePlayToken(playKey, 'corkkey2')}`));
-  await seen(player, 'NetStream.Play.Start');
-  await new Promise((r) => setTimeout(r, 100));
-  const before = player.received().length;
-  const frame = chunk(8, Buffer.concat([Buffer.from([0xaf, 0x01]), Buffer.alloc(18, 0x21)]), 1);
+  const { publisher, player, before } = await publishAndPlay('corkkey2');
   const batches = 40;
   let sent = 0;
   const writesBefore = writeSyscalls();
