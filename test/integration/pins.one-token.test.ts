@@ -17,7 +17,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
-import { keysMatching } from '../helpers/redis-cluster.js';
+import { oneTokenRuns as runWithOneToken } from '../helpers/one-token.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 
@@ -44,17 +44,8 @@ type Job = { partnerId: string; showId: string; targetId: string };
 const ONE = { requests: 1, windowMs: 60_000 };
 const SCHEDULED = { scheduledAt: new Date(Date.now() + 3 * 3600_000).toISOString() };
 
-/** Up to `max` runs of the job, each after the window has passed (the limiter's keys emptied), until one is done; the delays' reasons. */
-async function oneTokenRuns(job: Job, name: string, max: number): Promise<string[]> {
-  const reasons: string[] = [];
-  for (let run = 0; run < max; run++) {
-    for (const k of await keysMatching(svc.rt.redis, svc.rt.keys.targetLimit('*', '*'))) await svc.rt.redis.del(k);
-    const outcome = await svc.rt.syncService.sync(job, { token: `${name}-${run}` });
-    if (outcome.kind === 'done') break;
-    reasons.push(outcome.reason);
-  }
-  return reasons;
-}
+/** Up to `max` runs of the job, each with one token, until one is done; the delays' reasons (test/helpers/one-token.ts). */
+const oneTokenRuns = (job: Job, name: string, max: number): Promise<string[]> => runWithOneToken(svc, job, name, max, '*');
 
 const requests = async (platform: string): Promise<SimRequestRecord[]> => (await sim.control('GET', `/_sim/${platform}/requests`)) as SimRequestRecord[];
 

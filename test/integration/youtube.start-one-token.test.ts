@@ -25,6 +25,7 @@
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { limiterId } from '../../src/targets/target.registry.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
+import { oneTokenRuns as runWithOneToken } from '../helpers/one-token.js';
 import { startLateProxy } from '../helpers/late-proxy.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
@@ -267,17 +268,8 @@ async function youtubeTarget(partnerId: string, targetId: string, rateLimit?: { 
   return partnerSecret;
 }
 
-/** Up to `max` runs of the job, each with its window emptied first (one token, at a limit of 1), until one is done; the delays' reasons. */
-async function oneTokenRuns(job: Job, name: string, max: number): Promise<string[]> {
-  const reasons: string[] = [];
-  for (let run = 0; run < max; run++) {
-    for (const k of await keysMatching(svc.rt.redis, svc.rt.keys.targetLimit('*', 'window'))) await svc.rt.redis.del(k);
-    const outcome = await svc.rt.syncService.sync(job, { token: `${name}-${run}` });
-    if (outcome.kind === 'done') break;
-    reasons.push(outcome.reason);
-  }
-  return reasons;
-}
+/** Up to `max` runs of the job, each with one token, until one is done; the delays' reasons (test/helpers/one-token.ts). */
+const oneTokenRuns = (job: Job, name: string, max: number): Promise<string[]> => runWithOneToken(svc, job, name, max, 'window');
 
 test('one request per run: a title change reaches the broadcast, scheduled and then live (the read before the update is a recorded step, not sent again by the run after a refused update)', async () => {
   const secret6 = await youtubeTarget('six', 'yt6', { requests: 1, windowMs: 60_000 });
