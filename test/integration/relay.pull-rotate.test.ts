@@ -16,9 +16,9 @@ serviceForFile((started) => (svc = started));
 
 afterAll(closeHeldListeners);
 
-test("rotating a pull show's stream key replaces its pull with one that publishes with the new key", async () => {
-  const P = 'pullrot';
-  const show = 'pullrot1';
+// A live show of partner P pulled from a held source (its pull and its reader never get media), with an
+// operator-linked Whatnot mirror `${P}-a`, and a hand-run relay whose edge is another held listener.
+async function livePullShow(P: string, show: string) {
   const src = await heldListener();
   const edge = await heldListener();
   const secret = await createPartner(svc, P);
@@ -27,6 +27,13 @@ test("rotating a pull show's stream key replaces its pull with one that publishe
   expect((await sendEvent(svc, P, secret, showEvent('show.live', live, new Date().toISOString()))).status).toBe(202);
   await linkOperatorMirror(svc, P, show, `${P}-a`, 'op-key', svc.rt.box, 'rtmp://127.0.0.1:9/app');
   const relay: RelayService = handRunRelay(svc, { pollMs: 1_000, edgeUrl: () => edge.url });
+  return { src, edge, relay };
+}
+
+test("rotating a pull show's stream key replaces its pull with one that publishes with the new key", async () => {
+  const P = 'pullrot';
+  const show = 'pullrot1';
+  const { src, relay } = await livePullShow(P, show);
   type Puller = { spec: { output: string }; sup: { pid?: number } };
   const owned = (relay as unknown as { owned: Map<string, { showId: string; puller?: Puller }> }).owned;
   const puller = (): Puller | undefined => [...owned.values()].find((o) => o.showId === show)?.puller;
@@ -54,14 +61,7 @@ test("rotating a pull show's stream key replaces its pull with one that publishe
 test("after a rotation, neither the pull nor a reader restarts ffmpeg on the old key; the next pass starts both on the new one", async () => {
   const P = 'pullrot2';
   const show = 'pullrot2-1';
-  const src = await heldListener();
-  const edge = await heldListener();
-  const secret = await createPartner(svc, P);
-  await addOfflineWhatnotTarget(svc, P, `${P}-a`);
-  const live = sampleShow(show, { state: 'live', sourceUrl: `${src.url}/src-key` });
-  expect((await sendEvent(svc, P, secret, showEvent('show.live', live, new Date().toISOString()))).status).toBe(202);
-  await linkOperatorMirror(svc, P, show, `${P}-a`, 'op-key', svc.rt.box, 'rtmp://127.0.0.1:9/app');
-  const relay: RelayService = handRunRelay(svc, { pollMs: 1_000, edgeUrl: () => edge.url });
+  const { src, edge, relay } = await livePullShow(P, show);
   type Sup = { pid?: number };
   const owned = (relay as unknown as { owned: Map<string, { showId: string; puller?: { sup: Sup }; dests: Map<string, Sup> }> }).owned;
   const o = () => [...owned.values()].find((x) => x.showId === show);
