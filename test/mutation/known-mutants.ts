@@ -5431,6 +5431,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'a read made again late under its name',
   },
+  {
+    name: 'sim-timer-unbounded',
+    what: "the simulators' PUT /_sim/{platform}/limits takes any count as latencyMs, tokenTtlSec or a platform's ...Ms knob (src/simulators/sim.server.ts timerCount): Node runs a setTimeout past 2^31 - 1 ms after 1 ms, so a latency meant to hang answered at once (attack on npm run sim)",
+    file: 'src/simulators/sim.server.ts',
+    from: "const timerCount = count.max(MAX_TIMER, `at most ${MAX_TIMER} (a timer's longest wait, about 24.8 days)`);",
+    to: 'const timerCount = count;',
+    tests: ['test/integration/sim.control.test.ts'],
+    testName: "a wait past a timer's longest",
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
