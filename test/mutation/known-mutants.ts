@@ -5440,6 +5440,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/sim.control.test.ts'],
     testName: "a wait past a timer's longest",
   },
+  {
+    name: 'config-number-any-notation',
+    what: "a number setting takes any text Number() reads (src/config/config.ts numberLike, DECIMAL): PORT=0x10 listened on port 16, 0b11 and 0o7 were 3 and 7, Infinity a 'whole number' message (attack on npm start)",
+    file: 'src/config/config.ts',
+    from: "(typeof v === 'string' && DECIMAL.test(v))",
+    to: "(typeof v === 'string' && v.trim() !== '')",
+    tests: ['test/unit/config.messages.test.ts'],
+    testName: 'stops the start with one plain line',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

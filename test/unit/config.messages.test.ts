@@ -20,6 +20,10 @@ test.each([
   [{ PORT: 'abc' }, 'PORT: must be a number (got "abc")'],
   [{ PLATFORM_TIMEOUT_MS: '10s' }, 'PLATFORM_TIMEOUT_MS: must be a number (got "10s")'],
   [{ SYNC_SHARDS: '1.5' }, 'SYNC_SHARDS: must be a whole number (got "1.5")'],
+  [{ PORT: '0x10' }, 'PORT: must be a number (got "0x10")'],
+  [{ SYNC_SHARDS: '0b11' }, 'SYNC_SHARDS: must be a number (got "0b11")'],
+  [{ WORKER_CONCURRENCY: '0o7' }, 'WORKER_CONCURRENCY: must be a number (got "0o7")'],
+  [{ SHUTDOWN_TIMEOUT_MS: 'Infinity' }, 'SHUTDOWN_TIMEOUT_MS: must be a number (got "Infinity")'],
   [{ REDIS_WAIT_REPLICAS: 'many' }, 'REDIS_WAIT_REPLICAS: must be one of: auto, a number (got "many")'],
   [{ ALLOW_PRIVATE_DESTINATIONS: 'maybe' }, 'ALLOW_PRIVATE_DESTINATIONS: must be one of: 0, 1, true, false, yes, no (got "maybe")'],
 ])('%j stops the start with one plain line', (env, line) => {
