@@ -703,10 +703,10 @@ export interface SimConfig {
   rtmpPort: number;
 }
 const SimConfigSchema = z.object({
-  SIM_PORT: z.coerce.number().int().min(0).max(65535).default(4100),
+  SIM_PORT: tcpPort.default(4100),
   SIM_HOST: z.string().min(1).default('127.0.0.1'),
   SIM_LOG: bool.default(false),
-  SIM_RTMP_PORT: z.coerce.number().int().min(0).max(65535).default(1936),
+  SIM_RTMP_PORT: tcpPort.default(1936),
 });
 export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
   const set = Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '');

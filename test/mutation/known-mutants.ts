@@ -5449,6 +5449,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/unit/config.messages.test.ts'],
     testName: 'stops the start with one plain line',
   },
+  {
+    name: 'sim-port-any-notation',
+    what: 'SIM_PORT is read by zod coercion alone (src/config/config.ts SimConfigSchema), not as the service reads a port: SIM_PORT=0x10 started the simulators on port 16',
+    file: 'src/config/config.ts',
+    from: '  SIM_PORT: tcpPort.default(4100),',
+    to: '  SIM_PORT: z.coerce.number().int().min(0).max(65535).default(4100),',
+    tests: ['test/unit/config.messages.test.ts'],
+    testName: 'SIM_PORT blank, or a port not in decimal',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

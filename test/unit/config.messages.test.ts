@@ -60,9 +60,11 @@ test('a blank value is named with the other bad ones; an empty one is still unse
   expect(loadConfig({ PORT: '' }, '/nonexistent').port).toBe(3000);
 });
 
-test('SIM_PORT blank stops npm run sim naming it', () => {
+test('SIM_PORT blank, or a port not in decimal, stops npm run sim naming it', () => {
   expect(() => loadSimConfig({ SIM_PORT: ' ' })).toThrow('SIM_PORT: is blank (only whitespace)');
   expect(loadSimConfig({ SIM_PORT: '' }).port).toBe(4100);
+  expect(() => loadSimConfig({ SIM_PORT: '0x10' })).toThrow('SIM_PORT: must be a number (got "0x10")');
+  expect(() => loadSimConfig({ SIM_RTMP_PORT: '0b11' })).toThrow('SIM_RTMP_PORT: must be a number (got "0b11")');
 });
 
 test('PLATFORM_TIMEOUTS_MS: platform=milliseconds, each platform once, each at most PLATFORM_TIMEOUT_MS', () => {
