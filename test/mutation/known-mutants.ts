@@ -1060,7 +1060,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'config-number-coerces-booleans',
     what: 'a number key of config/local.json given true, false, null or "" is read as 1 or 0 (commissionHoldDays: false approved commission at once)',
     file: 'src/config/config.ts',
-    from: "(v === undefined || typeof v === 'number' || (typeof v === 'string' && v.trim() !== '') ? v : Number.NaN)",
+    from: "(v === undefined || typeof v === 'number' || (typeof v === 'string' && DECIMAL.test(v)) ? v : Number.NaN)",
     to: '(v)',
     tests: ['test/unit/config.file-keys.test.ts'],
   },
