@@ -48,7 +48,8 @@ return {1, eventId, v, changed}
  * ARGV[first - 1]), in two commands where registerWrites takes three: the register's order key and the
  * version are read together (HMGET), and a newer event writes the register, its order key and the
  * version + 1 in one HSET (registerWrites: HGET, HSET, then HINCRBY, or HGET of the version when
- * unchanged). The same writes and the same reply. INGEST_SHOW_ONE_LUA (one register per event).
+ * unchanged). The same writes and the same reply for a version this code writes (an integer below 2^53;
+ * HINCRBY refused a version that is not an integer, tonumber reads it). INGEST_SHOW_ONE_LUA (one register per event).
  */
 function oneRegisterWrite(desired: string, first: number, afterWrites = ''): string {
   const field = `ARGV[${first}]`;
