@@ -5458,6 +5458,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/unit/config.messages.test.ts'],
     testName: 'SIM_PORT blank, or a port not in decimal',
   },
+  {
+    name: 'ingest-one-register-order-ignored',
+    what: "the one-Redis ingest script (src/store/show.repository.ts oneRegisterWrite) writes a register whatever its order key: an older event (a snapshot sent before, delivered after) overwrites the newer one in the show's desired state",
+    file: 'src/store/show.repository.ts',
+    from: "if (not reg[1]) or reg[1] < key then",
+    to: "if true then",
+    tests: ['test/integration/show-index.stale-snapshot.test.ts', 'test/integration/events.ingest-bounds.test.ts'],
+  },
+  {
+    name: 'ingest-one-register-version-kept',
+    what: "the one-Redis ingest script (src/store/show.repository.ts oneRegisterWrite) writes a newer register without raising the desired state's version: a sync that read the version before the event saves over it as if nothing changed",
+    file: 'src/store/show.repository.ts',
+    from: "  v = v + 1\n  redis.call('HSET', ${desired}",
+    to: "  redis.call('HSET', ${desired}",
+    tests: ['test/integration/sync.race.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
