@@ -77,12 +77,15 @@ export interface RelayServiceDeps {
  * The ingest a mirror pushes to: the platform's (YouTube, Facebook) or the operator's (linked by hand).
  * SecretUnreadableError when its stream key is sealed under a key this service no longer has.
  */
-export function mirrorIngest(m: MirrorDoc, box: SecretBox): { url: string; streamKey: string } | undefined {
+export function mirrorIngest(m: MirrorDoc, box: Pick<SecretBox, 'decrypt'>): { url: string; streamKey: string } | undefined {
   if (ingestUnreadable(m)) throw new SecretUnreadableError();
   if (m.remote?.ingest) return m.remote.ingest;
   if (m.operatorIngest) return { url: m.operatorIngest.url, streamKey: box.decrypt(m.operatorIngest.streamKeySealed) };
   return undefined;
 }
+
+/** Sealed keys a show keeps opened (OwnedShow.opened): its own and its mirrors', with room for rotations and relinks. */
+const MAX_OPENED_PER_SHOW = 64;
 
 /** A destination's relay lastError when the show's own stream key cannot be opened (docs/operations.md, "Secrets and rotation"). */
 export const SHOW_KEY_UNREADABLE_RELAY_ERROR =
@@ -155,6 +158,14 @@ interface OwnedShow {
   carried?: Map<string, Pick<RelayStatus, 'bytesSent' | 'restarts'>>;
   /** When this process took the show, among its shows (the armed readers' pool serves a partner's oldest first). */
   order: number;
+  /**
+   * The show's sealed stream keys (its own, its operator-given mirror keys) opened on an earlier pass,
+   * sealed → key: every pass reads the same values again, and opens each only when it changed (a
+   * rotation, a relink). Only keys that opened; dropped with the show.
+   */
+  opened?: Map<string, string>;
+  /** The edge play token of the show's key as last made (an HMAC per pass otherwise). */
+  playToken?: { showKey: string; token: string };
   /** Readers the show would arm on this process's edge, as of its last pass (0: it has a source, or nothing to arm). */
   armWants: number;
   /** Its readers wait on this process's edge (armed, as of its last pass): its publish there reaches them without a pass. */
@@ -712,7 +723,19 @@ export class RelayService {
     // first, and may change the source), are read with the partner's bundle: the three commands go to
     // Redis in one write, a round trip each fewer per show and pass (the pass's part of the relay's
     // main thread). Left unread when an earlier read fails: their failures then go nowhere.
-    const showKeyRead = relay.ingestKey(partnerId, showId).catch(undefinedIfUnreadable);
+    const opened = (o.opened ??= new Map());
+    const keyring = {
+      decrypt: (sealed: string): string => {
+        let key = opened.get(sealed);
+        if (key === undefined) {
+          key = box.decrypt(sealed); // a key that cannot be opened throws, every pass, as before
+          if (opened.size >= MAX_OPENED_PER_SHOW) opened.clear();
+          opened.set(sealed, key);
+        }
+        return key;
+      },
+    };
+    const showKeyRead = relay.ingestKey(partnerId, showId, keyring).catch(undefinedIfUnreadable);
     const sourceRead = desired.sourceUrl === undefined && o.puller === undefined ? relay.source(partnerId, showId) : undefined;
     showKeyRead.catch(() => undefined);
     sourceRead?.catch(() => undefined);
@@ -749,7 +772,7 @@ export class RelayService {
       if (!m || (m.state !== 'ready' && m.state !== 'live')) return;
       let ingest: { url: string; streamKey: string } | undefined;
       try {
-        ingest = mirrorIngest(m, box);
+        ingest = mirrorIngest(m, keyring);
       } catch (err) {
         if (!(err instanceof SecretUnreadableError)) throw err;
         unopenable.set(t.id, t);
@@ -773,7 +796,8 @@ export class RelayService {
     o.armedHere = !source && ownEdge !== undefined && this.armed(o);
     const edgeUrl = source?.edgeUrl ?? (o.armedHere ? ownEdge : undefined);
     // Played with the edge's play token: the show's key alone is the encoder's, it does not play.
-    const playToken = edgePlayToken(this.playKey, showKey);
+    if (o.playToken?.showKey !== showKey) o.playToken = { showKey, token: edgePlayToken(this.playKey, showKey) };
+    const playToken = o.playToken.token;
     const input = edgeUrl ? `${joinStreamUrl(edgeUrl, showKey)}?play=${playToken}` : undefined;
 
     await this.dropDestinations(o, (targetId) => wanted.has(targetId) || unopenable.has(targetId));
