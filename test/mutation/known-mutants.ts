@@ -5431,6 +5431,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'a read made again late under its name',
   },
+  {
+    name: 'relay-run-queue-read-once',
+    what: "the watchdog's open /proc/{pid}/schedstat (src/relay/start-gate.ts runQueueWaitReader) is read on from where the last read ended, not again from offset 0: every read after the first finds nothing, and a starved run's wait on a run queue is no longer counted",
+    file: 'src/relay/start-gate.ts',
+    from: 'readSync(fd, buf, 0, buf.length, 0)',
+    to: 'readSync(fd, buf, 0, buf.length, null)',
+    tests: ['test/unit/relay.run-queue-reader.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
