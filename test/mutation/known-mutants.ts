@@ -1191,8 +1191,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'relay-check-failure-debug-only',
     what: "a destination whose host keeps failing to resolve while its push runs is logged at debug only (nothing at the default level)",
     file: 'src/relay/relay.service.ts',
-    from: "dlog[first ? 'warn' : 'debug']",
-    to: 'dlog.debug',
+    from: "dlog()[first ? 'warn' : 'debug']",
+    to: 'dlog().debug',
     tests: ['test/e2e/relay.dns-answer.test.ts'],
     testName: 'a lookup that fails',
   },
@@ -5473,6 +5473,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: "  v = v + 1\n  redis.call('HSET', ${desired}",
     to: "  redis.call('HSET', ${desired}",
     tests: ['test/integration/sync.race.test.ts'],
+  },
+  {
+    name: 'relay-run-queue-read-once',
+    what: "the watchdog's open /proc/{pid}/schedstat (src/relay/start-gate.ts runQueueWaitReader) is read on from where the last read ended, not again from offset 0: every read after the first finds nothing, and a starved run's wait on a run queue is no longer counted",
+    file: 'src/relay/start-gate.ts',
+    from: 'readSync(fd, buf, 0, buf.length, 0)',
+    to: 'readSync(fd, buf, 0, buf.length, null)',
+    tests: ['test/unit/relay.run-queue-reader.test.ts'],
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
