@@ -1097,8 +1097,9 @@ export class SyncService {
         if (mp.refused !== undefined && mp.refused.as !== attempt) mp.refused = undefined;
         if (mp.state === 'unpinned' || refusedBefore) {
           // A new episode: pinned again after it was taken back, a refused product that changed since,
-          // or one due for another attempt (the refused attempt made nothing, and its intent scope,
-          // left `started`, is left behind: the new episode's own scope sends it again).
+          // or one due for another attempt (the refused attempt made nothing, and its intent scope —
+          // its refused step left `started`, or done where the adapter recorded the refusal, as
+          // Bambuser's highlight — is left behind: the new episode's own scope sends it again).
           mp.episode += 1;
           mp.state = 'pending';
           // A refused pin asked again as it was: its product is on screen already (its pin delay not again).
