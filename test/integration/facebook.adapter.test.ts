@@ -768,6 +768,36 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     }
   });
 
+  it("the credential check refuses a pageId that Graph answers for with another id, before asking what the token was granted", async () => {
+    // The pageId must be the Page's own id: pin recovery finds the Page's comments by from.id === pageId.
+    const paths: string[] = [];
+    const server = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ id: '1000000000001' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const h = harness({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, credentials: { pageId: '1000000000002', pageAccessToken: TOKEN } });
+      const err = await caught(h.adapter.verifyCredentials!());
+      expect(err).toBeInstanceOf(PermanentError);
+      expect((err as PermanentError).reason).toBe('page_mismatch');
+      expect((err as PermanentError).message).toBe('the Page token answers for Page 1000000000001, not for pageId 1000000000002');
+      expect(paths.map((u) => u.split('?')[0])).toEqual([`/${GV}/1000000000002`]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('a mirror recorded without the stream URL\'s expiry (linked while Facebook gave no URL, or stored before it was kept) goes live: no expiry is not an expired one', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(specAt(Date.now()), buildOpContext('mk-no-expiry'));
+    const { ingestExpiresAt: _dropped, ...data } = remote.data;
+    await h.adapter.startShow({ ...remote, data }, buildOpContext('start'));
+    expect((await requests()).filter((r) => r.method === 'POST').map((r) => form(r).status)).toEqual(['UNPUBLISHED', 'LIVE_NOW']);
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.started']);
+  });
+
   it('a response that does not match the schema → PermanentError("malformed response")', async () => {
     const server = createServer((_req, res) => {
       res.setHeader('content-type', 'application/json');
