@@ -648,6 +648,8 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     // product's featured item is left.
     await shop.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-ls-pin-2'));
     await shop.adapter.unpin(remote, { ...LINEN_PIN, productId: 'prod-other', platformProductId: 'sku-other' }, undefined, buildOpContext('mk-ls-unpin-other'));
+    // the linen shirt is still the featured one: only the first unpin took a product down so far
+    expect((await effects()).filter((e) => e.type === 'product.unpinned')).toHaveLength(1);
     await shop.adapter.unpin(remote, LINEN_PIN, undefined, buildOpContext('mk-ls-unpin-unknown'));
 
     // Not in the Page's catalog: a comment with the link instead.
@@ -784,6 +786,45 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
       expect((err as PermanentError).reason).toBe('page_mismatch');
       expect((err as PermanentError).message).toBe('the Page token answers for Page 1000000000001, not for pageId 1000000000002');
       expect(paths.map((u) => u.split('?')[0])).toEqual([`/${GV}/1000000000002`]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('a video the Page put on air between the status read and the DELETE is ended, not left live; a LIVE_NOW Graph refuses for a video already live is success', async () => {
+    const calls: string[] = [];
+    let status = 'SCHEDULED_UNPUBLISHED';
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        const sent = new URLSearchParams(body);
+        calls.push([req.method, sent.get('status') ?? (sent.get('end_live_video') ? 'end_live_video' : '')].join(' ').trim());
+        res.setHeader('content-type', 'application/json');
+        const refuse = (): void => {
+          res.statusCode = 400;
+          res.end(JSON.stringify({ error: { message: '(#100) the live video cannot be changed now', type: 'OAuthException', code: 100 } }));
+        };
+        if (req.method === 'GET') {
+          res.end(JSON.stringify({ id: '123', status }));
+          if (status === 'SCHEDULED_UNPUBLISHED') status = 'LIVE'; // the Page starts it right after the read
+        } else if (req.method === 'DELETE' || sent.get('status') === 'LIVE_NOW') refuse();
+        else {
+          status = 'VOD';
+          res.end(JSON.stringify({ success: true }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const h = harness({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const remote: RemoteShow = { externalId: '123', url: undefined, ingest: undefined, data: {} };
+      await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+      expect(calls).toEqual(['GET', 'DELETE', 'GET', 'POST end_live_video']);
+      calls.length = 0;
+      status = 'LIVE';
+      await h.adapter.startShow(remote, buildOpContext('start'));
+      expect(calls).toEqual(['POST LIVE_NOW', 'GET']);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }

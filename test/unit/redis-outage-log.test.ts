@@ -1,9 +1,10 @@
 /** src/lib/redis-outage-log.ts: one line per outage, reminders with the count left out, one on recovery. */
+import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Cluster, ReplyError, type ClusterOptions } from 'ioredis';
 import { logSink } from '../helpers/log-sink.js';
 import { testPort } from '../helpers/ports.js';
-import { connectionErrorSummary, isRedisUnreachable, isRedisUnreachableOrRefusing, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
+import { connectionErrorSummary, isRedisUnreachable, isRedisUnreachableOrRefusing, RedisOutageLog, reportWorkerOutages } from '../../src/lib/redis-outage-log.js';
 import { isRedisUnavailable } from '../../src/store/redis.js';
 
 const refused = (): Error => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
@@ -120,6 +121,20 @@ test('jobs failed because Redis is down: counted into the outage, or one line pe
   o.recovered();
   expect(lines.at(-1)).toMatchObject({ msg: 'sync workers: Redis reachable again', errors: 1 });
   expect(lines.at(-1)!.jobsFailed).toBeUndefined();
+});
+
+test("a worker that closes writes the line of the failed jobs it is still counting, before the process ends; its (re)connection ends the outage", () => {
+  const { log, lines } = logSink<{ msg: string; jobsFailed?: number }>();
+  const o = new RedisOutageLog(log, 'sync workers', { settleMs: 60_000 });
+  const w = new EventEmitter();
+  reportWorkerOutages(w as never, o, {}, 'sync worker error');
+  o.jobFailed(new Error('Connection is closed.'), { jobId: 'j1' }, 'sync job failed');
+  expect(lines).toEqual([]); // its line waits settleMs for the rest of the burst
+  w.emit('closed');
+  expect(lines).toMatchObject([{ msg: 'sync workers: 1 job(s) failed because Redis was unavailable or did not answer', jobsFailed: 1 }]);
+  w.emit('error', new Error('connect ECONNREFUSED 127.0.0.1:1'));
+  w.emit('ready');
+  expect(lines.map((l) => l.msg).slice(1)).toEqual(['sync workers: Redis unavailable (repeats are logged at most every 15 s)', 'sync workers: Redis reachable again']);
 });
 
 test("a job failed by a platform's or partner's call keeps its own line, though its error has a socket code or words of an unreachable Redis", () => {
