@@ -697,6 +697,9 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     const next = await shop.adapter.pin(remote, { ...LINEN_PIN, productId: 'prod-denim', platformProductId: 'sku-denim' }, buildOpContext('mk-ls-refused-2'));
     expect(next.ref).toMatch(/^lsp:\d+$/);
     expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual(['sku-denim']);
+    // A product whose platform id is the catalog item's own id (not its retailer_id) is that item: pinned, not a comment.
+    const byItemId = await shop.adapter.pin(remote, { ...LINEN_PIN, productId: 'prod-denim-item', platformProductId: next.ref.slice('lsp:'.length) }, buildOpContext('mk-ls-refused-3'));
+    expect(byItemId.ref).toBe(next.ref);
   });
 
   it('Live Shopping throttled: a Business Use Case code other than 80001 (80009, Catalog Management, on the catalog edges) is a RateLimitedError for estimated_time_to_regain_access and blocks the limiter, not a failed pin', async () => {

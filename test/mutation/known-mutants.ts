@@ -5593,6 +5593,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/unit/redis-outage-log.test.ts'],
     testName: 'a worker that closes writes the line of the failed jobs',
   },
+  {
+    name: 'facebook-live-shopping-item-by-id-ignored',
+    what: "a Facebook Live Shopping pin finds the catalog item by its retailer_id only (src/targets/facebook/facebook.live-shopping.ts findProductItem): a product whose platform id is the item's own id is posted as a comment instead",
+    file: 'src/targets/facebook/facebook.live-shopping.ts',
+    from: ' ?? page.data.find((p) => p.id === productId);',
+    to: ';',
+    tests: ['test/integration/facebook.adapter.test.ts'],
+    testName: "Live Shopping: Facebook refusing a pin's catalog item",
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
