@@ -698,7 +698,7 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     expect(next.ref).toMatch(/^lsp:\d+$/);
     expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual(['sku-denim']);
     // A product whose platform id is the catalog item's own id (not its retailer_id) is that item: pinned, not a comment.
-    const byItemId = await shop.adapter.pin(remote, { ...LINEN_PIN, productId: 'prod-denim-item', platformProductId: next.ref.slice('lsp:'.length) }, buildOpContext('mk-ls-refused-3'));
+    const byItemId = await shop.adapter.pin(remote, { ...LINEN_PIN, productId: 'prod-denim-item', platformProductId: next.ref!.slice('lsp:'.length) }, buildOpContext('mk-ls-refused-3'));
     expect(byItemId.ref).toBe(next.ref);
   });
 
