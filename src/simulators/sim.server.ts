@@ -54,6 +54,12 @@ const count = z.number().int().min(0);
  */
 const MAX_TIMER = 2_147_483_647;
 const timerCount = count.max(MAX_TIMER, `at most ${MAX_TIMER} (a timer's longest wait, about 24.8 days)`);
+/**
+ * `…Ms` knobs that are times on a calendar, not waits: Facebook's graphClockMs (the simulator's date,
+ * a unix time in ms, far past MAX_TIMER). Bounded as a wait, PUT /_sim/facebook/limits refused every
+ * date after 1970-01-25 with a 400.
+ */
+const CLOCK_KNOBS = new Set(['graphClockMs']);
 const BaseLimitsBody = z.object({
   quotaPerDay: count.nullable().optional(),
   requestsPerWindow: count.nullable().optional(),
@@ -223,7 +229,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
   });
   app.put('/_sim/:platform/limits', async (req) => {
     const s = platformOf(req);
-    const extra = Object.fromEntries(s.sim.extraLimitKeys().map((k) => [k, (k.endsWith('Ms') ? timerCount : count).optional()]));
+    const extra = Object.fromEntries(s.sim.extraLimitKeys().map((k) => [k, (k.endsWith('Ms') && !CLOCK_KNOBS.has(k) ? timerCount : count).optional()]));
     const body = parse(BaseLimitsBody.extend(extra).strict(), req.body);
     const patch = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
     return s.sim.setLimits(patch);

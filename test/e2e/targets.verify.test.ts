@@ -106,6 +106,12 @@ test("PATCH: a refusal's advice names the fields the target holds, also those th
   expect(detail).not.toContain(CREDENTIALS.whatnot.webhookSecret!);
 });
 
+test('?verify=false asks the platform nothing at the save: not even which account the credentials are (the target\'s webhooks and next run ask)', async () => {
+  const before = ((await sim.control('GET', '/_sim/whatnot/requests')) as unknown[]).length;
+  expect((await create('whatnot', 'wn-unchecked', CREDENTIALS.whatnot, { query: '?verify=false' })).status).toBe(201);
+  expect(((await sim.control('GET', '/_sim/whatnot/requests')) as unknown[]).length).toBe(before);
+});
+
 test('PATCH: new credentials are checked (422 keeps the old ones); other changes ask nothing', async () => {
   expect((await create('youtube', 'yt-rot', CREDENTIALS.youtube)).status).toBe(201);
   const before = (await sim.control('GET', '/_sim/youtube/requests')) as unknown[];

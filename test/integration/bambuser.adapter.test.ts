@@ -561,6 +561,9 @@ describe('Bambuser adapter ↔ Bambuser simulator', () => {
     // a sale on a show that has not gone on air (pre-show): it is in Bambuser's report all the same
     const preShow = (await control('POST', '/orders', { externalId: neverAired.externalId, productId: LINEN_PIN.productId, total: { amount: 2500, currency: 'USD' }, createdAt: `${day}T09:00:00Z` })) as { orderId: string };
     await control('POST', '/orders', { externalId: aired.externalId, productId: LINEN_PIN.productId, total: { amount: 100, currency: 'USD' }, createdAt: `${dayAfterNext}T00:00:00Z` }); // after `to`
+    // at `to` itself: the next period's ([from, to) periods meet there; counted in both, it was healed twice)
+    const nextDay = new Date(Date.parse(day) + DAY_MS).toISOString().slice(0, 10);
+    await control('POST', '/orders', { externalId: aired.externalId, productId: LINEN_PIN.productId, total: { amount: 200, currency: 'USD' }, createdAt: `${nextDay}T00:00:00Z` });
     await control('POST', `/orders/${o1.orderId}/refunds`, { amount: { amount: 990, currency: 'USD' } }); // Bambuser never hears of it
     const before = await lastSeq();
 

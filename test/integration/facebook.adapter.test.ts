@@ -648,6 +648,8 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     // product's featured item is left.
     await shop.adapter.pin(remote, LINEN_PIN, buildOpContext('mk-ls-pin-2'));
     await shop.adapter.unpin(remote, { ...LINEN_PIN, productId: 'prod-other', platformProductId: 'sku-other' }, undefined, buildOpContext('mk-ls-unpin-other'));
+    // the linen shirt is still the featured one: only the first unpin took a product down so far
+    expect((await effects()).filter((e) => e.type === 'product.unpinned')).toHaveLength(1);
     await shop.adapter.unpin(remote, LINEN_PIN, undefined, buildOpContext('mk-ls-unpin-unknown'));
 
     // Not in the Page's catalog: a comment with the link instead.
@@ -695,6 +697,9 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     const next = await shop.adapter.pin(remote, { ...LINEN_PIN, productId: 'prod-denim', platformProductId: 'sku-denim' }, buildOpContext('mk-ls-refused-2'));
     expect(next.ref).toMatch(/^lsp:\d+$/);
     expect((await effects()).filter((e) => e.type === 'product.pinned').map((e) => e.productId)).toEqual(['sku-denim']);
+    // A product whose platform id is the catalog item's own id (not its retailer_id) is that item: pinned, not a comment.
+    const byItemId = await shop.adapter.pin(remote, { ...LINEN_PIN, productId: 'prod-denim-item', platformProductId: next.ref!.slice('lsp:'.length) }, buildOpContext('mk-ls-refused-3'));
+    expect(byItemId.ref).toBe(next.ref);
   });
 
   it('Live Shopping throttled: a Business Use Case code other than 80001 (80009, Catalog Management, on the catalog edges) is a RateLimitedError for estimated_time_to_regain_access and blocks the limiter, not a failed pin', async () => {
@@ -766,6 +771,75 @@ describe('Facebook adapter ↔ Facebook (Graph API) simulator', () => {
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+
+  it("the credential check refuses a pageId that Graph answers for with another id, before asking what the token was granted", async () => {
+    // The pageId must be the Page's own id: pin recovery finds the Page's comments by from.id === pageId.
+    const paths: string[] = [];
+    const server = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ id: '1000000000001' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const h = harness({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, credentials: { pageId: '1000000000002', pageAccessToken: TOKEN } });
+      const err = await caught(h.adapter.verifyCredentials!());
+      expect(err).toBeInstanceOf(PermanentError);
+      expect((err as PermanentError).reason).toBe('page_mismatch');
+      expect((err as PermanentError).message).toBe('the Page token answers for Page 1000000000001, not for pageId 1000000000002');
+      expect(paths.map((u) => u.split('?')[0])).toEqual([`/${GV}/1000000000002`]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('a video the Page put on air between the status read and the DELETE is ended, not left live; a LIVE_NOW Graph refuses for a video already live is success', async () => {
+    const calls: string[] = [];
+    let status = 'SCHEDULED_UNPUBLISHED';
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        const sent = new URLSearchParams(body);
+        calls.push([req.method, sent.get('status') ?? (sent.get('end_live_video') ? 'end_live_video' : '')].join(' ').trim());
+        res.setHeader('content-type', 'application/json');
+        const refuse = (): void => {
+          res.statusCode = 400;
+          res.end(JSON.stringify({ error: { message: '(#100) the live video cannot be changed now', type: 'OAuthException', code: 100 } }));
+        };
+        if (req.method === 'GET') {
+          res.end(JSON.stringify({ id: '123', status }));
+          if (status === 'SCHEDULED_UNPUBLISHED') status = 'LIVE'; // the Page starts it right after the read
+        } else if (req.method === 'DELETE' || sent.get('status') === 'LIVE_NOW') refuse();
+        else {
+          status = 'VOD';
+          res.end(JSON.stringify({ success: true }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const h = harness({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const remote: RemoteShow = { externalId: '123', url: undefined, ingest: undefined, data: {} };
+      await h.adapter.cancelShow(remote, buildOpContext('cancel'));
+      expect(calls).toEqual(['GET', 'DELETE', 'GET', 'POST end_live_video']);
+      calls.length = 0;
+      status = 'LIVE';
+      await h.adapter.startShow(remote, buildOpContext('start'));
+      expect(calls).toEqual(['POST LIVE_NOW', 'GET']);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('a mirror recorded without the stream URL\'s expiry (linked while Facebook gave no URL, or stored before it was kept) goes live: no expiry is not an expired one', async () => {
+    const h = harness();
+    const remote = await h.adapter.createShow(specAt(Date.now()), buildOpContext('mk-no-expiry'));
+    const { ingestExpiresAt: _dropped, ...data } = remote.data;
+    await h.adapter.startShow({ ...remote, data }, buildOpContext('start'));
+    expect((await requests()).filter((r) => r.method === 'POST').map((r) => form(r).status)).toEqual(['UNPUBLISHED', 'LIVE_NOW']);
+    expect((await effects()).map((e) => e.type)).toEqual(['show.created', 'show.started']);
   });
 
   it('a response that does not match the schema → PermanentError("malformed response")', async () => {

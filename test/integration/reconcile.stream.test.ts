@@ -384,3 +384,35 @@ test("a run's sifter sees a credential account that moved into its account durin
   await accounts.learn(x, 'seller-rr');
   expect(await siftY([plainOrder('rr-1')])).toEqual({ mine: [], others: 1 });
 });
+
+test('targets on one platform account that both hold the platform show (two partners linked it): the order is healed once, by one of them, not left by each to the other', async () => {
+  const { partners, externalShows, accounts } = accountRig();
+  const [t, o] = [sellerTarget(partners, 'both-t', 'both-pt', 'seller-both'), sellerTarget(partners, 'both-o', 'both-po', 'seller-both')];
+  for (const x of [t, o]) expect(await partners.createTarget(x)).toBe(true);
+  await accounts.register([t, o]);
+  await externalShows.set('both-t', 'show-both', 'st');
+  await externalShows.set('both-o', 'show-both', 'so');
+  const order: PlatformOrder = { ...plainOrder('o-both'), externalShowId: 'show-both' };
+  const [siftT, siftO] = [await accounts.sifter(t), await accounts.sifter(o)];
+  const mine = async (): Promise<number[]> => [(await siftT([order])).mine.length, (await siftO([order])).mine.length];
+  // Each heals it only if it is its own: exactly one of the two, and the same one every run.
+  const first = await mine();
+  expect(first.reduce((a, b) => a + b)).toBe(1);
+  expect(await mine()).toEqual(first);
+});
+
+test('a claimant whose stored credentials no key opens (SECRETS_KEY_PREVIOUS removed too early) is taken as still on the account: its claim stands, the order is not healed twice', async () => {
+  const { partners, accounts } = accountRig();
+  const [t, o] = [sellerTarget(partners, 'uo-t', 'uo-pt', 'seller-unopenable'), sellerTarget(partners, 'uo-o', 'uo-po', 'seller-unopenable')];
+  for (const x of [t, o]) expect(await partners.createTarget(x)).toBe(true);
+  await accounts.register([t, o]);
+  const order = plainOrder('o-unopenable');
+  // o's run claims it (its heal comes next).
+  expect((await (await accounts.sifter(o))([order])).mine).toHaveLength(1);
+  // o's credentials now sealed under a key this process lacks: o's account cannot be told from them.
+  const foreign = accountRig().partners.sealCredentials({ accessToken: 'seller-unopenable' });
+  expect(await partners.updateTarget('uo-po', 'uo-o', (x) => ({ ...x, credentialsSealed: foreign }))).not.toBeNull();
+  expect(partners.credentialsIfOpen((await partners.getTarget('uo-po', 'uo-o'))!)).toBeUndefined();
+  // t leaves it to o's claim (taking it over, as from a target that left the account, would count it twice).
+  expect(await (await accounts.sifter(t))([order])).toEqual({ mine: [], others: 1 });
+});

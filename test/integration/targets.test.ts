@@ -94,6 +94,10 @@ describe('target lifecycle', () => {
     expect(await noCredentials(en)).toMatchObject({ enabled: true });
     const list = (await (await svc.api(`/v1/partners/${PARTNER}/targets`)).json()) as { targets: { enabled: boolean; name: string }[] };
     expect(list.targets[0]).toMatchObject({ enabled: true, name: 'YouTube (paused)' });
+    // The audit names what each PATCH did: disabled, updated (the credentials), enabled again.
+    const audit = (await (await svc.api('/v1/audit?targetId=yt-main')).json()) as { entries: { action: string }[] };
+    const actions = audit.entries.map((e) => e.action).reverse();
+    expect(actions.slice(actions.indexOf('target.disabled'))).toEqual(['target.disabled', 'target.updated', 'target.enabled']);
   });
 
   test('PATCH validation: empty credentials and a bad rate are 400', async () => {

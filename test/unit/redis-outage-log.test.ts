@@ -1,9 +1,10 @@
 /** src/lib/redis-outage-log.ts: one line per outage, reminders with the count left out, one on recovery. */
+import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Cluster, ReplyError, type ClusterOptions } from 'ioredis';
 import { logSink } from '../helpers/log-sink.js';
 import { testPort } from '../helpers/ports.js';
-import { connectionErrorSummary, isRedisUnreachable, isRedisUnreachableOrRefusing, RedisOutageLog } from '../../src/lib/redis-outage-log.js';
+import { connectionErrorSummary, isRedisUnreachable, isRedisUnreachableOrRefusing, RedisOutageLog, reportWorkerOutages } from '../../src/lib/redis-outage-log.js';
 import { isRedisUnavailable } from '../../src/store/redis.js';
 
 const refused = (): Error => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
@@ -19,6 +20,9 @@ test('an outage: one line, a reminder per interval with the suppressed count, on
   }
   expect(lines.map((l) => l.msg)).toEqual(['sync workers: Redis unavailable (repeats are logged at most every 10 s)', 'sync workers: Redis still unavailable', 'sync workers: Redis still unavailable']);
   expect(lines[1]!.suppressed).toBeGreaterThan(300);
+  // Each reminder counts the repeats since the line before it (~10 s of 35 a second), not since the outage began.
+  expect(lines[2]!.suppressed).toBeGreaterThan(300);
+  expect(lines[2]!.suppressed).toBeLessThan(360);
   expect(o.down).toBe(true);
   o.error(new Error('ERR unknown command'), { queue: 'q' }, 'sync worker error');
   expect(lines.at(-1)!.msg).toBe('sync worker error');
@@ -50,6 +54,8 @@ test('what counts as Redis unavailable', () => {
   expect(isRedisUnreachable(new Error('Connection is closed.'))).toBe(true);
   expect(isRedisUnreachable(Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' }))).toBe(true);
   expect(isRedisUnreachable(new AggregateError([refused(), refused()]))).toBe(true);
+  // An AggregateError with no parts says nothing of Redis: its own line, not folded into an outage.
+  expect(isRedisUnreachable(new AggregateError([]))).toBe(false);
   // A frozen Redis (SIGSTOP): every command fails after its commandTimeout, one error line each before.
   expect(isRedisUnreachable(new Error('Command timed out'))).toBe(true);
   expect(isRedisUnreachable(new Error('ERR Error running script'))).toBe(false);
@@ -110,6 +116,25 @@ test('jobs failed because Redis is down: counted into the outage, or one line pe
   expect(lines.at(-1)).toMatchObject({ jobsFailed: 1 });
   o.flush();
   expect(lines).toHaveLength(5);
+  // The next outage's recovery line counts its own failed jobs (none here), not the last outage's 20 again.
+  o.error(refused(), {}, 'sync worker error');
+  o.recovered();
+  expect(lines.at(-1)).toMatchObject({ msg: 'sync workers: Redis reachable again', errors: 1 });
+  expect(lines.at(-1)!.jobsFailed).toBeUndefined();
+});
+
+test("a worker that closes writes the line of the failed jobs it is still counting, before the process ends; its (re)connection ends the outage", () => {
+  const { log, lines } = logSink<{ msg: string; jobsFailed?: number }>();
+  const o = new RedisOutageLog(log, 'sync workers', { settleMs: 60_000 });
+  const w = new EventEmitter();
+  reportWorkerOutages(w as never, o, {}, 'sync worker error');
+  o.jobFailed(new Error('Connection is closed.'), { jobId: 'j1' }, 'sync job failed');
+  expect(lines).toEqual([]); // its line waits settleMs for the rest of the burst
+  w.emit('closed');
+  expect(lines).toMatchObject([{ msg: 'sync workers: 1 job(s) failed because Redis was unavailable or did not answer', jobsFailed: 1 }]);
+  w.emit('error', new Error('connect ECONNREFUSED 127.0.0.1:1'));
+  w.emit('ready');
+  expect(lines.map((l) => l.msg).slice(1)).toEqual(['sync workers: Redis unavailable (repeats are logged at most every 15 s)', 'sync workers: Redis reachable again']);
 });
 
 test("a job failed by a platform's or partner's call keeps its own line, though its error has a socket code or words of an unreachable Redis", () => {
