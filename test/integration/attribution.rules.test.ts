@@ -547,7 +547,7 @@ test('invariant: for every order, accrued − reversed = round-half-up(max(total
 
 test('an order.created with clickId: null and showId: null is accepted (202) and attributed exactly as one that omits them (null is read as absent, contract note)', async () => {
   // Jackson, Newtonsoft, Go's pointers and Python's dataclasses write null for an absent value: it was a 400, the order lost.
-  const at = T0 + 300 * H;
+  const at = T0 - 300 * H; // before T0, so no test's orders made at Date.now() can ever fall in its report period (T0 + 300 h was 2026-12-07 06:00–07:00 UTC: two such orders did)
   const send = async (id: string, extra: Record<string, unknown>): Promise<void> => {
     const ev = { type: 'order.created', occurredAt: iso(at), data: { order: { id, ...extra, createdAt: iso(at), lines: [{ productId: 'p1', quantity: 1, amount: { amount: 500, currency: 'GBP' } }], total: { amount: 500, currency: 'GBP' } } } };
     expect((await sendEvent(svc, P, secret, ev, { webhookId: `wn_${id}` })).status).toBe(202);
