@@ -29,7 +29,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis, Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
-import type { Once, OnceOptions, RecoverAttempt } from '../targets/target.adapter.js';
+import type { Once, OnceOptions, RecoverAttempt, Recorded } from '../targets/target.adapter.js';
 import { withAttemptDeadline } from '../targets/attempt-deadline.js';
 import { AuthExpiredError, NotMadeError, PermanentError, RateLimitedError, RetryableError, TargetError } from '../targets/target.errors.js';
 import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
@@ -639,6 +639,32 @@ export class IntentRepository {
       const alongside = once?.limitedRequest && opts.limiter && this.redis.isCluster && !opts.findOnly ? opts.limiter.take() : undefined;
       alongside?.wait.catch(() => undefined); // (awaited before run(); unused when the step ends before that)
       return this.stepOnce({ key, what, lease, opts, recover, once, prepay, alongside, confirmed: false, runReached: false }, run);
+    };
+  }
+
+  /**
+   * The look-only companion of `scoped` (OpContext.recorded): a step's result when it is done (its
+   * record, or a done record the run deferred to its next save), else undefined. One GET: no start
+   * record written and deleted again, no replica WAIT, no limiter token (YouTube's look at its recorded
+   * read went through `once` with a run() that refused at once: a start and its abandon, two writes).
+   * An unreadable record throws IntentCorruptError, as the step's start does.
+   */
+  recorded(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease): Recorded {
+    return async <T>(step: string): Promise<T | undefined> => {
+      const what = `${scope}:${step}`;
+      const key = this.keys.intent(partnerId, showId, targetId, what);
+      assertHeld(lease, `intent ${what}`);
+      const raw = lease.pending?.find((p) => p.key === key)?.record ?? (await this.redis.get(key));
+      if (raw === null) return undefined;
+      let rec: Partial<IntentRecord> | null = null;
+      try {
+        rec = JSON.parse(raw) as Partial<IntentRecord> | null;
+      } catch {
+        // (unreadable: below)
+      }
+      if (rec?.status === 'done') return this.resultOf<T>(rec as IntentRecord);
+      if (rec?.status === 'started') return undefined;
+      throw new IntentCorruptError(what, key, false);
     };
   }
 

@@ -5431,6 +5431,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/youtube.start-one-token.test.ts'],
     testName: 'a read made again late under its name',
   },
+  {
+    name: 'youtube-recorded-look-writes',
+    what: "YouTube's look at the read under the name before (src/targets/youtube/youtube.adapter.ts recordedRead) goes through op.once with a run() that refuses at once, not OpContext.recorded: a start record written and deleted again (two scripts, a replica WAIT where it is on) for a look",
+    file: 'src/targets/youtube/youtube.adapter.ts',
+    from: 'await op.recorded?.<T & { readAt?: string }>(previous);',
+    to: "await op.once<T & { readAt?: string }>(previous, () => Promise.reject(new Error('none recorded')), undefined, { repeatable: true, resultInClear: true, notProgress: true }).catch(() => undefined);",
+    tests: ['test/integration/youtube.start-one-token.test.ts'],
+    testName: 'the look at the read under the name before writes nothing',
+  },
+  {
+    name: 'intent-recorded-sealed-unread',
+    what: "a look at a step (src/store/intent.repository.ts recorded) returns a done record's clear result only: a sealed result (every step without resultInClear) looks unrecorded",
+    file: 'src/store/intent.repository.ts',
+    from: "if (rec?.status === 'done') return this.resultOf<T>(rec as IntentRecord);",
+    to: "if (rec?.status === 'done') return rec.result as T;",
+    tests: ['test/integration/intent.records.test.ts'],
+    testName: 'a look at a step',
+  },
+  {
+    name: 'intent-recorded-deferred-unseen',
+    what: "a look at a step (src/store/intent.repository.ts recorded) reads Redis alone: a step the run completed with its done record deferred to its next save (deferComplete) looks unrecorded (its record is still the start)",
+    file: 'src/store/intent.repository.ts',
+    from: 'const raw = lease.pending?.find((p) => p.key === key)?.record ?? (await this.redis.get(key));',
+    to: 'const raw = await this.redis.get(key);',
+    tests: ['test/integration/intent.records.test.ts'],
+    testName: 'a look at a step',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
