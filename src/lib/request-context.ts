@@ -20,7 +20,8 @@ import type { Logger } from 'pino';
 
 /** The platform-request attempt the code runs in (src/targets/attempt-deadline.ts, which owns its meaning). */
 export interface AttemptContext {
-  deadline: number;
+  /** Undefined: no deadline (a recovery lookup that only takes its step's prepaid token: withPrepaid). */
+  deadline?: number | undefined;
   prepaid?: string | undefined;
 }
 

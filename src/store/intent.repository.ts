@@ -30,7 +30,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis, Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
 import type { Once, OnceOptions, RecoverAttempt, Recorded } from '../targets/target.adapter.js';
-import { withAttemptDeadline } from '../targets/attempt-deadline.js';
+import { withAttemptDeadline, withPrepaid } from '../targets/attempt-deadline.js';
 import { AuthExpiredError, NotMadeError, PermanentError, RateLimitedError, RetryableError, TargetError } from '../targets/target.errors.js';
 import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
 import type { Keys } from './keys.js';
@@ -684,7 +684,7 @@ export class IntentRepository {
         // Look, never make: what an earlier attempt made is adopted, anything else is "not made" (the
         // started record this look wrote is forgotten, so nothing waits on it) once the look can be
         // trusted (lookedTooSoon).
-        const found = first.state === 1 && s.recover ? await this.lookUp(s, first.raw!) : null;
+        const found = first.state === 1 && s.recover ? (await this.lookUp(s, first.raw!)).found : null;
         if (found !== null) return this.completeStep(s, found, startedAt);
         if (first.state === 1 && s.recover) await this.lookedTooSoon(s, first);
         await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
@@ -693,12 +693,12 @@ export class IntentRepository {
       if (first.state === 1 && s.recover) {
         // Started by an earlier run that never recorded a result: the object may exist already, made
         // no earlier than the first of the attempts that left the step started.
-        const found = await this.lookUp(s, first.raw!);
-        if (found !== null) return this.completeStep(s, found, startedAt);
+        const looked = await this.lookUp(s, first.raw!);
+        if (looked.found !== null) return this.completeStep(s, looked.found, startedAt);
         // Not listed, and the look came late enough to say so: this run's own attempt starts now (a
         // looking-up that took long must not shorten it).
         await this.lookedTooSoon(s, first);
-        ({ deadline } = await this.startStep(s));
+        ({ deadline } = looked.tookToken ? await this.startAfterLook(s, first.raw!) : await this.startStep(s));
       }
       // The `started` record must survive a failover before anything is sent: a promoted replica
       // without it would let a retry call the platform again without looking for what this call made.
@@ -720,9 +720,15 @@ export class IntentRepository {
    * goes on: kept, this run's start would have renewed `until`, and every later run waited out a whole
    * settle window again (2 × PLATFORM_TIMEOUT_MS + PLATFORM_SETTLE_MS) before it looked once more.
    */
-  private async lookUp<T>(s: ScopedStep<T>, earlier: string): Promise<T | null> {
+  private async lookUp<T>(s: ScopedStep<T>, earlier: string): Promise<{ found: T | null; tookToken: boolean }> {
+    // The token the start took (a single Redis: OnceOptions.limitedRequest) is the lookup's first
+    // request's: the lookup is that run's request. It took one of its own, and at one request per
+    // window it was refused every run (the start had the window's one token) and the step never
+    // completed (Bambuser's add and highlight, Facebook's create and pin comment after a timeout).
+    const prepaid: { prepaid?: string | undefined } = { prepaid: s.prepay?.keys[0] };
     try {
-      return await s.recover!(attemptOf(earlier));
+      const found = await (prepaid.prepaid === undefined ? s.recover!(attemptOf(earlier)) : withPrepaid(prepaid, () => s.recover!(attemptOf(earlier))));
+      return { found, tookToken: s.prepay !== undefined && prepaid.prepaid === undefined };
     } catch (err) {
       if (stillOwned(s.lease)) await this.restoreEarlier(s, earlier).catch(() => undefined);
       throw err;
@@ -758,6 +764,30 @@ export class IntentRepository {
       delayMs: waitMs,
       waiting: true,
     });
+  }
+
+  /**
+   * This run's own attempt after a look that found nothing, could be trusted (lookedTooSoon) and spent
+   * the token the first start took: the write's token is taken with this start, in its Lua step, as a
+   * first start's is. Refused, nothing was sent by this run. At one request per window (always refused
+   * then) the step is forgotten: the look said that the earlier attempt made nothing, which it can no
+   * longer do (its `until` + settle passed), and the next run sends the request on its own token
+   * without a lookup, on the evidence of that look, as a run with tokens for both sends it right after
+   * the look. Put back, the next run looked again on its one token, was refused the write again, and
+   * the step never completed. With two or more a window, the earlier attempt's record (`earlier`) is put
+   * back as after any refused write that followed a lookup: the next run has the tokens to look again
+   * (a list lagging behind the earlier attempt's object has had longer to show it) and to send.
+   */
+  private async startAfterLook<T>(s: ScopedStep<T>, earlier: string): Promise<{ deadline: number }> {
+    const limiter = s.opts.limiter!;
+    s.prepay = limiter.prepay();
+    try {
+      return await this.startStep(s, true);
+    } catch (err) {
+      const forget = (limiter.windowLimit?.requests ?? Infinity) < 2;
+      if (err instanceof RateLimitedError && stillOwned(s.lease)) await (forget ? this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token) : this.restoreEarlier(s, earlier));
+      throw err;
+    }
   }
 
   /** Marks the step started by this run; resolves to the local deadline of its attempt. */
