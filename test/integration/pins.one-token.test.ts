@@ -94,8 +94,25 @@ async function setRateLimit(job: Job, rateLimit: { requests: number; windowMs: n
   expect((await svc.api(`/v1/partners/${job.partnerId}/targets/${job.targetId}?verify=false`, { method: 'PATCH', json: { rateLimit } })).status).toBe(200);
 }
 
-/** A Bambuser add of show `id` that met a 5xx (not made), after the products read: the adds' statuses and the products reads so far, as functions. */
-async function addMet5xx(job: Job, id: string): Promise<{ adds: () => Promise<number[]>; looks: () => Promise<number> }> {
+/** Up to `max` one-token runs of the Bambuser pin job: the delays' reasons, pin p1's state, and show `id`'s product effects after them. */
+async function pinRuns(job: Job, id: string, name: string, max: number): Promise<{ reasons: string[]; pin: string | undefined; effects: string[] }> {
+  const reasons = await oneTokenRuns(job, name, max);
+  const m = await svc.rt.shows.getMirror(job.partnerId, job.showId, job.targetId);
+  return { reasons, pin: m?.pins['p1']?.state, effects: await productEffects('bambuser', id) };
+}
+
+/** addMet5xx's add made after all, once (the 5xx, then the add), and the pin made. */
+const ADDED_ONCE = { pin: 'pinned', effects: ['product.pinned:p1'], adds: [500, 201] };
+
+/**
+ * A Bambuser add of show `id` that met a 5xx (not made), after the products read: the adds' statuses
+ * and the products reads so far, as functions, and `after` (pinRuns, with the adds and the products
+ * reads since `looksBefore`).
+ */
+async function addMet5xx(
+  job: Job,
+  id: string,
+): Promise<{ adds: () => Promise<number[]>; looks: () => Promise<number>; after: (name: string, max: number, looksBefore: number) => Promise<Record<string, unknown>> }> {
   expect(await oneTokenRuns(job, 'read', 1)).toEqual(['rate_limited']);
   await sim.control('PUT', '/_sim/bambuser/faults', { rate: 1, kinds: ['500'] });
   try {
@@ -106,7 +123,8 @@ async function addMet5xx(job: Job, id: string): Promise<{ adds: () => Promise<nu
   const adds = async () => (await requests('bambuser')).filter((q) => q.method === 'POST' && q.path.endsWith(`/shows/${id}/products`)).map((q) => q.status);
   const looks = async () => (await requests('bambuser')).filter((q) => q.method === 'GET' && q.path.endsWith(`/shows/${id}/products`)).length;
   expect(await adds()).toEqual([500]);
-  return { adds, looks };
+  const after = async (name: string, max: number, looksBefore: number) => ({ ...(await pinRuns(job, id, name, max)), adds: await adds(), looks: (await looks()) - looksBefore });
+  return { adds, looks, after };
 }
 
 test('one request per run: a Facebook live video is made and a Live Shopping pin on it (the catalog read is a recorded step, not sent again by the run after a refused pin)', async () => {
@@ -160,14 +178,7 @@ test('one request per run: a Bambuser add whose outcome is unknown after a produ
   // took): it finds the add, the highlight is refused; the next run's highlight. Each look took a token
   // of its own, and at one request per window it was refused every run (the start had the window's one).
   await sleep(SETTLED_MS + 200);
-  const reasons = await oneTokenRuns(job, 'found', 3);
-  const m = await svc.rt.shows.getMirror('bmadd', 'b2', 'bm2');
-  expect({ reasons, pin: m?.pins['p1']?.state, adds: await adds(), effects: await productEffects('bambuser', id) }).toEqual({
-    reasons: ['rate_limited'],
-    pin: 'pinned',
-    adds: 1,
-    effects: ['product.pinned:p1'],
-  });
+  expect({ ...(await pinRuns(job, id, 'found', 3)), adds: await adds() }).toEqual({ reasons: ['rate_limited'], pin: 'pinned', effects: ['product.pinned:p1'], adds: 1 });
 }, 30_000);
 
 /**
@@ -178,19 +189,11 @@ test('one request per run: a Bambuser add whose outcome is unknown after a produ
  */
 test('one request per run: a Bambuser add that met a 5xx (not made) is looked for on one run\'s token, sent on the next\'s, once', async () => {
   const { job, id } = await liveBambuserShow('bm5xx', 'bm6', 'b6');
-  const { adds, looks } = await addMet5xx(job, id);
+  const { looks, after } = await addMet5xx(job, id);
   await sleep(SETTLED_MS + 200);
   const looksBefore = await looks();
   // The look (nothing), the add, then the highlight: one run each.
-  const reasons = await oneTokenRuns(job, 'after', 4);
-  const m = await svc.rt.shows.getMirror('bm5xx', 'b6', 'bm6');
-  expect({ reasons, pin: m?.pins['p1']?.state, adds: await adds(), looks: (await looks()) - looksBefore, effects: await productEffects('bambuser', id) }).toEqual({
-    reasons: ['rate_limited', 'rate_limited'],
-    pin: 'pinned',
-    adds: [500, 201],
-    looks: 1,
-    effects: ['product.pinned:p1'],
-  });
+  expect(await after('after', 4, looksBefore)).toEqual({ reasons: ['rate_limited', 'rate_limited'], looks: 1, ...ADDED_ONCE });
 }, 30_000);
 
 /**
@@ -201,7 +204,7 @@ test('one request per run: a Bambuser add that met a 5xx (not made) is looked fo
  */
 test('two requests per window, one taken by another run: a Bambuser add that met a 5xx, looked for and refused its token, is looked for again by the next run, then sent once', async () => {
   const { job, id } = await liveBambuserShow('bm5two', 'bm7', 'b7');
-  const { adds, looks } = await addMet5xx(job, id);
+  const { adds, looks, after } = await addMet5xx(job, id);
   await setRateLimit(job, { requests: 2, windowMs: 60_000 });
   await sleep(SETTLED_MS + 200);
   const win = svc.rt.keys.targetLimit(limiterId('bambuser', { apiKey: 'bmb_one_token_bm7' }, 'bm7'), 'window');
@@ -212,9 +215,7 @@ test('two requests per window, one taken by another run: a Bambuser add that met
   expect(await svc.rt.syncService.sync(job, { token: 'two-a' })).toMatchObject({ kind: 'delay', reason: 'rate_limited' });
   expect({ adds: await adds(), looks: (await looks()) - looksBefore }).toEqual({ adds: [500], looks: 1 });
   // The next run (the window free): the look again and the add, then the highlight refused; the highlight.
-  const reasons = await oneTokenRuns(job, 'two-b', 3);
-  const m = await svc.rt.shows.getMirror('bm5two', 'b7', 'bm7');
-  expect({ reasons, pin: m?.pins['p1']?.state, adds: await adds(), looks: (await looks()) - looksBefore }).toEqual({ reasons: ['rate_limited'], pin: 'pinned', adds: [500, 201], looks: 2 });
+  expect(await after('two-b', 3, looksBefore)).toEqual({ reasons: ['rate_limited'], looks: 2, ...ADDED_ONCE });
 }, 30_000);
 
 test('one request per run: a Bambuser pin taken back without a ref (its highlight\'s outcome unknown) is unpinned (the two reads are recorded steps)', async () => {
