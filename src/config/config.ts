@@ -16,12 +16,17 @@ const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 /**
+ * Text that is a number written in decimal (an exponent allowed: `1e6`): Number() also reads `0x10`,
+ * `0b11`, `0o7` and `Infinity`, so PORT=0x10 listened on port 16 (attack on npm start).
+ */
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+/**
  * A number setting's value: a number, or text that is one (an environment variable). What else a config
  * file gives is no number: zod's coercion read `true` as 1, and `false`, `null`, `""` and `[]` as 0 (a
  * local.json `"commissionHoldDays": false` approved every commission at once, `"port": null` listened on
  * any free port). Refused with the value given (NaN: "must be a number").
  */
-const numberLike = (v: unknown): unknown => (v === undefined || typeof v === 'number' || (typeof v === 'string' && v.trim() !== '') ? v : Number.NaN);
+const numberLike = (v: unknown): unknown => (v === undefined || typeof v === 'number' || (typeof v === 'string' && DECIMAL.test(v)) ? v : Number.NaN);
 const num = <T extends z.ZodType>(schema: T) => z.preprocess(numberLike, schema);
 const int = (def: number, min = 0) => num(z.coerce.number().int().min(min)).default(def);
 
@@ -698,10 +703,10 @@ export interface SimConfig {
   rtmpPort: number;
 }
 const SimConfigSchema = z.object({
-  SIM_PORT: z.coerce.number().int().min(0).max(65535).default(4100),
+  SIM_PORT: tcpPort.default(4100),
   SIM_HOST: z.string().min(1).default('127.0.0.1'),
   SIM_LOG: bool.default(false),
-  SIM_RTMP_PORT: z.coerce.number().int().min(0).max(65535).default(1936),
+  SIM_RTMP_PORT: tcpPort.default(1936),
 });
 export function loadSimConfig(env: NodeJS.ProcessEnv = process.env): SimConfig {
   const set = Object.entries(env).filter(([k, v]) => k.startsWith('SIM_') && v !== '');

@@ -10,7 +10,7 @@ import type { RelayState, RelayStatus } from '../store/relay.repository.js';
 import { copyArgs, startFfmpeg, type FfmpegRun } from './ffmpeg.process.js';
 import { maskSecrets } from './mask.js';
 import { drainedBytes, heldBytes, sendQueuesOf, waitsOnInput } from './send-queue.js';
-import { runQueueWaitNs, type StartGate, type StartSlot } from './start-gate.js';
+import { runQueueWaitReader, type StartGate, type StartSlot } from './start-gate.js';
 
 export interface DestinationSpec {
   /** Where the stream is read (the edge, `rtmp://…/live/{show key}`). */
@@ -497,7 +497,9 @@ export class DestinationSupervisor {
     this.run = run;
     slot?.started(run.pid);
     const tickMs = Math.min(1000, this.opts.stallMs, startTimeoutMs);
-    const readWait = this.opts.runQueueWaitNs ?? runQueueWaitNs;
+    // Read every tick of every run: the child's schedstat is kept open for the run (runQueueWaitReader).
+    const waitReader = this.opts.runQueueWaitNs || run.pid === undefined ? undefined : runQueueWaitReader(run.pid);
+    const readWait = this.opts.runQueueWaitNs ?? (() => waitReader?.read());
     let lastTick = Date.now();
     let lastWaitNs = run.pid === undefined ? undefined : readWait(run.pid);
     let starvedLogged = false;
@@ -639,6 +641,7 @@ export class DestinationSupervisor {
     slot?.release();
     this.slot = undefined;
     clearInterval(this.watchdog);
+    waitReader?.close();
     this.run = undefined;
     this.bytesBefore += this.runBytes;
     this.status.bytesSent = this.bytesBefore;

@@ -77,12 +77,15 @@ export interface RelayServiceDeps {
  * The ingest a mirror pushes to: the platform's (YouTube, Facebook) or the operator's (linked by hand).
  * SecretUnreadableError when its stream key is sealed under a key this service no longer has.
  */
-export function mirrorIngest(m: MirrorDoc, box: SecretBox): { url: string; streamKey: string } | undefined {
+export function mirrorIngest(m: MirrorDoc, box: Pick<SecretBox, 'decrypt'>): { url: string; streamKey: string } | undefined {
   if (ingestUnreadable(m)) throw new SecretUnreadableError();
   if (m.remote?.ingest) return m.remote.ingest;
   if (m.operatorIngest) return { url: m.operatorIngest.url, streamKey: box.decrypt(m.operatorIngest.streamKeySealed) };
   return undefined;
 }
+
+/** Sealed keys a show keeps opened (OwnedShow.opened): its own and its mirrors', with room for rotations and relinks. */
+const MAX_OPENED_PER_SHOW = 64;
 
 /** A destination's relay lastError when the show's own stream key cannot be opened (docs/operations.md, "Secrets and rotation"). */
 export const SHOW_KEY_UNREADABLE_RELAY_ERROR =
@@ -155,6 +158,14 @@ interface OwnedShow {
   carried?: Map<string, Pick<RelayStatus, 'bytesSent' | 'restarts'>>;
   /** When this process took the show, among its shows (the armed readers' pool serves a partner's oldest first). */
   order: number;
+  /**
+   * The show's sealed stream keys (its own, its operator-given mirror keys) opened on an earlier pass,
+   * sealed → key: every pass reads the same values again, and opens each only when it changed (a
+   * rotation, a relink). Only keys that opened; dropped with the show.
+   */
+  opened?: Map<string, string>;
+  /** The edge play token of the show's key as last made (an HMAC per pass otherwise). */
+  playToken?: { showKey: string; token: string };
   /** Readers the show would arm on this process's edge, as of its last pass (0: it has a source, or nothing to arm). */
   armWants: number;
   /** Its readers wait on this process's edge (armed, as of its last pass): its publish there reaches them without a pass. */
@@ -708,6 +719,26 @@ export class RelayService {
   private async reconcile(o: OwnedShow, desired: DesiredShow): Promise<void> {
     const { shows, partners, relay, box, log } = this.deps;
     const { partnerId, showId } = o;
+    // The show's stream key, and its source where no pull runs or starts (a pull's start or stop comes
+    // first, and may change the source), are read with the partner's bundle: the three commands go to
+    // Redis in one write, a round trip each fewer per show and pass (the pass's part of the relay's
+    // main thread). Left unread when an earlier read fails: their failures then go nowhere.
+    const opened = (o.opened ??= new Map());
+    const keyring = {
+      decrypt: (sealed: string): string => {
+        let key = opened.get(sealed);
+        if (key === undefined) {
+          key = box.decrypt(sealed); // a key that cannot be opened throws, every pass, as before
+          if (opened.size >= MAX_OPENED_PER_SHOW) opened.clear();
+          opened.set(sealed, key);
+        }
+        return key;
+      },
+    };
+    const showKeyRead = relay.ingestKey(partnerId, showId, keyring).catch(undefinedIfUnreadable);
+    const sourceRead = desired.sourceUrl === undefined && o.puller === undefined ? relay.source(partnerId, showId) : undefined;
+    showKeyRead.catch(() => undefined);
+    sourceRead?.catch(() => undefined);
     const bundle = await partners.bundle(partnerId);
     const targets = (bundle?.targets ?? []).filter((t) => t.enabled);
     const mirrors = await shows.getMirrors(partnerId, showId, targets);
@@ -720,7 +751,7 @@ export class RelayService {
         if (st && st.state !== 'stopped') o.carried!.set(targets[i]!.id, { bytesSent: st.bytesSent, restarts: st.restarts });
       });
     }
-    const showKey = await relay.ingestKey(partnerId, showId).catch(undefinedIfUnreadable);
+    const showKey = await showKeyRead;
     if (showKey === undefined) {
       await this.keyUnreadable(o, targets, mirrors);
       return;
@@ -732,7 +763,7 @@ export class RelayService {
 
     // Pull mode: this process publishes `sourceUrl` into the edge, like the partner's encoder would.
     await this.ensurePuller(o, desired, showKey);
-    const source = this.sourceAfterOutage(o, await relay.source(partnerId, showId));
+    const source = this.sourceAfterOutage(o, await (sourceRead ?? relay.source(partnerId, showId)));
     const wanted = new Map<string, { target: TargetRecord; mirror: MirrorDoc; ingest: { url: string; streamKey: string } }>();
     /** Mirrors whose stream key no configured key opens: each destination failed, saying what to restore. */
     const unopenable = new Map<string, TargetRecord>();
@@ -741,7 +772,7 @@ export class RelayService {
       if (!m || (m.state !== 'ready' && m.state !== 'live')) return;
       let ingest: { url: string; streamKey: string } | undefined;
       try {
-        ingest = mirrorIngest(m, box);
+        ingest = mirrorIngest(m, keyring);
       } catch (err) {
         if (!(err instanceof SecretUnreadableError)) throw err;
         unopenable.set(t.id, t);
@@ -765,7 +796,8 @@ export class RelayService {
     o.armedHere = !source && ownEdge !== undefined && this.armed(o);
     const edgeUrl = source?.edgeUrl ?? (o.armedHere ? ownEdge : undefined);
     // Played with the edge's play token: the show's key alone is the encoder's, it does not play.
-    const playToken = edgePlayToken(this.playKey, showKey);
+    if (o.playToken?.showKey !== showKey) o.playToken = { showKey, token: edgePlayToken(this.playKey, showKey) };
+    const playToken = o.playToken.token;
     const input = edgeUrl ? `${joinStreamUrl(edgeUrl, showKey)}?play=${playToken}` : undefined;
 
     await this.dropDestinations(o, (targetId) => wanted.has(targetId) || unopenable.has(targetId));
@@ -775,7 +807,9 @@ export class RelayService {
     const codecError = source?.codecsRefused ? codecUnsupportedError(source.codecsRefused) : undefined;
     for (const [targetId, w] of wanted) {
       let sup = o.dests.get(targetId);
-      const dlog = log.child({ partnerId, showId, targetId, platform: w.target.platform });
+      // The destination's logger, made only when used (a new supervisor, a log line): most passes use none.
+      let dlogMade: Logger | undefined;
+      const dlog = (): Logger => (dlogMade ??= log.child({ partnerId, showId, targetId, platform: w.target.platform }));
       const secrets = [showKey, playToken, w.ingest.streamKey];
       if (codecError) {
         await this.failDestination(o, targetId, w.target, codecError);
@@ -796,10 +830,10 @@ export class RelayService {
         }
         // One failed for a key that now opens (restored), or for a source since changed, waits like any other.
         if (codecFailed) {
-          sup = this.newSupervisor(o, targetId, { input: '', output: '', secrets }, dlog, { ...sup!.status, lastError: null });
+          sup = this.newSupervisor(o, targetId, { input: '', output: '', secrets }, dlog(), { ...sup!.status, lastError: null });
           o.dests.set(targetId, sup);
         } else if (!sup || (sup.status.state === 'failed' && (KEY_UNREADABLE_ERRORS.has(sup.status.lastError ?? '') || sup.status.lastError?.startsWith(SOURCE_REFUSED)))) {
-          sup = this.newSupervisor(o, targetId, { input: '', output: '', secrets }, dlog);
+          sup = this.newSupervisor(o, targetId, { input: '', output: '', secrets }, dlog());
           o.dests.set(targetId, sup);
         }
         await this.waiting(o, targetId, sup);
@@ -822,7 +856,7 @@ export class RelayService {
           o.checkFailing ??= new Set();
           const first = !o.checkFailing.has(targetId);
           o.checkFailing.add(targetId);
-          dlog[first ? 'warn' : 'debug']({ reason: maskSecrets((err as Error).message, secrets) }, 'relay destination check failed; its running push goes on');
+          dlog()[first ? 'warn' : 'debug']({ reason: maskSecrets((err as Error).message, secrets) }, 'relay destination check failed; its running push goes on');
           sup.setSourceKnown(!!source);
           sup.setInputStalled(!!source?.stalledSince);
           continue;
@@ -831,20 +865,20 @@ export class RelayService {
         // not be opened: that key opens now (restored), so it says the check's failure, not to restore it.
         if (!sup || sup.status.state !== 'failed' || KEY_UNREADABLE_ERRORS.has(sup.status.lastError ?? '') || codecFailed) {
           await sup?.stop('idle');
-          sup = this.newSupervisor(o, targetId, { input, output: '', secrets }, dlog, sup?.status);
+          sup = this.newSupervisor(o, targetId, { input, output: '', secrets }, dlog(), sup?.status);
           o.dests.set(targetId, sup);
           sup.fail(`destination refused: ${(err as Error).message}`);
         }
         continue;
       }
-      if (o.checkFailing?.delete(targetId)) dlog.info('relay destination check passes again');
+      if (o.checkFailing?.delete(targetId)) dlog().info('relay destination check passes again');
       // `destination`: the ingest as given. Its host's checked address (in `output`) can change from one
       // pass's DNS answer to the next (round-robin, geo DNS); that keeps the push running (readdress).
       const spec: DestinationSpec = { input, output, secrets, destination };
       // A halted supervisor (stopped to idle while its input was gone) never starts again: replace it.
       if (!sup || !sup.sameAs(spec) || sup.halted || sup.status.state === 'stopped' || sup.status.state === 'failed') {
         if (sup) await sup.stop('idle');
-        sup = this.newSupervisor(o, targetId, spec, dlog, sup && codecFailed ? { ...sup.status, lastError: null } : sup?.status, showKey);
+        sup = this.newSupervisor(o, targetId, spec, dlog(), sup && codecFailed ? { ...sup.status, lastError: null } : sup?.status, showKey);
         o.dests.set(targetId, sup);
         sup.setSourceKnown(!!source);
         sup.setInputStalled(!!source?.stalledSince);

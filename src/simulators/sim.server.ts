@@ -47,12 +47,19 @@ const FaultsBody = z.object({
   retryAfter: z.string().max(64).optional(),
 });
 const count = z.number().int().min(0);
+/**
+ * A wait the simulator runs as a timer (latencyMs, a platform's `…Ms` knob such as YouTube's
+ * transitionMs): Node runs a setTimeout past 2^31 − 1 ms after 1 ms, so a larger value would answer
+ * at once instead of never. tokenTtlSec keeps the same bound (TikTok's expiry is a unix time in seconds).
+ */
+const MAX_TIMER = 2_147_483_647;
+const timerCount = count.max(MAX_TIMER, `at most ${MAX_TIMER} (a timer's longest wait, about 24.8 days)`);
 const BaseLimitsBody = z.object({
   quotaPerDay: count.nullable().optional(),
   requestsPerWindow: count.nullable().optional(),
   windowMs: z.number().int().min(1).optional(),
-  latencyMs: count.optional(),
-  tokenTtlSec: count.optional(),
+  latencyMs: timerCount.optional(),
+  tokenTtlSec: timerCount.optional(),
 });
 const SinceQuery = z.object({ since: z.coerce.number().int().min(0).optional() });
 
@@ -216,7 +223,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
   });
   app.put('/_sim/:platform/limits', async (req) => {
     const s = platformOf(req);
-    const extra = Object.fromEntries(s.sim.extraLimitKeys().map((k) => [k, count.optional()]));
+    const extra = Object.fromEntries(s.sim.extraLimitKeys().map((k) => [k, (k.endsWith('Ms') ? timerCount : count).optional()]));
     const body = parse(BaseLimitsBody.extend(extra).strict(), req.body);
     const patch = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
     return s.sim.setLimits(patch);

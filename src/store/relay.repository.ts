@@ -263,10 +263,14 @@ export class RelayRepository {
     });
   }
 
-  /** The show's ingest stream key, created on first use (a show has exactly one current key). */
-  async ingestKey(partnerId: string, showId: string): Promise<string> {
+  /**
+   * The show's ingest stream key, created on first use (a show has exactly one current key). `box`
+   * opens the stored key (default: this repository's; the relay's pass passes one that remembers the
+   * keys it opened before).
+   */
+  async ingestKey(partnerId: string, showId: string, box: Pick<SecretBox, 'decrypt'> = this.box): Promise<string> {
     const sealed = await this.redis.hget(this.keys.relayIngest(partnerId, showId), 'sealed');
-    if (sealed) return this.box.decrypt(sealed);
+    if (sealed) return box.decrypt(sealed);
     const key = newStreamKey();
     const hash = sha256Hex(key);
     await this.redis.set(this.keys.relayKeyIndex(hash), JSON.stringify([partnerId, showId]));

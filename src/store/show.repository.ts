@@ -44,6 +44,29 @@ return {1, eventId, v, changed}
 }
 
 /**
+ * registerWrites for exactly one field/value pair (ARGV[first], ARGV[first + 1]; the order key at
+ * ARGV[first - 1]), in two commands where registerWrites takes three: the register's order key and the
+ * version are read together (HMGET), and a newer event writes the register, its order key and the
+ * version + 1 in one HSET (registerWrites: HGET, HSET, then HINCRBY, or HGET of the version when
+ * unchanged). The same writes and the same reply for a version this code writes (an integer below 2^53;
+ * HINCRBY refused a version that is not an integer, tonumber reads it). INGEST_SHOW_ONE_LUA (one register per event).
+ */
+function oneRegisterWrite(desired: string, first: number, afterWrites = ''): string {
+  const field = `ARGV[${first}]`;
+  return `local key = ARGV[${first - 1}]
+local changed = 0
+local reg = redis.call('HMGET', ${desired}, ${field} .. '@', 'v')
+local v = tonumber(reg[2] or '0')
+if (not reg[1]) or reg[1] < key then
+  v = v + 1
+  redis.call('HSET', ${desired}, ${field}, ARGV[${first + 1}], ${field} .. '@', key, 'v', string.format('%d', v))
+  changed = 1
+end
+${afterWrites}return {1, eventId, v, changed}
+`;
+}
+
+/**
  * How many registers (the snapshot, one per product of a `product.updated`, one per pinned or unpinned
  * product id) one show's desired state holds at most. The snapshot bounds its own products and pinned
  * ids (1,000 each); a `product.updated` or a pin event of a new id added a register of its own, so one
@@ -64,8 +87,9 @@ export const SHOW_REGISTERS_MAX = 2500;
  */
 function registerBound(inbox: string, desired: string, field: string, existing?: string): string {
   const notStored = existing ? `not ${existing}` : `redis.call('EXISTS', ${inbox}) == 0`;
-  return `if ${field} ~= 'snap' and ${notStored} and redis.call('HEXISTS', ${desired}, ${field}) == 0 and redis.call('HLEN', ${desired}) >= ${2 * SHOW_REGISTERS_MAX + 1} then
-  return {3, '${SHOW_REGISTERS_MAX}'}
+  // HLEN (O(1)) first: below the bound, as nearly every show is, the register's HEXISTS is not needed.
+  return `if ${field} ~= 'snap' and ${notStored} and redis.call('HLEN', ${desired}) >= ${2 * SHOW_REGISTERS_MAX + 1} then
+  if redis.call('HEXISTS', ${desired}, ${field}) == 0 then return {3, '${SHOW_REGISTERS_MAX}'} end
 end
 `;
 }
@@ -191,8 +215,8 @@ interface PendingMark {
  * stream, desired hash, dispatch stream, partner shows, active shows, partner live shows. ARGV: scope,
  * ttl s (claim and inbox), webhookId, event log entry, partnerId, showId, requestId ('' for none), '1' for a
  * snapshot, scheduledAt ms, now ms (unused: the active set's score is Redis's clock, markActiveLua),
- * active-set member, '1' when the snapshot says live, order key,
- * then field/value pairs. Returns {2, holder} when the id is claimed for another scope (nothing
+ * active-set member ('' when not a snapshot), '1' when the snapshot says live, order key,
+ * then the register's field and value (one pair: oneRegisterWrite). Returns {2, holder} when the id is claimed for another scope (nothing
  * written), {0, existingEventId} for a stored duplicate (dispatch entry written again: its first
  * delivery's is gone once dispatched), or {1, eventId, version, changed}. The inbox is read once, up
  * front, for both the register bound and the duplicate check (it was read twice: EXISTS, then GET).
@@ -205,9 +229,9 @@ ${registerBound('KEYS[2]', 'KEYS[4]', 'ARGV[14]', 'existing')}if not holder then
 if ARGV[8] == '1' then
 ${markActiveLua('KEYS[7]', 'ARGV[11]')}end
 redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])
-${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]', true)}${registerWrites(
+${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]', true)}${oneRegisterWrite(
   'KEYS[4]',
-  '14',
+  14,
   `if changed == 1 and ARGV[8] == '1' then
   redis.call('ZADD', KEYS[6], ARGV[9], ARGV[6])
   if ARGV[12] == '1' then redis.call('SADD', KEYS[8], ARGV[6]) else redis.call('SREM', KEYS[8], ARGV[6]) end
@@ -952,7 +976,7 @@ export class ShowRepository {
       snapshot ? '1' : '',
       snapshot?.scheduledAtMs ?? 0,
       Date.now(),
-      JSON.stringify([partnerId, showId]),
+      snapshot ? JSON.stringify([partnerId, showId]) : '', // the active-set member: read for a snapshot only
       snapshot?.live ? '1' : '',
       orderKey,
       write.field,

@@ -61,3 +61,17 @@ test('POST /_sim/{platform}/orders and refunds refuse an amount no platform repo
     expect({ amount, status: r.status }).toEqual({ amount, status: 400 });
   }
 });
+
+test("PUT /_sim/{platform}/limits refuses a wait past a timer's longest (2^31 − 1 ms): Node would run it after 1 ms, a latency meant to hang answering at once", async () => {
+  for (const [platform, body] of [
+    ['whatnot', { latencyMs: 2 ** 31 }],
+    ['youtube', { transitionMs: 1e12 }],
+    ['tiktok', { tokenTtlSec: 9007199254740991 }],
+  ] as const) {
+    const r = await call('PUT', `/_sim/${platform}/limits`, JSON.stringify(body));
+    expect({ platform, body, status: r.status }).toEqual({ platform, body, status: 400 });
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  }
+  expect((await call('PUT', '/_sim/whatnot/limits', JSON.stringify({ latencyMs: 2 ** 31 - 1 }))).status).toBe(200);
+  await call('PUT', '/_sim/whatnot/limits', JSON.stringify({ latencyMs: 0 }));
+});

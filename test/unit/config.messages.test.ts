@@ -20,6 +20,10 @@ test.each([
   [{ PORT: 'abc' }, 'PORT: must be a number (got "abc")'],
   [{ PLATFORM_TIMEOUT_MS: '10s' }, 'PLATFORM_TIMEOUT_MS: must be a number (got "10s")'],
   [{ SYNC_SHARDS: '1.5' }, 'SYNC_SHARDS: must be a whole number (got "1.5")'],
+  [{ PORT: '0x10' }, 'PORT: must be a number (got "0x10")'],
+  [{ SYNC_SHARDS: '0b11' }, 'SYNC_SHARDS: must be a number (got "0b11")'],
+  [{ WORKER_CONCURRENCY: '0o7' }, 'WORKER_CONCURRENCY: must be a number (got "0o7")'],
+  [{ SHUTDOWN_TIMEOUT_MS: 'Infinity' }, 'SHUTDOWN_TIMEOUT_MS: must be a number (got "Infinity")'],
   [{ REDIS_WAIT_REPLICAS: 'many' }, 'REDIS_WAIT_REPLICAS: must be one of: auto, a number (got "many")'],
   [{ ALLOW_PRIVATE_DESTINATIONS: 'maybe' }, 'ALLOW_PRIVATE_DESTINATIONS: must be one of: 0, 1, true, false, yes, no (got "maybe")'],
 ])('%j stops the start with one plain line', (env, line) => {
@@ -56,9 +60,11 @@ test('a blank value is named with the other bad ones; an empty one is still unse
   expect(loadConfig({ PORT: '' }, '/nonexistent').port).toBe(3000);
 });
 
-test('SIM_PORT blank stops npm run sim naming it', () => {
+test('SIM_PORT blank, or a port not in decimal, stops npm run sim naming it', () => {
   expect(() => loadSimConfig({ SIM_PORT: ' ' })).toThrow('SIM_PORT: is blank (only whitespace)');
   expect(loadSimConfig({ SIM_PORT: '' }).port).toBe(4100);
+  expect(() => loadSimConfig({ SIM_PORT: '0x10' })).toThrow('SIM_PORT: must be a number (got "0x10")');
+  expect(() => loadSimConfig({ SIM_RTMP_PORT: '0b11' })).toThrow('SIM_RTMP_PORT: must be a number (got "0b11")');
 });
 
 test('PLATFORM_TIMEOUTS_MS: platform=milliseconds, each platform once, each at most PLATFORM_TIMEOUT_MS', () => {
