@@ -51,7 +51,11 @@ export function currentAttempt(): AttemptContext | undefined {
   return storage.getStore()?.attempt;
 }
 
-/** Runs `fn` with `attempt` as the current attempt (undefined: none), the request id kept (attempt-deadline.ts). */
+/**
+ * Runs `fn` with `attempt` as the current attempt (undefined: none), the request id kept (attempt-deadline.ts).
+ * The object itself is stored, not a copy: withPrepaid's caller (IntentRepository.lookUp) reads
+ * whether the token in its `prepaid` was used from that object once `fn` is done.
+ */
 export function withAttempt<T>(attempt: AttemptContext | undefined, fn: () => T): T {
   const cur = storage.getStore();
   if (!cur?.attempt && !attempt) return fn();

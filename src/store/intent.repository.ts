@@ -698,7 +698,7 @@ export class IntentRepository {
         // Not listed, and the look came late enough to say so: this run's own attempt starts now (a
         // looking-up that took long must not shorten it).
         await this.lookedTooSoon(s, first);
-        ({ deadline } = looked.tookToken ? await this.startAfterLook(s, first.raw!) : await this.startStep(s));
+        ({ deadline } = looked.tookToken ? await this.startAfterLook(s) : await this.startStep(s));
       }
       // The `started` record must survive a failover before anything is sent: a promoted replica
       // without it would let a retry call the platform again without looking for what this call made.
@@ -728,6 +728,8 @@ export class IntentRepository {
     const prepaid: { prepaid?: string | undefined } = { prepaid: s.prepay?.keys[0] };
     try {
       const found = await (prepaid.prepaid === undefined ? s.recover!(attemptOf(earlier)) : withPrepaid(prepaid, () => s.recover!(attemptOf(earlier))));
+      // withAttempt stores `prepaid` itself as the attempt (not a copy), and RedisRateLimiter.acquire
+      // (takePrepaid) clears its `prepaid` when it uses the token: cleared here, the lookup took it.
       return { found, tookToken: s.prepay !== undefined && prepaid.prepaid === undefined };
     } catch (err) {
       if (stillOwned(s.lease)) await this.restoreEarlier(s, earlier).catch(() => undefined);
@@ -769,23 +771,20 @@ export class IntentRepository {
   /**
    * This run's own attempt after a look that found nothing, could be trusted (lookedTooSoon) and spent
    * the token the first start took: the write's token is taken with this start, in its Lua step, as a
-   * first start's is. Refused, nothing was sent by this run. At one request per window (always refused
-   * then) the step is forgotten: the look said that the earlier attempt made nothing, which it can no
-   * longer do (its `until` + settle passed), and the next run sends the request on its own token
-   * without a lookup, on the evidence of that look, as a run with tokens for both sends it right after
-   * the look. Put back, the next run looked again on its one token, was refused the write again, and
-   * the step never completed. With two or more a window, the earlier attempt's record (`earlier`) is put
-   * back as after any refused write that followed a lookup: the next run has the tokens to look again
-   * (a list lagging behind the earlier attempt's object has had longer to show it) and to send.
+   * first start's is. Refused, nothing was sent by this run, and the step is forgotten whatever the
+   * limit: the look said that the earlier attempt made nothing, which it can no longer do (its `until`
+   * + settle passed, and a list has had a settle window more to show it), so the next run sends the
+   * request on its own token without a lookup, on the evidence of that look, as a run with tokens for
+   * both sends it right after the look. Put back, the next run looked again on its token and could be
+   * refused the write again: for ever at one request per window, and at more whenever other runs on the
+   * account take the spare tokens, a request outside the steps spends one, or the look takes several.
    */
-  private async startAfterLook<T>(s: ScopedStep<T>, earlier: string): Promise<{ deadline: number }> {
-    const limiter = s.opts.limiter!;
-    s.prepay = limiter.prepay();
+  private async startAfterLook<T>(s: ScopedStep<T>): Promise<{ deadline: number }> {
+    s.prepay = s.opts.limiter!.prepay();
     try {
       return await this.startStep(s, true);
     } catch (err) {
-      const forget = (limiter.windowLimit?.requests ?? Infinity) < 2;
-      if (err instanceof RateLimitedError && stillOwned(s.lease)) await (forget ? this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token) : this.restoreEarlier(s, earlier));
+      if (err instanceof RateLimitedError && stillOwned(s.lease)) await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
       throw err;
     }
   }

@@ -241,8 +241,6 @@ const PROCESS_TAG = randomBytes(6).toString('base64url');
  * error a refusal is.
  */
 export interface PrepayLimiter {
-  /** The window's limit (undefined: none). */
-  readonly windowLimit: WindowLimit | undefined;
   prepay(): { keys: [string, string]; args: (string | number)[] };
   /**
    * One request's token taken now, by acquire(1)'s rule: `wait` resolves to 0 when taken, else how
