@@ -20,7 +20,8 @@ import type { Logger } from 'pino';
 
 /** The platform-request attempt the code runs in (src/targets/attempt-deadline.ts, which owns its meaning). */
 export interface AttemptContext {
-  deadline: number;
+  /** Undefined: no deadline (a recovery lookup that only takes its step's prepaid token: withPrepaid). */
+  deadline?: number | undefined;
   prepaid?: string | undefined;
 }
 
@@ -50,7 +51,11 @@ export function currentAttempt(): AttemptContext | undefined {
   return storage.getStore()?.attempt;
 }
 
-/** Runs `fn` with `attempt` as the current attempt (undefined: none), the request id kept (attempt-deadline.ts). */
+/**
+ * Runs `fn` with `attempt` as the current attempt (undefined: none), the request id kept (attempt-deadline.ts).
+ * The object itself is stored, not a copy: withPrepaid's caller (IntentRepository.lookUp) reads
+ * whether the token in its `prepaid` was used from that object once `fn` is done.
+ */
 export function withAttempt<T>(attempt: AttemptContext | undefined, fn: () => T): T {
   const cur = storage.getStore();
   if (!cur?.attempt && !attempt) return fn();

@@ -700,6 +700,7 @@ export class SyncService {
     };
     return {
       once: this.deps.intents.scoped(job.partnerId, job.showId, job.targetId, s, job.lease, { ...opts, onDone, ...(limiter ? { limiter } : {}) }),
+      recorded: this.deps.intents.recorded(job.partnerId, job.showId, job.targetId, s, job.lease),
       marker: `${short(`${job.partnerId}\u0000${job.showId}\u0000${job.targetId}`)}-${short(s)}`,
     };
   }

@@ -29,8 +29,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis, Result } from 'ioredis';
 import type { SecretBox } from '../lib/crypto.js';
-import type { Once, OnceOptions, RecoverAttempt } from '../targets/target.adapter.js';
-import { withAttemptDeadline } from '../targets/attempt-deadline.js';
+import type { Once, OnceOptions, RecoverAttempt, Recorded } from '../targets/target.adapter.js';
+import { withAttemptDeadline, withPrepaid } from '../targets/attempt-deadline.js';
 import { AuthExpiredError, NotMadeError, PermanentError, RateLimitedError, RetryableError, TargetError } from '../targets/target.errors.js';
 import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
 import type { Keys } from './keys.js';
@@ -643,6 +643,32 @@ export class IntentRepository {
   }
 
   /**
+   * The look-only companion of `scoped` (OpContext.recorded): a step's result when it is done (its
+   * record, or a done record the run deferred to its next save), else undefined. One GET: no start
+   * record written and deleted again, no replica WAIT, no limiter token (YouTube's look at its recorded
+   * read went through `once` with a run() that refused at once: a start and its abandon, two writes).
+   * An unreadable record throws IntentCorruptError, as the step's start does.
+   */
+  recorded(partnerId: string, showId: string, targetId: string, scope: string, lease: MirrorLease): Recorded {
+    return async <T>(step: string): Promise<T | undefined> => {
+      const what = `${scope}:${step}`;
+      const key = this.keys.intent(partnerId, showId, targetId, what);
+      assertHeld(lease, `intent ${what}`);
+      const raw = lease.pending?.find((p) => p.key === key)?.record ?? (await this.redis.get(key));
+      if (raw === null) return undefined;
+      let rec: Partial<IntentRecord> | null = null;
+      try {
+        rec = JSON.parse(raw) as Partial<IntentRecord> | null;
+      } catch {
+        // (unreadable: below)
+      }
+      if (rec?.status === 'done') return this.resultOf<T>(rec as IntentRecord);
+      if (rec?.status === 'started') return undefined;
+      throw new IntentCorruptError(what, key, false);
+    };
+  }
+
+  /**
    * One step of `scoped`: started (or found done, or settling), looked up when an earlier run left it
    * started, else run as this run's attempt, and completed.
    */
@@ -658,7 +684,7 @@ export class IntentRepository {
         // Look, never make: what an earlier attempt made is adopted, anything else is "not made" (the
         // started record this look wrote is forgotten, so nothing waits on it) once the look can be
         // trusted (lookedTooSoon).
-        const found = first.state === 1 && s.recover ? await this.lookUp(s, first.raw!) : null;
+        const found = first.state === 1 && s.recover ? (await this.lookUp(s, first.raw!)).found : null;
         if (found !== null) return this.completeStep(s, found, startedAt);
         if (first.state === 1 && s.recover) await this.lookedTooSoon(s, first);
         await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
@@ -667,12 +693,12 @@ export class IntentRepository {
       if (first.state === 1 && s.recover) {
         // Started by an earlier run that never recorded a result: the object may exist already, made
         // no earlier than the first of the attempts that left the step started.
-        const found = await this.lookUp(s, first.raw!);
-        if (found !== null) return this.completeStep(s, found, startedAt);
+        const looked = await this.lookUp(s, first.raw!);
+        if (looked.found !== null) return this.completeStep(s, looked.found, startedAt);
         // Not listed, and the look came late enough to say so: this run's own attempt starts now (a
         // looking-up that took long must not shorten it).
         await this.lookedTooSoon(s, first);
-        ({ deadline } = await this.startStep(s));
+        ({ deadline } = looked.tookToken ? await this.startAfterLook(s) : await this.startStep(s));
       }
       // The `started` record must survive a failover before anything is sent: a promoted replica
       // without it would let a retry call the platform again without looking for what this call made.
@@ -694,9 +720,17 @@ export class IntentRepository {
    * goes on: kept, this run's start would have renewed `until`, and every later run waited out a whole
    * settle window again (2 × PLATFORM_TIMEOUT_MS + PLATFORM_SETTLE_MS) before it looked once more.
    */
-  private async lookUp<T>(s: ScopedStep<T>, earlier: string): Promise<T | null> {
+  private async lookUp<T>(s: ScopedStep<T>, earlier: string): Promise<{ found: T | null; tookToken: boolean }> {
+    // The token the start took (a single Redis: OnceOptions.limitedRequest) is the lookup's first
+    // request's: the lookup is that run's request. It took one of its own, and at one request per
+    // window it was refused every run (the start had the window's one token) and the step never
+    // completed (Bambuser's add and highlight, Facebook's create and pin comment after a timeout).
+    const prepaid: { prepaid?: string | undefined } = { prepaid: s.prepay?.keys[0] };
     try {
-      return await s.recover!(attemptOf(earlier));
+      const found = await (prepaid.prepaid === undefined ? s.recover!(attemptOf(earlier)) : withPrepaid(prepaid, () => s.recover!(attemptOf(earlier))));
+      // withAttempt stores `prepaid` itself as the attempt (not a copy), and RedisRateLimiter.acquire
+      // (takePrepaid) clears its `prepaid` when it uses the token: cleared here, the lookup took it.
+      return { found, tookToken: s.prepay !== undefined && prepaid.prepaid === undefined };
     } catch (err) {
       if (stillOwned(s.lease)) await this.restoreEarlier(s, earlier).catch(() => undefined);
       throw err;
@@ -732,6 +766,27 @@ export class IntentRepository {
       delayMs: waitMs,
       waiting: true,
     });
+  }
+
+  /**
+   * This run's own attempt after a look that found nothing, could be trusted (lookedTooSoon) and spent
+   * the token the first start took: the write's token is taken with this start, in its Lua step, as a
+   * first start's is. Refused, nothing was sent by this run, and the step is forgotten whatever the
+   * limit: the look said that the earlier attempt made nothing, which it can no longer do (its `until`
+   * + settle passed, and a list has had a settle window more to show it), so the next run sends the
+   * request on its own token without a lookup, on the evidence of that look, as a run with tokens for
+   * both sends it right after the look. Put back, the next run looked again on its token and could be
+   * refused the write again: for ever at one request per window, and at more whenever other runs on the
+   * account take the spare tokens, a request outside the steps spends one, or the look takes several.
+   */
+  private async startAfterLook<T>(s: ScopedStep<T>): Promise<{ deadline: number }> {
+    s.prepay = s.opts.limiter!.prepay();
+    try {
+      return await this.startStep(s, true);
+    } catch (err) {
+      if (err instanceof RateLimitedError && stillOwned(s.lease)) await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
+      throw err;
+    }
   }
 
   /** Marks the step started by this run; resolves to the local deadline of its attempt. */

@@ -23,6 +23,16 @@ export function withAttemptDeadline<T>(deadline: number, fn: () => Promise<T>, p
 }
 
 /**
+ * Runs `fn` (a step's recovery lookup, which sends nothing that makes an object: no deadline) with the
+ * token its start took (`attempt.prepaid`, a limiter's window key) for its first acquire() of that
+ * limiter. `attempt.prepaid` is cleared once that token is taken (takePrepaid, on this very object:
+ * withAttempt stores it, not a copy): the caller sees whether it was.
+ */
+export function withPrepaid<T>(attempt: { prepaid?: string | undefined }, fn: () => Promise<T>): Promise<T> {
+  return withAttempt(attempt, fn);
+}
+
+/**
  * Runs `fn` outside any attempt: the requests it makes have no attempt deadline (only their own
  * timeout) and take no prepaid token. For work one call starts on behalf of every caller that joins
  * it (an access-token refresh): bound to the starter's deadline, it failed every caller the moment

@@ -234,9 +234,22 @@ export interface AdapterContext {
   timeoutMs: number;
 }
 
+/**
+ * A step's recorded result, looked at only: the result when `step` is done, else undefined (never
+ * started, or started by an attempt that never recorded a result). Writes nothing (no start record, no
+ * replica WAIT), takes no limiter token and calls nothing on the platform.
+ */
+export type Recorded = <T>(step: string) => Promise<T | undefined>;
+
 /** Per-call context: the intent scope of the operation being performed. */
 export interface OpContext {
   once: Once;
+  /**
+   * A look at one of the scope's steps without running it (Recorded): YouTube's recorded read looks at
+   * the read made under the name before (recordedRead). Left out (adapter tests' contexts), no step
+   * counts as recorded.
+   */
+  recorded?: Recorded;
   /** A short unique string for this intent (put it in a description/metadata to find the object again). */
   marker: string;
   /**

@@ -89,6 +89,12 @@ export class MemoryOnce {
     return JSON.parse(json) as T;
   };
 
+  /** OpContext.recorded: a completed step's result, else undefined; nothing recorded, nothing counted in `calls`. */
+  readonly recorded = async <T>(step: string): Promise<T | undefined> => {
+    const record = this.steps.get(step);
+    return record?.state === 'completed' ? (JSON.parse(record.json) as T) : undefined;
+  };
+
   /** Replays a crash: the step was started (the remote call may have happened) but no result was stored. */
   markStarted(step: string, startedAt = new Date().toISOString()): void {
     this.steps.set(step, { state: 'started', startedAt });
@@ -139,7 +145,7 @@ export function buildAdapterContext(opts: {
 }
 
 export function buildOpContext(marker: string, store: MemoryOnce = new MemoryOnce()): OpContext & { store: MemoryOnce } {
-  return { once: store.once, marker, store };
+  return { once: store.once, recorded: store.recorded, marker, store };
 }
 
 /**

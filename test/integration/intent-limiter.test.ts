@@ -6,6 +6,11 @@
  * limiter's RateLimitedError and writes nothing, later requests of the attempt take tokens as always.
  * Real redis-server.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { newMirror } from '../../src/domain/mirror.js';
+import { IntentRepository } from '../../src/store/intent.repository.js';
+import { RedisRateLimiter } from '../../src/store/rate-limiter.js';
+import { RetryableError, TargetError } from '../../src/targets/target.errors.js';
 import { expectFullWindowRefused, limitedStep, twoRequests, unlimitedStart } from '../helpers/intent-limiter.js';
 import { startService, type TestService } from '../helpers/service.js';
 
@@ -43,4 +48,94 @@ test('a full window refuses the start with the limiter\'s RateLimitedError and w
 
 test('without limitedRequest the start takes no token and the request takes its own', async () => {
   expect(await unlimitedStart(await setUp(5))).toEqual({ seen: [0], used: 1 });
+});
+
+/**
+ * From the review of the look on the start's token: at one request per window, a write cut off at its
+ * attempt deadline (600 ms) is looked for by later runs, each on its one token (the window emptied
+ * before each run, as its passing would). A look that finds nothing counts only once the earlier
+ * attempt has settled and its list has had a settle window (500 ms) more: until + 2 × settle. Only
+ * then is a write refused its token after the look forgotten, so the next run sends it without looking
+ * again. Forgotten after an earlier look, a write the platform made late and listed later still was
+ * sent a second time.
+ */
+describe('one request per window, a write whose outcome is unknown (attempt 600 ms, settle 500 ms)', () => {
+  const [ATTEMPT_MS, SETTLE_MS, LANDS_AT_MS] = [600, 500, 900];
+  let n = 0;
+
+  /**
+   * Runs of one write step (a new job token each, the limiter's window emptied before each, each delay
+   * waited) until one returns: the first run's write is cut off, and the platform makes it
+   * LANDS_AT_MS after that run began and lists it at `listedAtMs` (null: never made). What the step
+   * returned, the platform's objects, the requests of each run and the runs' errors' reasons.
+   */
+  async function runsAfterLateWrite(listedAtMs: number | null): Promise<{ result: unknown; objects: string[]; requests: string[][]; reasons: string[] }> {
+    const id = `late${++n}`;
+    const [P, S, T] = ['ilate', `s-${id}`, `t-${id}`];
+    const { redis, keys, box, shows } = svc.rt;
+    const intents = new IntentRepository(redis, keys, box, { attemptMs: ATTEMPT_MS, settleMs: SETTLE_MS });
+    const limiter = new RedisRateLimiter(redis, keys, `lim-${id}`, { requests: 1, windowMs: 60_000 });
+    const objects: string[] = [];
+    const listed = (): string[] => objects.filter((o) => o !== 'm-late' || Date.now() - t0 >= listedAtMs!);
+    const requests: string[][] = [];
+    const reasons: string[] = [];
+    let t0 = Date.now();
+    let result: unknown;
+    for (let run = 0; run < 10 && result === undefined; run++) {
+      await redis.del(keys.targetLimit(`lim-${id}`, 'window'));
+      const got = await intents.acquire(P, S, T, `run-${run}`, 30_000);
+      if (!('lease' in got)) throw new Error('the run should own the mirror');
+      if (run === 0) await shows.saveMirror(P, S, newMirror(T, 'youtube'), got.lease);
+      const sent: string[] = [];
+      requests.push(sent);
+      const write = async (): Promise<string> => {
+        await limiter.acquire(1);
+        sent.push('write');
+        if (run > 0) {
+          objects.push(`m-${run}`);
+          return `m-${run}`;
+        }
+        // Made by the platform at LANDS_AT_MS, after the attempt was cut off (its `until` at 600 ms).
+        if (listedAtMs !== null) setTimeout(() => objects.push('m-late'), LANDS_AT_MS - (Date.now() - t0));
+        throw new RetryableError('the write timed out', { reason: 'timeout' });
+      };
+      const look = async (): Promise<string | null> => {
+        await limiter.acquire(1);
+        sent.push('look');
+        return listed()[0] ?? null;
+      };
+      if (run === 0) t0 = Date.now();
+      try {
+        result = await intents.scoped(P, S, T, 'g0:pin:p1:1', got.lease, { limiter })('message', write, look, { limitedRequest: true });
+      } catch (err) {
+        if (!(err instanceof TargetError)) throw err;
+        reasons.push(err.reason ?? '?');
+        if (err instanceof RetryableError && err.delayMs !== undefined) await sleep(err.delayMs);
+      } finally {
+        await intents.release(got.lease);
+      }
+    }
+    await sleep(Math.max(0, LANDS_AT_MS + 50 - (Date.now() - t0))); // every object the platform makes is in
+    return { result, objects, requests, reasons };
+  }
+
+  test('made late (900 ms) and listed later still (1,500 ms): the runs wait, an early look that finds nothing does not count, the trusted look adopts it; one object, one request a run', async () => {
+    // Run 0's write (cut off); run 1 waits for the attempt to settle (1,100 ms); run 2's look, too
+    // early to trust, finds nothing; run 3's, trusted (1,600 ms), finds the late object.
+    expect(await runsAfterLateWrite(1_500)).toEqual({
+      result: 'm-late',
+      objects: ['m-late'],
+      requests: [['write'], [], ['look'], ['look']],
+      reasons: ['timeout', 'intent_settling', 'intent_settling'],
+    });
+  }, 20_000);
+
+  test('never made: the trusted look finds nothing, the write is refused its token and the step forgotten; the next run sends it once without looking', async () => {
+    expect(await runsAfterLateWrite(null)).toEqual({
+      result: 'm-4',
+      objects: ['m-4'],
+      requests: [['write'], [], ['look'], ['look'], ['write']],
+      reasons: ['timeout', 'intent_settling', 'intent_settling', 'local_limit'],
+    });
+  }, 20_000);
 });

@@ -5,6 +5,7 @@
  * defaults; each former file is a `describe` of its own, with its own partners (oh…, dp) and mirrors.
  * Real redis-server.
  */
+import type { Redis } from 'ioredis';
 import { newMirror } from '../../src/domain/mirror.js';
 import { IntentCorruptError, IntentRepository, LeaseLostError } from '../../src/store/intent.repository.js';
 import { MirrorConflictError } from '../../src/store/show.repository.js';
@@ -343,5 +344,50 @@ describe('intent-deferred', () => {
     // Found done again: both results come back as they were.
     expect(await once('clear', async () => ({ id: 'again' }))).toEqual({ id: 'm8' });
     expect(await once('sealed', async () => ({ streamName: 'again' }))).toEqual({ streamName: 'secret-key' });
+  });
+
+  /**
+   * OpContext.recorded (IntentRepository.recorded): a look at a step without running it. YouTube's look
+   * at its recorded read went through `once` with a run() that refused at once, a start record written
+   * and deleted again (two scripts, a replica WAIT where it is on); the look is one GET: a done step's
+   * result (clear or sealed; one the run deferred to its next save too), nothing for a started step or
+   * none, IntentCorruptError for an unreadable record, as a start would.
+   */
+  test('a look at a step (recorded) returns a done result, clear, sealed or deferred, undefined otherwise, and writes nothing', async () => {
+    const { intents, shows, redis, keys } = svc.rt;
+    const [P, S, T] = ['dp', 'ds9', 'dt'];
+    const got = await intents.acquire(P, S, T, 'tok-A', 30_000);
+    if (!('lease' in got)) throw new Error('A should own the mirror');
+    await shows.saveMirror(P, S, newMirror(T, 'youtube'), got.lease);
+    const once = intents.scoped(P, S, T, 'g0:update:1', got.lease);
+    await once('clear', async () => ({ id: 'm9' }), undefined, { resultInClear: true });
+    await once('sealed', async () => ({ streamName: 'secret-key' }));
+    await intents.scoped(P, S, T, 'g0:update:1', got.lease, { deferComplete: true })('deferred', async () => ({ id: 'd9' }), undefined, { resultInClear: true });
+    await redis.set(keys.intent(P, S, T, 'g0:update:1:started'), JSON.stringify({ status: 'started', owner: 'tok-B', startedAt: new Date().toISOString(), until: Date.now() + 60_000 }));
+    await redis.set(keys.intent(P, S, T, 'g0:update:1:corrupt'), '{"status":"done","resu');
+    const look = intents.recorded(P, S, T, 'g0:update:1', got.lease);
+    const monitor = await (redis as Redis).monitor(); // (one Redis here, not a Cluster)
+    const commands: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.some((a) => a.includes(':intent:'))) commands.push(String(args[0]).toLowerCase());
+    });
+    try {
+      const seen = {
+        clear: await look('clear'),
+        sealed: await look('sealed'),
+        deferred: await look('deferred'),
+        started: await look('started'),
+        none: await look('none'),
+        corrupt: await look('corrupt').catch((e: unknown) => e),
+      };
+      await redis.ping(); // (MONITOR's lines of the looks are in before this one's reply)
+      expect(seen).toEqual({ clear: { id: 'm9' }, sealed: { streamName: 'secret-key' }, deferred: { id: 'd9' }, started: undefined, none: undefined, corrupt: expect.any(IntentCorruptError) });
+      expect(commands).toEqual(['get', 'get', 'get', 'get', 'get']); // (the deferred one not read: the run's own pending record is its result)
+    } finally {
+      monitor.disconnect();
+    }
+    // Still started by tok-B (not taken over, not forgotten); the deferred step's record still its start (its done record waits for the save).
+    expect(JSON.parse((await redis.get(keys.intent(P, S, T, 'g0:update:1:started')))!)).toMatchObject({ status: 'started', owner: 'tok-B' });
+    expect(JSON.parse((await redis.get(keys.intent(P, S, T, 'g0:update:1:deferred')))!)).toMatchObject({ status: 'started', owner: 'tok-A' });
   });
 });

@@ -22,6 +22,7 @@
  * k tokens now waits until k + 1 are free (src/store/rate-limiter.ts). Time passing between the runs
  * is played by making the window's entries older by the run's delay.
  */
+import type { Redis } from 'ioredis';
 import type { SimRequestRecord } from '../../src/simulators/sim.platform.js';
 import { limiterId } from '../../src/targets/target.registry.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
@@ -657,4 +658,35 @@ test('one request per run: a read made again late under its name is used by the 
   const later = await lastSeq();
   const reasons = await oneTokenRuns(job, 'c', 1);
   expect({ reasons, reads: await reads(later), title: (await lastSnippetSince(later))?.title }).toEqual({ reasons: [], reads: 0, title: 'Title A' });
+}, 30_000);
+
+/**
+ * From the review of the intent store: the look at the read made under the name before went through
+ * `once` with a run() that refused at once, so each look wrote a start record and deleted it again
+ * (two scripts, and a replica WAIT where it is on). OpContext.recorded looks only: here the name before
+ * (`read:1`) has no read (no run during the second max-age), and the run's one command on its key is a GET.
+ */
+test('one request per run: the look at the read under the name before writes nothing (one GET of its record, no start record made and deleted)', async () => {
+  const { job, event } = await madeAtOneToken('twenty', 's20');
+  await event({ title: 'Title A' }, 'show.updated', '2026-11-24T17:01:00Z');
+  expect(await oneTokenRuns(job, 'a', 1)).toEqual(['rate_limited']); // the read; the update refused
+  // 390 s later, no run between (the third max-age of 180 s: `read:2`, the name before `read:1` never read).
+  expect(await readsAge(job, 390_000)).toBe(1);
+  const monitor = await (svc.rt.redis as Redis).monitor(); // (one Redis here, not a Cluster)
+  const onPrevious: string[] = [];
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (args.some((a) => a.includes(':intent:') && a.endsWith(':read:1'))) onPrevious.push(String(args[0]).toLowerCase());
+  });
+  try {
+    const again = await lastSeq();
+    const reasons = await oneTokenRuns(job, 'b', 1); // read again (`read:2`), the update refused
+    const reads = (await requests(again)).filter((q) => q.method === 'GET' && q.path.endsWith('/liveBroadcasts')).length;
+    await svc.rt.redis.ping(); // (MONITOR's lines of the run are in before this one's reply)
+    expect({ reasons, reads, onPrevious }).toEqual({ reasons: ['rate_limited'], reads: 1, onPrevious: ['get'] });
+  } finally {
+    monitor.disconnect();
+  }
+  // The update goes with the next run's token, on the read made again.
+  const later = await lastSeq();
+  expect({ reasons: await oneTokenRuns(job, 'c', 1), title: (await lastSnippetSince(later))?.title }).toEqual({ reasons: [], title: 'Title A' });
 }, 30_000);

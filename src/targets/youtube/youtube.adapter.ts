@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { formatMoney } from '../../domain/money.js';
-import type { AdapterFactory, Capabilities, OpContext, PinSpec, RemoteShow, ShowSpec, TargetAdapter, WithdrawOutcome } from '../target.adapter.js';
+import type { AdapterFactory, Capabilities, OnceOptions, OpContext, PinSpec, RemoteShow, ShowSpec, TargetAdapter, WithdrawOutcome } from '../target.adapter.js';
 import { ActionRequiredError, AuthExpiredError, NotMadeError, PermanentError, RetryableError, asUnsent, isTargetError } from '../target.errors.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { carriesPin, pinTag, pinTagSuffix } from '../pin-tag.js';
@@ -364,8 +364,20 @@ export function previousReReadStep(step: string, readAt: string | undefined, max
   return n >= 2 ? `${step}:${n - 1}` : undefined;
 }
 
-/** The look at a recorded read (recordedRead's `recordedOnly`) found none: thrown instead of reading. */
-class NoRecordedRead extends Error {}
+/** `op.once(step, run, undefined, opts)`, and whether this run made the step (`now`: run() was called, not a recorded result returned). */
+async function onceNow<T>(op: OpContext, step: string, run: () => Promise<T>, opts: OnceOptions): Promise<{ result: T; now: boolean }> {
+  let now = false;
+  const result = await op.once(
+    step,
+    () => {
+      now = true;
+      return run();
+    },
+    undefined,
+    opts,
+  );
+  return { result, now };
+}
 
 export const createYoutubeAdapter: AdapterFactory = (ctx) => {
   const client = createYoutubeClient(ctx);
@@ -414,28 +426,13 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
   async function recordedRead<T extends object>(op: OpContext, step: string, read: () => Promise<T>): Promise<{ read: T; now: boolean }> {
     const maxAgeMs = recordedReadMaxAgeMs(ctx.limiter.windowLimit);
     const readOnce = async (name: string, again: boolean): Promise<{ read: T & { readAt?: string }; now: boolean }> => {
-      let now = false;
-      const got: T & { readAt?: string } = await op.once(
+      const { result, now } = await onceNow(
+        op,
         name,
-        async () => {
-          now = true;
-          return { ...(await read()), readAt: new Date().toISOString() };
-        },
-        undefined,
+        async (): Promise<T & { readAt?: string }> => ({ ...(await read()), readAt: new Date().toISOString() }),
         { singleRequest: true, repeatable: true, resultInClear: true, limitedRequest: true, ...(again ? { notProgress: true } : {}) },
       );
-      return { read: got, now };
-    };
-    /** `name`'s recorded read, looked at only: undefined when it has none (nothing sent, no token taken). */
-    const recordedOnly = async (name: string): Promise<(T & { readAt?: string }) | undefined> => {
-      try {
-        return await op.once<T & { readAt?: string }>(name, () => Promise.reject(new NoRecordedRead()), undefined, { repeatable: true, resultInClear: true, notProgress: true });
-      } catch (err) {
-        // (Repeatable: the start this look wrote is forgotten. A read an earlier run left started, its
-        // outcome unknown, has nothing to use either.)
-        if (err instanceof NoRecordedRead || err instanceof NotMadeError || (err instanceof RetryableError && err.reason === 'intent_settling')) return undefined;
-        throw err;
-      }
+      return { read: result, now };
     };
     const first = await readOnce(step, false);
     if (first.now || readFresh(first.read.readAt, maxAgeMs)) return first;
@@ -445,7 +442,9 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
     // readAt says: made under this name, it is at most a max-age old, plus the clocks' difference.
     const nowMs = Date.now();
     const previous = previousReReadStep(step, first.read.readAt, maxAgeMs, nowMs);
-    const before = previous === undefined ? undefined : await recordedOnly(previous);
+    // Looked at only (OpContext.recorded): nothing written, no token taken. A read an earlier run left
+    // started, its outcome unknown, has nothing to use either.
+    const before = previous === undefined ? undefined : await op.recorded?.<T & { readAt?: string }>(previous);
     if (before !== undefined && readFresh(before.readAt, maxAgeMs)) return { read: before, now: false };
     const name = reReadStep(step, first.read.readAt, maxAgeMs, nowMs);
     const again = await readOnce(name, true);
@@ -936,12 +935,7 @@ export const createYoutubeAdapter: AdapterFactory = (ctx) => {
         const suffix = `:${attempt}`;
         const toTesting = await op.once(`testing${suffix}`, () => transition(id, 'testing'), undefined, { singleRequest: true, repeatable: true, resultInClear: true });
         if (toTesting === 'done') break;
-        let readNow = false;
-        const readState = (): Promise<string> => {
-          readNow = true;
-          return lifeCycle(id);
-        };
-        const state = await op.once(`state${suffix}`, readState, undefined, { singleRequest: true, repeatable: true, resultInClear: true });
+        const { result: state, now: readNow } = await onceNow(op, `state${suffix}`, () => lifeCycle(id), { singleRequest: true, repeatable: true, resultInClear: true });
         if (state === 'live' || state === 'liveStarting') return;
         if (state === 'testing' || state === 'testStarting') break;
         if (readNow) throw refused(id, state, 'testing');
