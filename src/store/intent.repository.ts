@@ -449,6 +449,15 @@ interface ScopedStep<T> {
   runReached: boolean;
 }
 
+/** Whether a started record's text names `token` as its owner (an unreadable one: nobody's). */
+function recordOwnedBy(raw: string | undefined, token: string): boolean {
+  try {
+    return raw !== undefined && (JSON.parse(raw) as Partial<IntentRecord> | null)?.owner === token;
+  } catch {
+    return false;
+  }
+}
+
 export class IntentRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -698,7 +707,16 @@ export class IntentRepository {
         // Not listed, and the look came late enough to say so: this run's own attempt starts now (a
         // looking-up that took long must not shorten it).
         await this.lookedTooSoon(s, first);
-        ({ deadline } = looked.tookToken ? await this.startAfterLook(s) : await this.startStep(s));
+        const again = looked.tookToken ? await this.startAfterLook(s) : await this.startStep(s);
+        // The record this run wrote before the look must still be its own. A run that stalled past its
+        // lease while it looked (the lease free again: its takeover done and released) would start
+        // again on whatever that takeover left: its done result (2), or its own started record (1) —
+        // sending then made the object a second time.
+        if (again.state === 2) return this.resultOf<T>(JSON.parse(again.raw!) as IntentRecord);
+        if (again.state === 1 && !recordOwnedBy(again.raw, s.lease.token)) {
+          throw new LeaseLostError(`intent ${s.what}: another run started this step while this one looked it up`);
+        }
+        ({ deadline } = again);
       }
       // The `started` record must survive a failover before anything is sent: a promoted replica
       // without it would let a retry call the platform again without looking for what this call made.
@@ -779,7 +797,7 @@ export class IntentRepository {
    * refused the write again: for ever at one request per window, and at more whenever other runs on the
    * account take the spare tokens, a request outside the steps spends one, or the look takes several.
    */
-  private async startAfterLook<T>(s: ScopedStep<T>): Promise<{ deadline: number }> {
+  private async startAfterLook<T>(s: ScopedStep<T>): Promise<{ state: number; raw?: string; deadline: number }> {
     s.prepay = s.opts.limiter!.prepay();
     try {
       return await this.startStep(s, true);

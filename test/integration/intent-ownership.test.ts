@@ -455,3 +455,35 @@ test('a single-request step refused with nothing sent after an earlier uncertain
   expect([made, looked]).toEqual(['b-1', 1]);
   await intents.release(next.lease);
 });
+
+test('a run that stalled past its lease while it looked a step up does not send it on what its takeover left: the takeover\'s result is used, its started record stops the run', async () => {
+  // The run's second start (after a look that found nothing) kept only its deadline: a run whose lease
+  // lapsed during the look, its takeover done and gone (the lease free again), started on the
+  // takeover's record and sent the request again: a second broadcast.
+  const SETTLE = 500;
+  for (const [i, left] of [
+    ['done', { status: 'done', owner: 'job-token-b', result: 'made-by-b' }],
+    ['started', { status: 'started', owner: 'job-token-b', startedAt: new Date(Date.now() - 60_000).toISOString(), until: 0 }],
+  ] as const) {
+    const [P, S, T] = ['sl', `sl-${i}`, 'sl-t'];
+    const { intents, lease } = await shortIntents(P, S, T, 'job-token-a', SETTLE);
+    const once = intents.scoped(P, S, T, 'g0:create', lease);
+    const key = svc.rt.keys.intent(P, S, T, 'g0:create:broadcast');
+    const now = await redisNow();
+    // An earlier attempt settled long ago: a look that finds nothing is trusted at once.
+    await svc.rt.redis.set(key, JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(now - 60_000).toISOString(), until: now - 30_000 }), 'EX', 86_400);
+    let made = 0;
+    const make = async (): Promise<string> => `made-by-a-${++made}`;
+    // While this run looks (its list lagging): its lease lapses, and a takeover leaves its record and lets the mirror go.
+    const lookup = async (): Promise<string | null> => {
+      await svc.rt.redis.del(svc.rt.keys.mirrorLease(P, S, T));
+      await svc.rt.redis.set(key, JSON.stringify(left.status === 'started' ? { ...left, until: now - 30_000 } : left), 'EX', 86_400);
+      return null;
+    };
+    const outcome = once('broadcast', make, lookup);
+    if (left.status === 'done') await expect(outcome).resolves.toBe('made-by-b');
+    else await expect(outcome).rejects.toBeInstanceOf(LeaseLostError);
+    expect(made).toBe(0);
+    await intents.release(lease);
+  }
+});
