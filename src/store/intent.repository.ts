@@ -377,15 +377,21 @@ export function intentTiming(platformTimeoutMs: number, platformSettleMs: number
   return { attemptMs: 2 * platformTimeoutMs, settleMs: platformSettleMs };
 }
 
+/** A stored intent record's text as JSON; null when there is none or it does not parse. */
+function parsedRecord(raw: string | null | undefined): Partial<IntentRecord> | null {
+  if (raw === null || raw === undefined) return null;
+  try {
+    return JSON.parse(raw) as Partial<IntentRecord> | null;
+  } catch {
+    return null;
+  }
+}
+
 /** What recover() is told about the started record a run found: since when an object may exist. */
 function attemptOf(raw: string | undefined): RecoverAttempt {
-  try {
-    const prev = JSON.parse(raw ?? '') as Partial<IntentRecord>;
-    const since = prev.since ?? prev.startedAt;
-    return typeof since === 'string' && !Number.isNaN(Date.parse(since)) ? { since } : {};
-  } catch {
-    return {};
-  }
+  const prev = parsedRecord(raw);
+  const since = prev?.since ?? prev?.startedAt;
+  return typeof since === 'string' && !Number.isNaN(Date.parse(since)) ? { since } : {};
 }
 
 export function newLeaseToken(): string {
@@ -447,15 +453,6 @@ interface ScopedStep<T> {
   confirmed: boolean;
   /** Whether run() was reached: a token taken alongside and not used by then is given back. */
   runReached: boolean;
-}
-
-/** Whether a started record's text names `token` as its owner (an unreadable one: nobody's). */
-function recordOwnedBy(raw: string | undefined, token: string): boolean {
-  try {
-    return raw !== undefined && (JSON.parse(raw) as Partial<IntentRecord> | null)?.owner === token;
-  } catch {
-    return false;
-  }
 }
 
 export class IntentRepository {
@@ -665,12 +662,7 @@ export class IntentRepository {
       assertHeld(lease, `intent ${what}`);
       const raw = lease.pending?.find((p) => p.key === key)?.record ?? (await this.redis.get(key));
       if (raw === null) return undefined;
-      let rec: Partial<IntentRecord> | null = null;
-      try {
-        rec = JSON.parse(raw) as Partial<IntentRecord> | null;
-      } catch {
-        // (unreadable: below)
-      }
+      const rec = parsedRecord(raw); // null when unreadable: below
       if (rec?.status === 'done') return this.resultOf<T>(rec as IntentRecord);
       if (rec?.status === 'started') return undefined;
       throw new IntentCorruptError(what, key, false);
@@ -713,7 +705,7 @@ export class IntentRepository {
         // again on whatever that takeover left: its done result (2), or its own started record (1) —
         // sending then made the object a second time.
         if (again.state === 2) return this.resultOf<T>(JSON.parse(again.raw!) as IntentRecord);
-        if (again.state === 1 && !recordOwnedBy(again.raw, s.lease.token)) {
+        if (again.state === 1 && parsedRecord(again.raw)?.owner !== s.lease.token) {
           throw new LeaseLostError(`intent ${s.what}: another run started this step while this one looked it up`);
         }
         ({ deadline } = again);

@@ -5692,7 +5692,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'intent-second-start-reply-ignored',
     what: "a run's start after a look that found nothing (src/store/intent.repository.ts stepOnce) keeps only its deadline: a run that stalled past its lease while it looked, its takeover done and the lease free again, sends the request again on the takeover's done or started record (a second object)",
     file: 'src/store/intent.repository.ts',
-    from: "if (again.state === 2) return this.resultOf<T>(JSON.parse(again.raw!) as IntentRecord);\n        if (again.state === 1 && !recordOwnedBy(again.raw, s.lease.token)) {",
+    from: "if (again.state === 2) return this.resultOf<T>(JSON.parse(again.raw!) as IntentRecord);\n        if (again.state === 1 && parsedRecord(again.raw)?.owner !== s.lease.token) {",
     to: "if (false) return this.resultOf<T>(JSON.parse(again.raw!) as IntentRecord);\n        if (false) {",
     tests: ['test/integration/intent-ownership.test.ts'],
     testName: 'stalled past its lease while it looked',
