@@ -65,14 +65,26 @@ const Timestamp = z.string().describe('ISO-8601 timestamp');
  * Free text an operator types (names of partners, targets and API keys; an endpoint's description):
  * shown in the ops console, the lists and the audit, where a NUL or an ESC was stored as sent. No
  * control characters (\p{Cc}: C0, DEL, C1); one line (tab and line ends refused too) unless
- * `multiline`, which keeps tab, CR and LF. The operator is at the keyboard, so a 400 naming the field
- * (a partner's event text, by contrast, is kept as sent and made fit where it leaves: src/targets/platform-text.ts).
+ * `multiline`, which keeps tab, CR and LF. Nor the explicit bidi embedding, override and isolate
+ * controls U+202A-U+202E and U+2066-U+2069, the ones platform-text.ts removes from a partner's text:
+ * an endpoint description of "\u202Eexample.com" was stored (201) and read reversed in the console
+ * next to the endpoint's URL (an attack on npm start, 2026-12-07). Right-to-left letters and the
+ * implicit marks U+200E, U+200F, U+061C are text and kept. The operator is at the keyboard, so a 400
+ * naming the field (a partner's event text, by contrast, is kept as sent and made fit where it
+ * leaves: src/targets/platform-text.ts).
  */
 export function operatorText(max: number, multiline = false): z.ZodString {
   const unsafe = multiline ? /(?![\t\n\r])\p{Cc}/u : /\p{Cc}/u;
   const message = multiline ? 'must not hold control characters (U+0000-U+001F but tab and line ends, U+007F-U+009F)' : 'must not hold control characters (U+0000-U+001F, U+007F-U+009F: tab and line ends too)';
-  return z.string().max(max).refine((s) => !unsafe.test(s), message);
+  return z
+    .string()
+    .max(max)
+    .refine((s) => !unsafe.test(s), message)
+    .refine((s) => !BIDI_CONTROL.test(s), 'must not hold bidi control characters (U+202A-U+202E, U+2066-U+2069: they make the text read in another order than it is written)');
 }
+
+/** The explicit bidi embedding, override and isolate controls (operatorText). */
+const BIDI_CONTROL = /[\u202a-\u202e\u2066-\u2069]/u;
 
 /** An operator's name for a partner or a target: 1-200 characters, one line (operatorText). */
 export const NameSchema = operatorText(200).min(1);

@@ -20,8 +20,24 @@ export const PLATFORM_ID_MAX = PLATFORM_ORDER_ID_MAX_LENGTH;
 /** How far ahead a platform order's createdAt may be: the bound partner events have (ingest.service.ts). */
 const PLATFORM_CREATED_AT_FUTURE_MAX_MS = 366 * DAY_MS;
 
+/**
+ * What no platform's order id holds: control characters (\p{Cc}: a NUL, an ESC, a line end), the
+ * explicit bidi controls U+202A-U+202E and U+2066-U+2069 (the ones operatorText refuses and
+ * platform-text.ts removes), white space and lone UTF-16 surrogates (well-formed.ts). Every
+ * platform's ids are plain tokens (Whatnot's UUIDs, TikTok's and Facebook's decimals, YouTube's and
+ * Bambuser's letters and digits). A Whatnot webhook with an order id "ord\u0000\u202E1" was stored
+ * (200) as sent: shown reversed in the order view and the reports, and found by
+ * GET …/orders/{orderId} only through a percent-encoded NUL (attack on npm start, 2026-12-07).
+ */
+const UNSAFE_ID = /[\p{Cc}\p{White_Space}\p{Surrogate}\u202a-\u202e\u2066-\u2069]/u;
+
+/** An outside id the ledger keeps as it is (and a hint it takes): 1 to PLATFORM_ID_MAX characters, none of UNSAFE_ID. */
+export function isPlatformIdText(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= PLATFORM_ID_MAX && !UNSAFE_ID.test(v);
+}
+
 export const PLATFORM_ORDER_PROBLEMS = {
-  orderId: `an order id of 1 to ${PLATFORM_ID_MAX} characters`,
+  orderId: `an order id of 1 to ${PLATFORM_ID_MAX} characters, without control characters, white space, bidi controls (U+202A-U+202E, U+2066-U+2069) or lone surrogates`,
   createdAt: 'an order time from 1970-01-01T00:00:00Z to a year from now',
   total: `a total of 0 to ${Number.MAX_SAFE_INTEGER} minor units in an active ISO 4217 currency`,
   refunded: `a refunded amount of 0 to ${Number.MAX_SAFE_INTEGER} minor units`,
@@ -29,7 +45,7 @@ export const PLATFORM_ORDER_PROBLEMS = {
 
 /** The first field of `p` the ledger would refuse, or undefined when it stores it. */
 export function checkPlatformOrder(p: PlatformOrder, nowMs: number): keyof typeof PLATFORM_ORDER_PROBLEMS | undefined {
-  if (typeof p.orderId !== 'string' || p.orderId.length === 0 || p.orderId.length > PLATFORM_ID_MAX) return 'orderId';
+  if (!isPlatformIdText(p.orderId)) return 'orderId';
   // The same bounds as a partner's order (ingest.service.ts): an unset time serialised as a zero value
   // (`0001-01-01T00:00:00Z`) was stored as an order of year 1, outside every attribution window, and the
   // platform's corrected report then a repeat of it (first write wins by ref): its commission lost.

@@ -525,6 +525,34 @@ describe('names.control-chars', () => {
     const { id } = (await created.json()) as { id: string };
     await refused(await svc.api(`/v1/partners/nm-ep/endpoints/${id}`, { method: 'PATCH', json: { description: 'x\u001b' } }), 'body.description');
   });
+
+  /**
+   * The explicit bidi controls (embedding, override, isolate) make a text read in another order than
+   * it is written: an endpoint description "\u202Emoc.elpmaxe" was stored (201) and shown reversed in
+   * the console beside the endpoint's URL (attack on npm start, 2026-12-07). Refused like a control
+   * character in every operator text; right-to-left letters and the implicit marks stay text.
+   */
+  test('a bidi override or isolate in an endpoint description or a partner, target or key name is a 400 naming the field, nothing stored; RTL letters and U+200F are kept', async () => {
+    const refused = async (r: Response, path: string): Promise<void> => {
+      expect(r.status).toBe(400);
+      expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(((await r.json()) as { errors: { path: string; message: string }[] }).errors).toEqual([{ path, message: expect.stringMatching(/bidi control characters/) }]);
+    };
+    expect((await svc.api('/v1/partners', { json: { id: 'nm-bidi', name: 'Bidi' } })).status).toBe(201);
+    const endpoint = { url: 'https://hooks.example.com/bidi', events: ['mirror.updated'] };
+    for (const description of ['pay \u202Emoc.elpmaxe', 'x\u202Ay', 'x\u2066y\u2069', 'line\n\u2067two']) await refused(await svc.api('/v1/partners/nm-bidi/endpoints', { json: { ...endpoint, description } }), 'body.description');
+    const list = async (): Promise<unknown[]> => ((await (await svc.api('/v1/partners/nm-bidi/endpoints')).json()) as { endpoints: unknown[] }).endpoints;
+    expect(await list()).toEqual([]);
+    const created = await svc.api('/v1/partners/nm-bidi/endpoints', { json: { ...endpoint, description: 'مرحبا \u200F shop' } });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    await refused(await svc.api(`/v1/partners/nm-bidi/endpoints/${id}`, { method: 'PATCH', json: { description: '\u202Ereversed' } }), 'body.description');
+    await refused(await svc.api('/v1/partners', { json: { id: 'nm-bidi2', name: 'Shop \u202Egnp.exe' } }), 'body.name');
+    expect((await svc.api('/v1/partners/nm-bidi2')).status).toBe(404);
+    await refused(await svc.api('/v1/partners/nm-bidi', { method: 'PATCH', json: { name: '\u2068x' } }), 'body.name');
+    await refused(await svc.api('/v1/api-keys', { json: { role: 'viewer', name: 'ci \u202Dkey' } }), 'body.name');
+    expect(((await (await svc.api('/v1/partners/nm-bidi')).json()) as { name: string }).name).toBe('Bidi');
+  });
 });
 
 describe('auth.before-validation', () => {

@@ -91,3 +91,32 @@ test('"-0.00" is a total of 0, not a refusal and not negative', async () => {
   expect(r.status).toBe(200);
   expect(await r.json()).toMatchObject({ stored: 1 });
 });
+
+/**
+ * An order id is the ledger's key for the order and the order view's path (GET …/orders/{orderId}):
+ * a Whatnot webhook with "ord\u0000\u202E1" was stored (200) as sent, shown reversed wherever it was
+ * listed and found only through a percent-encoded NUL (attack on npm start, 2026-12-07). No platform's
+ * order id holds control, bidi or white-space characters: the same 400 naming orders.0.orderId.
+ */
+test.each([
+  ['a NUL', 'wn-ord\u0000x'],
+  ['a U+202E (right-to-left override)', 'wn-ord-\u202E99'],
+  ['a U+2066 isolate', 'wn-ord-\u2066x\u2069'],
+  ['an ESC', 'wn-ord\u001b[31m'],
+  ['a line feed', 'wn-ord\nx'],
+  ['a space', 'wn ord'],
+  ['a lone surrogate', 'wn-ord-\ud800'],
+])('an order id holding %s → 400 naming orders.0.orderId, nothing stored', async (_name, id) => {
+  const body = JSON.parse(order({}).body) as { data: { id: string } };
+  body.data.id = id;
+  const r = await post(JSON.stringify(body));
+  expect(r.status).toBe(400);
+  expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const p = (await r.json()) as { errors?: { path: string; message: string }[] };
+  expect(p.errors).toEqual([{ path: 'orders.0.orderId', message: expect.stringMatching(/without control characters, white space, bidi controls/) }]);
+  expect(await stored(encodeURIComponent(id.replace(/[\ud800-\udfff]/g, '')))).toBe(404);
+  // The same order under a plain id is stored (the control case: only the id was refused).
+  body.data.id = `wn-ord-plain-${++seq}`;
+  expect((await post(JSON.stringify(body))).status).toBe(200);
+  expect(await stored(body.data.id)).toBe(200);
+});

@@ -5697,6 +5697,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/intent-ownership.test.ts'],
     testName: 'stalled past its lease while it looked',
   },
+  {
+    name: 'operator-text-bidi-allowed',
+    what: 'operator text (partner, target and API key names, an endpoint description) takes the explicit bidi controls U+202A-U+202E and U+2066-U+2069: a description "\u202Emoc.elpmaxe" stored and read reversed in the console',
+    file: 'src/api/openapi.ts',
+    from: '.refine((s) => !BIDI_CONTROL.test(s), ',
+    to: '.refine((s) => s === s || !BIDI_CONTROL.test(s), ',
+    tests: ['test/integration/api.request-edges.test.ts'],
+    testName: 'a bidi override or isolate',
+  },
+  {
+    name: 'platform-order-id-unsafe-chars',
+    what: 'a platform order id is checked for its length only (src/attribution/platform-order-check.ts checkPlatformOrder): a Whatnot webhook order id with a NUL, a U+202E, a space or a lone surrogate is stored (200) as sent',
+    file: 'src/attribution/platform-order-check.ts',
+    from: "if (!isPlatformIdText(p.orderId)) return 'orderId';",
+    to: "if (typeof p.orderId !== 'string' || p.orderId.length === 0 || p.orderId.length > PLATFORM_ID_MAX) return 'orderId';",
+    tests: ['test/integration/platform-webhooks.money.test.ts'],
+    testName: 'an order id holding',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -51,7 +51,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
               otherTargetOrders: z.number().int().describe("of `received`, orders another target on the same platform account counts: not stored under this target (that target stores them, from its own webhook or its reconciliation)"),
             }),
           ),
-          400: 'the platform adapter rejects the payload: not the documented shape, an amount that is not exact in minor units (a decimal string beyond the currency\'s exponent, past 2^53 − 1 minor units, or negative), or a time that is not an RFC 3339 date-time with an offset (or the platform\'s unix seconds) from 1970 to a year ahead; nothing is stored',
+          400: 'the platform adapter rejects the payload: not the documented shape, an amount that is not exact in minor units (a decimal string beyond the currency\'s exponent, past 2^53 − 1 minor units, or negative), a time that is not an RFC 3339 date-time with an offset (or the platform\'s unix seconds) from 1970 to a year ahead, or an order id with a control character, white space, a bidi control or a lone surrogate (`orders.N.orderId`); nothing is stored',
           401: "the platform's signature does not verify, or the target lacks what verifies it (the detail says only that; the fix is logged for ops)",
           404: 'unknown target, or its platform sends no webhooks',
           413: 'body over 1 MiB',
