@@ -88,3 +88,26 @@ test('a key rotated between on_publish\'s key check and its write: the publish i
   expect(await svc.rt.relay.source(P, 'cb3')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:32' });
 });
 
+
+/**
+ * The edge refuses every publish for an ended or cancelled show, whatever its key (CONTRACT §10), so a
+ * rotation there issues a key that can never publish: it answered 200 with one (attack on npm start,
+ * 2026-12-07). Now 409, nothing changed (the old key stays the show's); once a later event makes the
+ * show live again the rotation works as before.
+ */
+test.each(['show.ended', 'show.cancelled'] as const)('rotating the stream key of a show after %s is a 409 problem, the key unchanged; live again, it rotates', async (type) => {
+  const showId = type === 'show.ended' ? 'cb-end' : 'cb-cancel';
+  const key = await liveShow(showId);
+  const at = Date.now();
+  expect((await sendEvent(svc, P, secret, showEvent(type, sampleShow(showId), new Date(at + 1000).toISOString()))).status).toBe(202);
+  const r = await svc.api(`/v1/partners/${P}/shows/${showId}/ingest/rotate`, { method: 'POST' });
+  expect(r.status).toBe(409);
+  expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(((await r.json()) as { detail: string }).detail).toMatch(new RegExp(`is ${type.slice(5)}: its ingest refuses every publish`));
+  const view = (await (await svc.api(`/v1/partners/${P}/shows/${showId}`)).json()) as { show: { ingest: { streamKey: string } } };
+  expect(view.show.ingest.streamKey).toBe(key);
+  expect((await sendEvent(svc, P, secret, showEvent('show.live', sampleShow(showId, { state: 'live' }), new Date(at + 2000).toISOString()))).status).toBe(202);
+  const again = await svc.api(`/v1/partners/${P}/shows/${showId}/ingest/rotate`, { method: 'POST' });
+  expect(again.status).toBe(200);
+  expect(((await again.json()) as { ingest: { streamKey: string } }).ingest.streamKey).not.toBe(key);
+});

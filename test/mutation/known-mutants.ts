@@ -5715,6 +5715,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/platform-webhooks.money.test.ts'],
     testName: 'an order id holding',
   },
+  {
+    name: 'ingest-rotate-ended-show',
+    what: 'POST …/shows/{showId}/ingest/rotate issues a new stream key for an ended or cancelled show (200), a key the edge refuses for every publish',
+    file: 'src/api/routes/shows.routes.ts',
+    from: "if (desired.state === 'ended' || desired.state === 'cancelled') throw conflict(",
+    to: "if (desired.state === 'ended' && desired.state === 'cancelled') throw conflict(",
+    tests: ['test/integration/relay.edge-callbacks.test.ts'],
+    testName: 'rotating the stream key of a show after',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
