@@ -47,6 +47,7 @@ import {
   type SimOrder,
   type SimReply,
   type SimWindowState,
+  invalidControlBody,
 } from './sim.platform.js';
 
 export const BAMBUSER_SCOPES = [
@@ -202,7 +203,7 @@ function isHttpUrl(v: unknown): v is string {
   }
 }
 
-const AccountBody = z.object({ orgId: z.string().min(1).max(100).optional(), scopes: z.array(z.enum(BAMBUSER_SCOPES)).optional(), highlights: z.boolean().optional() });
+const AccountBody = z.strictObject({ orgId: z.string().min(1).max(100).optional(), scopes: z.array(z.enum(BAMBUSER_SCOPES)).optional(), highlights: z.boolean().optional() });
 
 function send(reply: FastifyReply, r: SimReply): FastifyReply {
   reply.code(r.status);
@@ -666,7 +667,7 @@ export function createBambuserSimulator(): BambuserSimulator {
     registerRevocations(app, revoked);
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', `expected {orgId?, scopes?: [${BAMBUSER_SCOPES.join(', ')}], highlights?: boolean}`);
+      if (!b.success) throw invalidControlBody(`expected {orgId?, scopes?: [${BAMBUSER_SCOPES.join(', ')}], highlights?: boolean}`, b.error);
       // With orgId: another key of that organisation.
       if (b.data.orgId !== undefined && !accounts.some((a) => a.orgId === b.data.orgId)) throw new SimProblem(404, 'Unknown account', `no Bambuser organisation ${b.data.orgId}`);
       const account: BambuserSimAccount = {

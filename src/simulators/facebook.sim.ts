@@ -83,7 +83,7 @@ import { FbPermissions } from './facebook-access.sim.js';
 import { FB_AVAILABILITY, FbCatalog, isLiveShoppingPath, registerLiveShopping } from './facebook-shopping.sim.js';
 import { registerRevocations, seededAccounts, type FacebookSimAccount } from './sim.accounts.js';
 import { servedGraphVersion } from './facebook-versions.sim.js';
-import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator } from './sim.platform.js';
+import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator, invalidControlBody } from './sim.platform.js';
 import { hasId } from '../lib/id-record.js';
 import { streamsOf } from './rtmp-sink.js';
 
@@ -126,10 +126,10 @@ const COMMENT_FIELDS = new Set(['id', 'message', 'created_time', 'from']);
 const LIVE_VIDEO_WRITE = ['pages_read_engagement', 'pages_manage_posts'] as const;
 /** Reading what the Page posted: its live videos and their comments. */
 const PAGE_READ = ['pages_read_engagement'] as const;
-const AccountBody = z.object({ pageId: z.string().regex(/^\d{1,20}$/).optional() });
-const PermissionsBody = z.object({ token: z.string().min(1), granted: z.array(z.string().min(1)) });
-const UseCasesBody = z.object({ liveShopping: z.enum(['pages', 'catalog_management']) });
-const CatalogBody = z.object({ items: z.array(z.object({ retailer_id: z.string().min(1), name: z.string().optional(), availability: z.enum(FB_AVAILABILITY).optional() })) });
+const AccountBody = z.strictObject({ pageId: z.string().regex(/^\d{1,20}$/).optional() });
+const PermissionsBody = z.strictObject({ token: z.string().min(1), granted: z.array(z.string().min(1)) });
+const UseCasesBody = z.strictObject({ liveShopping: z.enum(['pages', 'catalog_management']) });
+const CatalogBody = z.strictObject({ items: z.array(z.strictObject({ retailer_id: z.string().min(1), name: z.string().optional(), availability: z.enum(FB_AVAILABILITY).optional() })) });
 
 type Status = 'UNPUBLISHED' | 'SCHEDULED_UNPUBLISHED' | 'LIVE' | 'LIVE_STOPPED' | 'VOD' | 'SCHEDULED_CANCELED' | 'SCHEDULED_EXPIRED';
 
@@ -511,7 +511,7 @@ export function createFacebookSimulator(): PlatformSimulator {
     // A Page access token: of a new Page, or another one of `pageId` (each Page admin's login gives one).
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {pageId?: string}');
+      if (!b.success) throw invalidControlBody('expected {pageId?: string}', b.error);
       if (b.data.pageId !== undefined && !pages.some((a) => a.pageId === b.data.pageId)) throw new SimProblem(404, 'Unknown account', `no Facebook Page ${b.data.pageId}`);
       const account: FacebookSimAccount = { pageId: b.data.pageId ?? newPageId(), pageAccessToken: `EAAGsim${randomId(24).replace(/[-_]/g, 'x')}` };
       pages.push(account);
@@ -519,19 +519,19 @@ export function createFacebookSimulator(): PlatformSimulator {
     });
     app.put('/permissions', async (req) => {
       const b = PermissionsBody.safeParse(req.body);
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {token: string, granted: string[]}');
+      if (!b.success) throw invalidControlBody('expected {token: string, granted: string[]}', b.error);
       permissions.set(b.data.token, b.data.granted);
       return { token: b.data.token, granted: [...permissions.of(b.data.token)].sort() };
     });
     app.put('/use-cases', async (req) => {
       const b = UseCasesBody.safeParse(req.body);
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {liveShopping: "pages" | "catalog_management"}');
+      if (!b.success) throw invalidControlBody('expected {liveShopping: "pages" | "catalog_management"}', b.error);
       liveShoppingUseCase = b.data.liveShopping;
       return { liveShopping: liveShoppingUseCase };
     });
     app.put('/catalog', async (req) => {
       const b = CatalogBody.safeParse(req.body);
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {items: [{retailer_id: string, name?: string, availability?: string}]}');
+      if (!b.success) throw invalidControlBody('expected {items: [{retailer_id: string, name?: string, availability?: string}]}', b.error);
       return { items: catalog.set(b.data.items) };
     });
   }

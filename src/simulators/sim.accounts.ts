@@ -24,7 +24,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { SimProblem } from './sim.platform.js';
+import { invalidControlBody } from './sim.platform.js';
 
 export interface YoutubeSimAccount {
   /** The channel the credentials act for. */
@@ -171,10 +171,10 @@ export function seededAccounts<K extends keyof SimAccounts>(platform: K): SimAcc
 export function registerRevocations(app: FastifyInstance, revoked: Set<string>): void {
   app.post('/revocations', async (req, reply) => {
     const b = RevokeBody.safeParse(req.body ?? {});
-    if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {token: string}');
+    if (!b.success) throw invalidControlBody('expected {token: string}', b.error);
     revoked.add(b.data.token);
     return reply.code(204).send();
   });
 }
 
-const RevokeBody = z.object({ token: z.string().min(1).max(4000) });
+const RevokeBody = z.strictObject({ token: z.string().min(1).max(4000) });

@@ -167,6 +167,17 @@ export class SimProblem extends Error {
   }
 }
 
+/**
+ * The 400 of a control body (`/_sim/...`) that does not parse: `expected` (the shape), and the fields it
+ * does not take, by name. The control bodies are strict, as a strict platform is: `POST
+ * /_sim/youtube/accounts {"highlights": false}` (a Bambuser switch) was a 201 with the field ignored,
+ * so a test that meant a YouTube account without something got one with everything.
+ */
+export function invalidControlBody(expected: string, error: { issues: readonly { code: string; keys?: readonly string[] }[] }): SimProblem {
+  const unknown = error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? (i.keys ?? []) : []));
+  return new SimProblem(400, 'Invalid request body', unknown.length > 0 ? `${expected}; unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}` : expected);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 // ---------------------------------------------------------------------------------------------

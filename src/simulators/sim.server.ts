@@ -26,20 +26,20 @@ export const PLATFORM_SIMULATORS: readonly PlatformSimulatorFactory[] = [createY
 // Control bodies
 // ---------------------------------------------------------------------------------------------
 
-const OrderBody = z.object({
+const OrderBody = z.strictObject({
   externalId: z.string().min(1),
   productId: z.string().min(1),
   // Platforms sell at 0 or more: a negative total is no order any of them reports (the adapters refuse it).
-  total: MoneySchema.extend({ amount: z.number().int().nonnegative() }),
+  total: MoneySchema.strict().extend({ amount: z.number().int().nonnegative() }),
   // Units of the product in the order (TikTok's affiliate report gives a sku's unit price and quantity).
   quantity: z.number().int().min(1).max(1000).optional(),
   clickId: z.string().min(1).optional(),
   createdAt: z.iso.datetime({ offset: true }).optional(),
 });
-const RefundBody = z.object({ amount: MoneySchema.extend({ amount: z.number().int().positive() }) });
-const ShowBody = z.object({ title: z.string().min(1).max(500), account: z.string().min(1).max(200).optional() });
-const WebhookBody = z.object({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(1).optional() });
-const FaultsBody = z.object({
+const RefundBody = z.strictObject({ amount: MoneySchema.strict().extend({ amount: z.number().int().positive() }) });
+const ShowBody = z.strictObject({ title: z.string().min(1).max(500), account: z.string().min(1).max(200).optional() });
+const WebhookBody = z.strictObject({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(1).optional() });
+const FaultsBody = z.strictObject({
   rate: z.number().min(0).max(1),
   kinds: z.array(z.enum(FAULT_KINDS)),
   hangMs: z.number().int().min(0).max(600_000).optional(),

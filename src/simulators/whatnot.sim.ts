@@ -67,7 +67,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { currencyExponent, type Money } from '../domain/money.js';
 import { SIM_ACCOUNTS, registerRevocations, seededAccounts, type WhatnotSimAccount } from './sim.accounts.js';
-import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimReply, type SimWindowState } from './sim.platform.js';
+import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimReply, type SimWindowState, invalidControlBody } from './sim.platform.js';
 
 export const WHATNOT_SIM_SELLER_ID = SIM_ACCOUNTS.whatnot[0]!.sellerId;
 /** Used when PUT /_sim/whatnot/webhook gave no secret (Standard Webhooks always signs). */
@@ -85,9 +85,11 @@ const SHOW_STATUSES = ['scheduled', 'live', 'stopped', 'ended', 'cancelled'] as 
 type ShowStatus = (typeof SHOW_STATUSES)[number];
 const ORDER_STATUSES = ['pending', 'pending_fulfillment', 'completed', 'cancelled', 'failed'] as const;
 type OrderStatus = (typeof ORDER_STATUSES)[number];
-const ShowStatusBody = z.object({ status: z.enum(SHOW_STATUSES) });
+const ShowStatusBody = z.strictObject({ status: z.enum(SHOW_STATUSES) });
 const ProductsBody = z.object({ account: z.string().min(1).optional(), productIds: z.array(z.string().regex(PRODUCT_ID)).max(10_000) }).strict();
-const OrderStatusBody = z.object({ status: z.enum(ORDER_STATUSES) });
+/** POST /_sim/whatnot/accounts: a new seller takes no options. */
+const NewSellerBody = z.strictObject({});
+const OrderStatusBody = z.strictObject({ status: z.enum(ORDER_STATUSES) });
 /**
  * The scope each Seller API call needs (the answer's `required_scopes`). Our model: Whatnot names its
  * scopes `read:orders`, `write:inventory`… (a PAT grants them), but no source we read maps calls to
@@ -577,7 +579,9 @@ export function createWhatnotSimulator(): PlatformSimulator {
   async function control(app: FastifyInstance): Promise<void> {
     registerRevocations(app, revoked);
     // A new seller account: its personal access token, and its authorisation of the seeded app.
-    app.post('/accounts', async (_req, reply) => {
+    app.post('/accounts', async (req, reply) => {
+      const b = NewSellerBody.safeParse(req.body ?? {});
+      if (!b.success) throw invalidControlBody('expected no fields (or {})', b.error);
       const appId = SIM_ACCOUNTS.whatnotApps[0]!;
       const account: WhatnotSimAccount = { sellerId: `sim-seller-${randomId(8)}`, accessToken: `wn_sim_${randomId(32)}`, clientId: appId.clientId, refreshToken: `wn_sim_refresh_${randomId(24)}` };
       sellers.push(account);
@@ -590,7 +594,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
     // The app's access tokens expire: this one (or every one issued) now, as if its hour were over.
     app.post('/tokens/expire', async (req, reply) => {
       const b = ExpireBody.safeParse(req.body ?? {});
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {token?: string}');
+      if (!b.success) throw invalidControlBody('expected {token?: string}', b.error);
       if (b.data.token === undefined) sim.tokens.expireAll();
       else if (!sim.tokens.expire(b.data.token)) throw new SimProblem(404, 'Unknown token', 'no access token issued by POST /whatnot/oauth/token is this one');
       return reply.code(204).send();
@@ -598,14 +602,14 @@ export function createWhatnotSimulator(): PlatformSimulator {
     // What the seller granted a token (a personal access token, or an app's refresh token): these scopes only.
     app.put('/scopes', async (req) => {
       const b = ScopesBody.safeParse(req.body);
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', `expected {token: personal access token or refresh token, scopes: [${WHATNOT_SIM_SCOPES.join(', ')}]}`);
+      if (!b.success) throw invalidControlBody(`expected {token: personal access token or refresh token, scopes: [${WHATNOT_SIM_SCOPES.join(', ')}]}`, b.error);
       grantScopes.set(b.data.token, new Set(b.data.scopes));
       return { token: b.data.token, scopes: b.data.scopes };
     });
     // The seller's listings (products made in the app or by the Products API): merchandising takes only these.
     app.put('/products', async (req) => {
       const b = ProductsBody.safeParse(req.body);
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {account?: seller id, productIds: string[]}');
+      if (!b.success) throw invalidControlBody('expected {account?: seller id, productIds: string[]}', b.error);
       const seller = b.data.account ?? WHATNOT_SIM_SELLER_ID;
       if (!sellers.some((a) => a.sellerId === seller)) throw new SimProblem(404, 'Unknown account', `no Whatnot seller ${seller}`);
       listings.set(seller, new Set(b.data.productIds));
@@ -615,7 +619,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
       const s = shows.get((req.params as { showId: string }).showId);
       if (!s) throw new SimProblem(404, 'Show not found');
       const b = ShowStatusBody.safeParse(req.body);
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', `status must be one of ${SHOW_STATUSES.join(', ')}`);
+      if (!b.success) throw invalidControlBody(`status must be one of ${SHOW_STATUSES.join(', ')}`, b.error);
       if (s.status !== b.data.status) {
         s.status = b.data.status;
         s.updated_at = new Date().toISOString();
@@ -629,7 +633,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
       const o = sim.orders.get((req.params as { orderId: string }).orderId);
       if (!o) throw new SimProblem(404, 'Order not found');
       const b = OrderStatusBody.safeParse(req.body);
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', `status must be one of ${ORDER_STATUSES.join(', ')}`);
+      if (!b.success) throw invalidControlBody(`status must be one of ${ORDER_STATUSES.join(', ')}`, b.error);
       orderStatus.set(o.orderId, b.data.status);
       await sendWebhook('orders.updated', renderOrder(o));
       return renderOrder(o);

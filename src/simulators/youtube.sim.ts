@@ -43,6 +43,7 @@ import {
   randomId,
   type PlatformSimulator,
   type SimReply,
+  invalidControlBody,
 } from './sim.platform.js';
 import { streamsOf } from './rtmp-sink.js';
 
@@ -52,7 +53,7 @@ import { streamsOf } from './rtmp-sink.js';
 
 const LiveStreamingBody = z.object({ account: z.string().min(1).max(200).optional(), enabled: z.boolean(), blocked: z.boolean().optional() }).strict();
 
-const AccountBody = z.object({
+const AccountBody = z.strictObject({
   clientId: z.string().min(1).max(200).optional(),
   clientSecret: z.string().min(1).max(200).optional(),
   /** Space-separated OAuth scopes the owner grants (default: the full youtube scope), e.g. `https://www.googleapis.com/auth/youtube.readonly`. */
@@ -1191,7 +1192,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
     // The channel owner enables live streaming (YouTube Studio; the first activation takes up to 24 h) or has not.
     app.put('/live-streaming', async (req) => {
       const b = LiveStreamingBody.safeParse(req.body ?? {});
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {account?: channel id, enabled: boolean, blocked?: boolean}');
+      if (!b.success) throw invalidControlBody('expected {account?: channel id, enabled: boolean, blocked?: boolean}', b.error);
       const channelId = b.data.account ?? accounts[0]!.channelId;
       if (!accounts.some((a) => a.channelId === channelId)) throw new SimProblem(404, 'Unknown account', `no YouTube channel ${channelId}`);
       if (b.data.enabled) liveDisabled.delete(channelId);
@@ -1215,7 +1216,7 @@ export function createYoutubeSimulator(): PlatformSimulator {
     });
     app.post('/accounts', async (req, reply) => {
       const b = AccountBody.safeParse(req.body ?? {});
-      if (!b.success) throw new SimProblem(400, 'Invalid request body', 'expected {clientId?, clientSecret?, scope?}');
+      if (!b.success) throw invalidControlBody('expected {clientId?, clientSecret?, scope?}', b.error);
       const seeded = accounts[0]!;
       const account = newChannel(b.data.clientId ?? seeded.clientId, b.data.clientSecret ?? seeded.clientSecret, `1//${randomId(32)}`, b.data.scope);
       return reply.code(201).send({ ...account, credentials: { clientId: account.clientId, clientSecret: account.clientSecret, refreshToken: account.refreshToken } });

@@ -5724,6 +5724,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/relay.edge-callbacks.test.ts'],
     testName: 'rotating the stream key of a show after',
   },
+  {
+    name: 'sim-control-unknown-field-ignored',
+    what: "a simulator's control body takes fields it does not know (src/simulators/youtube.sim.ts AccountBody): POST /_sim/youtube/accounts {\"highlights\": false} is a 201 with the field ignored",
+    file: 'src/simulators/youtube.sim.ts',
+    from: 'const AccountBody = z.strictObject({',
+    to: 'const AccountBody = z.object({',
+    tests: ['test/integration/sim.control.test.ts'],
+    testName: 'with an unknown field is a 400 problem naming it',
+  },
+  {
+    name: 'sim-order-unknown-field-ignored',
+    what: 'POST /_sim/{platform}/orders takes fields it does not know (src/simulators/sim.server.ts OrderBody): an order with `status` or a `tax` in its total is made, the field ignored',
+    file: 'src/simulators/sim.server.ts',
+    from: 'const OrderBody = z.strictObject({',
+    to: 'const OrderBody = z.object({',
+    tests: ['test/integration/sim.control.test.ts'],
+    testName: 'POST /_sim/{platform}/orders with a field it does not take',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
