@@ -5742,6 +5742,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/sim.control.test.ts'],
     testName: 'POST /_sim/{platform}/orders with a field it does not take',
   },
+  {
+    name: 'cluster-seeds-unresolved-waited',
+    what: "REDIS_CLUSTER_NODES whose hosts all fail to resolve (`garbage`) is left to the Cluster client's 15 s ready wait (src/store/redis.ts clusterSeedProblem), which then says only that no node answered",
+    file: 'src/store/redis.ts',
+    from: 'if (noSuchHost !== undefined) return { unresolved:',
+    to: "if (noSuchHost === 'never') return { unresolved:",
+    tests: ['test/e2e/startup-errors.test.ts'],
+    testName: 'REDIS_CLUSTER_NODES=garbage',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
