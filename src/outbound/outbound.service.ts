@@ -146,11 +146,13 @@ export class OutboundService {
     if (!stored) throw notFound(`message ${messageId}`);
     const ids = endpointId ? [endpointId] : Object.keys(stored.deliveries);
     const queued: string[] = [];
+    const refused: string[] = [];
     for (const id of ids) {
       const ep = await endpoints.get(partnerId, id);
       const refuse = !ep ? notFound(`endpoint ${id}`) : !ep.enabled ? conflict(`endpoint ${id} is disabled; enable it first (PATCH enabled: true)`) : !ep.events.includes(stored.message.type) ? conflict(`endpoint ${id} does not subscribe to ${stored.message.type}`) : null;
       if (refuse) {
         if (endpointId) throw refuse;
+        refused.push(refuse.message);
         continue;
       }
       const d = stored.deliveries[id];
@@ -163,6 +165,9 @@ export class OutboundService {
       await producer.enqueue({ partnerId, messageId, endpointId: id, run });
       queued.push(id);
     }
+    // Every endpoint of the message refused (deleted, disabled, unsubscribed since): nothing is sent.
+    // A 202 `endpointIds: []` said "queued" and was audited as a redelivery that delivered nothing.
+    if (queued.length === 0) throw conflict(`message ${messageId} has no endpoint to deliver it to now${refused.length > 0 ? `: ${refused.join('; ')}` : ''}; nothing was queued`);
     await messages.touch(partnerId, messageId, this.deps.messageTtlSec);
     return queued;
   }

@@ -260,6 +260,40 @@ test('the same idempotency key twice → one message, one delivery', async () =>
   expect(await emit(p, { x: 1 }, 'k-none', 'reconciliation.completed')).toEqual({ messageId: null, duplicate: false, endpointIds: [] });
 });
 
+/**
+ * A redelivery to every endpoint of a message whose endpoints are all gone (deleted, disabled) queued
+ * nothing and answered 202 `endpointIds: []`, audited as a redelivery (attack on npm start,
+ * 2026-12-07). Now a 409 saying which endpoint refused and why, nothing queued or audited.
+ */
+test('redelivery with no endpoint left to take the message (deleted, disabled) is a 409 naming them, nothing queued or audited', async () => {
+  const p = await newPartner();
+  const rcv = await startReceiver(() => ({ status: 204 }));
+  const { id: gone } = await addEndpoint(p, rcv.url);
+  const { id: off } = await addEndpoint(p, rcv.url);
+  const { messageId } = await emit(p, { orderId: 'o-none' }, 'attributed:o-none');
+  await deliveryState(p, messageId!, gone, 'delivered');
+  await deliveryState(p, messageId!, off, 'delivered');
+  expect((await svc.api(`/v1/partners/${p}/endpoints/${gone}`, { method: 'DELETE' })).status).toBe(204);
+  expect((await svc.api(`/v1/partners/${p}/endpoints/${off}`, { method: 'PATCH', json: { enabled: false } })).status).toBe(200);
+  const audited = async (): Promise<number> => ((await (await svc.api(`/v1/audit?partnerId=${p}&action=message.redelivered`)).json()) as { entries: unknown[] }).entries.length;
+  const rd = await svc.api(`/v1/partners/${p}/messages/${messageId}/redeliver`, { method: 'POST' });
+  expect(rd.status).toBe(409);
+  expect(rd.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const { detail } = (await rd.json()) as { detail: string };
+  expect(detail).toContain(`message ${messageId} has no endpoint to deliver it to now`);
+  expect(detail).toContain(`endpoint ${gone} not found`);
+  expect(detail).toContain(`endpoint ${off} is disabled`);
+  expect(await audited()).toBe(0);
+  await settled([svc.rt.outbound.queue]);
+  expect(rcv.requests).toHaveLength(2);
+  // Enabled again, the same request queues it to that endpoint.
+  expect((await svc.api(`/v1/partners/${p}/endpoints/${off}`, { method: 'PATCH', json: { enabled: true } })).status).toBe(200);
+  const again = await svc.api(`/v1/partners/${p}/messages/${messageId}/redeliver`, { method: 'POST' });
+  expect(again.status).toBe(202);
+  expect(await again.json()).toEqual({ messageId, endpointIds: [off] });
+  await waitFor(async () => rcv.requests.length === 3);
+});
+
 test('Retry-After is honoured when longer than the schedule', async () => {
   const p = await newPartner();
   const rcv = await startReceiver((_r, n) => (n === 1 ? { status: 503, headers: { 'retry-after': '1' } } : { status: 200 }));

@@ -5751,6 +5751,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/startup-errors.test.ts'],
     testName: 'REDIS_CLUSTER_NODES=garbage',
   },
+  {
+    name: 'redeliver-to-nobody-accepted',
+    what: 'a redelivery to every endpoint of a message none of which can take it (deleted, disabled) answers 202 `endpointIds: []` and is audited (src/outbound/outbound.service.ts redeliver): nothing is sent',
+    file: 'src/outbound/outbound.service.ts',
+    from: 'if (queued.length === 0) throw conflict(',
+    to: 'if (queued.length < 0) throw conflict(',
+    tests: ['test/integration/outbound.test.ts'],
+    testName: 'redelivery with no endpoint left to take the message',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -220,7 +220,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
           202: ok('queued', z.object({ messageId: z.string(), endpointIds: z.array(z.string()) })),
           403: FORBIDDEN_ROLE,
           404: 'unknown message or endpoint',
-          409: 'the endpoint is disabled, or does not subscribe to the message type',
+          409: 'the endpoint is disabled, or does not subscribe to the message type; without `endpointId`, none of the message\'s endpoints can take it now (each deleted, disabled or no longer subscribed: the detail says which), nothing queued',
         },
       },
     },
