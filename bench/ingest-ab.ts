@@ -86,7 +86,7 @@ async function syndicast(name: string, dir: string, profile?: string, dispatchNo
   const admin = new AdminClient(api.info.url);
   const secret = await admin.createPartner(PARTNER);
   await admin.createYoutubeTarget(PARTNER, 'yt1', 'http://127.0.0.1:9/youtube', { verify: false });
-  return { name, url: api.info.url, secret, pids: { api: api.proc.pid, redis: store.pids, dispatch: dispatch?.proc.pid, loadgen: process.pid }, io: ioOf(store), commands: commandsOf(store) };
+  return { name, url: api.info.url, secret, pids: { api: api.proc.pid, redis: store.pids, ...(dispatch ? { dispatch: dispatch.proc.pid } : {}), loadgen: process.pid }, io: ioOf(store), commands: commandsOf(store) };
 }
 
 /** write and read syscalls a process made so far (/proc/<pid>/io) */
