@@ -12,6 +12,7 @@
  * INGEST_AB_PROFILE (dir: this checkout's API and dispatcher write a V8 CPU profile there, read it with bench/profile.ts),
  * INGEST_AB_DISPATCH_ARGS (node options for this checkout's dispatcher only, space-separated, e.g.
  * `--max-semi-space-size=32`: the same code with and without them when INGEST_AB_OTHER is this checkout),
+ * INGEST_AB_SHOWS (n: the events spread over n shows per round, round-robin; unset: a new show each),
  * INGEST_AB_VARIANTS (`inline`, `none`, comma-separated: this checkout again per variant, its API with
  * INGEST_EXPERIMENT_SYNC set and no dispatcher: src/experimental/inline-sync.ts, an experiment).
  * Per system also Redis commands per event (INFO commandstats: a script's inner commands count too),
@@ -35,6 +36,7 @@ const others = otherCheckouts(process.env['INGEST_AB_OTHER']);
 const only = process.env['INGEST_AB_ONLY']?.split(',');
 const profileDir = process.env['INGEST_AB_PROFILE'] ? resolve(process.env['INGEST_AB_PROFILE']) : undefined;
 const dispatchArgs = process.env['INGEST_AB_DISPATCH_ARGS']?.split(' ').filter(Boolean) ?? [];
+const showsPerRound = process.env['INGEST_AB_SHOWS'] ? Number(process.env['INGEST_AB_SHOWS']) : undefined;
 const variants = (process.env['INGEST_AB_VARIANTS'] ?? '').split(',').map((v) => v.trim()).filter(Boolean);
 const PARTNER = 'bench';
 
@@ -101,7 +103,7 @@ function pool(secret: string, n: number): () => SignedRequest {
   const occurredAt = new Date().toISOString();
   const ts = Math.floor(Date.now() / 1000);
   const reqs: SignedRequest[] = [];
-  for (let i = 0; i < n + 64; i++) reqs.push(signedEvent(secret, PARTNER, `msg_${tag}_${i}`, { type: 'product.pinned', occurredAt, data: { showId: `${tag}-s${i}`, productId: 'p1' } }, ts));
+  for (let i = 0; i < n + 64; i++) reqs.push(signedEvent(secret, PARTNER, `msg_${tag}_${i}`, { type: 'product.pinned', occurredAt, data: { showId: `${tag}-s${showsPerRound ? i % showsPerRound : i}`, productId: 'p1' } }, ts));
   let next = 0;
   return () => reqs[next++]!;
 }
