@@ -44,7 +44,8 @@ const SYNC_JOB_OPTS: JobsOptions = {
   backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
 };
 
-function syncJobOpts(job: SyncJob, delayMs: number): JobsOptions {
+/** A sync job's BullMQ options (also read by the inline-add experiment, src/experimental/inline-sync.ts). */
+export function syncJobOpts(job: SyncJob, delayMs: number): JobsOptions {
   // keepLastIfActive: an event that lands while this (show, target)'s sync is running gets one more
   // sync after it finishes, created atomically by BullMQ when the active job completes. Without it,
   // an event arriving after the job's last version check and before BullMQ drops the deduplication

@@ -23,6 +23,7 @@ import { currentRequestId } from '../lib/request-context.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { partnerOrderRef } from '../domain/order.js';
 import { orderIdOf } from '../queues/attribution.queue.js';
+import type { ExperimentalSyncMode, InlineSyncJobs } from '../experimental/inline-sync.js';
 import type { Keys } from '../store/keys.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { RefundIdClaims } from '../store/refund-id.repository.js';
@@ -97,7 +98,18 @@ export interface LedgerOrders {
 const CREATED_AT_FUTURE_MAX_MS = 366 * 86_400_000;
 
 export class IngestService {
+  /** EXPERIMENT (src/experimental/inline-sync.ts): how a show event on one Redis asks for its syncs; production is always 'dispatch'. */
+  private syncExperiment: { mode: Exclude<ExperimentalSyncMode, 'dispatch'>; jobs: InlineSyncJobs } | undefined;
   constructor(private readonly deps: IngestDeps) {}
+
+  /**
+   * EXPERIMENT, for the bench's API only (bench/sut/service-api.ts): on one Redis, `inline` makes the
+   * sync jobs inside the ingest script (no dispatch entry: no dispatcher needed), `none` makes neither
+   * (the upper bound: the sync job for free). Not called by any production path.
+   */
+  experimentalSync(mode: ExperimentalSyncMode, jobs: InlineSyncJobs): void {
+    this.syncExperiment = mode === 'dispatch' ? undefined : { mode, jobs };
+  }
 
   async ingest(partnerId: string, headers: WebhookHeaders, raw: Buffer): Promise<IngestResult> {
     const bundle = await this.deps.partners.bundleCached(partnerId);
@@ -277,7 +289,10 @@ export class IngestService {
   private async ingestShowEventOne(bundle: PartnerBundle, showId: string, webhookId: string, scope: string, event: PartnerEvent, write: { field: string; value: string }): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
     const snapshot = 'show' in event.data ? { scheduledAtMs: Date.parse(event.data.show.scheduledAt), live: (impliedState(event) ?? event.data.show.state) === 'live' } : undefined;
-    const stored = await this.deps.shows.ingestOne(partnerId, showId, webhookId, scope, showLogEntry(event), orderKey(event.occurredAt, webhookId), write, snapshot, currentRequestId());
+    const x = this.syncExperiment;
+    const requestId = currentRequestId();
+    const inline = x && (x.mode === 'inline' ? x.jobs.args(partnerId, showId, bundle.targets, requestId) : ['0']);
+    const stored = await this.deps.shows.ingestOne(partnerId, showId, webhookId, scope, showLogEntry(event), orderKey(event.occurredAt, webhookId), write, snapshot, requestId, inline);
     if (stored.holder !== undefined) return this.duplicateOf(partnerId, webhookId, stored.holder);
     if (stored.full) throw showFull(showId);
     if (this.deps.log.isLevelEnabled('debug')) this.deps.log.debug({ partnerId, showId, webhookId, eventId: stored.eventId, type: event.type, duplicate: stored.duplicate }, 'show event stored; marked for sync');

@@ -19,6 +19,7 @@ import { targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
 import { defineRedisScripts, inOneWrite, type RedisClient } from './redis.js';
 import { zrevPage, type PageStart, type ZsetPage } from './zset-page.js';
+import { inlineSyncAddLua } from '../experimental/inline-sync.js';
 
 /**
  * The register writes of a stored show event: KEYS[desired] gets each field/value pair from ARGV[first]
@@ -192,6 +193,8 @@ interface PendingWrite {
 interface PendingIngestOne {
   keys: [claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string];
   args: (string | number)[];
+  /** EXPERIMENT: the inline sync jobs' arguments (InlineSyncJobs.args): INGEST_SHOW_ONE_INLINE_LUA instead of the dispatch entry. */
+  inline?: string[];
   resolve: (r: IngestReply) => void;
   reject: (err: unknown) => void;
 }
@@ -238,6 +241,17 @@ ${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]', true)}${o
 end
 `,
 )}`;
+
+/**
+ * EXPERIMENT (src/experimental/inline-sync.ts; not a production path): INGEST_SHOW_ONE_LUA with its
+ * sync-dispatch XADD replaced by the show's sync jobs made in BullMQ's keys (inlineSyncAddLua; ARGV[16]
+ * the job count, 0 for none: the "no dispatch at all" upper bound). One Redis only.
+ */
+const INGEST_SHOW_ONE_INLINE_LUA = ((): string => {
+  const xadd = "redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])\n";
+  if (!INGEST_SHOW_ONE_LUA.includes(xadd)) throw new Error('INGEST_SHOW_ONE_LUA no longer has its dispatch XADD: re-read the inline-sync experiment');
+  return INGEST_SHOW_ONE_LUA.replace(xadd, inlineSyncAddLua(16, 'ARGV[10]'));
+})();
 
 /**
  * A snapshot's partner indexes on a Redis Cluster, in the partner's slot: KEYS: indexed hash
@@ -659,6 +673,7 @@ declare module 'ioredis' {
     scSaveMirror(mirror: string, lease: string, guard: string, ...args: (string | number)[]): Result<number, Context>;
     scIngestShow(inbox: string, events: string, desired: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIngestShowOne(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
+    scIngestShowOneInline(claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string, ...args: (string | number)[]): Result<[number, string, number?, number?], Context>;
     scIndexSnapshot(indexed: string, shows: string, liveShows: string, showId: string, orderKey: string, scheduledAtMs: number, live: string): Result<number, Context>;
     scIngestPlain(inbox: string, events: string, pending: string, currency: string, ...args: (string | number)[]): Result<[number, string, string?], Context>;
     scIngestOrderOne(numKeys: number, ...args: (string | number)[]): Result<[number, string, string?], Context>;
@@ -674,6 +689,7 @@ export function defineStoreScripts(redis: RedisClient): void {
   defineRedisScripts(redis, {
     scIngestShow: { numberOfKeys: 3, lua: INGEST_SHOW_LUA },
     scIngestShowOne: { numberOfKeys: 8, lua: INGEST_SHOW_ONE_LUA },
+    scIngestShowOneInline: { numberOfKeys: 8, lua: INGEST_SHOW_ONE_INLINE_LUA },
     scIndexSnapshot: { numberOfKeys: 3, lua: INDEX_SNAPSHOT_LUA },
     scIngestPlain: { numberOfKeys: 4, lua: INGEST_PLAIN_LUA },
     scIngestOrderOne: { lua: INGEST_ORDER_ONE_LUA },
@@ -950,6 +966,7 @@ export class ShowRepository {
     write: RegisterWrite,
     snapshot: { scheduledAtMs: number; live: boolean } | undefined,
     requestId: string | undefined,
+    inline?: string[],
   ): Promise<IngestResult & { holder?: string }> {
     const k = this.keys;
     // The calls of the events read in one event-loop turn leave together (sendIngests): each HTTP
@@ -983,7 +1000,7 @@ export class ShowRepository {
       write.value,
     ];
     const r = await new Promise<IngestReply>((resolve, reject) => {
-      if (this.ingestQueue.push({ keys, args, resolve, reject }) === 1) setImmediate(this.sendIngests);
+      if (this.ingestQueue.push({ keys, args, inline, resolve, reject }) === 1) setImmediate(this.sendIngests);
     });
     if (r[0] === 2) return { duplicate: true, eventId: '', version: 0, changed: false, holder: r[1] };
     if (r[0] === 3) return { duplicate: false, eventId: '', version: 0, changed: false, full: true };
@@ -1031,7 +1048,7 @@ export class ShowRepository {
     inOneWrite(this.redis, () => {
       for (const w of batch) {
         try {
-          this.redis.scIngestShowOne(...w.keys, ...w.args).then(w.resolve, w.reject);
+          (w.inline ? this.redis.scIngestShowOneInline(...w.keys, ...w.args, ...w.inline) : this.redis.scIngestShowOne(...w.keys, ...w.args)).then(w.resolve, w.reject);
         } catch (err) {
           w.reject(err); // (a throw, not a rejection: the others still go)
         }

@@ -5760,6 +5760,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/outbound.test.ts'],
     testName: 'redelivery with no endpoint left to take the message',
   },
+  {
+    name: 'inline-sync-keep-last-not-stored',
+    what: "EXPERIMENT (src/experimental/inline-sync.ts inlineSyncAddLua): an add while the deduplicated job is active stores no follow-up job (BullMQ's storeDeduplicatedNextJob skipped), so an event during a sync run is deduplicated into it and never mirrored",
+    file: 'src/experimental/inline-sync.ts',
+    from: "      if nextStored then\n        local dnK",
+    to: "      if false then\n        local dnK",
+    tests: ['test/integration/inline-sync.conformance.test.ts'],
+    testName: 'keepLastIfActive',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -1,0 +1,174 @@
+/**
+ * EXPERIMENT's conformance (src/experimental/inline-sync.ts, not a production path): the sync jobs the
+ * ingest script makes itself in BullMQ's keys (INGEST_SHOW_ONE_INLINE_LUA) are what SyncProducer's
+ * addBulk makes for the same show and target, side by side on one Redis under two key prefixes: the
+ * same job hash (opts compared parsed: Lua's cjson orders keys its own way), deduplication key, wait
+ * list, marker and event stream entries; a second add deduplicated the same way; a paused queue the
+ * same; and a BullMQ Worker runs both alike, keepLastIfActive included (an add while the job is active
+ * leaves one follow-up job, run after it). One Redis only: the script names its keys inside.
+ */
+import { randomBytes } from 'node:crypto';
+import { Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { InlineSyncJobs } from '../../src/experimental/inline-sync.js';
+import { SecretBox } from '../../src/lib/crypto.js';
+import { shardOf, SyncProducer, syncQueueName, type SyncJob } from '../../src/queues/queues.js';
+import { Keys } from '../../src/store/keys.js';
+import { ShowRepository } from '../../src/store/show.repository.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { testTopology } from '../helpers/redis-cluster.js';
+
+const single = testTopology() === 'single' ? test : test.skip;
+const SHARDS = 2;
+const target = { id: 't1', platform: 'youtube' as const, enabled: true };
+
+let redis: TestRedis;
+let client: Redis;
+const closers: (() => Promise<unknown>)[] = [];
+beforeAll(async () => {
+  redis = await startRedis();
+  client = new Redis(redis.url);
+});
+afterAll(async () => {
+  for (const c of closers.reverse()) await c();
+  client?.disconnect();
+  await redis?.destroy();
+});
+
+/** The two ways, each under its own key prefix: BullMQ's addBulk (production) and the ingest script (experiment). */
+function sides(): { bulk: (showId: string) => Promise<void>; inline: (showId: string) => Promise<void>; keysA: Keys; keysB: Keys } {
+  const tag = randomBytes(3).toString('hex');
+  const keysA = new Keys(`ia${tag}`);
+  const keysB = new Keys(`ib${tag}`);
+  const producer = new SyncProducer({ host: '127.0.0.1', port: redis.port }, keysA, SHARDS);
+  closers.push(() => producer.close());
+  const shows = new ShowRepository(client, keysB, 86_400, new SecretBox(randomBytes(32).toString('base64')));
+  const jobs = new InlineSyncJobs(keysB, SHARDS);
+  let n = 0;
+  return {
+    keysA,
+    keysB,
+    bulk: (showId) => producer.enqueueBulk([{ platform: 'youtube', job: { partnerId: 'p1', showId, targetId: 't1' } }]),
+    inline: async (showId) => {
+      const w = `w${++n}`;
+      const r = await shows.ingestOne('p1', showId, w, `show:${showId}`, '{"type":"product.pinned"}', `2026-12-03T17:00:00.000Z|${w}`, { field: 'pin:prod1', value: '{"pinned":true}' }, undefined, undefined, jobs.args('p1', showId, [target], undefined));
+      expect(r.duplicate).toBe(false);
+    },
+  };
+}
+
+/** What a queue holds for a job id: its hash (opts parsed, timestamp only checked to be a number), the wait/paused lists, the marker, the dedup keys, the event names. */
+async function snapshot(keys: Keys, showId: string, jobId: string) {
+  const name = syncQueueName('youtube', shardOf('p1', showId, SHARDS));
+  const qp = `${keys.queuePrefix(name)}:${name}:`;
+  const h = await client.hgetall(qp + jobId);
+  const { opts, timestamp, ...rest } = h;
+  const dedupId = `sync:p1:${showId}:t1`;
+  const events = (await client.xrange(qp + 'events', '-', '+')).map(([, f]) => f.filter((_, i) => i % 2 === 0).map((k, i) => `${k}=${f[2 * i + 1]}`).join(' '));
+  return {
+    hash: { ...rest, opts: opts ? (JSON.parse(opts) as unknown) : undefined, timestamp: /^\d+$/.test(timestamp ?? '') },
+    wait: await client.lrange(qp + 'wait', 0, -1),
+    paused: await client.lrange(qp + 'paused', 0, -1),
+    marker: await client.zrange(qp + 'marker', 0, -1, 'WITHSCORES'),
+    dedup: await client.get(qp + 'de:' + dedupId),
+    dedupTtl: await client.ttl(qp + 'de:' + dedupId),
+    next: await client.hgetall(qp + 'dn:' + dedupId),
+    id: await client.get(qp + 'id'),
+    maxEvents: await client.hget(qp + 'meta', 'opts.maxLenEvents'),
+    events,
+  };
+}
+
+function parsedNext(n: Record<string, string>): Record<string, unknown> {
+  return { ...n, opts: n['opts'] ? (JSON.parse(n['opts']) as unknown) : undefined };
+}
+
+single('the script makes the job addBulk makes, and deduplicates a second add the same way', async () => {
+  const s = sides();
+  await s.bulk('s1');
+  await s.inline('s1');
+  const a = await snapshot(s.keysA, 's1', '1');
+  const b = await snapshot(s.keysB, 's1', '1');
+  expect(b).toEqual(a);
+  expect(a.hash).toMatchObject({ name: 'sync', data: JSON.stringify({ partnerId: 'p1', showId: 's1', targetId: 't1' }), delay: '0', priority: '0', deid: 'sync:p1:s1:t1', timestamp: true });
+  expect(a.wait).toEqual(['1']);
+  expect(a.dedup).toBe('1');
+  // a second add of the same (show, target) while the job waits: deduplicated, no job 2
+  await s.bulk('s1');
+  await s.inline('s1');
+  const a2 = await snapshot(s.keysA, 's1', '2');
+  expect(await snapshot(s.keysB, 's1', '2')).toEqual(a2);
+  expect(a2.hash).toEqual({ opts: undefined, timestamp: false });
+  expect(a2.wait).toEqual(['1']);
+  expect(a2.id).toBe('2');
+  expect(a2.events.slice(-2)).toEqual(['event=debounced jobId=1 debounceId=sync:p1:s1:t1', 'event=deduplicated jobId=1 deduplicationId=sync:p1:s1:t1 deduplicatedJobId=2']);
+});
+
+single('a paused queue takes the job in its paused list, no marker, as addBulk does', async () => {
+  const s = sides();
+  const name = syncQueueName('youtube', shardOf('p1', 's2', SHARDS));
+  for (const keys of [s.keysA, s.keysB]) await client.hset(`${keys.queuePrefix(name)}:${name}:meta`, 'paused', '1');
+  await s.bulk('s2');
+  await s.inline('s2');
+  const a = await snapshot(s.keysA, 's2', '1');
+  expect(await snapshot(s.keysB, 's2', '1')).toEqual(a);
+  expect(a.paused).toEqual(['1']);
+  expect(a.marker).toEqual([]);
+});
+
+single('a Worker runs the script-made job as the addBulk-made one, and keepLastIfActive leaves one follow-up after an add while it runs', async () => {
+  const s = sides();
+  const name = syncQueueName('youtube', shardOf('p1', 's3', SHARDS));
+  const seen = { A: [] as { id: string; data: SyncJob; opts: unknown; attemptsMade: number }[], B: [] as { id: string; data: SyncJob; opts: unknown; attemptsMade: number }[] };
+  const release: (() => void)[] = [];
+  const started: ((side: 'A' | 'B') => void)[] = [];
+  const worker = (side: 'A' | 'B', keys: Keys): Worker => {
+    const w = new Worker(
+      name,
+      async (job: Job<SyncJob>) => {
+        seen[side].push({ id: job.id!, data: job.data, opts: job.opts, attemptsMade: job.attemptsMade });
+        if (seen[side].length === 1) {
+          for (const f of started.splice(0)) f(side);
+          await new Promise<void>((r) => release.push(r));
+        }
+      },
+      { connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null }, prefix: keys.queuePrefix(name), concurrency: 1 },
+    );
+    closers.push(() => w.close());
+    return w;
+  };
+  const both = (): Promise<void> => new Promise((resolve) => {
+    const got = new Set<string>();
+    const on = (side: 'A' | 'B'): void => {
+      got.add(side);
+      if (got.size === 2) resolve();
+      else started.push(on);
+    };
+    started.push(on);
+  });
+  const running = both();
+  await s.bulk('s3');
+  await s.inline('s3');
+  const [wa, wb] = [worker('A', s.keysA), worker('B', s.keysB)];
+  await running;
+  // while job 1 is active: a second add stores the follow-up (dn:) and keeps the dedup key
+  await s.bulk('s3');
+  await s.inline('s3');
+  const a = await snapshot(s.keysA, 's3', '2');
+  const b = await snapshot(s.keysB, 's3', '2');
+  expect({ ...b, next: parsedNext(b.next), events: b.events.length }).toEqual({ ...a, next: parsedNext(a.next), events: a.events.length });
+  expect(a.next).toMatchObject({ name: 'sync', jid: '2' });
+  expect(a.dedupTtl).toBe(-1);
+  for (const r of release.splice(0)) r();
+  const until = Date.now() + 10_000;
+  while ((seen.A.length < 2 || seen.B.length < 2) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  expect(seen.B).toEqual(seen.A);
+  expect(seen.A.map((j) => j.id)).toEqual(['1', '2']);
+  expect(seen.A[0]!.opts).toMatchObject({ attempts: 10, removeOnComplete: true, removeOnFail: { count: 10_000 }, backoff: { type: 'exponential', delay: 1000, jitter: 0.5 }, deduplication: { id: 'sync:p1:s3:t1', keepLastIfActive: true } });
+  await new Promise((r) => setTimeout(r, 200));
+  // both done and removed (removeOnComplete), the dedup key gone with the last
+  const a3 = await snapshot(s.keysA, 's3', '2');
+  expect(await snapshot(s.keysB, 's3', '2')).toEqual(a3);
+  expect(a3.dedup).toBeNull();
+  await Promise.all([wa.close(), wb.close()]);
+});
