@@ -23,13 +23,14 @@ const PLATFORM_CREATED_AT_FUTURE_MAX_MS = 366 * DAY_MS;
 /**
  * What no platform's order id holds: control characters (\p{Cc}: a NUL, an ESC, a line end), the
  * explicit bidi controls U+202A-U+202E and U+2066-U+2069 (the ones operatorText refuses and
- * platform-text.ts removes), white space and lone UTF-16 surrogates (well-formed.ts). Every
- * platform's ids are plain tokens (Whatnot's UUIDs, TikTok's and Facebook's decimals, YouTube's and
- * Bambuser's letters and digits). A Whatnot webhook with an order id "ord\u0000\u202E1" was stored
+ * platform-text.ts removes) and lone UTF-16 surrogates (well-formed.ts). White space is kept: a
+ * Bambuser order id is whatever the merchant's site reports through conversion tracking (an id such
+ * as "SO 1001" is possible), and refusing it would lose the order and its refunds for good
+ * (reconciliation could not heal it either). A Whatnot webhook with an order id "ord\u0000\u202E1" was stored
  * (200) as sent: shown reversed in the order view and the reports, and found by
  * GET …/orders/{orderId} only through a percent-encoded NUL (attack on npm start, 2026-12-07).
  */
-const UNSAFE_ID = /[\p{Cc}\p{White_Space}\p{Surrogate}\u202a-\u202e\u2066-\u2069]/u;
+const UNSAFE_ID = /[\p{Cc}\p{Surrogate}\u202a-\u202e\u2066-\u2069]/u;
 
 /** An outside id the ledger keeps as it is (and a hint it takes): 1 to PLATFORM_ID_MAX characters, none of UNSAFE_ID. */
 export function isPlatformIdText(v: unknown): v is string {
@@ -37,7 +38,7 @@ export function isPlatformIdText(v: unknown): v is string {
 }
 
 export const PLATFORM_ORDER_PROBLEMS = {
-  orderId: `an order id of 1 to ${PLATFORM_ID_MAX} characters, without control characters, white space, bidi controls (U+202A-U+202E, U+2066-U+2069) or lone surrogates`,
+  orderId: `an order id of 1 to ${PLATFORM_ID_MAX} characters, without control characters, bidi controls (U+202A-U+202E, U+2066-U+2069) or lone surrogates`,
   createdAt: 'an order time from 1970-01-01T00:00:00Z to a year from now',
   total: `a total of 0 to ${Number.MAX_SAFE_INTEGER} minor units in an active ISO 4217 currency`,
   refunded: `a refunded amount of 0 to ${Number.MAX_SAFE_INTEGER} minor units`,

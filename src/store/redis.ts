@@ -296,11 +296,7 @@ export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000)
       // A seed that does not answer is not what this looks for; a refused AUTH arrives only as this
       // event (the command then fails with "Connection is closed.").
       let authError: string | undefined;
-      let noSuchHost: string | undefined;
-      c.on('error', (e: NodeJS.ErrnoException) => {
-        authError ??= AUTH_REFUSED.test(e.message) ? e.message : undefined;
-        if (e.code !== undefined && NO_SUCH_HOST.has(e.code)) noSuchHost ??= e.code;
-      });
+      c.on('error', (e: Error) => (authError ??= AUTH_REFUSED.test(e.message) ? e.message : undefined));
       try {
         await c.connect();
         const info = String(await c.cluster('INFO'));
@@ -320,7 +316,6 @@ export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000)
             `Give it on every seed of REDIS_CLUSTER_NODES, as REDIS_URL takes it: redis://user:password@host:port (redis://:password@host:port for the default user).`
           );
         }
-        if (noSuchHost !== undefined) return { unresolved: `${node} (${noSuchHost})` };
         if (!/cluster support disabled/i.test(reply)) return null;
         return (
           `${node} is a single Redis, not a Redis Cluster node (CLUSTER INFO: "${reply}"). ` +
@@ -332,19 +327,8 @@ export async function clusterSeedProblem(clusterNodes: string, timeoutMs = 2000)
     }),
   );
   if (problems.includes('usable')) return null;
-  // No seed's host name resolves (a value that is no node list, `garbage`, reads as the host
-  // `garbage` on port 6379): nobody can reach the cluster through these seeds, so the start says so at
-  // once instead of waiting its 15 s for "could not get a ready connection". A seed whose name exists
-  // but does not answer (yet) is still left to the ready wait; one seed that resolves is enough.
-  const unresolved = problems.flatMap((p) => (p !== null && typeof p === 'object' ? [p.unresolved] : []));
-  if (unresolved.length === problems.length && unresolved.length > 0) {
-    return `no seed's host name resolves: ${unresolved.join(', ')}. Each seed is host:port of a Redis Cluster node (a host alone is port 6379; an IPv6 address in brackets, [::1]:7000), comma-separated: REDIS_CLUSTER_NODES=10.0.0.5:7000,10.0.0.6:7000.`;
-  }
-  return problems.find((p): p is string => typeof p === 'string' && p !== 'usable') ?? null;
+  return problems.find((p) => p !== null) ?? null;
 }
-
-/** getaddrinfo's answers that the name does not exist (EAI_AGAIN, a resolver that did not answer, is not one). */
-const NO_SUCH_HOST = new Set(['ENOTFOUND', 'EAI_NONAME', 'EAI_NODATA', 'ENODATA']);
 
 /**
  * Whether nothing listens at a single Redis's address right now: a TCP connection to its host and port
