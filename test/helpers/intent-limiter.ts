@@ -111,9 +111,9 @@ export async function unlimitedStart({ limiter, once, used }: LimitedStep): Prom
 /**
  * A write step (limitedRequest, singleRequest, a lookup) that an earlier attempt left started and that
  * settled long ago (a look that finds nothing is trusted at once). This run's look finds nothing; then
- * our own limiter refuses the write before it is sent: `token`, the write's token (the window full
- * when the start took it: a Cluster's token taken alongside the start, the look's own taken after the
- * window freed), or `use-case`, a block of the write's use case met once its token was granted (a
+ * our own limiter refuses the write before it is sent: `token`, the write's token (the window full:
+ * a Cluster's token taken alongside the start; the look takes none here, so that the refusal does not
+ * hang on the order in which the take and the look reach Redis), or `use-case`, a block of the write's use case met once its token was granted (a
  * throttle another run met while this one looked; the window allows 2), or `own-look`, a step whose
  * start takes no token (no limitedRequest: YouTube's broadcast insert), at one request per window:
  * the look took the window's token, the write's own is refused. Returns the refusal's reason,
@@ -134,8 +134,7 @@ export async function refusedAfterTrustedLook(step: LimitedStep, redis: RedisCli
     return { id: 'm-made' };
   };
   const look = async (): Promise<{ id: string } | null> => {
-    if (how === 'token') await redis.del(limitKeys.window); // that token left the window since
-    await limiter.acquire(1, 'pages');
+    if (how !== 'token') await limiter.acquire(1, 'pages');
     sent.push('look');
     if (how === 'use-case') await limiter.blockUntil(Date.now() + 60_000, 'throttled', 'pages');
     return null;
