@@ -5465,7 +5465,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'const prepaid: { prepaid?: string | undefined } = { prepaid: s.prepay?.keys[0] };',
     to: 'const prepaid: { prepaid?: string | undefined } = { prepaid: undefined };',
     tests: ['test/integration/pins.one-token.test.ts'],
-    testName: 'Bambuser add',
+    testName: 'Bambuser add|Facebook live video create whose outcome is unknown',
   },
   {
     name: 'intent-refused-after-look-kept',
