@@ -32,7 +32,7 @@ import type { SecretBox } from '../lib/crypto.js';
 import type { Once, OnceOptions, RecoverAttempt, Recorded } from '../targets/target.adapter.js';
 import { withAttemptDeadline, withPrepaid } from '../targets/attempt-deadline.js';
 import { AuthExpiredError, NotMadeError, PermanentError, RateLimitedError, RetryableError, TargetError } from '../targets/target.errors.js';
-import { acquireLua, type PrepayLimiter } from './rate-limiter.js';
+import { acquireLua, refusedLocally, type PrepayLimiter } from './rate-limiter.js';
 import type { Keys } from './keys.js';
 import { defineRedisScripts, type RedisClient } from './redis.js';
 import type { ReplicaAck } from './replica-ack.js';
@@ -766,6 +766,12 @@ export class IntentRepository {
    * never compared with it (one ahead of Redis trusted the look too soon, one behind waited hours).
    * This run's own record (its start executed twice: a lost reply) waits for the `lookAfterAt` it
    * carries from the earlier attempt's; one without it (a step this run started afresh) for nothing.
+   * The wait is checked after the look, not before it, on purpose: a look before the trust point
+   * adopts what it finds at once (a write cut off at its deadline usually made its object); only one
+   * that finds nothing is wasted, its token with it (at one request per window the trusted look then
+   * waits for the next token: up to one window more). Checked first, the look would save that token
+   * only when nothing was made, and every adoption would wait up to a settle window longer: not
+   * better, only different (docs/operations.md, `rateLimit`).
    */
   private async lookedTooSoon<T>(s: ScopedStep<T>, first: { raw?: string; lookAfterMs: number }): Promise<void> {
     const waitMs = first.lookAfterMs;
@@ -850,12 +856,18 @@ export class IntentRepository {
   /**
    * This run's attempt: `run()` within its deadline, its first request on the token its start took
    * (or one taken alongside). A step refused before its request went out (that token refused; or a
-   * single-request step whose request was never sent) is forgotten, so a retry starts afresh, unless
-   * an earlier attempt left it started and the step has a lookup (`uncertain`): what that one sent may have made the object,
-   * and a lookup that found nothing may only have lagged behind it (a list that does not show a new
-   * object yet). Forgotten then, the next attempt sent the request without a lookup and made a
-   * second one; kept started, it looks again first. Kept as that attempt left it (`earlier`, its
-   * record put back): nothing was sent, so the window a later run waits before it looks is not renewed.
+   * single-request step whose request was never sent) is forgotten, so a retry starts afresh.
+   * When an earlier attempt left it started and the step has a lookup (`earlier`: this run's look,
+   * trusted, found nothing), a refusal by the platform (YouTube's livePermissionBlocked after a
+   * timed-out insert, a 429, a 401) keeps the step uncertain, the earlier attempt's record put back
+   * (nothing was sent, so the window a later run waits before it looks is not renewed): the next run
+   * looks once more first, a second chance against a list lagging past the trust point (forgotten,
+   * such a lag made a second broadcast). A refusal by our own limiter (the token taken alongside a
+   * Cluster's start, or a use case's block read before the request: refusedLocally) forgets it, as
+   * startAfterLook forgets a write refused its token in the start, on the evidence of the same look:
+   * put back, the next run looked again and could be refused the write again, whenever other shows
+   * on the account took the tokens, and for ever at one request per window where the look takes a
+   * token of its own (YouTube's broadcast insert: the look took the run's one).
    * A repeatable step (OnceOptions.repeatable) is forgotten on any error: sending it again does no harm.
    */
   private async attempt<T>(s: ScopedStep<T>, run: () => Promise<T>, deadline: number, earlier: string | undefined): Promise<T> {
@@ -877,8 +889,11 @@ export class IntentRepository {
       const refused = err instanceof RateLimitedError || err instanceof AuthExpiredError || (err instanceof TargetError && err.unsent);
       // A repeatable step (OnceOptions.repeatable) is forgotten on any error: sent again, it does no harm.
       const forget = tokenRefused || (s.once?.singleRequest && refused) || s.once?.repeatable;
+      // Refused by our own limiter before anything left this process (the token taken alongside a
+      // Cluster's start is refused with limiter.refused too).
+      const unsentHere = refusedLocally(err);
       if (forget && stillOwned(s.lease)) {
-        if (earlier === undefined || s.once?.repeatable) await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
+        if (earlier === undefined || s.once?.repeatable || unsentHere) await this.redis.scIntentAbandon(s.key, s.lease.key, s.lease.token);
         else await this.restoreEarlier(s, earlier);
       }
       throw err;

@@ -226,6 +226,18 @@ declare module 'ioredis' {
   }
 }
 
+/** The reason of this limiter's own refusals (RedisRateLimiter.refused). */
+const LOCAL_LIMIT_REASON = 'local_limit';
+
+/**
+ * Whether `err` is this limiter's own refusal (a full window, the account's block, a use case's block,
+ * read before the request): the request it was taken for was never sent. A platform's refusal (a 429,
+ * a throttling code) is not: the request reached it.
+ */
+export function refusedLocally(err: unknown): boolean {
+  return err instanceof RateLimitedError && err.reason === LOCAL_LIMIT_REASON;
+}
+
 export interface WindowLimit {
   requests: number;
   windowMs: number;
@@ -330,7 +342,7 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
   }
 
   refused(waitMs: number): RateLimitedError {
-    return new RateLimitedError(`rate limit of target ${this.targetId}: wait ${waitMs} ms`, waitMs, 'local_limit');
+    return new RateLimitedError(`rate limit of target ${this.targetId}: wait ${waitMs} ms`, waitMs, LOCAL_LIMIT_REASON);
   }
 
   /**

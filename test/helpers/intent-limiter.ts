@@ -8,6 +8,7 @@ import { newMirror } from '../../src/domain/mirror.js';
 import type { Runtime } from '../../src/main/runtime.js';
 import { RedisRateLimiter } from '../../src/store/rate-limiter.js';
 import type { Once } from '../../src/targets/target.adapter.js';
+import type { RedisClient } from '../../src/store/redis.js';
 import { RateLimitedError } from '../../src/targets/target.errors.js';
 
 export interface LimitedStep {
@@ -17,6 +18,10 @@ export interface LimitedStep {
   used(): Promise<number>;
   /** The intent record of `step`, null when none. */
   intent(step: string): Promise<string | null>;
+  /** Writes `record` as the intent record of `step`. */
+  setIntent(step: string, record: string): Promise<void>;
+  /** The limiter's window (zset) and use-case block (hash) keys. */
+  limitKeys: { window: string; useCases: string };
 }
 
 let n = 0;
@@ -36,7 +41,11 @@ export async function limitedStep(rt: Runtime, prefix: string, requests: number)
   const once = intents.scoped(P, S, T, 'g0:pin:p1:1', got.lease, { limiter });
   const used = async (): Promise<number> => redis.zcard(keys.targetLimit(`lim-${id}`, 'window'));
   const intent = async (step: string): Promise<string | null> => redis.get(keys.intent(P, S, T, `g0:pin:p1:1:${step}`));
-  return { limiter, once, used, intent };
+  const setIntent = async (step: string, record: string): Promise<void> => {
+    await redis.set(keys.intent(P, S, T, `g0:pin:p1:1:${step}`), record, 'EX', 86_400);
+  };
+  const limitKeys = { window: keys.targetLimit(`lim-${id}`, 'window'), useCases: keys.targetLimit(`lim-${id}`, 'blocked-use-cases') };
+  return { limiter, once, used, intent, setIntent, limitKeys };
 }
 
 /**
@@ -97,4 +106,47 @@ export async function unlimitedStart({ limiter, once, used }: LimitedStep): Prom
     return { id: 'm3' };
   });
   return { seen, used: await used() };
+}
+
+/**
+ * A write step (limitedRequest, singleRequest, a lookup) that an earlier attempt left started and that
+ * settled long ago (a look that finds nothing is trusted at once). This run's look finds nothing; then
+ * our own limiter refuses the write before it is sent: `token`, the write's token (the window full:
+ * a Cluster's token taken alongside the start; the look takes none here, so that the refusal does not
+ * hang on the order in which the take and the look reach Redis), or `use-case`, a block of the write's use case met once its token was granted (a
+ * throttle another run met while this one looked; the window allows 2), or `own-look`, a step whose
+ * start takes no token (no limitedRequest: YouTube's broadcast insert), at one request per window:
+ * the look took the window's token, the write's own is refused. Returns the refusal's reason,
+ * whether the step was forgotten (else the earlier record is still there), and the next run's requests
+ * (the limits emptied first).
+ */
+export async function refusedAfterTrustedLook(step: LimitedStep, redis: RedisClient, how: 'token' | 'use-case' | 'own-look'): Promise<{ reason: unknown; left: string; next: string[] }> {
+  const { limiter, once, intent, setIntent, limitKeys } = step;
+  const [sec] = await redis.time();
+  const now = Number(sec) * 1000;
+  const earlier = JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(now - 60_000).toISOString(), until: now - 30_000 });
+  await setIntent('message', earlier);
+  if (how === 'token') await redis.zadd(limitKeys.window, now, 'other-0:1'); // the window's one token is another run's
+  const sent: string[] = [];
+  const write = async (): Promise<{ id: string }> => {
+    await limiter.acquire(1, 'pages');
+    sent.push('write');
+    return { id: 'm-made' };
+  };
+  const look = async (): Promise<{ id: string } | null> => {
+    if (how !== 'token') await limiter.acquire(1, 'pages');
+    sent.push('look');
+    if (how === 'use-case') await limiter.blockUntil(Date.now() + 60_000, 'throttled', 'pages');
+    return null;
+  };
+  const opts = { limitedRequest: how !== 'own-look', singleRequest: true };
+  const err = await once('message', write, look, opts).catch((e: unknown) => e);
+  const reason = err instanceof RateLimitedError ? err.reason : err;
+  const rec = await intent('message');
+  const left = rec === null ? 'forgotten' : rec === earlier ? 'put back' : rec;
+  // The next run: the window free, no block.
+  await redis.del(limitKeys.window, limitKeys.useCases);
+  sent.length = 0;
+  await once('message', write, look, opts).catch((e: unknown) => sent.push(e instanceof RateLimitedError ? `refused: ${e.reason}` : String(e)));
+  return { reason, left, next: [...sent] };
 }

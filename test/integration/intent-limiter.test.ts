@@ -11,7 +11,7 @@ import { newMirror } from '../../src/domain/mirror.js';
 import { IntentRepository } from '../../src/store/intent.repository.js';
 import { RedisRateLimiter } from '../../src/store/rate-limiter.js';
 import { RetryableError, TargetError } from '../../src/targets/target.errors.js';
-import { expectFullWindowRefused, limitedStep, twoRequests, unlimitedStart } from '../helpers/intent-limiter.js';
+import { expectFullWindowRefused, limitedStep, refusedAfterTrustedLook, twoRequests, unlimitedStart } from '../helpers/intent-limiter.js';
 import { testTopology } from '../helpers/redis-cluster.js';
 import { startService, type TestService } from '../helpers/service.js';
 
@@ -49,6 +49,24 @@ test('a full window refuses the start with the limiter\'s RateLimitedError and w
 
 test('without limitedRequest the start takes no token and the request takes its own', async () => {
   expect(await unlimitedStart(await setUp(5))).toEqual({ seen: [0], used: 1 });
+});
+
+/**
+ * From the review of the forgetting after a trusted look: a write (Facebook's, single-request) whose
+ * token was granted after a trusted look that found nothing, then refused by a block of its use case
+ * (read by our limiter before the request: nothing sent), had the earlier attempt's record put back,
+ * so the next run looked again first (at one request per window one run more). It is forgotten, as a
+ * write refused its token in the start is; the next run sends it without looking again. On both
+ * topologies (`npm run test:cluster` runs this file on a Cluster).
+ */
+test('a write refused by its use case\'s block after a trusted look that found nothing is forgotten: the next run sends it without a second look', async () => {
+  expect(await refusedAfterTrustedLook(await setUp(2), svc.rt.redis, 'use-case')).toEqual({ reason: 'local_limit', left: 'forgotten', next: ['write'] });
+});
+
+// So is one whose look took a token of its own (no limitedRequest: YouTube's broadcast insert) and whose
+// write was refused the next: put back, at one request per window every run looked and was refused the write.
+test('a write refused its own token after a trusted look on a token of its own (one request per window) is forgotten: the next run sends it without a second look', async () => {
+  expect(await refusedAfterTrustedLook(await setUp(1), svc.rt.redis, 'own-look')).toEqual({ reason: 'local_limit', left: 'forgotten', next: ['write'] });
 });
 
 /**

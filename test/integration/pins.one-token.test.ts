@@ -130,20 +130,50 @@ async function addMet5xx(
   return { adds, looks, after };
 }
 
-test('one request per run: a Facebook live video is made and a Live Shopping pin on it (the catalog read is a recorded step, not sent again by the run after a refused pin)', async () => {
-  const secret = await createPartner(svc, 'fbone');
+/**
+ * Partner `partnerId`'s Facebook target `targetId` (a Page of its own whose token has the usual
+ * permissions and `granted`, one request per window) and the show `showId` scheduled on it (no run
+ * yet): the job, the partner's secret and the Page's id.
+ */
+async function scheduledFacebookShow(partnerId: string, targetId: string, showId: string, granted: string[]): Promise<{ job: Job; secret: string; pageId: string }> {
+  const secret = await createPartner(svc, partnerId);
   const { pageId, pageAccessToken: token } = (await sim.control('POST', '/_sim/facebook/accounts', {})) as { pageId: string; pageAccessToken: string };
-  await sim.control('PUT', '/_sim/facebook/permissions', {
-    token,
-    granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'live_shopping_manage_video'],
-  });
-  await sim.control('PUT', '/_sim/facebook/catalog', { items: [{ retailer_id: 'p1', name: 'Lip Oil' }] });
-  const r = await svc.api('/v1/partners/fbone/targets?verify=false', {
-    json: { id: 'fb1', platform: 'facebook', name: 'Facebook Page', credentials: { pageId, pageAccessToken: token }, baseUrl: sim.base('facebook'), commissionRateBps: 500, rateLimit: ONE },
+  await sim.control('PUT', '/_sim/facebook/permissions', { token, granted: ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', ...granted] });
+  const r = await svc.api(`/v1/partners/${partnerId}/targets?verify=false`, {
+    json: { id: targetId, platform: 'facebook', name: 'Facebook Page', credentials: { pageId, pageAccessToken: token }, baseUrl: sim.base('facebook'), commissionRateBps: 500, rateLimit: ONE },
   });
   expect(r.status).toBe(201);
-  const job = { partnerId: 'fbone', showId: 'f1', targetId: 'fb1' };
+  const job = { partnerId, showId, targetId };
   await event(job, secret, 'show.scheduled', {}, '2026-11-24T17:00:00Z');
+  return { job, secret, pageId };
+}
+
+/**
+ * Facebook's writes take the same path through the intent store as Bambuser's (a step with a look, its
+ * start taking the write's token): a create whose outcome is unknown is looked for on the run's one
+ * token, found, and not made twice (no Facebook case of it before).
+ */
+lookOnStartToken('one request per run: a Facebook live video create whose outcome is unknown is looked for on the run\'s one token, found, not made twice', async () => {
+  const { job, pageId } = await scheduledFacebookShow('fbadd', 'fb2', 'f2', []);
+  // The create reaches Facebook, its answer never comes (the socket reset after 300 ms).
+  await sim.control('PUT', '/_sim/facebook/faults', { rate: 1, kinds: ['timeout'], hangMs: 300 });
+  try {
+    await oneTokenRuns(job, 'lost', 1);
+  } finally {
+    await sim.control('PUT', '/_sim/facebook/faults', { rate: 0, kinds: [] });
+  }
+  const creates = async () => (await requests('facebook')).filter((q) => q.method === 'POST' && q.path.endsWith(`/${pageId}/live_videos`)).length;
+  expect(await creates()).toBe(1);
+  // Once that attempt has settled: the look (the run's request, on the token the create's start took)
+  // finds the live video; its read is refused, and goes with the next run.
+  await sleep(SETTLED_MS + 200);
+  const reasons = await oneTokenRuns(job, 'found', 4);
+  expect({ state: (await svc.rt.shows.getMirror('fbadd', 'f2', 'fb2'))?.state, reasons, creates: await creates() }).toEqual({ state: 'ready', reasons: ['rate_limited'], creates: 1 });
+}, 30_000);
+
+test('one request per run: a Facebook live video is made and a Live Shopping pin on it (the catalog read is a recorded step, not sent again by the run after a refused pin)', async () => {
+  await sim.control('PUT', '/_sim/facebook/catalog', { items: [{ retailer_id: 'p1', name: 'Lip Oil' }] });
+  const { job, secret } = await scheduledFacebookShow('fbone', 'fb1', 'f1', ['live_shopping_manage_video']);
   // The live video's create, then its read, one run each (the create's step, done, takes no token: its
   // slot was taken before it, and the read was refused for ever).
   const made = await oneTokenRuns(job, 'made', 6);

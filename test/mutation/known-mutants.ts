@@ -4426,7 +4426,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'intent-uncertain-step-forgotten-on-refusal',
     what: "a single-request step refused with nothing sent is forgotten even when an earlier attempt left it started (src/store/intent.repository.ts attempt): a lookup that lagged behind that attempt's object is not asked again, and the next attempt makes a second one",
     file: 'src/store/intent.repository.ts',
-    from: 'if (earlier === undefined || s.once?.repeatable) await this.redis.scIntentAbandon(',
+    from: 'if (earlier === undefined || s.once?.repeatable || unsentHere) await this.redis.scIntentAbandon(',
     to: 'if (true) await this.redis.scIntentAbandon(',
     tests: ['test/integration/sync.step-progress.test.ts'],
     testName: 'is not forgotten',
@@ -5465,7 +5465,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'const prepaid: { prepaid?: string | undefined } = { prepaid: s.prepay?.keys[0] };',
     to: 'const prepaid: { prepaid?: string | undefined } = { prepaid: undefined };',
     tests: ['test/integration/pins.one-token.test.ts'],
-    testName: 'Bambuser add',
+    testName: 'Bambuser add|Facebook live video create whose outcome is unknown',
   },
   {
     name: 'intent-refused-after-look-kept',
@@ -5768,6 +5768,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "      if false then\n        local dnK",
     tests: ['test/integration/inline-sync.conformance.test.ts'],
     testName: 'keepLastIfActive',
+  },
+  {
+    name: 'intent-cluster-refused-token-put-back',
+    what: "on a Redis Cluster a write whose token, taken alongside its start, was refused after a trusted look that found nothing has the earlier attempt's record put back (src/store/intent.repository.ts attempt), where one Redis forgets it (startAfterLook): the next run looks again first, and is refused the write again whenever other runs took that token",
+    file: 'src/store/intent.repository.ts',
+    from: 'if (earlier === undefined || s.once?.repeatable || unsentHere) await',
+    to: 'if (earlier === undefined || s.once?.repeatable || (unsentHere && !s.alongside)) await',
+    tests: ['test/integration/intent-limiter.cluster.test.ts'],
+    testName: 'taken alongside the start, was refused',
+  },
+  {
+    name: 'intent-use-case-refusal-after-look-put-back',
+    what: "a single-request write refused by a block of its use case, read by our limiter once its token was granted after a trusted look that found nothing, has the earlier attempt's record put back (src/store/intent.repository.ts attempt): the next run looks again first, one run more at one request per window, and for ever where the look takes a token of its own (YouTube's broadcast insert: refused its own token after the look took the run's one)",
+    file: 'src/store/intent.repository.ts',
+    from: 'const unsentHere = refusedLocally(err);',
+    to: 'const unsentHere = tokenRefused;',
+    tests: ['test/integration/intent-limiter.test.ts'],
+    testName: 'the next run sends it without a second look',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
