@@ -310,8 +310,7 @@ declare module 'ioredis' {
 interface LinkDerived {
   desired: string;
   field: string;
-  /** Where the product as clicks last found it is held (LinkService.products: shared by the links of one show and product). */
-  product: ProductSlot;
+  cacheKey: string;
   jsonMid: string;
   /** The hash slot of `desired` (a Cluster's click batches go by the master that serves it). */
   slot: number;
@@ -334,11 +333,6 @@ interface HeldProduct {
   sk: string;
   pk: string;
   product: Product | undefined;
-}
-
-/** A show's product as clicks last found it (none yet, or no snapshot), kept on the derived data of its links: no lookup per click. */
-interface ProductSlot {
-  held: HeldProduct | undefined;
 }
 
 /** What a redirect needs from its click: the click recorded (none for a bot), the product now, and the URL to send the client to. */
@@ -574,7 +568,7 @@ export class LinkService {
       d = {
         desired,
         field: `prod:${link.productId}`,
-        product: this.productSlot(`${desired}\u0000${link.productId}`),
+        cacheKey: `${desired}\u0000${link.productId}`,
         jsonMid: JSON.stringify({ code, partnerId, showId, targetId, platform, productId }).slice(1, -1),
         slot: keySlot(desired),
         tplFor: undefined,
@@ -587,20 +581,9 @@ export class LinkService {
 
   /**
    * Products as clicks last found them, by show and product, with the register keys they were read
-   * at: a click sends those keys and gets the payload back only when a register changed since. Each
-   * link's derived data keeps its slot (a click reads it from there, not through this map, which only
-   * makes the links of one show and product share theirs).
+   * at: a click sends those keys and gets the payload back only when a register changed since.
    */
-  private readonly products = new Map<string, ProductSlot>();
-  private productSlot(cacheKey: string): ProductSlot {
-    let slot = this.products.get(cacheKey);
-    if (slot === undefined) {
-      slot = { held: undefined };
-      if (this.products.size >= LINK_CACHE_MAX) this.products.clear();
-      this.products.set(cacheKey, slot);
-    }
-    return slot;
-  }
+  private readonly products = new Map<string, HeldProduct>();
 
   /** fastRedirectUrl with the template kept on the link's derived data (no key to build and look up per click). */
   private location(link: LinkRecord, d: LinkDerived, clickId: string | undefined, product: Product | undefined): string {
@@ -652,7 +635,7 @@ export class LinkService {
     if (r === 1 || Array.isArray(r)) {
       let product: Product | undefined;
       try {
-        product = r === 1 ? b.held?.product : this.productFrom(b.d.product, b.link.productId, r, b.held);
+        product = r === 1 ? b.held?.product : this.productFrom(b.d.cacheKey, b.link.productId, r, b.held);
       } catch (err) {
         b.done(err instanceof Error ? err : new Error(String(err)), undefined);
         return;
@@ -663,9 +646,9 @@ export class LinkService {
     }
   }
 
-  private productFrom(slot: ProductSlot, productId: string, r: string[], held: HeldProduct | undefined): Product | undefined {
+  private productFrom(cacheKey: string, productId: string, r: string[], held: HeldProduct | undefined): Product | undefined {
     if (r.length === 0) {
-      slot.held = undefined;
+      this.products.delete(cacheKey);
       return undefined; // no snapshot yet (or the show is gone)
     }
     const [sk = '', pk = '', snap, prod] = r;
@@ -675,7 +658,8 @@ export class LinkService {
       return undefined; // cannot happen: the stored fallback URL serves
     }
     const product = productOf(productId, [snap || null, sk, prod || null, pk || null]);
-    slot.held = { sk, pk, product };
+    if (this.products.size >= LINK_CACHE_MAX) this.products.clear();
+    this.products.set(cacheKey, { sk, pk, product });
     return product;
   }
 
@@ -701,7 +685,7 @@ export class LinkService {
   }
 
   private clickWith(link: LinkRecord, d: LinkDerived, ip: string, count: boolean, done: ClickDone, now: number): void {
-    const held = d.product.held;
+    const held = this.products.get(d.cacheKey);
     if (count) {
       const redis = this.redis;
       if (!(redis instanceof Cluster)) {
@@ -909,11 +893,11 @@ export class LinkService {
 
   /** A bot's product read, or a click on a Cluster: commands of their own instead of a batch (`click`: the one made already, its id kept). */
   private async clickApart(link: LinkRecord, d: LinkDerived, held: HeldProduct | undefined, ip: string, count: boolean, now: number, made?: ClickRecord): Promise<ClickResult> {
-    const { desired, field } = d;
+    const { desired, field, cacheKey } = d;
     const sk = held?.sk ?? '';
     const pk = held?.pk ?? '';
     if (!count) {
-      const product = this.productFrom(d.product, link.productId, await this.redis.scProductAt(desired, field, sk, pk), held);
+      const product = this.productFrom(cacheKey, link.productId, await this.redis.scProductAt(desired, field, sk, pk), held);
       return { click: undefined, product, location: this.location(link, d, undefined, product) };
     }
     const click = made ?? this.newClick(link, ip, now);
@@ -921,7 +905,7 @@ export class LinkService {
       this.redis.scProductAt(desired, field, sk, pk),
       this.redis.set(this.keys.click(click.id), storedClickJson(d, click), 'EX', CLICK_TTL_SEC),
     ]);
-    const product = this.productFrom(d.product, link.productId, r, held);
+    const product = this.productFrom(cacheKey, link.productId, r, held);
     return { click, product, location: this.location(link, d, click.id, product) };
   }
 
