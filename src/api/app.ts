@@ -217,16 +217,10 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
   // A connection that sends nothing is closed after HTTP_IDLE_TIMEOUT_MS (the setting); once a request arrives that
   // timeout is off, so a handler that takes long (a credential check: several platform calls of up to
   // PLATFORM_TIMEOUT_MS) is not cut (not Fastify's connectionTimeout, which also timed out requests in
-  // progress). Between requests Node's keepAliveTimeout applies, and Node itself sets the timeout back to
-  // the server's (0) when the next request of a kept-alive connection arrives: so only a connection's
-  // first request (or one whose timeout something else set) needs it switched off here, and the others
-  // skip the call (a timer list removal per redirect otherwise). `timeout` is what net.Socket's
-  // setTimeout last set.
+  // progress). Between requests Node's keepAliveTimeout applies.
   const idleMs = rt.config.httpIdleTimeoutMs;
   app.server.on('connection', (socket: net.Socket) => socket.setTimeout(idleMs));
-  app.server.on('request', (req: IncomingMessage) => {
-    if (req.socket.timeout !== 0) req.socket.setTimeout(0);
-  });
+  app.server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));
   // A CONNECT (proxy tunnel) gets a 405 problem instead of a connection closed without an answer.
   app.server.on('connect', problemConnect);
   // An Expect other than 100-continue: Node answered a bare 417 itself (no body, no request id, not
