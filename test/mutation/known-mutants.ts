@@ -5787,6 +5787,31 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/intent-limiter.test.ts'],
     testName: 'the next run sends it without a second look',
   },
+  {
+    name: 'metrics-series-bound-exclusive',
+    what: "the redirect's HTTP histogram series (seriesObserver, src/api/plugins/metrics.plugin.ts) puts a value equal to a bucket's upper bound in the next bucket: its buckets read otherwise than Histogram.observe's (`le` is inclusive)",
+    file: 'src/api/plugins/metrics.plugin.ts',
+    from: 'if (value <= bounds[i]!) {',
+    to: 'if (value < bounds[i]!) {',
+    tests: ['test/unit/metrics.series-observer.test.ts'],
+  },
+  {
+    name: 'redirect-head-in-get-series',
+    what: "the redirect route's fast series observer takes every 302 (src/api/routes/links.routes.ts): a HEAD's 302 is counted as a GET's in syndicast_http_request_duration_seconds",
+    file: 'src/api/routes/links.routes.ts',
+    from: "status === 302 && req.method === 'GET') redirected",
+    to: 'status === 302) redirected',
+    tests: ['test/integration/links.test.ts'],
+    testName: 'syndicast_http_request_duration_seconds counts every answer',
+  },
+  {
+    name: 'api-idle-timeout-not-off-in-request',
+    what: "the API's request listener no longer switches the idle timeout off (src/api/app.ts): a connection's first request whose handler waits longer than HTTP_IDLE_TIMEOUT_MS is cut (the socket destroyed, no answer)",
+    file: 'src/api/app.ts',
+    from: "app.server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));",
+    to: "app.server.on('request', (req: IncomingMessage) => void req);",
+    tests: ['test/integration/http-idle.in-progress.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

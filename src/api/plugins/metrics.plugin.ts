@@ -29,6 +29,11 @@ export interface Metrics {
   countClick: (bot: boolean) => void;
   /** One answer in syndicast_http_request_duration_seconds (route = the route's template, or `unmatched`). */
   observeHttp: (method: string, route: string, status: number, seconds: number) => void;
+  /**
+   * = observeHttp(method, route, status, seconds) for one series, without prom-client's work per call
+   * (seriesObserver): for a route's usual answer on its hot path (the redirect's 302).
+   */
+  httpSeries: (method: string, route: string, status: number) => (seconds: number) => void;
   close(): Promise<void>;
 }
 
@@ -233,6 +238,7 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
     },
     // The route template (never the raw URL: ids would make every request a new series).
     observeHttp: (method, route, status, seconds) => http.observe({ method, route, status: String(status) }, seconds),
+    httpSeries: (method, route, status) => seriesObserver(http, { method, route, status: String(status) }),
     close: async () => {
       // The queues' own connections end first: a queue's start waits for its connection to be ready,
       // and one that Redis refused or could not be reached on (maxclients, an outage since the start)
@@ -296,6 +302,60 @@ function observeAs(metrics: Pick<Metrics, 'observeHttp'>, route: string): onResp
   return (req, reply, done) => {
     metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
     done();
+  };
+}
+
+/** A histogram series' values as prom-client 15 keeps them (Histogram.hashMap[hash]). */
+interface SeriesValues {
+  labels: Record<string, string | number>;
+  sum: number;
+  count: number;
+  bucketValues: Record<string, number>;
+}
+
+/**
+ * Observations of one series of `h` (its `labels`), each as Histogram.observe makes it (sum, count,
+ * and the bucket of the first upper bound at or above the value), without what observe does per call
+ * besides: a closure, the label object's check against the label names, its hash string and the
+ * lookup by it, the bucket's lookup by a number key (≈ 0.6 µs, on every redirect). The series' values
+ * are updated in place: its first observation goes through observe(), which makes the series
+ * (exported from then on, as before), and its entry is kept. Where the entry is not there or not
+ * what it was (the series removed, the histogram reset, a prom-client whose layout differs), the
+ * value goes through observe() and the entry is looked up again.
+ */
+export function seriesObserver(h: Histogram<string>, labels: Record<string, string>): (value: number) => void {
+  const inner = h as unknown as { hashMap?: Record<string, SeriesValues>; upperBounds?: readonly number[] };
+  const names = Object.keys(labels);
+  const bounds = inner.upperBounds ?? [];
+  const keys = bounds.map(String);
+  let map: Record<string, SeriesValues> | undefined;
+  let key = '';
+  let entry: SeriesValues | undefined;
+  return (value) => {
+    if (entry !== undefined && map !== undefined && inner.hashMap === map && map[key] === entry && Number.isFinite(value)) {
+      entry.sum += value;
+      entry.count += 1;
+      for (let i = 0; i < bounds.length; i++) {
+        if (value <= bounds[i]!) {
+          const b = keys[i]!;
+          entry.bucketValues[b] = entry.bucketValues[b]! + 1;
+          break;
+        }
+      }
+      return;
+    }
+    h.observe(labels, value);
+    map = inner.hashMap;
+    entry = undefined;
+    if (map === undefined) return;
+    for (const [k, v] of Object.entries(map)) {
+      if (typeof v?.sum !== 'number' || typeof v.count !== 'number' || typeof v.bucketValues !== 'object' || v.labels === null || typeof v.labels !== 'object') continue;
+      if (Object.keys(v.labels).length !== names.length || !names.every((n) => String(v.labels[n]) === labels[n])) continue;
+      if (!keys.every((b) => typeof v.bucketValues[b] === 'number')) break;
+      key = k;
+      entry = v;
+      break;
+    }
   };
 }
 

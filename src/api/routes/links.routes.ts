@@ -11,7 +11,7 @@ export interface LinkRoutesOptions {
   shows: ShowRepository;
   onClick?: (bot: boolean) => void;
   /** Where the route's answers are observed (syndicast_http_request_duration_seconds): the route has no onResponse hook for it. */
-  metrics?: Pick<Metrics, 'observeHttp'>;
+  metrics?: Pick<Metrics, 'observeHttp' | 'httpSeries'>;
   /** True when an onSend hook may still change a 302 (the replica ack's WAIT, app.ts): the answer is then observed once it is sent. */
   ackOnSend?: boolean;
   /**
@@ -26,6 +26,8 @@ export interface LinkRoutesOptions {
 const ROUTE = '/l/:code';
 
 export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opts) => {
+  // The usual answer's series (a browser's GET, 302), observed without prom-client's work per call.
+  const redirected = opts.metrics?.httpSeries('GET', ROUTE, 302);
   app.route<{ Params: { code: string } }>({
     method: ['GET', 'HEAD'],
     url: ROUTE,
@@ -48,7 +50,11 @@ export const linkRoutes: FastifyPluginAsync<LinkRoutesOptions> = async (app, opt
           redirect(reply, r!, opts.onClick);
           // Written already (reply.send wrote it) unless an onSend hook still waits: observed now, or once sent.
           if (opts.metrics) {
-            if (req.replicated || opts.ackOnSend !== true) opts.metrics.observeHttp(req.method, ROUTE, reply.statusCode, reply.elapsedTime / 1000);
+            if (req.replicated || opts.ackOnSend !== true) {
+              const status = reply.statusCode;
+              if (redirected !== undefined && status === 302 && req.method === 'GET') redirected(reply.elapsedTime / 1000);
+              else opts.metrics.observeHttp(req.method, ROUTE, status, reply.elapsedTime / 1000);
+            }
             else observeWhenSent(opts.metrics, ROUTE, req, reply);
           }
         } catch (e) {
