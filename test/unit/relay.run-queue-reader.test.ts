@@ -2,9 +2,11 @@
  * The watchdog's run-queue reads (src/relay/start-gate.ts runQueueWaitReader): one open
  * /proc/{pid}/schedstat per ffmpeg run, re-read from offset 0 each tick. Each read must be the kernel's
  * figure at that moment (not the one of the first read: a stale figure forgives no starvation), must
- * say nothing once the process is gone, and must be what a fresh open says (runQueueWaitNs).
+ * say nothing once the process is gone, and must be what a fresh open says (runQueueWaitNs). An open
+ * refused for want of a descriptor is tried again by a later read (the old per-read open did so).
  */
 import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { runQueueWaitNs, runQueueWaitReader } from '../../src/relay/start-gate.js';
 
@@ -40,3 +42,44 @@ onLinux('one open schedstat is read afresh each time, agrees with a fresh open, 
   expect(reader.read()).toBeUndefined();
   expect(runQueueWaitReader(pid).read()).toBeUndefined();
 }, 20_000);
+
+/** An open that fails with `code` the first `times` times, then opens as openSync does. */
+function failingOpen(code: string, times: number): { open: (path: string) => number; calls: () => number } {
+  let calls = 0;
+  return {
+    open: (path) => {
+      calls++;
+      if (calls <= times) throw Object.assign(new Error(`${code}: open '${path}'`), { code });
+      return openSync(path, 'r');
+    },
+    calls: () => calls,
+  };
+}
+
+onLinux('an open refused for want of a descriptor (EMFILE) is tried again by a later read, not given up for the run', () => {
+  const o = failingOpen('EMFILE', 2);
+  const reader = runQueueWaitReader(process.pid, o.open);
+  try {
+    expect(reader.read()).toBeUndefined(); // the open at the start and this read's both refused
+    expect(reader.read()).toEqual(expect.any(Number));
+    expect(reader.read()).toEqual(expect.any(Number));
+    expect(o.calls()).toBe(3); // opened once it could be, then re-read: no open per read
+  } finally {
+    reader.close();
+  }
+  expect(reader.read()).toBeUndefined();
+  expect(o.calls()).toBe(3);
+});
+
+onLinux('an open that failed because the process is gone (ENOENT) is not tried again; nor one after close', () => {
+  const gone = failingOpen('ENOENT', 1);
+  const reader = runQueueWaitReader(process.pid, gone.open);
+  expect(reader.read()).toBeUndefined();
+  expect(reader.read()).toBeUndefined();
+  expect(gone.calls()).toBe(1); // never re-bound to whatever process has the pid later
+  const closed = failingOpen('EMFILE', 1);
+  const closedReader = runQueueWaitReader(process.pid, closed.open);
+  closedReader.close();
+  expect(closedReader.read()).toBeUndefined();
+  expect(closed.calls()).toBe(1);
+});
