@@ -30,7 +30,7 @@ describe('docs/testing.md lists every known mutant', () => {
   const doc = readFileSync(resolve('docs/testing.md'), 'utf8').split('\n');
   const header = doc.findIndex((l) => l.startsWith('| mutant ('));
   const rows: string[] = [];
-  for (let i = header + 2; header >= 0 && i < doc.length && doc[i].startsWith('|'); i++) rows.push(doc[i]);
+  for (let i = header + 2; header >= 0 && doc[i]?.startsWith('|'); i++) rows.push(doc[i]!);
   const documented = new Set(rows.map((r) => /^\|\s*`([^`]+)`\s*\|/.exec(r)?.[1]).filter((n): n is string => n !== undefined));
 
   test('the table is found', () => {
