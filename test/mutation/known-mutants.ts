@@ -5751,6 +5751,42 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/unit/relay.run-queue-reader.test.ts"],
     testName: "ENOENT",
   },
+  {
+    name: "relay-run-queue-wrong-field",
+    what: "the watchdog reads schedstat's first field, the time the process ran, as its run-queue wait (src/relay/start-gate.ts runQueueWaitReader): a busy ffmpeg's running time is forgiven as starvation",
+    file: "src/relay/start-gate.ts",
+    from: "const v = Number(f[1]);",
+    to: "const v = Number(f[0]);",
+    tests: ["test/unit/relay.run-queue-reader.test.ts"],
+    testName: "second field",
+  },
+  {
+    name: "intent-recorded-lease-unchecked",
+    what: "a look at a step (src/store/intent.repository.ts recorded) by a run whose lease is lost or given up returns the step's result instead of LeaseLostError",
+    file: "src/store/intent.repository.ts",
+    from: "      assertHeld(lease, `intent ${what}`);\n      const raw = lease.pending",
+    to: "      const raw = lease.pending",
+    tests: ["test/integration/intent.records.test.ts"],
+    testName: "whose lease is",
+  },
+  {
+    name: "intent-recover-told-unreadable-since",
+    what: "recover() is told a started record's start time that does not read as a date (src/store/intent.repository.ts attemptOf): a recover() comparing its objects' times with it finds none and the step makes a second object",
+    file: "src/store/intent.repository.ts",
+    from: "typeof since === 'string' && !Number.isNaN(Date.parse(since)) ?",
+    to: "typeof since === 'string' ?",
+    tests: ["test/integration/intent-ownership.test.ts"],
+    testName: "reads as a date",
+  },
+  {
+    name: "intent-look-unspent-token-taken-again",
+    what: "a recovery look that sent no request is taken to have spent the start's token (src/store/intent.repository.ts lookUp tookToken): the write's start takes a second one, refused at one request per window, and the write waits for the next run",
+    file: "src/store/intent.repository.ts",
+    from: "tookToken: s.prepay !== undefined && prepaid.prepaid === undefined",
+    to: "tookToken: s.prepay !== undefined",
+    tests: ["test/integration/intent-limiter.test.ts"],
+    testName: "sends no request",
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

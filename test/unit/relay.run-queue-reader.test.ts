@@ -6,7 +6,7 @@
  * refused for want of a descriptor is tried again by a later read (the old per-read open did so).
  */
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { runQueueWaitNs, runQueueWaitReader } from '../../src/relay/start-gate.js';
 
@@ -83,3 +83,24 @@ onLinux('an open that failed because the process is gone (ENOENT) is not tried a
   expect(closedReader.read()).toBeUndefined();
   expect(closed.calls()).toBe(1);
 });
+
+onLinux("the figure read is the run-queue wait (schedstat's second field), not the time run or the timeslices", async () => {
+  // A busy loop that ran a while, then stopped (SIGSTOP): its schedstat no longer changes, so the
+  // reader's figure must be exactly the second field of a fresh read.
+  const busy = [0, 1, 2].map(() => spawn('sh', ['-c', 'while :; do :; done']));
+  const pid = busy[0]!.pid!;
+  const reader = runQueueWaitReader(pid);
+  try {
+    await delay(300);
+    for (const c of busy) c.kill('SIGSTOP');
+    await delay(50);
+    const fields = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    expect(new Set(fields).size).toBe(3); // the three differ, so the field read is told apart
+    expect(reader.read()).toBe(fields[1]);
+    expect(runQueueWaitNs(pid)).toBe(fields[1]);
+  } finally {
+    reader.close();
+    for (const c of busy) c.kill('SIGKILL');
+    await Promise.all(busy.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(undefined) : c.once('exit', r)))));
+  }
+}, 20_000);
