@@ -12,10 +12,28 @@ import { runQueueWaitNs, runQueueWaitReader } from '../../src/relay/start-gate.j
 
 const onLinux = process.platform === 'linux' ? test : test.skip;
 
-onLinux('one open schedstat is read afresh each time, agrees with a fresh open, and reads nothing once the process is gone', async () => {
-  // Three busy loops on this 2-core machine: each waits on a run queue, so the figure grows.
+/**
+ * Three busy loops on this 2-core machine: each waits on a run queue, so its figure grows. `pid`: the
+ * first's; `signal` signals them all; `end` kills them and resolves once all have exited.
+ */
+function busyLoops(): { pid: number; signal: (s: NodeJS.Signals) => void; end: () => Promise<void> } {
   const busy = [0, 1, 2].map(() => spawn('sh', ['-c', 'while :; do :; done']));
-  const pid = busy[0]!.pid!;
+  const signal = (s: NodeJS.Signals): void => {
+    for (const c of busy) c.kill(s);
+  };
+  return {
+    pid: busy[0]!.pid!,
+    signal,
+    end: async () => {
+      signal('SIGKILL');
+      await Promise.all(busy.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(undefined) : c.once('exit', r)))));
+    },
+  };
+}
+
+onLinux('one open schedstat is read afresh each time, agrees with a fresh open, and reads nothing once the process is gone', async () => {
+  const busy = busyLoops();
+  const pid = busy.pid;
   const reader = runQueueWaitReader(pid);
   try {
     await delay(300);
@@ -32,8 +50,7 @@ onLinux('one open schedstat is read afresh each time, agrees with a fresh open, 
     const fresh = runQueueWaitNs(pid)!;
     expect(fresh).toBeGreaterThanOrEqual(before);
   } finally {
-    for (const c of busy) c.kill('SIGKILL');
-    await Promise.all(busy.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(undefined) : c.once('exit', r)))));
+    await busy.end();
   }
   await delay(50);
   expect(reader.read()).toBeUndefined();
@@ -87,12 +104,12 @@ onLinux('an open that failed because the process is gone (ENOENT) is not tried a
 onLinux("the figure read is the run-queue wait (schedstat's second field), not the time run or the timeslices", async () => {
   // A busy loop that ran a while, then stopped (SIGSTOP): its schedstat no longer changes, so the
   // reader's figure must be exactly the second field of a fresh read.
-  const busy = [0, 1, 2].map(() => spawn('sh', ['-c', 'while :; do :; done']));
-  const pid = busy[0]!.pid!;
+  const busy = busyLoops();
+  const pid = busy.pid;
   const reader = runQueueWaitReader(pid);
   try {
     await delay(300);
-    for (const c of busy) c.kill('SIGSTOP');
+    busy.signal('SIGSTOP');
     await delay(50);
     const fields = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
     expect(new Set(fields).size).toBe(3); // the three differ, so the field read is told apart
@@ -100,7 +117,6 @@ onLinux("the figure read is the run-queue wait (schedstat's second field), not t
     expect(runQueueWaitNs(pid)).toBe(fields[1]);
   } finally {
     reader.close();
-    for (const c of busy) c.kill('SIGKILL');
-    await Promise.all(busy.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(undefined) : c.once('exit', r)))));
+    await busy.end();
   }
 }, 20_000);
