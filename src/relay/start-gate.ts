@@ -64,23 +64,42 @@ export function runQueueWaitNs(pid: number): number | undefined {
   }
 }
 
+/** Open failures that say nothing about the process (no descriptor or memory free just then): tried again. */
+const OPEN_AGAIN = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EINTR']);
+
 /**
  * runQueueWaitNs for one process, read again and again (a watchdog's every tick): /proc/{pid}/schedstat
  * opened once and re-read from offset 0 (the kernel writes it anew on each read from 0), one pread per
  * read instead of open, fstat, read and close (measured ≈ 1.8 µs against 8.4 per read). The file stays
  * bound to that process, never to a later one given its pid; it reads undefined once the process is
- * gone. `close()` when done with it (undefined after).
+ * gone. An open that failed for want of a descriptor or memory (EMFILE, ENFILE, ENOMEM, EAGAIN, EINTR)
+ * is tried again by the next read, as the per-read open before it was: one busy moment does not leave
+ * a run without its run-queue wait for its life. Any other failure (ENOENT: the process is gone) is
+ * final. `close()` when done with it (undefined after). `open` is openSync's read-only open (tests
+ * give one that fails).
  */
-export function runQueueWaitReader(pid: number): { read(): number | undefined; close(): void } {
+export function runQueueWaitReader(
+  pid: number,
+  open: (path: string) => number = (path) => openSync(path, 'r'),
+): { read(): number | undefined; close(): void } {
+  const path = `/proc/${pid}/schedstat`;
   let fd: number | undefined;
-  try {
-    fd = openSync(`/proc/${pid}/schedstat`, 'r');
-  } catch {
-    fd = undefined;
-  }
+  /** The last open failed for a reason that passes (OPEN_AGAIN): the next read opens again. */
+  let openAgain = false;
+  const tryOpen = (): void => {
+    try {
+      fd = open(path);
+      openAgain = false;
+    } catch (err) {
+      fd = undefined;
+      openAgain = OPEN_AGAIN.has((err as NodeJS.ErrnoException).code ?? '');
+    }
+  };
+  tryOpen();
   const buf = Buffer.allocUnsafe(128);
   return {
     read() {
+      if (fd === undefined && openAgain) tryOpen();
       if (fd === undefined) return undefined;
       try {
         const f = buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0)).trim().split(/\s+/);
@@ -91,6 +110,7 @@ export function runQueueWaitReader(pid: number): { read(): number | undefined; c
       }
     },
     close() {
+      openAgain = false;
       if (fd === undefined) return;
       try {
         closeSync(fd);

@@ -157,6 +157,23 @@ describe('show-registers.bound', () => {
     expect(again.status).toBe(200);
     expect(((await again.json()) as { duplicate: boolean }).duplicate).toBe(true);
   });
+
+  // The snapshot is the show's own register, never a new id's: a show whose product events came first
+  // and filled it to the bound still takes its first snapshot (refused, the show never had one).
+  test('a show filled to SHOW_REGISTERS_MAX by product events before any snapshot still takes its first snapshot', async () => {
+    const desired = svc.rt.keys.desired('rg', 'full4');
+    const old = '000000000000001000000|seed';
+    for (let i = 0; i < SHOW_REGISTERS_MAX; i += 500) {
+      const args: string[] = [];
+      for (let j = i; j < Math.min(i + 500, SHOW_REGISTERS_MAX); j++) args.push(`prod:s${j}`, JSON.stringify(product(`s${j}`)), `prod:s${j}@`, old);
+      await svc.rt.redis.hset(desired, ...args);
+    }
+    await svc.rt.redis.hset(desired, 'v', String(SHOW_REGISTERS_MAX)); // the version, as the events would have left it
+    const fresh = await sendEvent(svc, 'rg', secret, { type: 'product.updated', occurredAt: '2026-11-24T17:01:00Z', data: { showId: 'full4', product: product('new4') } });
+    expect(fresh.status).toBe(422); // full: a new id's register is refused
+    expect((await sendEvent(svc, 'rg', secret, showEvent('show.scheduled', sampleShow('full4'), '2026-11-24T17:02:00Z'))).status).toBe(202);
+    expect(await svc.rt.redis.hexists(desired, 'snap')).toBe(1);
+  });
 });
 
 describe('events.snapshot-issues', () => {

@@ -69,3 +69,19 @@ test('the show events of one event-loop turn go out in one socket write, one Lua
   // each call was its own: the webhook-id w1 is claimed for s1 (another show is told so)
   expect((await pin('s9', 'w1')).holder).toBe('show:s1');
 });
+
+// A stored duplicate writes the show's sync-dispatch entry again (INGEST_SHOW_ONE_LUA): the first
+// delivery's entry is gone once the dispatcher took it, and a partner resends an event when it is not
+// sure it was taken, so the show's mirrors are looked at again. The script wrote it only for new events
+// if the entry came after the duplicate check.
+test("a stored duplicate writes the show's dispatch entry again; an id claimed for another show writes none", async () => {
+  const keys = new Keys('wd' + randomBytes(3).toString('hex'));
+  const shows = new ShowRepository(client, keys, 86_400, new SecretBox(randomBytes(32).toString('base64')));
+  const pin = (showId: string, webhookId: string, requestId: string) =>
+    shows.ingestOne('p1', showId, webhookId, `show:${showId}`, '{"type":"product.pinned"}', `2026-12-03T17:00:00.000Z|${webhookId}`, { field: 'pin:prod1', value: '{"pinned":true}' }, undefined, requestId);
+  const entries = async (): Promise<string[]> => (await client.xrange(keys.syncDispatch(), '-', '+')).map(([, f]) => `${f[1]}/${f[3]}/${f[5]}`);
+  expect((await pin('s1', 'w1', 'r1')).duplicate).toBe(false);
+  expect((await pin('s1', 'w1', 'r2')).duplicate).toBe(true);
+  expect((await pin('s2', 'w1', 'r3')).holder).toBe('show:s1');
+  expect(await entries()).toEqual(['p1/s1/r1', 'p1/s1/r2']);
+});

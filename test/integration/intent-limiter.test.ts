@@ -160,3 +160,34 @@ singleRedis('one request per window, a write whose outcome is unknown (attempt 6
     });
   }, 30_000);
 });
+
+/**
+ * A recovery look that asks the platform nothing (its recover() answers "not made" from what it knows)
+ * leaves the token the start took to the write: the run sends it on that token. Taken as spent, the
+ * write's start after the look took a second token, refused at one request per window: the step was
+ * forgotten and the request waited for the next run (and a window's token went unused).
+ */
+(testTopology() === 'single' ? test : test.skip)("a look that sends no request leaves the start's token to the write: at one request per window it goes out in the same run", async () => {
+  const { intents, shows, redis, keys } = svc.rt;
+  const [P, S, T] = ['ilnoreq', 's-noreq', 't-noreq'];
+  const limiter = new RedisRateLimiter(redis, keys, 'lim-noreq', { requests: 1, windowMs: 60_000 });
+  const got = await intents.acquire(P, S, T, 'tok-A', 30_000);
+  if (!('lease' in got)) throw new Error('A should own the mirror');
+  await shows.saveMirror(P, S, newMirror(T, 'youtube'), got.lease);
+  // An earlier run's attempt that recorded no result, settled a day ago: its look is trusted at once.
+  const dayAgo = Date.now() - 86_400_000;
+  await redis.set(keys.intent(P, S, T, 'g0:pin:p1:1:message'), JSON.stringify({ status: 'started', owner: 'tok-old', startedAt: new Date(dayAgo).toISOString(), until: dayAgo }));
+  const once = intents.scoped(P, S, T, 'g0:pin:p1:1', got.lease, { limiter });
+  const requests: string[] = [];
+  const result = await once(
+    'message',
+    async () => {
+      await limiter.acquire(1);
+      requests.push('write');
+      return { id: 'm-noreq' };
+    },
+    async () => null, // nothing to look for on the platform: not made, no request
+    { limitedRequest: true },
+  );
+  expect({ result, requests, used: await redis.zcard(keys.targetLimit('lim-noreq', 'window')) }).toEqual({ result: { id: 'm-noreq' }, requests: ['write'], used: 1 });
+});

@@ -277,6 +277,29 @@ test('recover() is told when the first of the attempts that left a step started 
   expect(new Set(told).size).toBe(1);
 });
 
+// A started record whose start time does not read as a date (hand-edited, written by a bad build): the
+// look is told no start time (look at everything), not the text, which a recover() would compare with
+// its objects' times as NaN and so find none of them: the step made a second object.
+test('recover() is told no start time when the started record it found carries none that reads as a date', async () => {
+  const { intents, shows, redis, keys } = svc.rt;
+  const told: Record<string, unknown>[] = [];
+  for (const [i, startedAt] of ['not-a-date', '2026-12-01T10:00:00.000Z'].entries()) {
+    const [P, S, T] = ['p-baddate', `s-baddate${i}`, 't-baddate'];
+    const got = await intents.acquire(P, S, T, 'tok-A', 30_000);
+    if (!('lease' in got)) throw new Error('A should own the mirror');
+    await shows.saveMirror(P, S, newMirror(T, 'youtube'), got.lease);
+    const dayAgo = Date.now() - 86_400_000; // settled long ago: the look is trusted at once
+    await redis.set(keys.intent(P, S, T, 'g0:create:live_video'), JSON.stringify({ status: 'started', owner: 'tok-old', startedAt, until: dayAgo }));
+    const made = await intents.scoped(P, S, T, 'g0:create', got.lease)('live_video', async () => 'made', async (attempt) => {
+      told.push({ ...attempt });
+      return null;
+    });
+    expect(made).toBe('made');
+    await intents.release(got.lease);
+  }
+  expect(told).toEqual([{}, { since: '2026-12-01T10:00:00.000Z' }]);
+});
+
 test('a look-up-only step (a create called off mid-way) whose look finds nothing soon after an earlier attempt settled keeps it uncertain and looks again a settle window later; only a look after that says "not made"', async () => {
   // The record was forgotten on the first look that found nothing (a list lagging behind the earlier
   // attempt's broadcast): the broadcast was left upcoming for good, and a revived show made a second one.

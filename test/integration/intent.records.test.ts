@@ -390,4 +390,19 @@ describe('intent-deferred', () => {
     expect(JSON.parse((await redis.get(keys.intent(P, S, T, 'g0:update:1:started')))!)).toMatchObject({ status: 'started', owner: 'tok-B' });
     expect(JSON.parse((await redis.get(keys.intent(P, S, T, 'g0:update:1:deferred')))!)).toMatchObject({ status: 'started', owner: 'tok-A' });
   });
+
+  // A look is an intent operation of the run like a step's start: a run whose lease was lost, or that
+  // gave the mirror up, gets LeaseLostError, not a result to go on with.
+  test.each([['lost'], ['revoked']] as const)('a look at a done step (recorded) by a run whose lease is %s throws LeaseLostError', async (how) => {
+    const { intents, shows } = svc.rt;
+    const [P, S, T] = ['dp', `ds-${how}`, 'dt'];
+    const got = await intents.acquire(P, S, T, 'tok-A', 30_000);
+    if (!('lease' in got)) throw new Error('A should own the mirror');
+    await shows.saveMirror(P, S, newMirror(T, 'youtube'), got.lease);
+    await intents.scoped(P, S, T, 'g0:update:1', got.lease)('clear', async () => ({ id: 'm10' }), undefined, { resultInClear: true });
+    const look = intents.recorded(P, S, T, 'g0:update:1', got.lease);
+    expect(await look('clear')).toEqual({ id: 'm10' });
+    got.lease[how] = true;
+    await expect(look('clear')).rejects.toBeInstanceOf(LeaseLostError);
+  });
 });

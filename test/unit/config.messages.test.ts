@@ -98,3 +98,32 @@ test('the RTMP URLs the docs and tests use stay taken', () => {
   expect([c.relayPublicUrl, c.relayEdgeInternalUrl]).toEqual(['rtmps://live.example.com:443/live', 'rtmp://127.0.0.1:19350/live']);
   expect(loadConfig({ RELAY_PUBLIC_URL: 'rtmp://relay.example.com/live', RELAY_EDGE_INTERNAL_URL: 'rtmp://[::1]:1935/live' }, '/nonexistent').relayEdgeInternalUrl).toBe('rtmp://[::1]:1935/live');
 });
+
+// A number setting is written in decimal as people write it: a sign, a point with or without digits on
+// either side, an exponent in either case and with either sign. Each reads as the number it writes
+// (only 0x…, 0b…, 0o…, Infinity and words are refused as no number, above); a negative or fractional
+// one is a number refused for its value, not "must be a number".
+test.each(['3000', '+3000', '3000.', '3000.0', '3e3', '3E3', '3.0e+3', '30000e-1', '.3e4', ' 3000 '])('PORT=%j is port 3000', (v) => {
+  expect(loadConfig({ PORT: v }, '/nonexistent').port).toBe(3000);
+});
+
+test('a negative or fractional number is refused for its value, as a number', () => {
+  expect(message({ PORT: '-1' })).toMatch(/^invalid configuration:\n {2}PORT: (?!must be a number)/);
+  expect(message({ SYNC_SHARDS: '.5' })).toBe('invalid configuration:\n  SYNC_SHARDS: must be a whole number (got ".5")');
+});
+
+// Every port setting is a TCP port: 0 (any free port) to 65535, whole. One past it, or a fraction, stops
+// the start naming the variable (listen() threw a RangeError at start-up, after the config said yes).
+test.each(['PORT', 'RELAY_RTMP_PORT', 'METRICS_PORT'])('%s: 0 and 65535 are taken; 65536 and 1.5 stop the start naming it', (name) => {
+  const key = { PORT: 'port', RELAY_RTMP_PORT: 'relayRtmpPort', METRICS_PORT: 'metricsPort' }[name] as 'port' | 'relayRtmpPort' | 'metricsPort';
+  for (const v of ['0', '65535']) expect(loadConfig({ [name]: v }, '/nonexistent')[key]).toBe(Number(v));
+  expect(message({ [name]: '65536' })).toBe(`invalid configuration:\n  ${name}: must be a TCP port, 0 to 65535`);
+  expect(message({ [name]: '1.5' })).toBe(`invalid configuration:\n  ${name}: must be a whole number (got "1.5")`);
+});
+
+test.each(['SIM_PORT', 'SIM_RTMP_PORT'])('%s (npm run sim): 0 and 65535 are taken; 65536 and 1.5 stop it naming the variable', (name) => {
+  const key = name === 'SIM_PORT' ? 'port' : 'rtmpPort';
+  for (const v of ['0', '65535']) expect(loadSimConfig({ [name]: v })[key]).toBe(Number(v));
+  expect(() => loadSimConfig({ [name]: '65536' })).toThrow(`${name}: must be a TCP port, 0 to 65535`);
+  expect(() => loadSimConfig({ [name]: '1.5' })).toThrow(`${name}: must be a whole number (got "1.5")`);
+});

@@ -19,3 +19,31 @@ test.each(KNOWN_MUTANTS.map((m) => [m.name, m] as const))('%s: its code occurs e
   expect(m.to).not.toBe(m.from);
   for (const t of m.tests) expect(existsSync(resolve(t))).toBe(true);
 });
+
+/**
+ * docs/testing.md documents every known mutant: its table (the one whose header begins
+ * "| mutant (") has a row whose first column is the mutant's name in backticks, and the line
+ * that runs them all says "all N of them" with N the length of the list. Nothing checked this,
+ * so a mutant added without a row (or the count left behind) went unnoticed.
+ */
+describe('docs/testing.md lists every known mutant', () => {
+  const doc = readFileSync(resolve('docs/testing.md'), 'utf8').split('\n');
+  const header = doc.findIndex((l) => l.startsWith('| mutant ('));
+  const rows: string[] = [];
+  for (let i = header + 2; header >= 0 && doc[i]?.startsWith('|'); i++) rows.push(doc[i]!);
+  const documented = new Set(rows.map((r) => /^\|\s*`([^`]+)`\s*\|/.exec(r)?.[1]).filter((n): n is string => n !== undefined));
+
+  test('the table is found', () => {
+    expect(header).toBeGreaterThanOrEqual(0);
+    expect(rows.length).toBeGreaterThan(0);
+  });
+
+  test('every mutant has a row', () => {
+    expect(KNOWN_MUTANTS.map((m) => m.name).filter((n) => !documented.has(n))).toEqual([]);
+  });
+
+  test('"all N of them" is the length of the list', () => {
+    const counts = doc.join('\n').match(/all (\d+) of them/g) ?? [];
+    expect(counts).toEqual([`all ${KNOWN_MUTANTS.length} of them`]);
+  });
+});
