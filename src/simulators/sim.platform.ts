@@ -274,6 +274,9 @@ export class SimTokens {
 // Per-platform state
 // ---------------------------------------------------------------------------------------------
 
+/** The longest wait a Node timer keeps (2^31 − 1 ms, about 24.8 days): a longer one runs after 1 ms. */
+export const MAX_TIMER = 2_147_483_647;
+
 export interface SimPlatformOptions<X extends ExtraLimits> {
   /** Defaults for the common limits (the real platform's limits). */
   limits?: Partial<SimLimits>;
@@ -287,6 +290,8 @@ export interface SimPlatformOptions<X extends ExtraLimits> {
   windowPerCaller?: boolean;
   /** IANA zone whose midnight resets the daily quota (YouTube: America/Los_Angeles). */
   quotaTimeZone?: string;
+  /** Tests only: the longest single timer `schedule` arms (default MAX_TIMER). */
+  maxTimerMs?: number;
 }
 
 export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
@@ -312,6 +317,8 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
   private readonly windowPerCaller: boolean;
   private random: () => number = Math.random;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** The longest single timer `schedule` arms (MAX_TIMER; SimPlatformOptions.maxTimerMs in tests). */
+  private readonly maxTimerMs: number;
   private readonly holds = new Set<AbortController>();
   private readonly resetHandlers: Array<() => void> = [];
 
@@ -323,6 +330,7 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
     this.limits = { ...this.defaultLimits };
     this.quotaTimeZone = opts.quotaTimeZone ?? 'UTC';
     this.windowPerCaller = opts.windowPerCaller ?? false;
+    this.maxTimerMs = opts.maxTimerMs ?? MAX_TIMER;
   }
 
   /** Names of the platform-specific limit keys (for validating PUT /limits). */
@@ -472,16 +480,22 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
 
   // --- timers (stream activation, delayed state changes) ----------------------------------
 
-  /** Run `fn` after `ms` (synchronously when ms <= 0); cancelled by reset and shutdown. */
+  /**
+   * Run `fn` after `ms` (synchronously when ms <= 0); cancelled by reset and shutdown. A wait past
+   * MAX_TIMER is waited out MAX_TIMER at a time: Node runs a longer setTimeout after 1 ms, so Facebook's
+   * `maxLiveSec` of 30 days (2.6e9 ms) stopped a broadcast at once.
+   */
   schedule(ms: number, fn: () => void): void {
     if (ms <= 0) {
       fn();
       return;
     }
+    const step = Math.min(ms, this.maxTimerMs);
     const t = setTimeout(() => {
       this.timers.delete(t);
-      fn();
-    }, ms);
+      if (ms > step) this.schedule(ms - step, fn);
+      else fn();
+    }, step);
     t.unref(); // a pending simulated state change must never keep a process alive
     this.timers.add(t);
   }

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { CheckedMoneySchema as MoneySchema } from '../domain/money.js';
 import { acceptEmptyJsonBody } from '../lib/empty-json-body.js';
 import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
-import { FAULT_KINDS, SimProblem, type PlatformSimulator, type PlatformSimulatorFactory } from './sim.platform.js';
+import { FAULT_KINDS, MAX_TIMER, SimProblem, type PlatformSimulator, type PlatformSimulatorFactory } from './sim.platform.js';
 import { createYoutubeSimulator } from './youtube.sim.js';
 import { createTiktokSimulator } from './tiktok.sim.js';
 import { createWhatnotSimulator } from './whatnot.sim.js';
@@ -48,18 +48,15 @@ const FaultsBody = z.strictObject({
 });
 const count = z.number().int().min(0);
 /**
- * A wait the simulator runs as a timer (latencyMs, a platform's `…Ms` knob such as YouTube's
- * transitionMs): Node runs a setTimeout past 2^31 − 1 ms after 1 ms, so a larger value would answer
- * at once instead of never. tokenTtlSec keeps the same bound (TikTok's expiry is a unix time in seconds).
+ * A wait the simulator sleeps through per request (latencyMs): Node runs a setTimeout past 2^31 − 1 ms
+ * after 1 ms, so a larger value would answer at once instead of never. tokenTtlSec keeps the same bound
+ * (TikTok's expiry is a unix time in seconds). A platform's own knobs are plain counts: the ones that are
+ * waits run through SimPlatform.schedule, which waits out any length (MAX_TIMER at a time), and the
+ * others are dates (Facebook's graphClockMs), tolerances or switches — a bound chosen by the knob's
+ * name (`…Ms`) refused every graphClockMs date after 1970-01-25, and left Facebook's maxLiveSec (a
+ * wait in seconds) unguarded.
  */
-const MAX_TIMER = 2_147_483_647;
 const timerCount = count.max(MAX_TIMER, `at most ${MAX_TIMER} (a timer's longest wait, about 24.8 days)`);
-/**
- * `…Ms` knobs that are times on a calendar, not waits: Facebook's graphClockMs (the simulator's date,
- * a unix time in ms, far past MAX_TIMER). Bounded as a wait, PUT /_sim/facebook/limits refused every
- * date after 1970-01-25 with a 400.
- */
-const CLOCK_KNOBS = new Set(['graphClockMs']);
 const BaseLimitsBody = z.object({
   quotaPerDay: count.nullable().optional(),
   requestsPerWindow: count.nullable().optional(),
@@ -229,7 +226,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
   });
   app.put('/_sim/:platform/limits', async (req) => {
     const s = platformOf(req);
-    const extra = Object.fromEntries(s.sim.extraLimitKeys().map((k) => [k, (k.endsWith('Ms') && !CLOCK_KNOBS.has(k) ? timerCount : count).optional()]));
+    const extra = Object.fromEntries(s.sim.extraLimitKeys().map((k) => [k, count.optional()]));
     const body = parse(BaseLimitsBody.extend(extra).strict(), req.body);
     const patch = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
     return s.sim.setLimits(patch);

@@ -5609,10 +5609,10 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'sim-graph-clock-bounded-as-timer',
-    what: "the simulators' PUT /_sim/facebook/limits bounds graphClockMs (a date, unix ms) as a timer's wait (src/simulators/sim.server.ts CLOCK_KNOBS): every date after 1970-01-25 was a 400, and the Graph version case failed",
+    what: "the simulators' PUT /_sim/facebook/limits bounds graphClockMs (a date, unix ms) as a timer's wait (src/simulators/sim.server.ts: a platform knob bounded by its name ending in Ms): every date after 1970-01-25 was a 400, and the Graph version case failed",
     file: 'src/simulators/sim.server.ts',
-    from: "(k.endsWith('Ms') && !CLOCK_KNOBS.has(k) ? timerCount : count)",
-    to: "(k.endsWith('Ms') ? timerCount : count)",
+    from: "s.sim.extraLimitKeys().map((k) => [k, count.optional()])",
+    to: "s.sim.extraLimitKeys().map((k) => [k, (k.endsWith('Ms') ? timerCount : count).optional()])",
     tests: ['test/integration/facebook.adapter.test.ts'],
     testName: 'the Graph version comes from the settings',
   },
@@ -6036,6 +6036,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "${inboxAndEvent('KEYS[2]', 'KEYS[3]', 'ARGV[3]', 'ARGV[4]', 'ARGV[2]', true)}redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])\n",
     tests: ["test/integration/ingest.one-write.test.ts"],
     testName: "dispatch entry again",
+  },
+  {
+    name: 'sim-long-wait-at-once',
+    what: "the simulators' schedule() arms one setTimeout for any wait (src/simulators/sim.platform.ts): Node runs one past 2^31 - 1 ms after 1 ms, so Facebook's maxLiveSec of 30 days stopped a broadcast at once",
+    file: 'src/simulators/sim.platform.ts',
+    from: 'const step = Math.min(ms, this.maxTimerMs);',
+    to: 'const step = ms;',
+    tests: ['test/unit/sim.platform-schedule.test.ts'],
+    testName: 'a wait past the longest timer',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
