@@ -10,6 +10,7 @@ import { RedisRateLimiter } from '../../src/store/rate-limiter.js';
 import type { Once } from '../../src/targets/target.adapter.js';
 import type { RedisClient } from '../../src/store/redis.js';
 import { RateLimitedError } from '../../src/targets/target.errors.js';
+import { mapApiFailure } from '../../src/targets/youtube/youtube.errors.js';
 
 export interface LimitedStep {
   limiter: RedisRateLimiter;
@@ -116,11 +117,17 @@ export async function unlimitedStart({ limiter, once, used }: LimitedStep): Prom
  * hang on the order in which the take and the look reach Redis), or `use-case`, a block of the write's use case met once its token was granted (a
  * throttle another run met while this one looked; the window allows 2), or `own-look`, a step whose
  * start takes no token (no limitedRequest: YouTube's broadcast insert), at one request per window:
- * the look took the window's token, the write's own is refused. Returns the refusal's reason,
- * whether the step was forgotten (else the earlier record is still there), and the next run's requests
- * (the limits emptied first).
+ * the look took the window's token, the write's own is refused. Or the platform refuses the write once
+ * it was sent on its token (the window allows 2): `platform-429`, a bare HTTP 429, or `platform-quota`,
+ * a 403 quotaExceeded (RateLimitedErrors as YouTube's adapter maps them, not our limiter's
+ * 'local_limit'). Returns the refusal's reason, whether the step was forgotten (else the earlier record
+ * is still there), and the next run's requests (the limits emptied first; the platform accepts them).
  */
-export async function refusedAfterTrustedLook(step: LimitedStep, redis: RedisClient, how: 'token' | 'use-case' | 'own-look'): Promise<{ reason: unknown; left: string; next: string[] }> {
+export async function refusedAfterTrustedLook(
+  step: LimitedStep,
+  redis: RedisClient,
+  how: 'token' | 'use-case' | 'own-look' | 'platform-429' | 'platform-quota',
+): Promise<{ reason: unknown; left: string; next: string[] }> {
   const { limiter, once, intent, setIntent, limitKeys } = step;
   const [sec] = await redis.time();
   const now = Number(sec) * 1000;
@@ -128,9 +135,15 @@ export async function refusedAfterTrustedLook(step: LimitedStep, redis: RedisCli
   await setIntent('message', earlier);
   if (how === 'token') await redis.zadd(limitKeys.window, now, 'other-0:1'); // the window's one token is another run's
   const sent: string[] = [];
+  let platformRefuses = how === 'platform-429' || how === 'platform-quota';
   const write = async (): Promise<{ id: string }> => {
     await limiter.acquire(1, 'pages');
     sent.push('write');
+    if (platformRefuses) {
+      platformRefuses = false;
+      const body = how === 'platform-quota' ? { error: { code: 403, message: 'quota', errors: [{ reason: 'quotaExceeded' }] } } : { error: { code: 429, message: 'slow down' } };
+      throw mapApiFailure({ kind: 'http', status: how === 'platform-quota' ? 403 : 429, body, retryAfter: undefined }, Date.now()).error;
+    }
     return { id: 'm-made' };
   };
   const look = async (): Promise<{ id: string } | null> => {

@@ -70,6 +70,21 @@ test('a write refused its own token after a trusted look on a token of its own (
 });
 
 /**
+ * From the review of the tests of the forgetting after a trusted look: the platform's refusal of the
+ * write (a 429, a quota refusal: a RateLimitedError whose reason is not our limiter's 'local_limit')
+ * came after the request reached it, so the step stays uncertain: the earlier attempt's record is put
+ * back and the next run looks again before it writes (a list lagging past the trust point gets a second
+ * chance). Only our own limiter's refusal forgets it (the tests above). No test had a platform's
+ * RateLimitedError there: a step forgotten on any RateLimitedError passed them all.
+ */
+test.each([
+  ['platform-429', 'http_429'],
+  ['platform-quota', 'quotaExceeded'],
+] as const)("a write the platform refuses (%s) after a trusted look that found nothing is put back: the next run looks again before it writes", async (how, reason) => {
+  expect(await refusedAfterTrustedLook(await setUp(2), svc.rt.redis, how)).toEqual({ reason, left: 'put back', next: ['look', 'write'] });
+});
+
+/**
  * From the review of the look on the start's token: at one request per window, a write cut off at its
  * attempt deadline (600 ms) is looked for by later runs, each on its one token (the window emptied
  * before each run, as its passing would). A look that finds nothing counts only once the earlier

@@ -6046,6 +6046,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/unit/sim.platform-schedule.test.ts'],
     testName: 'a wait past the longest timer',
   },
+  {
+    name: "intent-platform-429-after-look-forgotten",
+    what: "a write the platform refuses (a 429, a quota refusal: a RateLimitedError not our limiter's 'local_limit') after a trusted look that found nothing is forgotten (src/store/intent.repository.ts attempt): the next run writes without looking again, and a list lagging past the trust point makes a second object",
+    file: "src/store/intent.repository.ts",
+    from: "const unsentHere = refusedLocally(err);",
+    to: "const unsentHere = err instanceof RateLimitedError;",
+    tests: ["test/integration/intent-limiter.test.ts"],
+    testName: "a write the platform refuses",
+  },
+  {
+    name: "metrics-series-fast-path-never-taken",
+    what: "seriesObserver (src/api/plugins/metrics.plugin.ts) never finds the series' entry, as with a prom-client whose layout differs: every observation goes through Histogram.observe, the speed-up gone while the exposition stays the same",
+    file: "src/api/plugins/metrics.plugin.ts",
+    from: "typeof v.bucketValues[b] === 'number'",
+    to: "typeof v.bucketValues[b] === 'bigint'",
+    tests: ["test/unit/metrics.series-observer.test.ts"],
+    testName: "in-place path is taken",
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -321,7 +321,9 @@ interface SeriesValues {
  * are updated in place: its first observation goes through observe(), which makes the series
  * (exported from then on, as before), and its entry is kept. Where the entry is not there or not
  * what it was (the series removed, the histogram reset, a prom-client whose layout differs), the
- * value goes through observe() and the entry is looked up again.
+ * value goes through observe() and the entry is looked up again. That fallback is silent: that the
+ * in-place path is taken with the installed prom-client is checked by
+ * test/unit/metrics.series-observer.test.ts (observe() called once per series).
  */
 export function seriesObserver(h: Histogram<string>, labels: Record<string, string>): (value: number) => void {
   const inner = h as unknown as { hashMap?: Record<string, SeriesValues>; upperBounds?: readonly number[] };
