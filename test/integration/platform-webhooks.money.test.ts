@@ -96,7 +96,9 @@ test('"-0.00" is a total of 0, not a refusal and not negative', async () => {
  * An order id is the ledger's key for the order and the order view's path (GET …/orders/{orderId}):
  * a Whatnot webhook with "ord\u0000\u202E1" was stored (200) as sent, shown reversed wherever it was
  * listed and found only through a percent-encoded NUL (attack on npm start, 2026-12-07). No platform's
- * order id holds control, bidi or white-space characters: the same 400 naming orders.0.orderId.
+ * order id holds control or bidi characters or a lone surrogate: the same 400 naming orders.0.orderId.
+ * (A lone surrogate cannot be put in a URL, so its row's "nothing stored" lookup proves little: the 400 is
+ * what holds it.)
  */
 test.each([
   ['a NUL', 'wn-ord\u0000x'],
