@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { loneSurrogateAt } from '../../src/lib/well-formed.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { createPartner, retryingUnavailable, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 
@@ -72,7 +72,8 @@ afterAll(async () => {
 
 test('a lone surrogate in a platform error message: the mirror keeps syncing and becomes ready', async () => {
   const secret = await createPartner(svc, 'sur');
-  expect((await svc.api('/v1/partners/sur/targets', { json: { id: 'sur-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: `${proxyUrl}/youtube`, commissionRateBps: 100 } })).status).toBe(201);
+  // The add's credential check runs under the 1 s PLATFORM_TIMEOUT_MS: a 503 (nothing saved) on a loaded machine is sent again.
+  expect((await retryingUnavailable(() => svc.api('/v1/partners/sur/targets', { json: { id: 'sur-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: `${proxyUrl}/youtube`, commissionRateBps: 100 } }))).status).toBe(201);
   expect((await sendEvent(svc, 'sur', secret, showEvent('show.scheduled', sampleShow('sur1'), '2026-11-24T17:00:00Z'))).status).toBe(202);
   const errors: string[] = [];
   const m = await waitFor(async () => {

@@ -10,7 +10,7 @@ import type { SyncOutcome } from '../../src/mirror/sync.service.js';
 import { SyncRuns } from '../../src/mirror/sync.worker.js';
 import { IntentRepository, LeaseLostError, type MirrorLease } from '../../src/store/intent.repository.js';
 import { AuthExpiredError, NotMadeError, RetryableError } from '../../src/targets/target.errors.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { createPartner, retryingUnavailable, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { withClockSkew } from '../helpers/clock.js';
 import { keysMatching } from '../helpers/redis-cluster.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
@@ -141,9 +141,9 @@ test('a stalled run cannot complete or start a step, nor save the mirror, once i
 
 test('SyncService: a run that loses its mirror mid-call stops; the takeover adopts what it created — one broadcast', async () => {
   const secret = await createPartner(svc, 'own');
-  const r = await svc.api('/v1/partners/own/targets', {
+  const r = await retryingUnavailable(() => svc.api('/v1/partners/own/targets', {
     json: { id: 'own-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
-  });
+  }));
   expect(r.status).toBe(201);
   // Saving the target checked its credentials with the platform: the requests after that are the runs'.
   const checked = (await sim.control('GET', '/_sim/youtube/requests')) as { seq: number }[];
@@ -208,9 +208,9 @@ const LOCK_SIGNALS = [
 
 test.each(LOCK_SIGNALS)('SyncService: a run whose BullMQ lock could not be renewed gives the mirror up at once and takes nothing back ($via)', async ({ p, lose }) => {
   const secret = await createPartner(svc, p);
-  const r = await svc.api(`/v1/partners/${p}/targets`, {
+  const r = await retryingUnavailable(() => svc.api(`/v1/partners/${p}/targets`, {
     json: { id: `${p}-yt`, platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 },
-  });
+  }));
   expect(r.status).toBe(201);
   expect((await sendEvent(svc, p, secret, showEvent('show.scheduled', sampleShow('os2'), '2026-11-24T17:00:00Z'))).status).toBe(202);
   const job = { partnerId: p, showId: 'os2', targetId: `${p}-yt` };

@@ -16,7 +16,7 @@ import type { Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { allowAllWrites, refuseWritesTo } from '../helpers/acl.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
+import { createPartner, retryingUnavailable, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { settled, syncQueues } from '../helpers/settle.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 
@@ -43,7 +43,7 @@ afterAll(async () => {
 
 test("a refused link write fails the run before the pin reaches the platform; BullMQ's retry after the fault pins once", async () => {
   const secret = await createPartner(svc, 'lw');
-  const r = await svc.api('/v1/partners/lw/targets', { json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } });
+  const r = await retryingUnavailable(() => svc.api('/v1/partners/lw/targets', { json: { id: 'yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } }));
   expect(r.status).toBe(201);
   expect((await sendEvent(svc, 'lw', secret, showEvent('show.live', sampleShow('w1', { state: 'live' }), '2026-11-24T18:00:00Z'))).status).toBe(202);
   await waitFor(async () => (await svc.rt.shows.getMirror('lw', 'w1', 'yt'))?.state === 'live');
@@ -106,7 +106,7 @@ async function mirrorView(): Promise<View | undefined> {
 
 test("a run that fails on Redis shows the reason in the mirror's lastError while it is retried, and clears it once through", async () => {
   const secret = await createPartner(svc, 'ie');
-  const r = await svc.api('/v1/partners/ie/targets', { json: { id: 'ie-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } });
+  const r = await retryingUnavailable(() => svc.api('/v1/partners/ie/targets', { json: { id: 'ie-yt', platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } }));
   expect(r.status).toBe(201);
   // The target's check stored a token: gone, so that the run fetches one and stores it (refused).
   const tokenKey = svc.rt.keys.targetToken('ie-yt');
