@@ -64,7 +64,7 @@ test("every packet of a publish reaches its player, however the publisher's pack
     await new Promise((r) => setTimeout(r, 20));
   }
   const want = sent * 32;
-  await waitFor(async () => player.received().length - before >= want, 3_000, 20).catch(() => undefined);
+  await waitFor(async () => player.received().length - before >= want, 10_000, 20).catch(() => undefined);
   expect({ frames: sent, received: player.received().length - before }).toEqual({ frames: sent, received: want });
 });
 
@@ -85,7 +85,7 @@ test("a player's packets still go out batched, not one write each, when a batch 
     sent += n;
     await new Promise((r) => setTimeout(r, 20));
   }
-  await waitFor(async () => player.received().length - before >= sent * 32, 3_000, 20).catch(() => undefined);
+  await waitFor(async () => player.received().length - before >= sent * 32, 10_000, 20).catch(() => undefined);
   const writes = writeSyscalls() - writesBefore;
   expect(player.received().length - before).toBe(sent * 32);
   // The publisher's own writes (one a batch), at most two edge writes a batch for the player, and slack
