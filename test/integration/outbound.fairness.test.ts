@@ -69,11 +69,15 @@ test('with slots to spare a partner is not deferred: a lone burst to endpoints t
   const ok = await receiver(true, 500); // each answer takes 0.5 s, so the three are in flight together
   await addEndpoint('lone', ok.url);
   const deferredBefore = await deferredCount();
+  // This process's own time (the worker runs here): its event-loop stalls on a loaded machine not counted.
+  const stalls = loopStalls();
   const started = Date.now();
   // 3 deliveries at once on 5 free slots: none waits (a partner's share is 1 slot, but slots are not short).
   for (let i = 0; i < 3; i++) await svc.rt.outbound.emit('lone', 'attribution.order_attributed', { orderId: `l${i}` }, `l-${i}`);
-  await waitFor(async () => ok.hits() >= 3, 30_000, 20);
-  expect(Date.now() - started).toBeLessThan(2_500);
+  const took = await waitFor(async () => ok.hits() >= 3, 30_000, 20)
+    .then(() => ownTime(started, stalls))
+    .finally(() => stalls.stop());
+  expect(took).toBeLessThan(2_500);
   expect(await deferredCount()).toBe(deferredBefore);
 }, 60_000);
 
@@ -86,11 +90,15 @@ test("a partner's tarpit endpoints take at most a fifth of the delivery slots: a
   await addEndpoint('victim', ok.url);
   for (let i = 0; i < 10; i++) await svc.rt.outbound.emit('hostile', 'attribution.order_attributed', { orderId: `h${i}` }, `h-${i}`);
   await waitFor(async () => tarpit.hits() >= 1, 10_000);
+  const stalls = loopStalls();
   const started = Date.now();
   await svc.rt.outbound.emit('victim', 'attribution.order_attributed', { orderId: 'v1' }, 'v-1');
-  await waitFor(async () => ok.hits() >= 1, 30_000, 20);
-  // Before: 40 tarpit deliveries ahead of it, 5 at a time, TIMEOUT_MS each: about 48 s.
-  expect(Date.now() - started).toBeLessThan(2_500);
+  const took = await waitFor(async () => ok.hits() >= 1, 30_000, 20)
+    .then(() => ownTime(started, stalls))
+    .finally(() => stalls.stop());
+  // Before: 40 tarpit deliveries ahead of it, 5 at a time, TIMEOUT_MS each: about 48 s. This process's own
+  // time (its event-loop stalls on a loaded machine not counted), bounded as the six-partners case's.
+  expect(took).toBeLessThan(TIMEOUT_MS / 2);
   // The hostile partner still gets its deliveries tried, on all but a share (1 of 5) of the slots.
   expect(tarpit.hits()).toBeLessThanOrEqual(4);
 }, 60_000);
