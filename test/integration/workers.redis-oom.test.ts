@@ -98,9 +98,11 @@ test('workers facing a full Redis ask again about once a second, not in a loop, 
     await events.waitUntilReady();
     const swept = new Promise<string>((resolve) => events.on('completed', ({ jobId }) => jobId.startsWith('repeat:mirror-sweep:') && resolve(jobId)));
     await expect(Promise.race([swept, new Promise((_, reject) => setTimeout(() => reject(new Error('no sweep tick once Redis had room')), 10_000).unref())])).resolves.toMatch(/^repeat:mirror-sweep:/);
-    await waitFor(async () => (await svc.api('/health/ready')).status === 200, 5_000, 100);
-    // The waiting job is taken within about a second too.
-    await waitFor(async () => (await waiting.job.getState()) === 'completed', 5_000, 100);
+    // Bounded as the sweep above (10 s; before, the tick waited 30–60 s for the stalled check): a loaded
+    // machine may take a few seconds more than the second it takes otherwise.
+    await waitFor(async () => (await svc.api('/health/ready')).status === 200, 10_000, 100);
+    // The waiting job is taken within about a second too (its worker asks again once a second).
+    await waitFor(async () => (await waiting.job.getState()) === 'completed', 10_000, 100);
   } finally {
     await events.close();
   }
