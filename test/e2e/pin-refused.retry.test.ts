@@ -212,13 +212,15 @@ test('a retry refused again for the same reason tells the partner nothing; a 5xx
 }, 60_000);
 
 test("a retry is not held back by the target's pin delay again: the product is on screen already", async () => {
-  const PIN_DELAY_MS = 3000;
+  // Far above the retry's own wait (BASE_MS and a sweep: about 0.5 s, a second or two on a loaded machine),
+  // so that a retry held back by the pin delay again (6.4 s or more) and one that is not stay apart.
+  const PIN_DELAY_MS = 6000;
   const patch = (pinDelayMs: number) => svc.api(`/v1/partners/${PARTNER}/targets/wn`, { method: 'PATCH', json: { pinDelayMs } });
   expect((await patch(PIN_DELAY_MS)).status).toBe(200);
   try {
     await listings(['SOMETHING-ELSE']);
     const { show } = await refusedPin('r5', 'TINT-05');
-    await waitFor(async () => (await adds('TINT-05')).length >= 2, 15_000, 20);
+    await waitFor(async () => (await adds('TINT-05')).length >= 2, 30_000, 20);
     const [first, second] = await adds('TINT-05');
     // Asked again after its wait (BASE_MS, and the sweep's), not a pin delay more.
     expect(Date.parse(second!.at) - Date.parse(first!.at)).toBeLessThan(PIN_DELAY_MS);
