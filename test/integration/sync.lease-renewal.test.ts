@@ -56,7 +56,10 @@ test('a run whose renewal finds its lease taken stops renewing, never takes it b
     await svc.rt.redis.set(leaseKey, 'job-token-B', 'PX', 60_000);
     const seen = renew.mock.calls.length;
     await waitFor(async () => renew.mock.calls.length >= seen + 1, 5_000, 20); // A's renewal saw it
-    await sleep(50);
+    // ...and was answered (the run decides on the answer, before this wait ends). A fixed 50 ms was not
+    // enough on a loaded machine: the answer could come after the DEL below, and the renewal timer (every
+    // ~333 ms) call once more after `stoppedAt` was read.
+    await Promise.resolve(renew.mock.results[seen]!.value).catch(() => undefined);
     expect(await svc.rt.redis.get(leaseKey)).toBe('job-token-B');
     // B finishes and lets the mirror go: A's renewal must not take it back.
     await svc.rt.redis.del(leaseKey);
@@ -97,6 +100,7 @@ test('a run whose renewal finds its lease lapsed (nobody took it) does not re-cr
     await svc.rt.redis.del(leaseKey); // A's lease lapsed
     const seen = renew.mock.calls.length;
     await waitFor(async () => renew.mock.calls.length >= seen + 1, 5_000, 20);
+    await Promise.resolve(renew.mock.results[seen]!.value).catch(() => undefined); // answered: the run has decided
     await sleep(LEASE_MS * 0.8);
     expect(await svc.rt.redis.exists(leaseKey)).toBe(0);
     expect(await runA).toMatchObject({ kind: 'delay', reason: 'lease lost' });
