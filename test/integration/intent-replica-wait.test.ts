@@ -39,8 +39,10 @@ beforeAll(async () => {
     probe.disconnect();
   }
   sim = await startSim();
-  // WAIT for one replica (a single Redis: `auto` would be off), each WAIT bounded to 300 ms.
-  svc = await startService({ redis: master, dispatch: false, env: { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '300' } });
+  // WAIT for one replica (a single Redis: `auto` would be off), each WAIT bounded to 1 s (it was 300 ms:
+  // the steps run right after SIGCONT must be acknowledged within it, by a replica just woken, which a
+  // loaded machine may schedule late; a frozen replica is refused after the bound all the same).
+  svc = await startService({ redis: master, dispatch: false, env: { REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '1000' } });
 });
 afterAll(async () => {
   await svc?.close();
