@@ -22,7 +22,7 @@ import { RedisTokenStore } from '../../src/store/token.repository.js';
 import { logSink } from '../helpers/log-sink.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { startLateProxy, type LateProxy } from '../helpers/late-proxy.js';
-import { createPartner, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
+import { createPartner, retryingUnavailable, sampleShow, sendEvent, showEvent, startService, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
 
 let svc: TestService;
@@ -144,22 +144,13 @@ async function runJob(job: { partnerId: string; showId: string; targetId: string
   return outcome;
 }
 
-/**
- * A partner and its YouTube target through the proxy. The add's credential check has this file's short
- * PLATFORM_TIMEOUT_MS (400 ms): on a loaded machine it can run out and the add is a 503 with nothing saved
- * (CI failed so once); an operator would send it again, and so does this, a few times.
- */
+/** A partner and its YouTube target through the proxy (the add's credential check under the file's 400 ms timeout: a 503 sent again). */
 async function youtubeTarget(partnerId: string, targetId: string): Promise<string> {
   const secret = await createPartner(svc, partnerId);
-  let status = 0;
-  for (let i = 0; i < 5 && status !== 201; i++) {
-    if (i > 0) await sleep(200);
-    status = (await svc.api(`/v1/partners/${partnerId}/targets`, {
-      json: { id: targetId, platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
-    })).status;
-    if (status !== 503) break;
-  }
-  expect(status).toBe(201);
+  const r = await retryingUnavailable(() => svc.api(`/v1/partners/${partnerId}/targets`, {
+    json: { id: targetId, platform: 'youtube', name: 'YT', credentials: CREDENTIALS.youtube, baseUrl: `${proxy.url}/youtube`, commissionRateBps: 500 },
+  }));
+  expect(r.status).toBe(201);
   return secret;
 }
 
