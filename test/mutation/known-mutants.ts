@@ -6066,12 +6066,30 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'sim-control-unknown-field-unnamed',
-    what: "a simulator control body's unknown field refused without naming it (src/simulators/sim.platform.ts invalidControlBody): Bambuser's row of sim.control passed anyway, its expected-shape text holding 'scopes' (review)",
+    what: "a simulator control body's unknown field refused without naming it in `detail` (src/simulators/sim.platform.ts invalidControlBody): Bambuser's row of sim.control passed anyway, its expected-shape text holding 'scopes' (review)",
     file: 'src/simulators/sim.platform.ts',
-    from: 'unknown.length > 0 ?',
-    to: 'unknown.length > 99 ?',
+    from: 'if (unknown.length > 0) faults.push(',
+    to: 'if (unknown.length > 99) faults.push(',
     tests: ['test/integration/sim.control.test.ts'],
     testName: 'with an unknown field is a 400 problem naming it',
+  },
+  {
+    name: 'sim-control-invalid-field-unnamed',
+    what: "a simulator control body's invalid field (a wrong type, out of range) refused without naming it in `detail` (src/simulators/sim.platform.ts invalidControlBody): the server's own routes did so, the field only in `errors` (review: two 400 shapes)",
+    file: 'src/simulators/sim.platform.ts',
+    from: 'if (invalid.length > 0) faults.push(',
+    to: 'if (invalid.length > 99) faults.push(',
+    tests: ['test/integration/sim.control.test.ts'],
+    testName: 'is the one 400 problem shape',
+  },
+  {
+    name: 'sim-control-problem-without-errors',
+    what: "a simulator control body's 400 sent without `errors` (src/simulators/sim.server.ts error handler): the simulators' routes did so, where the contract's validation problems carry `errors` (review: two 400 shapes)",
+    file: 'src/simulators/sim.server.ts',
+    from: 'return problem(reply, 400, err.title, err.message, [...err.errors]);',
+    to: 'return problem(reply, 400, err.title, err.message);',
+    tests: ['test/integration/sim.control.test.ts'],
+    testName: 'is the one 400 problem shape',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
