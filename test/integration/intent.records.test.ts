@@ -117,6 +117,27 @@ describe('intent-owner-head', () => {
     }
   });
 
+  // A done record the start script reads (its cjson takes a hex number, nan, inf) and JSON.parse does
+  // not: the script said done, and the bare JSON.parse of the result threw a SyntaxError (an internal
+  // error, retried for ever). IntentCorruptError, as recorded() says of it (review).
+  test('a step whose done record only cjson reads (a hex number) is not run again: IntentCorruptError, not a SyntaxError, the record stays', async () => {
+    const [P, S, T] = ['oh4', 's-cjson-only', 'ot'];
+    const { intents, lease, raw } = await owned(P, S, T, 'tok-A');
+    const unreadable = '{"status":"done","owner":"tok-A","result":0x10}';
+    expect(() => JSON.parse(unreadable)).toThrow(SyntaxError);
+    await svc.rt.redis.set(svc.rt.keys.intent(P, S, T, 'g0:pin:p1:1:message'), unreadable);
+    for (const recover of [undefined, async () => ({ id: 'found' })]) {
+      let ran = 0;
+      const step = intents.scoped(P, S, T, 'g0:pin:p1:1', lease)('message', async () => ({ id: `posted-${++ran}` }), recover);
+      await expect(step).rejects.toBeInstanceOf(IntentCorruptError);
+      await expect(step).rejects.toMatchObject({ kind: 'permanent', reason: 'intent_corrupt', message: expect.stringContaining('g0:pin:p1:1:message') });
+      expect(ran).toBe(0);
+      expect(await raw('g0:pin:p1:1:message')).toBe(unreadable);
+    }
+    // recorded() says the same of it
+    await expect(intents.recorded(P, S, T, 'g0:pin:p1:1', lease)('message')).rejects.toBeInstanceOf(IntentCorruptError);
+  });
+
   // The deferred record is written by the run's next save (saveMirror) or its last one (saveMirrorFinal).
   // Either says IntentCorruptError, as the record's own write does: before, both said LeaseLostError
   // (the run stopped as if another had taken over, and the error surfaced in the run after the lease lapsed).
