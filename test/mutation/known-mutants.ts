@@ -6109,6 +6109,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/intent.records.test.ts'],
     testName: 'whose done record only cjson reads',
   },
+  {
+    name: 'local-refusal-told-by-reason',
+    what: "our limiter's refusal told by its reason text `local_limit` (src/store/rate-limiter.ts refusedLocally): Whatnot and TikTok take a refusal's reason from the platform's answer, so a Whatnot 429 whose problem type is `local_limit` after a trusted look is forgotten, not put back, and the next run writes without looking again (review)",
+    file: 'src/store/rate-limiter.ts',
+    from: 'return err instanceof LocalLimitError;',
+    to: "return err instanceof RateLimitedError && err.reason === 'local_limit';",
+    tests: ['test/integration/intent-limiter.test.ts'],
+    testName: 'a write the platform refuses',
+  },
+  {
+    name: 'local-refusal-unmarked',
+    what: "our limiter's refusal made a plain RateLimitedError (src/store/rate-limiter.ts RedisRateLimiter.refused): not told from a platform's, a write refused by a use case's block or its own token after a trusted look is put back, and at one request per window every run looks and is refused again",
+    file: 'src/store/rate-limiter.ts',
+    from: 'return new LocalLimitError(`rate limit of target',
+    to: 'return new RateLimitedError(`rate limit of target',
+    tests: ['test/integration/intent-limiter.test.ts'],
+    testName: 'the next run sends it without a second look',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
