@@ -6107,7 +6107,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'if (first.state === 2) return this.doneResult<T>(s, first.raw);',
     to: 'if (first.state === 2) return this.resultOf<T>(JSON.parse(first.raw!) as IntentRecord);',
     tests: ['test/integration/intent.records.test.ts'],
-    testName: 'whose done record only cjson reads',
+    testName: 'a done record only cjson reads',
   },
   {
     name: 'local-refusal-told-by-reason',
