@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
 import type { Money } from '../domain/money.js';
 import type { Platform } from '../targets/target.adapter.js';
 import { idRecord } from '../lib/id-record.js';
@@ -167,15 +168,59 @@ export class SimProblem extends Error {
   }
 }
 
+/** One fault of a control body or query: its field's dotted path ('' for the whole body) and what is wrong with it. */
+export interface InvalidField {
+  path: string;
+  message: string;
+}
+
+/** What `invalidControlBody` reads of a failed parse (a ZodError's `issues`). */
+interface ParseIssues {
+  issues: readonly { code: string; path: readonly PropertyKey[]; message: string; keys?: readonly string[] }[];
+}
+
 /**
- * The 400 of a control body (`/_sim/...`) that does not parse: `expected` (the shape), and the fields it
- * does not take, by name. The control bodies are strict, as a strict platform is: `POST
- * /_sim/youtube/accounts {"highlights": false}` (a Bambuser switch) was a 201 with the field ignored,
- * so a test that meant a YouTube account without something got one with everything.
+ * A control body (or query) of `/_sim/...` that does not parse: a 400 application/problem+json of one
+ * shape on every control route, the server's own (orders, limits, faults…) and each simulator's
+ * (accounts, revocations, products…): `title` "Invalid request body", `detail` the offending fields by
+ * name (unknown ones apart: the bodies are strict) and the shape the route expects, and `errors`, one
+ * `{path, message}` per fault (contract: problem+json, `errors` for validation; the service's own API
+ * names an unknown field the same way). Two shapes once: the server's named no field in `detail`
+ * (only in `errors`), the simulators' had no `errors`.
  */
-export function invalidControlBody(expected: string, error: { issues: readonly { code: string; keys?: readonly string[] }[] }): SimProblem {
-  const unknown = error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? (i.keys ?? []) : []));
-  return new SimProblem(400, 'Invalid request body', unknown.length > 0 ? `${expected}; unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}` : expected);
+export class InvalidControlBody extends SimProblem {
+  constructor(
+    detail: string,
+    readonly errors: readonly InvalidField[],
+    title: string,
+  ) {
+    super(400, title, detail);
+  }
+}
+
+/**
+ * The 400 of a control body (`/_sim/...`) that does not parse (InvalidControlBody): `expected`, the
+ * shape, and `error`, the parse's issues. The control bodies are strict, as a strict platform is:
+ * `POST /_sim/youtube/accounts {"highlights": false}` (a Bambuser switch) was a 201 with the field
+ * ignored, so a test that meant a YouTube account without something got one with everything.
+ */
+export function invalidControlBody(expected: string, error: ParseIssues, part: 'body' | 'query' = 'body'): InvalidControlBody {
+  const at = (path: readonly PropertyKey[]): string => path.map(String).join('.');
+  const unknown = error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? (i.keys ?? []).map((k) => at([...i.path, k])) : []));
+  const invalid = error.issues.filter((i) => i.code !== 'unrecognized_keys').map((i) => ({ path: at(i.path), message: i.message }));
+  const named = (path: string): string => (path === '' ? `the ${part} itself` : JSON.stringify(path));
+  const faults: string[] = [];
+  if (unknown.length > 0) faults.push(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map(named).join(', ')}`);
+  if (invalid.length > 0) faults.push(`invalid: ${invalid.map((f) => `${named(f.path)} (${f.message})`).join(', ')}`);
+  const errors = [...unknown.map((path) => ({ path, message: 'unknown field (this route does not take it)' })), ...invalid];
+  return new InvalidControlBody([...faults, expected].join('; '), errors, part === 'body' ? 'Invalid request body' : 'Invalid query');
+}
+
+/** `value` (a control body; none is `{}`) as `schema` parses it, else its 400 (invalidControlBody). */
+export function parseControlBody<T>(schema: z.ZodType<T>, value: unknown, expected: string, part: 'body' | 'query' = 'body'): T {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) throw invalidControlBody(expected, r.error, part);
+  return r.data;
 }
 
 // ---------------------------------------------------------------------------------------------

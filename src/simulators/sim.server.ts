@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { CheckedMoneySchema as MoneySchema } from '../domain/money.js';
 import { acceptEmptyJsonBody } from '../lib/empty-json-body.js';
 import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
-import { FAULT_KINDS, MAX_TIMER, SimProblem, type PlatformSimulator, type PlatformSimulatorFactory } from './sim.platform.js';
+import { FAULT_KINDS, InvalidControlBody, MAX_TIMER, SimProblem, parseControlBody as parse, type PlatformSimulator, type PlatformSimulatorFactory } from './sim.platform.js';
 import { createYoutubeSimulator } from './youtube.sim.js';
 import { createTiktokSimulator } from './tiktok.sim.js';
 import { createWhatnotSimulator } from './whatnot.sim.js';
@@ -66,6 +66,16 @@ const BaseLimitsBody = z.object({
 });
 const SinceQuery = z.object({ since: z.coerce.number().int().min(0).optional() });
 
+// The shapes a 400 of each names (invalidControlBody), next to the offending fields.
+const ORDER_SHAPE = 'expected {externalId, productId, total: {amount: integer >= 0, currency}, quantity?: 1..1000, clickId?, createdAt?: ISO-8601 date-time with offset}';
+const REFUND_SHAPE = 'expected {amount: {amount: integer > 0, currency}}';
+const SHOW_SHAPE = 'expected {title: 1-500 characters, account?}';
+const WEBHOOK_SHAPE = 'expected {url: http(s) URL, secret?}';
+const FAULTS_SHAPE = `expected {rate: 0..1, kinds: [${FAULT_KINDS.join(', ')}], hangMs?: 0..600000, seed?: integer, retryAfter?}`;
+const SINCE_SHAPE = 'expected ?since=<integer >= 0>';
+const limitsShape = (extra: readonly string[]): string =>
+  `expected {${['quotaPerDay', 'requestsPerWindow', 'windowMs', 'latencyMs', 'tokenTtlSec', ...extra].map((k) => `${k}?`).join(', ')}}: counts (latencyMs and tokenTtlSec at most ${MAX_TIMER})`;
+
 // ---------------------------------------------------------------------------------------------
 // problem+json
 // ---------------------------------------------------------------------------------------------
@@ -75,18 +85,6 @@ function problem(reply: FastifyReply, status: number, title: string, detail?: st
     .code(status)
     .type('application/problem+json')
     .send({ type: 'about:blank', title, status, ...(detail ? { detail } : {}), ...(errors ? { errors } : {}) });
-}
-
-class ValidationProblem extends SimProblem {
-  constructor(readonly issues: Array<{ path: string; message: string }>) {
-    super(400, 'Invalid request body', 'the request body does not match the expected shape');
-  }
-}
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value ?? {});
-  if (!r.success) throw new ValidationProblem(r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
-  return r.data;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,7 +121,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-    if (err instanceof ValidationProblem) return problem(reply, 400, err.title, err.message, err.issues);
+    if (err instanceof InvalidControlBody) return problem(reply, 400, err.title, err.message, [...err.errors]);
     if (err instanceof SimProblem) return problem(reply, err.status, err.title, err.message);
     const status = err.statusCode ?? 500;
     if (status < 500) return problem(reply, status, 'Bad request', err.message);
@@ -138,7 +136,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
     const known = (PLATFORMS as readonly string[]).includes(name);
     throw new SimProblem(404, 'Unknown platform', known ? `no simulator for ${name} yet` : `${name} is not a platform`);
   };
-  const since = (req: FastifyRequest): number => parse(SinceQuery, req.query).since ?? 0;
+  const since = (req: FastifyRequest): number => parse(SinceQuery, req.query, SINCE_SHAPE, 'query').since ?? 0;
 
   app.get('/_sim', async () => ({ platforms: simulators.map((s) => s.platform) }));
 
@@ -168,7 +166,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
 
   app.post('/_sim/:platform/orders', async (req, reply) => {
     const s = platformOf(req);
-    const body = parse(OrderBody, req.body);
+    const body = parse(OrderBody, req.body, ORDER_SHAPE);
     if (s.showExists && !s.showExists(body.externalId)) {
       throw new SimProblem(404, 'Show not found', `${s.platform} has no show ${body.externalId}`);
     }
@@ -181,7 +179,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
   app.post('/_sim/:platform/orders/:orderId/refunds', async (req, reply) => {
     const s = platformOf(req);
     const { orderId } = req.params as { orderId: string };
-    const body = parse(RefundBody, req.body);
+    const body = parse(RefundBody, req.body, REFUND_SHAPE);
     const { order, refund } = s.sim.refundOrder(orderId, body.amount);
     await s.onOrderRefunded?.(order, refund);
     return reply.code(201).send({ refundId: refund.refundId });
@@ -189,7 +187,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
 
   app.post('/_sim/:platform/shows', async (req, reply) => {
     const s = platformOf(req);
-    const body = parse(ShowBody, req.body);
+    const body = parse(ShowBody, req.body, SHOW_SHAPE);
     if (!s.createShowByHand) throw new SimProblem(404, 'Not supported', `${s.platform} has no hand-made shows`);
     const externalId = s.createShowByHand(body.title, body.account);
     // the RTMP address the platform's app shows for it (Facebook: the live video's own stream key)
@@ -215,7 +213,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
   });
   app.put('/_sim/:platform/webhook', async (req) => {
     const s = platformOf(req);
-    const body = parse(WebhookBody, req.body);
+    const body = parse(WebhookBody, req.body, WEBHOOK_SHAPE);
     s.sim.webhook = { url: body.url, ...(body.secret !== undefined ? { secret: body.secret } : {}) };
     return { url: body.url };
   });
@@ -227,7 +225,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
   app.put('/_sim/:platform/limits', async (req) => {
     const s = platformOf(req);
     const extra = Object.fromEntries(s.sim.extraLimitKeys().map((k) => [k, count.optional()]));
-    const body = parse(BaseLimitsBody.extend(extra).strict(), req.body);
+    const body = parse(BaseLimitsBody.extend(extra).strict(), req.body, limitsShape(s.sim.extraLimitKeys()));
     const patch = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
     return s.sim.setLimits(patch);
   });
@@ -235,7 +233,7 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
   app.get('/_sim/:platform/faults', async (req) => platformOf(req).sim.faults);
   app.put('/_sim/:platform/faults', async (req) => {
     const s = platformOf(req);
-    return s.sim.setFaults(parse(FaultsBody, req.body));
+    return s.sim.setFaults(parse(FaultsBody, req.body, FAULTS_SHAPE));
   });
 
   return app;

@@ -59,7 +59,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { applyBps, currencyExponent, type Money } from '../domain/money.js';
 import { SIM_ACCOUNTS, registerRevocations, seededAccounts, type TiktokSimShop } from './sim.accounts.js';
-import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimRefund, type SimReply, invalidControlBody } from './sim.platform.js';
+import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimRefund, type SimReply, parseControlBody } from './sim.platform.js';
 
 type TiktokExtraLimits = {
   /** Allowed distance between a request's `timestamp` and the simulator's clock. */
@@ -204,9 +204,7 @@ const AppBody = z.strictObject({ appKey: z.string().regex(/^[A-Za-z0-9_-]{1,64}$
 const ShopBody = z.strictObject({ appKey: z.string().min(1).optional(), limited: z.boolean().optional() });
 const ProductsBody = z.object({ productIds: z.array(z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/)).max(10_000) }).strict();
 function parseBody<T>(schema: z.ZodType<T>, value: unknown, shape: string): T {
-  const r = schema.safeParse(value ?? {});
-  if (!r.success) throw invalidControlBody(`expected ${shape}`, r.error);
-  return r.data;
+  return parseControlBody(schema, value, `expected ${shape}`);
 }
 
 function sameHex(a: string, b: string): boolean {

@@ -676,7 +676,7 @@ export class IntentRepository {
   private async stepOnce<T>(s: ScopedStep<T>, run: () => Promise<T>): Promise<T> {
     try {
       const first = await this.startStep(s, true);
-      if (first.state === 2) return this.resultOf<T>(JSON.parse(first.raw!) as IntentRecord);
+      if (first.state === 2) return this.doneResult<T>(s, first.raw);
       // What the step's platform requests carry must exist first (sent alongside the start, usually done by now).
       if (s.opts.before) await s.opts.before();
       let deadline = first.deadline;
@@ -704,7 +704,7 @@ export class IntentRepository {
         // lease while it looked (the lease free again: its takeover done and released) would start
         // again on whatever that takeover left: its done result (2), or its own started record (1) —
         // sending then made the object a second time.
-        if (again.state === 2) return this.resultOf<T>(JSON.parse(again.raw!) as IntentRecord);
+        if (again.state === 2) return this.doneResult<T>(s, again.raw);
         if (again.state === 1 && parsedRecord(again.raw)?.owner !== s.lease.token) {
           throw new LeaseLostError(`intent ${s.what}: another run started this step while this one looked it up`);
         }
@@ -721,6 +721,19 @@ export class IntentRepository {
       const alongside = s.alongside;
       if (alongside && !s.runReached) await alongside.wait.then((w) => (w === 0 ? alongside.giveBack() : undefined)).catch(() => undefined);
     }
+  }
+
+  /**
+   * The result of the done record a start found ({2, record}), read as `recorded()` reads one: the start
+   * script decodes it with cjson, which takes more than JSON does (a hex number, `nan`, `inf`), so a
+   * record the script took as done may still not parse here. Unreadable, it is IntentCorruptError, as
+   * everywhere else: as a SyntaxError it was an internal error, retried for ever the same way, and the
+   * mirror never `failed` with the step's name and key for an operator.
+   */
+  private doneResult<T>(s: ScopedStep<T>, raw: string | undefined): T {
+    const rec = parsedRecord(raw);
+    if (rec?.status !== 'done') throw new IntentCorruptError(s.what, s.key, false);
+    return this.resultOf<T>(rec as IntentRecord);
   }
 
   /**

@@ -230,12 +230,26 @@ declare module 'ioredis' {
 const LOCAL_LIMIT_REASON = 'local_limit';
 
 /**
+ * This limiter's own refusal (RedisRateLimiter.refused): a RateLimitedError whose reason is
+ * `local_limit`, told apart by its class, never by that reason: Whatnot and TikTok take a refusal's
+ * reason from the platform's answer (a problem's `type`, a code), so a platform's 429 saying
+ * `local_limit` had our reason too and was taken for ours. Named `RateLimitedError` as before (logs,
+ * stack traces); asUnsent's copies keep the class.
+ */
+export class LocalLimitError extends RateLimitedError {
+  constructor(message: string, delayMs: number) {
+    super(message, delayMs, LOCAL_LIMIT_REASON);
+    this.name = 'RateLimitedError';
+  }
+}
+
+/**
  * Whether `err` is this limiter's own refusal (a full window, the account's block, a use case's block,
  * read before the request): the request it was taken for was never sent. A platform's refusal (a 429,
- * a throttling code) is not: the request reached it.
+ * a throttling code) is not, whatever its reason says: the request reached it.
  */
 export function refusedLocally(err: unknown): boolean {
-  return err instanceof RateLimitedError && err.reason === LOCAL_LIMIT_REASON;
+  return err instanceof LocalLimitError;
 }
 
 export interface WindowLimit {
@@ -342,7 +356,7 @@ export class RedisRateLimiter implements RateLimiter, PrepayLimiter {
   }
 
   refused(waitMs: number): RateLimitedError {
-    return new RateLimitedError(`rate limit of target ${this.targetId}: wait ${waitMs} ms`, waitMs, LOCAL_LIMIT_REASON);
+    return new LocalLimitError(`rate limit of target ${this.targetId}: wait ${waitMs} ms`, waitMs);
   }
 
   /**

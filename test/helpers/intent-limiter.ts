@@ -11,6 +11,7 @@ import type { Once } from '../../src/targets/target.adapter.js';
 import type { RedisClient } from '../../src/store/redis.js';
 import { RateLimitedError } from '../../src/targets/target.errors.js';
 import { mapApiFailure } from '../../src/targets/youtube/youtube.errors.js';
+import { mapFailure as mapWhatnotFailure } from '../../src/targets/whatnot/whatnot.errors.js';
 
 export interface LimitedStep {
   limiter: RedisRateLimiter;
@@ -120,13 +121,14 @@ export async function unlimitedStart({ limiter, once, used }: LimitedStep): Prom
  * the look took the window's token, the write's own is refused. Or the platform refuses the write once
  * it was sent on its token (the window allows 2): `platform-429`, a bare HTTP 429, or `platform-quota`,
  * a 403 quotaExceeded (RateLimitedErrors as YouTube's adapter maps them, not our limiter's
- * 'local_limit'). Returns the refusal's reason, whether the step was forgotten (else the earlier record
+ * 'local_limit'), or `platform-local_limit`, a Whatnot 429 whose problem `type` is `local_limit` (Whatnot's
+ * adapter takes the reason from it: our limiter's reason text, not its refusal). Returns the refusal's reason, whether the step was forgotten (else the earlier record
  * is still there), and the next run's requests (the limits emptied first; the platform accepts them).
  */
 export async function refusedAfterTrustedLook(
   step: LimitedStep,
   redis: RedisClient,
-  how: 'token' | 'use-case' | 'own-look' | 'platform-429' | 'platform-quota',
+  how: 'token' | 'use-case' | 'own-look' | 'platform-429' | 'platform-quota' | 'platform-local_limit',
 ): Promise<{ reason: unknown; left: string; next: string[] }> {
   const { limiter, once, intent, setIntent, limitKeys } = step;
   const [sec] = await redis.time();
@@ -135,12 +137,16 @@ export async function refusedAfterTrustedLook(
   await setIntent('message', earlier);
   if (how === 'token') await redis.zadd(limitKeys.window, now, 'other-0:1'); // the window's one token is another run's
   const sent: string[] = [];
-  let platformRefuses = how === 'platform-429' || how === 'platform-quota';
+  let platformRefuses = how === 'platform-429' || how === 'platform-quota' || how === 'platform-local_limit';
   const write = async (): Promise<{ id: string }> => {
     await limiter.acquire(1, 'pages');
     sent.push('write');
     if (platformRefuses) {
       platformRefuses = false;
+      if (how === 'platform-local_limit') {
+        const problem = { type: 'local_limit', title: 'Too Many Requests', status: 429 };
+        throw mapWhatnotFailure({ kind: 'http', status: 429, body: problem, retryAfter: '1' }, Date.now(), { what: 'add the product', target: { id: 'tgt', partnerId: 'ptn' } }).error;
+      }
       const body = how === 'platform-quota' ? { error: { code: 403, message: 'quota', errors: [{ reason: 'quotaExceeded' }] } } : { error: { code: 429, message: 'slow down' } };
       throw mapApiFailure({ kind: 'http', status: how === 'platform-quota' ? 403 : 429, body, retryAfter: undefined }, Date.now()).error;
     }

@@ -80,6 +80,10 @@ test('a write refused its own token after a trusted look on a token of its own (
 test.each([
   ['platform-429', 'http_429'],
   ['platform-quota', 'quotaExceeded'],
+  // A platform's refusal whose reason reads as our limiter's (Whatnot and TikTok take it from the
+  // answer): still the platform's, put back; our refusal is told by its class (LocalLimitError), not
+  // by its reason text. Taken by that text, it was forgotten and the next run wrote without a look.
+  ['platform-local_limit', 'local_limit'],
 ] as const)("a write the platform refuses (%s) after a trusted look that found nothing is put back: the next run looks again before it writes", async (how, reason) => {
   expect(await refusedAfterTrustedLook(await setUp(2), svc.rt.redis, how)).toEqual({ reason, left: 'put back', next: ['look', 'write'] });
 });

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { newMirror } from '../../src/domain/mirror.js';
 import type { SyncOutcome } from '../../src/mirror/sync.service.js';
 import { SyncRuns } from '../../src/mirror/sync.worker.js';
-import { IntentRepository, LeaseLostError, type MirrorLease } from '../../src/store/intent.repository.js';
+import { IntentCorruptError, IntentRepository, LeaseLostError, type MirrorLease } from '../../src/store/intent.repository.js';
 import { AuthExpiredError, NotMadeError, RetryableError } from '../../src/targets/target.errors.js';
 import { createPartner, retryingUnavailable, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { withClockSkew } from '../helpers/clock.js';
@@ -509,4 +509,31 @@ test('a run that stalled past its lease while it looked a step up does not send 
     expect(made).toBe(0);
     await intents.release(lease);
   }
+});
+
+// The same second start finding a done record it cannot read: the start script decodes a record with
+// cjson, which takes a hex number (or nan, inf) JSON does not, so the script said done and the bare
+// JSON.parse of the record threw a SyntaxError (an internal error, retried for ever). It is
+// IntentCorruptError, as recorded() and the first start say of an unreadable record; nothing sent,
+// the record left as it is.
+test("a second start after a look that finds a done record only cjson reads (a hex number) throws IntentCorruptError, not a SyntaxError: nothing sent, the record kept", async () => {
+  const [P, S, T] = ['sl', 'sl-cjson-only', 'sl-t'];
+  const { intents, lease } = await shortIntents(P, S, T, 'job-token-a', 500);
+  const key = svc.rt.keys.intent(P, S, T, 'g0:create:broadcast');
+  const now = await redisNow();
+  await svc.rt.redis.set(key, JSON.stringify({ status: 'started', owner: 'job-token-earlier', startedAt: new Date(now - 60_000).toISOString(), until: now - 30_000 }), 'EX', 86_400);
+  const unreadable = '{"status":"done","owner":"job-token-b","result":0x10}';
+  expect(() => JSON.parse(unreadable)).toThrow(SyntaxError);
+  let made = 0;
+  const lookup = async (): Promise<string | null> => {
+    await svc.rt.redis.del(svc.rt.keys.mirrorLease(P, S, T));
+    await svc.rt.redis.set(key, unreadable, 'EX', 86_400);
+    return null;
+  };
+  const outcome = intents.scoped(P, S, T, 'g0:create', lease)('broadcast', async () => `made-by-a-${++made}`, lookup);
+  await expect(outcome).rejects.toBeInstanceOf(IntentCorruptError);
+  await expect(outcome).rejects.toMatchObject({ reason: 'intent_corrupt', message: expect.stringContaining('g0:create:broadcast') });
+  expect(made).toBe(0);
+  expect(await svc.rt.redis.get(key)).toBe(unreadable);
+  await intents.release(lease);
 });

@@ -104,9 +104,11 @@ test.each([
   const r = await call(method, path, JSON.stringify(body));
   expect(r.status).toBe(400);
   expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  // The field in quotes, as both problem shapes name it (`unknown field "scope"`, `Unrecognized key: "scope"`):
-  // a bare `scope` was found in Bambuser's expected-shape text (`scopes`) even when no field was named.
-  expect(JSON.stringify(await r.json())).toContain(`\\"${field}\\"`);
+  // Named in `detail` in quotes (`unknown field "scope"`): a bare `scope` was found in Bambuser's
+  // expected-shape text (`scopes`) even when no field was named; and in `errors` by its path.
+  const p = (await r.json()) as { detail: string; errors: { path: string }[] };
+  expect(p.detail).toContain(`unknown field "${field}"`);
+  expect(p.errors.map((e) => e.path)).toContain(field);
   const ok = await call(method, path, JSON.stringify(good));
   expect(ok.status).toBeLessThan(300);
 });
@@ -122,4 +124,31 @@ test('POST /_sim/{platform}/orders with a field it does not take (or one inside 
   }
   expect(((await (await fetch(`${sim.url}/_sim/whatnot/orders`)).json()) as unknown[]).length).toBe(before);
   expect((await call('POST', '/_sim/whatnot/orders', JSON.stringify(base))).status).toBe(201);
+});
+
+/**
+ * One 400 shape for a control body that does not parse, whichever code parses it: the server's own
+ * routes (orders, limits, faults, webhook…: sim.server.ts) and each simulator's (accounts, products,
+ * revocations…: invalidControlBody in sim.platform.ts). They differed: the server's `detail` named no
+ * field ("the request body does not match the expected shape", the fields only in `errors`), the
+ * simulators' had no `errors`. Contract: problem+json, `errors` for validation; here `detail` names the
+ * offending fields and the expected shape too.
+ */
+test.each([
+  ['the server', 'PUT', '/_sim/whatnot/faults', { rate: 2, kinds: [], kind: '500' }, 'rate', 'kind'],
+  ['the server', 'POST', '/_sim/whatnot/orders', { externalId: 'x', productId: 'p', total: { amount: -1, currency: 'USD', tax: 1 } }, 'total.amount', 'total.tax'],
+  ['a simulator', 'POST', '/_sim/youtube/accounts', { scope: 5, highlights: false }, 'scope', 'highlights'],
+  ['a simulator', 'PUT', '/_sim/whatnot/products', { productIds: 'p1', account: 'a', extra: true }, 'productIds', 'extra'],
+] as const)('a bad control body on a route of %s (%s %s) is the one 400 problem shape: detail names the fields and the expected shape, errors lists them', async (_who, method, path, body, invalid, unknown) => {
+  const r = await call(method, path, JSON.stringify(body));
+  expect(r.status).toBe(400);
+  expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const p = (await r.json()) as Record<string, unknown> & { detail: string; errors: { path: string; message: string }[] };
+  expect(Object.keys(p).sort()).toEqual(['detail', 'errors', 'status', 'title', 'type']);
+  expect(p).toMatchObject({ type: 'about:blank', title: 'Invalid request body', status: 400 });
+  expect(p.detail).toContain(`unknown field "${unknown}"`);
+  expect(p.detail).toMatch(new RegExp(`invalid: .*"${invalid.replace('.', '\\.')}" \\(`));
+  expect(p.detail).toMatch(/; expected |; status must be /);
+  expect(p.errors).toEqual(expect.arrayContaining([{ path: unknown, message: expect.stringMatching(/^unknown field/) }, { path: invalid, message: expect.any(String) }]));
+  expect(p.errors.every((e) => typeof e.path === 'string' && typeof e.message === 'string' && e.message !== '')).toBe(true);
 });
