@@ -125,10 +125,13 @@ export const TargetSchema = z.object({
   hasCredentials: z.literal(true).describe('credentials are stored sealed and never returned'),
 });
 
+/** What a viewer key is told of an endpoint's `url` (GET …/endpoints, GET /v1/ops/endpoints). */
+export const ENDPOINT_URL_DESCRIPTION = "the endpoint's URL; a viewer key gets it without what may authenticate it (user:password and the query as `***`: `https://hooks.example.com/in?***`), operator, admin and the partner's own key get it whole";
+
 export const EndpointSchema = z.object({
   id: z.string(),
   partnerId: z.string(),
-  url: z.string(),
+  url: z.string().describe(ENDPOINT_URL_DESCRIPTION),
   events: z.array(z.string()),
   description: z.string().nullable(),
   enabled: z.boolean(),

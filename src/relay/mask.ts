@@ -17,3 +17,24 @@ const USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#'"]*@/gi;
 export function maskSecrets(text: string, secrets: readonly string[] = []): string {
   return redactSecrets(text, secrets, '***').replace(USERINFO, '$1***@').replace(RTMP_KEY, '$1***').replace(QUERY, '$1***');
 }
+
+/**
+ * A URL as a viewer key is shown it, without what authenticates it: user:password (as `***`), the RTMP
+ * key path and the query (maskSecrets). The one mask of every URL a partner gave that may carry a
+ * secret: a show's pull `sourceUrl` (the show view) and an outbound webhook endpoint's `url`
+ * (`…/endpoints`, `/v1/ops/endpoints`: a receiver's `?token=`). Operator, admin and the partner's own key see them whole.
+ */
+export function maskUrlSecrets(url: string): string {
+  let s = url;
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      u.username = '***';
+      u.password = '';
+      s = u.toString();
+    }
+  } catch {
+    // not a URL the WHATWG parser takes: masked as text below
+  }
+  return maskSecrets(s);
+}
