@@ -21,16 +21,22 @@ export const PLATFORM_ID_MAX = PLATFORM_ORDER_ID_MAX_LENGTH;
 const PLATFORM_CREATED_AT_FUTURE_MAX_MS = 366 * DAY_MS;
 
 /**
- * What no platform's order id holds: control characters (\p{Cc}: a NUL, an ESC, a line end), the
- * explicit bidi controls U+202A-U+202E and U+2066-U+2069 (the ones operatorText refuses and
- * platform-text.ts removes) and lone UTF-16 surrogates (well-formed.ts). White space is kept: a
+ * What no platform's order id holds: control characters (\p{Cc}: a NUL, an ESC, a line end), format
+ * characters (\p{Cf}: the explicit bidi controls U+202A-U+202E and U+2066-U+2069 that operatorText
+ * refuses and platform-text.ts removes, the marks U+200E, U+200F, U+061C, the zero-width U+200B-U+200D,
+ * U+2060-U+2064, U+FEFF, a soft hyphen: invisible, so an id that looks like another is not it) and lone
+ * UTF-16 surrogates (well-formed.ts). \p{Cf} holds every bidi control operatorText's BIDI_CONTROL names,
+ * so this check has no list of its own; operatorText keeps the implicit marks (an operator's
+ * right-to-left name may need them), an order id needs none. White space is kept: a
  * Bambuser order id is whatever the merchant's site reports through conversion tracking (an id such
  * as "SO 1001" is possible), and refusing it would lose the order and its refunds for good
  * (reconciliation could not heal it either). A Whatnot webhook with an order id "ord\u0000\u202E1" was stored
  * (200) as sent: shown reversed in the order view and the reports, and found by
- * GET …/orders/{orderId} only through a percent-encoded NUL (attack on npm start, 2026-12-07).
+ * GET …/orders/{orderId} only through a percent-encoded NUL (attack on npm start, 2026-12-07). Format
+ * characters were still taken after that fix (the attack's review): "ord-1\u200B" is another order than
+ * "ord-1" that every view shows alike.
  */
-const UNSAFE_ID = /[\p{Cc}\p{Surrogate}\u202a-\u202e\u2066-\u2069]/u;
+const UNSAFE_ID = /[\p{Cc}\p{Surrogate}\p{Cf}]/u;
 
 /** An outside id the ledger keeps as it is (and a hint it takes): 1 to PLATFORM_ID_MAX characters, none of UNSAFE_ID. */
 export function isPlatformIdText(v: unknown): v is string {
@@ -38,7 +44,7 @@ export function isPlatformIdText(v: unknown): v is string {
 }
 
 export const PLATFORM_ORDER_PROBLEMS = {
-  orderId: `an order id of 1 to ${PLATFORM_ID_MAX} characters, without control characters, bidi controls (U+202A-U+202E, U+2066-U+2069) or lone surrogates`,
+  orderId: `an order id of 1 to ${PLATFORM_ID_MAX} characters, without control characters, format characters (Unicode Cf: bidi controls, zero-width and other invisible characters) or lone surrogates`,
   createdAt: 'an order time from 1970-01-01T00:00:00Z to a year from now',
   total: `a total of 0 to ${Number.MAX_SAFE_INTEGER} minor units in an active ISO 4217 currency`,
   refunded: `a refunded amount of 0 to ${Number.MAX_SAFE_INTEGER} minor units`,

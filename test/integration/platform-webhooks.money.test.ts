@@ -96,7 +96,8 @@ test('"-0.00" is a total of 0, not a refusal and not negative', async () => {
  * An order id is the ledger's key for the order and the order view's path (GET …/orders/{orderId}):
  * a Whatnot webhook with "ord\u0000\u202E1" was stored (200) as sent, shown reversed wherever it was
  * listed and found only through a percent-encoded NUL (attack on npm start, 2026-12-07). No platform's
- * order id holds control or bidi characters or a lone surrogate: the same 400 naming orders.0.orderId.
+ * order id holds control or format characters (Cf: bidi controls, zero-width and other invisible ones)
+ * or a lone surrogate: the same 400 naming orders.0.orderId.
  * (A lone surrogate cannot be put in a URL, so its row's "nothing stored" lookup proves little: the 400 is
  * what holds it.)
  */
@@ -107,6 +108,16 @@ test.each([
   ['an ESC', 'wn-ord\u001b[31m'],
   ['a line feed', 'wn-ord\nx'],
   ['a lone surrogate', 'wn-ord-\ud800'],
+  // Format characters (Unicode Cf): invisible, an id holding one is another id that every view shows alike.
+  ['a U+200B zero-width space', 'wn-ord-1\u200b'],
+  ['a U+200D zero-width joiner', 'wn\u200dord-2'],
+  ['a U+200F right-to-left mark', 'wn-ord-\u200f3'],
+  ['a U+2060 word joiner', 'wn-ord\u2060-4'],
+  ['a U+2064 invisible plus', 'wn-ord-5\u2064'],
+  ['a U+FEFF byte order mark', '\ufeffwn-ord-6'],
+  ['a U+00AD soft hyphen', 'wn-ord\u00ad7'],
+  ['a U+061C Arabic letter mark', 'wn-ord-\u061c8'],
+  ['a U+E0041 tag letter (outside the BMP)', 'wn-ord-9\u{e0041}'],
 ])('an order id holding %s → 400 naming orders.0.orderId, nothing stored', async (_name, id) => {
   const body = JSON.parse(order({}).body) as { data: { id: string } };
   body.data.id = id;
@@ -114,7 +125,7 @@ test.each([
   expect(r.status).toBe(400);
   expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   const p = (await r.json()) as { errors?: { path: string; message: string }[] };
-  expect(p.errors).toEqual([{ path: 'orders.0.orderId', message: expect.stringMatching(/without control characters, bidi controls/) }]);
+  expect(p.errors).toEqual([{ path: 'orders.0.orderId', message: expect.stringMatching(/without control characters, format characters \(Unicode Cf/) }]);
   expect(await stored(encodeURIComponent(id.replace(/[\ud800-\udfff]/g, '')))).toBe(404);
   // The same order under a plain id is stored (the control case: only the id was refused).
   body.data.id = `wn-ord-plain-${++seq}`;
@@ -129,6 +140,9 @@ test.each([
 test.each([
   ['a space', 'SO 1001'],
   ['a no-break space', 'SO\u00a01002'],
+  // Other white space is kept too (no white space is a format character, Cf).
+  ['an ideographic space', 'SO\u30001003'],
+  ['a thin space', 'SO\u20091004'],
 ])('an order id holding %s is stored as sent', async (_name, id) => {
   const body = JSON.parse(order({}).body) as { data: { id: string } };
   body.data.id = id;

@@ -117,3 +117,36 @@ describe('a report the ledger cannot take as it is', () => {
     expect(heal).toEqual([]);
   });
 });
+
+describe('an order id the ledger does not store', () => {
+  /**
+   * Reconciliation refuses the order ids the platform-webhook route refuses (checkPlatformOrder, one
+   * check): control characters, format characters (Unicode Cf: bidi controls, zero-width and other
+   * invisible ones) and lone surrogates. Such an order is an `invalid_order` discrepancy, never healed;
+   * an id with white space is an order like any other.
+   */
+  test.each([
+    ['a NUL', 'ord\u0000x'],
+    ['a U+202E override', 'ord-\u202e1'],
+    ['a U+200B zero-width space', 'ord-1\u200b'],
+    ['a U+200E left-to-right mark', 'ord-\u200e2'],
+    ['a U+2062 invisible times', 'ord\u20623'],
+    ['a U+FEFF byte order mark', '\ufefford-4'],
+    ['a U+00AD soft hyphen', 'ord\u00ad5'],
+  ])('an order id holding %s: invalid_order, not healed (also when the ledger has an order of that id)', (_name, id) => {
+    const now = Date.parse('2026-11-25T00:00:00Z');
+    const detail = (what: string): string => `platform reports orderId ${JSON.stringify(id)}; the ledger takes an order id of 1 to 256 characters, without control characters, format characters (Unicode Cf: bidi controls, zero-width and other invisible characters) or lone surrogates: ${what}`;
+    expect(compareTarget('t1', [order(id, 1000)], [], VOIDED, now)).toEqual({ discrepancies: [{ kind: 'missing_in_ledger', reason: 'invalid_order', targetId: 't1', orderId: id, detail: detail('not added to the ledger'), healed: false }], heal: [] });
+    const ledger = [{ orderId: id, currency: 'USD', gross: 900, refunded: 0 }];
+    expect(compareTarget('t1', [order(id, 1000)], ledger, VOIDED, now).discrepancies).toEqual([{ kind: 'amount_mismatch', reason: 'invalid_order', targetId: 't1', orderId: id, detail: detail('not compared with the ledger'), healed: false }]);
+  });
+
+  test('an order id holding white space is healed as any other', () => {
+    const { discrepancies, heal } = compareTarget('t1', [order('SO 1001', 1000), order('SO\u00a01002', 1000)], [], VOIDED, Date.parse('2026-11-25T00:00:00Z'));
+    expect(discrepancies.map((d) => [d.orderId, d.kind, d.healed, d.reason])).toEqual([
+      ['SO 1001', 'missing_in_ledger', true, undefined],
+      ['SO\u00a01002', 'missing_in_ledger', true, undefined],
+    ]);
+    expect(heal.map((h) => h.orderId)).toEqual(['SO 1001', 'SO\u00a01002']);
+  });
+});
