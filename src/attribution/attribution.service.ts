@@ -167,13 +167,34 @@ export class AttributionService {
    * webhook route refuses a webhook with any (400, nothing stored) instead of answering 200 with
    * `stored: 0`: a malformed amount or date is one 400 whether the adapter's parse or this check finds it.
    */
-  platformOrderProblems(orders: readonly PlatformOrder[]): FieldError[] {
+  async platformOrderProblems(partnerId: string, targetId: string, orders: readonly PlatformOrder[]): Promise<FieldError[]> {
     const out: FieldError[] = [];
     for (const [i, p] of orders.entries()) {
-      const problem = checkPlatformOrder(p, this.now());
+      const problem = await this.platformOrderProblem(partnerId, targetId, p);
       if (problem) out.push({ path: `orders.${i}.${problem}`, message: PLATFORM_ORDER_PROBLEMS[problem] });
     }
     return out;
+  }
+
+  /**
+   * checkPlatformOrder, with an id it refuses for its characters taken when the ledger already holds
+   * this target's order of exactly that id (checkPlatformOrder's `held`). The ledger is read only for
+   * such an id: an ordinary order costs no round trip.
+   */
+  private async platformOrderProblem(partnerId: string, targetId: string, p: PlatformOrder): Promise<keyof typeof PLATFORM_ORDER_PROBLEMS | undefined> {
+    const nowMs = this.now();
+    const problem = checkPlatformOrder(p, nowMs);
+    if (problem !== 'orderId') return problem;
+    const asHeld = checkPlatformOrder(p, nowMs, true);
+    // its length (or no string at all): refused whoever holds it
+    if (asHeld === 'orderId') return problem;
+    return (await this.holdsPlatformOrder(partnerId, targetId, p.orderId)) ? asHeld : problem;
+  }
+
+  /** Whether the ledger holds `targetId`'s platform order of exactly this id (under its ref or its legacy ref). */
+  private async holdsPlatformOrder(partnerId: string, targetId: string, orderId: string): Promise<boolean> {
+    const stored = await this.deps.repo.get(partnerId, await this.platformRef(partnerId, targetId, orderId));
+    return stored?.order.targetId === targetId && stored.order.orderId === orderId;
   }
 
   /**
@@ -183,7 +204,7 @@ export class AttributionService {
   async ingestPlatformOrders(partnerId: string, targetId: string, orders: PlatformOrder[], source: PlatformOrderSource): Promise<OrderOutcome[]> {
     const out: OrderOutcome[] = [];
     for (const p of orders) {
-      const problem = checkPlatformOrder(p, this.now());
+      const problem = await this.platformOrderProblem(partnerId, targetId, p);
       if (problem) {
         this.deps.log.warn({ partnerId, targetId, orderId: p.orderId, problem }, 'platform order skipped');
         continue;

@@ -34,13 +34,20 @@ const PLATFORM_CREATED_AT_FUTURE_MAX_MS = 366 * DAY_MS;
  * (200) as sent: shown reversed in the order view and the reports, and found by
  * GET …/orders/{orderId} only through a percent-encoded NUL (attack on npm start, 2026-12-07). Format
  * characters were still taken after that fix (the attack's review): "ord-1\u200B" is another order than
- * "ord-1" that every view shows alike.
+ * "ord-1" that every view shows alike. \p{Cf} also holds visible signs (the Arabic number signs
+ * U+0600-U+0605 and U+06DD, the joiner U+200D of emoji sequences): refused in an id new to the ledger
+ * too. An id the ledger already holds is taken whatever it holds (checkPlatformOrder's `held`).
  */
 const UNSAFE_ID = /[\p{Cc}\p{Surrogate}\p{Cf}]/u;
 
 /** An outside id the ledger keeps as it is (and a hint it takes): 1 to PLATFORM_ID_MAX characters, none of UNSAFE_ID. */
 export function isPlatformIdText(v: unknown): v is string {
-  return typeof v === 'string' && v.length > 0 && v.length <= PLATFORM_ID_MAX && !UNSAFE_ID.test(v);
+  return isIdLength(v) && !UNSAFE_ID.test(v);
+}
+
+/** 1 to PLATFORM_ID_MAX characters, whatever they are. */
+function isIdLength(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= PLATFORM_ID_MAX;
 }
 
 export const PLATFORM_ORDER_PROBLEMS = {
@@ -50,9 +57,15 @@ export const PLATFORM_ORDER_PROBLEMS = {
   refunded: `a refunded amount of 0 to ${Number.MAX_SAFE_INTEGER} minor units`,
 } as const;
 
-/** The first field of `p` the ledger would refuse, or undefined when it stores it. */
-export function checkPlatformOrder(p: PlatformOrder, nowMs: number): keyof typeof PLATFORM_ORDER_PROBLEMS | undefined {
-  if (!isPlatformIdText(p.orderId)) return 'orderId';
+/**
+ * The first field of `p` the ledger would refuse, or undefined when it stores it. `held`: the ledger
+ * already holds this target's order of exactly this id (stored before UNSAFE_ID refused what it
+ * holds): its id is taken whatever characters it has, within the length, so its refunds are still
+ * applied (the platform's webhook, reconciliation's heal). Refused, such an order lost every refund and
+ * was an invalid_order of every reconciliation run. Only ids new to the ledger are refused.
+ */
+export function checkPlatformOrder(p: PlatformOrder, nowMs: number, held = false): keyof typeof PLATFORM_ORDER_PROBLEMS | undefined {
+  if (!(held ? isIdLength(p.orderId) : isPlatformIdText(p.orderId))) return 'orderId';
   // The same bounds as a partner's order (ingest.service.ts): an unset time serialised as a zero value
   // (`0001-01-01T00:00:00Z`) was stored as an order of year 1, outside every attribution window, and the
   // platform's corrected report then a repeat of it (first write wins by ref): its commission lost.

@@ -9,6 +9,8 @@
  */
 import { CREDENTIALS, postWhatnotWebhook, webhookTargetPerFile } from '../helpers/platforms.js';
 import type { TestService } from '../helpers/service.js';
+import { AttributionRepository, DAY_MS } from '../../src/store/attribution.repository.js';
+import { platformOrderRef } from '../../src/domain/order.js';
 
 const P = 'pmoney';
 const SECRET = 'whsec_' + Buffer.from('platform-webhooks-money-secret').toString('base64');
@@ -137,6 +139,43 @@ test.each([
  * White space is not refused (review of the above): a Bambuser order id is whatever the merchant's site
  * reports, and one refused here would be lost with its refunds for good (reconciliation cannot store it either).
  */
+/**
+ * An order the ledger stored before ids with such characters were refused (neither rule was released
+ * when it was taken): the ledger holds its id exactly, so the platform's refund webhook for it is
+ * applied (200) and so is reconciliation's heal of it. Refused (400 every retry, skipped by the heal),
+ * the commission reversal of its refunds never happened. Only ids new to the ledger are refused.
+ */
+test.each([
+  ['a U+200E left-to-right mark', 'wn-held-\u200e1'],
+  ['a U+200B zero-width space', 'wn-held-2\u200b'],
+  ['a U+202E override', 'wn-held-\u202e3'],
+])('a refund of an order the ledger already holds, its id holding %s, is applied (webhook and reconciliation)', async (_name, id) => {
+  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const ref = platformOrderRef('wn', id);
+  const createdAt = new Date().toISOString();
+  const stored = { ref, orderId: id, source: 'platform_webhook' as const, targetId: 'wn', clickId: undefined, showId: undefined, externalShowId: 'wn-show-1', productId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, lines: [] };
+  await repo.applyOrder(P, stored, { attributed: true, via: 'platform_show', showId: 'held-show', targetId: 'wn', productId: undefined, clickId: undefined, rateBps: 1000 }, { nowMs: Date.now(), holdMs: 30 * DAY_MS });
+  expect(await repo.get(P, ref)).toMatchObject({ gross: 1000, refunded: 0, accrued: 100, reversed: 0 });
+
+  const body = JSON.parse(order({ total: { amount: '10.00', currency: 'USD' }, refunded: { amount: '4.00', currency: 'USD' } }).body) as { data: { id: string; created_at: string } };
+  body.data.id = id;
+  body.data.created_at = createdAt;
+  const r = await post(JSON.stringify(body));
+  expect(r.status).toBe(200);
+  expect(await r.json()).toEqual({ received: 1, stored: 1, new: 0, otherTargetOrders: 0 });
+  expect(await repo.get(P, ref)).toMatchObject({ gross: 1000, refunded: 400, accrued: 100, reversed: 40 });
+
+  // Reconciliation's heal hands the reported order to the same ingest: applied too.
+  const reported = { orderId: id, externalShowId: 'wn-show-1', productId: undefined, clickId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, refunded: { amount: 600, currency: 'USD' }, status: undefined, commission: undefined };
+  expect(await svc.rt.attribution.ingestPlatformOrders(P, 'wn', [reported], 'report')).toMatchObject([{ orderId: id, isNew: false }]);
+  expect(await repo.get(P, ref)).toMatchObject({ refunded: 600, reversed: 60 });
+
+  // An id new to the ledger with the same character is still refused.
+  body.data.id = `${id}-new`;
+  expect((await post(JSON.stringify(body))).status).toBe(400);
+  expect(await repo.get(P, platformOrderRef('wn', `${id}-new`))).toBeNull();
+});
+
 test.each([
   ['a space', 'SO 1001'],
   ['a no-break space', 'SO\u00a01002'],

@@ -96,7 +96,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       // One treatment for a bad amount or date wherever it is found: the adapter's parse (400 above) or
       // the ledger's bounds (a negative total, a time before 1970 or a year ahead): 400, nothing stored.
       // Answering 200 `stored: 0` told the platform its order was taken while none was.
-      const problems = opts.attribution.platformOrderProblems(orders);
+      const problems = await opts.attribution.platformOrderProblems(partnerId, targetId, orders);
       if (problems.length > 0) throw new AppError(400, 'Bad Request', `${target.platform} webhook rejected: an order it carries cannot be stored`, problems);
       // Another target's order is left to it; one that is this target's is claimed for it (when it has
       // to be) before it is stored: a failure between the two leaves the claim, and the retried webhook stores it.
