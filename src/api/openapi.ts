@@ -126,7 +126,7 @@ export const TargetSchema = z.object({
 });
 
 /** What a viewer key is told of an endpoint's `url` (GET …/endpoints, GET /v1/ops/endpoints). */
-export const ENDPOINT_URL_DESCRIPTION = "the endpoint's URL; a viewer key gets it without what may authenticate it (user:password and the query as `***`: `https://hooks.example.com/in?***`), operator, admin and the partner's own key get it whole";
+export const ENDPOINT_URL_DESCRIPTION = "the endpoint's URL; a viewer key gets its scheme, host and port only, without what may authenticate it (user:password, the path but a bare `/`, the query and the fragment as `***`: `https://hooks.slack.com/***`, `https://hooks.example.com/***?***`; Slack, Discord and Zapier put the token in the path), operator, admin and the partner's own key get it whole";
 
 export const EndpointSchema = z.object({
   id: z.string(),

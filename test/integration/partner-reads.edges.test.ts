@@ -134,17 +134,20 @@ describe('targets.patch-unopenable-credentials', () => {
 
 describe('endpoints.url-viewer-mask', () => {
   /**
-   * An outbound webhook endpoint's `url` may carry the receiver's secret (`?token=…`, user:password).
-   * A viewer key read it whole on GET …/endpoints, GET …/endpoints/{e} and the ops console's
-   * GET /v1/ops/endpoints (attack, 2026-12-07). A viewer now gets it masked as a show's `sourceUrl`
-   * (maskUrlSecrets: user:password and the query as `***`); operator, admin and the partner's own key
-   * get it whole, on every one of those routes.
+   * An outbound webhook endpoint's `url` may carry the receiver's secret (`?token=…`, user:password,
+   * or in the path: Slack's `/services/T…/B…/<secret>`, Discord's `/api/webhooks/<id>/<token>`). A
+   * viewer key read it whole on GET …/endpoints, GET …/endpoints/{e} and the ops console's
+   * GET /v1/ops/endpoints (attack, 2026-12-07). A viewer now gets it masked (maskEndpointUrl:
+   * user:password, the path and the query as `***`; scheme, host and port kept); operator, admin and the
+   * partner's own key get it whole, on every one of those routes.
    */
   const P = 'pe';
   const TOKEN = 'ENDPOINTTOKEN0123456789';
   const PASSWORD = 'ENDPOINTPASS0123456789';
   const QUERY_URL = `https://hooks.example.com/in?token=${TOKEN}&v=2`;
   const USERINFO_URL = `https://hook:${PASSWORD}@hooks.example.com/in`;
+  const SLACK_SECRET = 'SLACKSECRET0123456789';
+  const PATH_URL = `https://hooks.example.com/services/T0000/B0000/${SLACK_SECRET}`;
   const keys: Record<string, string> = {};
   const ids: Record<string, string> = {};
 
@@ -167,6 +170,7 @@ describe('endpoints.url-viewer-mask', () => {
       return body.id;
     };
     ids['query'] = await create(QUERY_URL);
+    ids['path'] = await create(PATH_URL);
     // user:password is refused in a new url (assertPublicDestination); one stored before that check is still read.
     ids['userinfo'] = await create('https://hooks.example.com/in');
     expect(await svc.rt.outbound.endpoints.update(P, ids['userinfo'], { url: USERINFO_URL })).toBe(true);
@@ -188,13 +192,15 @@ describe('endpoints.url-viewer-mask', () => {
     };
   };
 
-  test('a viewer key gets the url without its query values and user:password on every route', async () => {
-    const masked = { [ids['query']!]: 'https://hooks.example.com/in?***', [ids['userinfo']!]: 'https://***@hooks.example.com/in' };
-    expect(await urlsSeenBy(keys['viewer']!)).toEqual({ list: masked, get: masked, ops: masked });
+  test('a viewer key gets the url without its query, path and user:password on every route', async () => {
+    const masked = { [ids['query']!]: 'https://hooks.example.com/***?***', [ids['path']!]: 'https://hooks.example.com/***', [ids['userinfo']!]: 'https://***@hooks.example.com/***' };
+    const seen = await urlsSeenBy(keys['viewer']!);
+    expect(seen).toEqual({ list: masked, get: masked, ops: masked });
+    expect(JSON.stringify(seen)).not.toContain(SLACK_SECRET);
   });
 
   test.each(['operator', 'admin', 'partner'])('the %s key gets the url whole on every route', async (role) => {
-    const whole = { [ids['query']!]: QUERY_URL, [ids['userinfo']!]: USERINFO_URL };
+    const whole = { [ids['query']!]: QUERY_URL, [ids['path']!]: PATH_URL, [ids['userinfo']!]: USERINFO_URL };
     expect(await urlsSeenBy(keys[role]!)).toEqual({ list: whole, get: whole, ops: whole });
   });
 });

@@ -1,6 +1,6 @@
 /** Stream keys never reach a log: the masking applied to ffmpeg command lines and ffmpeg's own output. */
 import { copyArgs } from '../../src/relay/ffmpeg.process.js';
-import { maskSecrets } from '../../src/relay/mask.js';
+import { maskEndpointUrl, maskSecrets, maskUrlSecrets } from '../../src/relay/mask.js';
 
 const SHOW_KEY = 'sk_3q2-7wKf0eHcVbN1mPqRsTuVwXyZ0123456789abcde';
 const YT_KEY = 'abcd-efgh-ijkl-mnop-qrst';
@@ -50,4 +50,38 @@ test('an RTMP input is opened without frame-rate probing (a second of start-up);
   expect(rtmp[rtmp.indexOf('-fpsprobesize') + 1]).toBe('0');
   expect(rtmp.indexOf('-fpsprobesize')).toBeLessThan(rtmp.indexOf('-i'));
   expect(copyArgs('http://127.0.0.1:9/p/a.m3u8', 'rtmp://d/app/k', { realtime: true })).not.toContain('-fpsprobesize');
+});
+
+/**
+ * maskUrlSecrets (a show's sourceUrl, an endpoint's url for a viewer key) parses the URL first: a
+ * password the text mask's USERINFO stops at (a `'`, as in `p'w`) is masked only by the parse.
+ */
+test.each([
+  ["https://u:p'w@host/x", 'https://***@host/x'],
+  ['https://user:PASS0123@cdn.example.com/hls/index.m3u8?token=T', 'https://***@cdn.example.com/hls/index.m3u8?***'],
+  ['rtmp://a.rtmp.youtube.com/live2/KEY0123', 'rtmp://a.rtmp.youtube.com/live2/***'],
+])('maskUrlSecrets %s', (url, masked) => {
+  expect(maskUrlSecrets(url)).toBe(masked);
+});
+
+/**
+ * An endpoint's url as a viewer reads it (maskEndpointUrl): the path hides a receiver's token as well
+ * (Slack, Discord, Zapier put it there), so the path and the fragment are hidden too; scheme, host and
+ * port are kept, a bare `/` path too. A show's sourceUrl keeps its path (maskUrlSecrets).
+ */
+test.each([
+  ['https://hooks.slack.com/services/T0123/B0123/SLACKSECRET0123', 'https://hooks.slack.com/***'],
+  ['https://discord.com/api/webhooks/123456/DISCORDTOKEN?wait=true', 'https://discord.com/***?***'],
+  ['https://hooks.zapier.com/hooks/catch/123/abcZAP/', 'https://hooks.zapier.com/***'],
+  ["https://u:p'w@hooks.example.com:8443/in#FRAG", 'https://***@hooks.example.com:8443/***#***'],
+  ['https://hooks.example.com/', 'https://hooks.example.com/'],
+  ['https://hooks.example.com/#FRAG', 'https://hooks.example.com/#***'],
+  ['https://hooks.example.com', 'https://hooks.example.com'],
+  ['not a url /path/SECRET', '***'],
+])('maskEndpointUrl %s', (url, masked) => {
+  expect(maskEndpointUrl(url)).toBe(masked);
+});
+
+test('a sourceUrl keeps its path: only an endpoint url hides it', () => {
+  expect(maskUrlSecrets('https://cdn.example.com/hls/index.m3u8#x')).toBe('https://cdn.example.com/hls/index.m3u8#x');
 });

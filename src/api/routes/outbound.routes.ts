@@ -10,7 +10,7 @@ import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import { OUTBOUND_EVENT_TYPES, type EndpointRecord } from '../../outbound/outbound.types.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
-import { maskUrlSecrets } from '../../relay/mask.js';
+import { maskEndpointUrl } from '../../relay/mask.js';
 import { StreamCursorSchema } from '../../store/stream-id.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { EndpointSchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NoBody, ok, operatorText } from '../openapi.js';
@@ -64,14 +64,15 @@ const Redeliver = z.strictObject({ endpointId: IdSchema.optional() }).nullish();
 
 /**
  * An endpoint as the API shows it; `masked` (a viewer key's read) without what authenticates its URL
- * (maskUrlSecrets): a receiver's `?token=` or user:password is the partner's secret, as a show's
+ * (maskEndpointUrl: user:password, the query, the path and the fragment): a receiver's `?token=`, user:password or
+ * path token (Slack, Discord, Zapier) is the partner's secret, as a show's
  * sourceUrl is. Operator, admin and the partner's own key see it whole.
  */
 export function publicEndpoint(e: EndpointRecord, masked: boolean) {
   return {
     id: e.id,
     partnerId: e.partnerId,
-    url: masked ? maskUrlSecrets(e.url) : e.url,
+    url: masked ? maskEndpointUrl(e.url) : e.url,
     events: e.events,
     description: e.description,
     enabled: e.enabled,
