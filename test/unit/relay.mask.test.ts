@@ -53,35 +53,26 @@ test('an RTMP input is opened without frame-rate probing (a second of start-up);
 });
 
 /**
- * maskUrlSecrets (a show's sourceUrl, an endpoint's url for a viewer key) parses the URL first: a
- * password the text mask's USERINFO stops at (a `'`, as in `p'w`) is masked only by the parse.
+ * maskUrlSecrets (a show's sourceUrl, the base of an endpoint's url for a viewer key) parses the URL
+ * first: a password the text mask's USERINFO stops at (a `'`, as in `p'w`) is masked only by the parse;
+ * a sourceUrl keeps its path and fragment. maskEndpointUrl (an endpoint's url as a viewer reads it)
+ * hides the path and the fragment too: Slack, Discord and Zapier put the receiver's token in the path.
+ * Scheme, host and port are kept, a bare `/` path too.
  */
-test.each([
-  ["https://u:p'w@host/x", 'https://***@host/x'],
-  ['https://user:PASS0123@cdn.example.com/hls/index.m3u8?token=T', 'https://***@cdn.example.com/hls/index.m3u8?***'],
-  ['rtmp://a.rtmp.youtube.com/live2/KEY0123', 'rtmp://a.rtmp.youtube.com/live2/***'],
-])('maskUrlSecrets %s', (url, masked) => {
-  expect(maskUrlSecrets(url)).toBe(masked);
-});
-
-/**
- * An endpoint's url as a viewer reads it (maskEndpointUrl): the path hides a receiver's token as well
- * (Slack, Discord, Zapier put it there), so the path and the fragment are hidden too; scheme, host and
- * port are kept, a bare `/` path too. A show's sourceUrl keeps its path (maskUrlSecrets).
- */
-test.each([
-  ['https://hooks.slack.com/services/T0123/B0123/SLACKSECRET0123', 'https://hooks.slack.com/***'],
-  ['https://discord.com/api/webhooks/123456/DISCORDTOKEN?wait=true', 'https://discord.com/***?***'],
-  ['https://hooks.zapier.com/hooks/catch/123/abcZAP/', 'https://hooks.zapier.com/***'],
-  ["https://u:p'w@hooks.example.com:8443/in#FRAG", 'https://***@hooks.example.com:8443/***#***'],
-  ['https://hooks.example.com/', 'https://hooks.example.com/'],
-  ['https://hooks.example.com/#FRAG', 'https://hooks.example.com/#***'],
-  ['https://hooks.example.com', 'https://hooks.example.com'],
-  ['not a url /path/SECRET', '***'],
-])('maskEndpointUrl %s', (url, masked) => {
-  expect(maskEndpointUrl(url)).toBe(masked);
-});
-
-test('a sourceUrl keeps its path: only an endpoint url hides it', () => {
-  expect(maskUrlSecrets('https://cdn.example.com/hls/index.m3u8#x')).toBe('https://cdn.example.com/hls/index.m3u8#x');
+const MASKS = { maskUrlSecrets, maskEndpointUrl };
+test.each<[keyof typeof MASKS, string, string]>([
+  ['maskUrlSecrets', "https://u:p'w@host/x", 'https://***@host/x'],
+  ['maskUrlSecrets', 'https://user:PASS0123@cdn.example.com/hls/index.m3u8?token=T', 'https://***@cdn.example.com/hls/index.m3u8?***'],
+  ['maskUrlSecrets', 'rtmp://a.rtmp.youtube.com/live2/KEY0123', 'rtmp://a.rtmp.youtube.com/live2/***'],
+  ['maskUrlSecrets', 'https://cdn.example.com/hls/index.m3u8#x', 'https://cdn.example.com/hls/index.m3u8#x'],
+  ['maskEndpointUrl', 'https://hooks.slack.com/services/T0123/B0123/SLACKSECRET0123', 'https://hooks.slack.com/***'],
+  ['maskEndpointUrl', 'https://discord.com/api/webhooks/123456/DISCORDTOKEN?wait=true', 'https://discord.com/***?***'],
+  ['maskEndpointUrl', 'https://hooks.zapier.com/hooks/catch/123/abcZAP/', 'https://hooks.zapier.com/***'],
+  ['maskEndpointUrl', "https://u:p'w@hooks.example.com:8443/in#FRAG", 'https://***@hooks.example.com:8443/***#***'],
+  ['maskEndpointUrl', 'https://hooks.example.com/', 'https://hooks.example.com/'],
+  ['maskEndpointUrl', 'https://hooks.example.com/#FRAG', 'https://hooks.example.com/#***'],
+  ['maskEndpointUrl', 'https://hooks.example.com', 'https://hooks.example.com'],
+  ['maskEndpointUrl', 'not a url /path/SECRET', '***'],
+])('%s %s', (mask, url, masked) => {
+  expect(MASKS[mask](url)).toBe(masked);
 });
