@@ -36,9 +36,18 @@ const PLATFORM_CREATED_AT_FUTURE_MAX_MS = 366 * DAY_MS;
  * characters were still taken after that fix (the attack's review): "ord-1\u200B" is another order than
  * "ord-1" that every view shows alike. \p{Cf} also holds visible signs (the Arabic number signs
  * U+0600-U+0605 and U+06DD, the joiner U+200D of emoji sequences): refused in an id new to the ledger
- * too. An id the ledger already holds is taken whatever it holds (checkPlatformOrder's `held`).
+ * too. An id the ledger already holds is taken with its control and format characters (checkPlatformOrder's
+`held`), never with a lone surrogate (LONE_SURROGATE).
  */
 const UNSAFE_ID = /[\p{Cc}\p{Surrogate}\p{Cf}]/u;
+
+/**
+ * A lone UTF-16 surrogate (a pair is one code point under `u`): refused in every order id, held or not.
+ * Such an id cannot be stored as it is: the ledger's key is sent to Redis as UTF-8, where every lone
+ * surrogate becomes U+FFFD, so 'wn-ls-\ud800' and 'wn-ls-\udc00' are one ledger record. Taken as held,
+ * a signed webhook for 'wn-ls-\udc00' had its refund applied to the stored 'wn-ls-\ud800' (re-review).
+ */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /** An outside id the ledger keeps as it is (and a hint it takes): 1 to PLATFORM_ID_MAX characters, none of UNSAFE_ID. */
 export function isPlatformIdText(v: unknown): v is string {
@@ -48,6 +57,11 @@ export function isPlatformIdText(v: unknown): v is string {
 /** 1 to PLATFORM_ID_MAX characters, whatever they are. */
 function isIdLength(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= PLATFORM_ID_MAX;
+}
+
+/** An id the ledger already holds is taken as it is: 1 to PLATFORM_ID_MAX characters, no lone surrogate (one the ledger cannot hold faithfully). */
+function isHeldIdText(v: unknown): v is string {
+  return isIdLength(v) && !LONE_SURROGATE.test(v);
 }
 
 export const PLATFORM_ORDER_PROBLEMS = {
@@ -60,12 +74,13 @@ export const PLATFORM_ORDER_PROBLEMS = {
 /**
  * The first field of `p` the ledger would refuse, or undefined when it stores it. `held`: the ledger
  * already holds this target's order of exactly this id (stored before UNSAFE_ID refused what it
- * holds): its id is taken whatever characters it has, within the length, so its refunds are still
- * applied (the platform's webhook, reconciliation's heal). Refused, such an order lost every refund and
- * was an invalid_order of every reconciliation run. Only ids new to the ledger are refused.
+ * holds): its id is taken with control and format characters, within the length, so its refunds are
+ * still applied (the platform's webhook, reconciliation's heal). Refused, such an order lost every
+ * refund and was an invalid_order of every reconciliation run. Only ids new to the ledger are refused
+ * for those; a lone surrogate is refused in every id (LONE_SURROGATE: no ledger record is exactly it).
  */
 export function checkPlatformOrder(p: PlatformOrder, nowMs: number, held = false): keyof typeof PLATFORM_ORDER_PROBLEMS | undefined {
-  if (!(held ? isIdLength(p.orderId) : isPlatformIdText(p.orderId))) return 'orderId';
+  if (!(held ? isHeldIdText(p.orderId) : isPlatformIdText(p.orderId))) return 'orderId';
   // The same bounds as a partner's order (ingest.service.ts): an unset time serialised as a zero value
   // (`0001-01-01T00:00:00Z`) was stored as an order of year 1, outside every attribution window, and the
   // platform's corrected report then a repeat of it (first write wins by ref): its commission lost.

@@ -9,17 +9,19 @@
  */
 import { CREDENTIALS, postWhatnotWebhook, webhookTargetPerFile } from '../helpers/platforms.js';
 import type { TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
 import { AttributionRepository, DAY_MS } from '../../src/store/attribution.repository.js';
-import { platformOrderRef } from '../../src/domain/order.js';
+import { legacyPlatformOrderRef, platformOrderRef } from '../../src/domain/order.js';
 
 const P = 'pmoney';
 const SECRET = 'whsec_' + Buffer.from('platform-webhooks-money-secret').toString('base64');
 let svc: TestService;
+let sim: TestSim;
 
 webhookTargetPerFile(
   P,
   (s) => ({ id: 'wn', platform: 'whatnot', name: 'wn', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: SECRET }, baseUrl: s.base('whatnot') }),
-  (started) => ({ svc } = started),
+  (started) => ({ svc, sim } = started),
 );
 
 let seq = 0;
@@ -187,4 +189,89 @@ test.each([
   body.data.id = id;
   expect((await post(JSON.stringify(body))).status).toBe(200);
   expect(await stored(encodeURIComponent(id))).toBe(200);
+});
+
+/** A platform order as a report (or an adapter's parse) gives it, for the ledger's own check. */
+function reportedOrder(orderId: string, createdAt: string, refunded = 0): Parameters<TestService['rt']['attribution']['ingestPlatformOrders']>[2][number] {
+  return { orderId, externalShowId: 'wn-show-1', productId: undefined, clickId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, refunded: { amount: refunded, currency: 'USD' }, status: undefined, commission: undefined };
+}
+
+/** An order of `targetId` the ledger stored (before the id rules), under `ref`. */
+async function storeHeld(ref: string, targetId: string, orderId: string, createdAt: string): Promise<void> {
+  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const o = { ref, orderId, source: 'platform_webhook' as const, targetId, clickId: undefined, showId: undefined, externalShowId: 'wn-show-1', productId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, lines: [] };
+  await repo.applyOrder(P, o, { attributed: true, via: 'platform_show', showId: 'held-show', targetId, productId: undefined, clickId: undefined, rateBps: 1000 }, { nowMs: Date.now(), holdMs: 30 * DAY_MS });
+}
+
+/**
+ * A lone surrogate is refused in every order id, held or not (re-review): the ledger's key goes to
+ * Redis as UTF-8, where each lone surrogate is U+FFFD, so the ledger holding 'wn-ls-\ud800' answered
+ * "held" for 'wn-ls-\udc00' too, and a signed webhook for that other id had its refund applied to the
+ * stored order (200 {stored: 1, new: 0}). Such an id cannot be held exactly: 400, nothing applied.
+ */
+test('an order id with a lone surrogate is refused even when the ledger holds a record under it', async () => {
+  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const createdAt = new Date().toISOString();
+  await storeHeld(platformOrderRef('wn', 'wn-ls-\ud800'), 'wn', 'wn-ls-\ud800', createdAt);
+  const held = platformOrderRef('wn', 'wn-ls-\ufffd');
+  expect(await repo.get(P, held)).toMatchObject({ gross: 1000, refunded: 0, reversed: 0 });
+  for (const id of ['wn-ls-\udc00', 'wn-ls-\ud800']) {
+    const body = JSON.parse(order({ total: { amount: '10.00', currency: 'USD' }, refunded: { amount: '4.00', currency: 'USD' } }).body) as { data: { id: string; created_at: string } };
+    body.data.id = id;
+    body.data.created_at = createdAt;
+    const r = await post(JSON.stringify(body));
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { errors?: { path: string }[] }).errors).toEqual([expect.objectContaining({ path: 'orders.0.orderId' })]);
+    // Nor does reconciliation's heal apply it.
+    expect(await svc.rt.attribution.ingestPlatformOrders(P, 'wn', [reportedOrder(id, createdAt, 600)], 'report')).toEqual([]);
+  }
+  expect(await repo.get(P, held)).toMatchObject({ gross: 1000, refunded: 0, reversed: 0 });
+});
+
+/**
+ * Held means held by the target the order is checked for: target `lg`'s ref for order `z:\u200e7` is
+ * target `lg:z`'s legacy ref for its order `\u200e7` (before keyPart). That record is `lg:z`'s, so the id
+ * is new to `lg`'s ledger and refused there, while `lg:z` holds it.
+ */
+test("an order id held by another target (its legacy ref) is not held for this one", async () => {
+  const createdAt = new Date().toISOString();
+  await storeHeld(legacyPlatformOrderRef('lg:z', '\u200e7'), 'lg:z', '\u200e7', createdAt);
+  expect(await svc.rt.attribution.platformOrderProblems(P, 'lg', [reportedOrder('z:\u200e7', createdAt)])).toEqual([{ path: 'orders.0.orderId', message: expect.stringMatching(/format characters/) }]);
+  expect(await svc.rt.attribution.platformOrderProblems(P, 'lg:z', [reportedOrder('\u200e7', createdAt)])).toEqual([]);
+});
+
+/**
+ * Two targets on one Whatnot seller (a shared platform account): target wn2 holds 'SO\u200e1001'
+ * (stored before the id rules). The account's webhook for it reached wn's URL: the held check looked
+ * in wn's ledger (before the orders were sorted between the targets), missed, and the webhook was a
+ * 400 on every retry. It is wn2's order (rule 1: its ledger holds it): 200, left to wn2; at wn2's URL
+ * its refund is applied. A new id with the character is still refused at either URL.
+ */
+test("a shared account's webhook at one target's URL, for an order id another target holds: 200, the order left to that target", async () => {
+  const t = await svc.api(`/v1/partners/${P}/targets`, { json: { id: 'wn2', platform: 'whatnot', name: 'wn2', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, enabled: false } });
+  expect(t.status).toBe(201);
+  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const id = 'SO\u200e1001';
+  const createdAt = new Date().toISOString();
+  await storeHeld(platformOrderRef('wn2', id), 'wn2', id, createdAt);
+  const body = JSON.parse(order({ total: { amount: '10.00', currency: 'USD' }, refunded: { amount: '4.00', currency: 'USD' } }).body) as { data: { id: string; created_at: string } };
+  body.data.id = id;
+  body.data.created_at = createdAt;
+  const atWn = await post(JSON.stringify(body));
+  expect(atWn.status).toBe(200);
+  expect(await atWn.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1 });
+  expect(await repo.get(P, platformOrderRef('wn', id))).toBeNull();
+  const atWn2 = await postWhatnotWebhook(svc, 'wn2', SECRET, JSON.stringify(body));
+  expect(atWn2.status).toBe(200);
+  expect(await atWn2.json()).toEqual({ received: 1, stored: 1, new: 0, otherTargetOrders: 0 });
+  expect(await repo.get(P, platformOrderRef('wn2', id))).toMatchObject({ gross: 1000, refunded: 400, reversed: 40 });
+  // An id no target holds, with the same character: refused by the target it is sorted to (wn, the first
+  // to see it, claims it); at wn2's URL it is wn's order, left to it. Stored under neither.
+  body.data.id = 'SO\u200e1002';
+  const r = await post(JSON.stringify(body));
+  expect(r.status).toBe(400);
+  expect(((await r.json()) as { errors?: { path: string }[] }).errors).toEqual([expect.objectContaining({ path: 'orders.0.orderId' })]);
+  const later = await postWhatnotWebhook(svc, 'wn2', SECRET, JSON.stringify(body));
+  expect(await later.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1 });
+  for (const target of ['wn', 'wn2']) expect(await repo.get(P, platformOrderRef(target, body.data.id))).toBeNull();
 });

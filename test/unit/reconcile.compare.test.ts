@@ -171,6 +171,18 @@ describe('an order id the ledger does not store', () => {
     expect(both.heal).toEqual([reported]);
   });
 
+  /**
+   * A lone surrogate is refused even in an id the ledger "holds" (re-review): the ledger's key goes to
+   * Redis as UTF-8, each lone surrogate as U+FFFD, so a lookup of 'ord-\udc00' finds the order stored as
+   * 'ord-\ud800': not the same id. It is an invalid_order, never healed onto that record.
+   */
+  test('an order id holding a lone surrogate that the ledger lookup found: invalid_order, not healed', () => {
+    const id = 'ord-\udc00';
+    const { discrepancies, heal } = compareTarget('t1', [order(id, 1000, 400)], [{ orderId: id, currency: 'USD', gross: 1000, refunded: 0 }], VOIDED, Date.parse('2026-11-25T00:00:00Z'));
+    expect(discrepancies).toEqual([expect.objectContaining({ kind: 'amount_mismatch', reason: 'invalid_order', orderId: id, healed: false, detail: expect.stringContaining(String.raw`"ord-\udc00"`) })]);
+    expect(heal).toEqual([]);
+  });
+
   test('an order id holding white space is healed as any other', () => {
     const { discrepancies, heal } = compareTarget('t1', [order('SO 1001', 1000), order('SO\u00a01002', 1000)], [], VOIDED, Date.parse('2026-11-25T00:00:00Z'));
     expect(discrepancies.map((d) => [d.orderId, d.kind, d.healed, d.reason])).toEqual([
