@@ -6181,6 +6181,42 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/unit/relay.mask.test.ts', 'test/integration/partner-reads.edges.test.ts'],
     testName: 'maskEndpointUrl|a viewer key gets the url without',
   },
+  {
+    name: 'held-order-id-lone-surrogate',
+    what: "an order id the ledger holds is taken with a lone surrogate too (src/attribution/platform-order-check.ts checkPlatformOrder's `held`): the ledger's key goes to Redis as UTF-8, each lone surrogate as U+FFFD, so a signed webhook for 'wn-ls-\\udc00' had its refund applied to the stored 'wn-ls-\\ud800' (and reconciliation compared and healed it)",
+    file: 'src/attribution/platform-order-check.ts',
+    from: 'held ? isHeldIdText(p.orderId)',
+    to: 'held ? isIdLength(p.orderId)',
+    tests: ['test/integration/platform-webhooks.money.test.ts', 'test/unit/reconcile.compare.test.ts'],
+    testName: 'lone surrogate',
+  },
+  {
+    name: 'webhook-held-lookup-before-sorting',
+    what: "the platform-webhook route looks every order's id up in its own target's ledger before the orders are sorted between the targets of a shared account (src/api/routes/platform-webhooks.routes.ts): target B holding 'SO\\u200e1001', the account's webhook at A's URL is a 400 on every retry, A's own orders with it",
+    file: 'src/api/routes/platform-webhooks.routes.ts',
+    from: 'platformOrderProblems(partnerId, targetId, orders, () => false)',
+    to: 'platformOrderProblems(partnerId, targetId, orders)',
+    tests: ['test/integration/platform-webhooks.money.test.ts'],
+    testName: "a shared account's webhook",
+  },
+  {
+    name: 'webhook-own-order-id-unlooked',
+    what: "the platform-webhook route checks its own target's orders as another target's (src/api/routes/platform-webhooks.routes.ts, the check after webhookOrders): a new order id with a format character answers 200 `stored: 0` (the ingest skips it) instead of the 400 naming orders.0.orderId",
+    file: 'src/api/routes/platform-webhooks.routes.ts',
+    from: 'orders, (p) => kept.has(p))',
+    to: 'orders, () => false)',
+    tests: ['test/integration/platform-webhooks.money.test.ts'],
+    testName: 'an order id holding',
+  },
+  {
+    name: 'held-order-id-any-target',
+    what: "a record under the target's ref counts as held whoever's it is (src/attribution/attribution.service.ts holdsPlatformOrder `stored !== null`): target `lg`'s order 'z:\\u200e7' is taken as held because target `lg:z` stores its order '\\u200e7' under the legacy ref '@lg:z:\\u200e7'",
+    file: 'src/attribution/attribution.service.ts',
+    from: 'return stored?.order.targetId === targetId && stored.order.orderId === orderId;',
+    to: 'return stored !== null;',
+    tests: ['test/integration/platform-webhooks.money.test.ts'],
+    testName: 'held by another target',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
