@@ -98,9 +98,10 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       // Answering 200 `stored: 0` told the platform its order was taken while none was.
       // Checked here for what no target's ledger takes; an id with a control or format character only
       // once it is known whose the order is (below): a held one is taken by the target that holds it.
-      const refused = (problems: FieldError[]): AppError => new AppError(400, 'Bad Request', `${target.platform} webhook rejected: an order it carries cannot be stored`, problems);
-      const problems = await opts.attribution.platformOrderProblems(partnerId, targetId, orders, () => false);
-      if (problems.length > 0) throw refused(problems);
+      const refuse = (problems: FieldError[]): void => {
+        if (problems.length > 0) throw new AppError(400, 'Bad Request', `${target.platform} webhook rejected: an order it carries cannot be stored`, problems);
+      };
+      refuse(await opts.attribution.platformOrderProblems(partnerId, targetId, orders, () => false));
       // Another target's order is left to it; one that is this target's is claimed for it (when it has
       // to be) before it is stored: a failure between the two leaves the claim, and the retried webhook stores it.
       const { mine, others } = await opts.accounts.webhookOrders(target, orders, adapter);
@@ -108,8 +109,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       // holds it. Another target's order is not looked up in this one's ledger: target B holding
       // 'SO\u200E1001', the account's webhook at A's URL was refused whole, A's own orders with it.
       const kept = new Set(mine);
-      const idProblems = await opts.attribution.platformOrderProblems(partnerId, targetId, orders, (p) => kept.has(p));
-      if (idProblems.length > 0) throw refused(idProblems);
+      refuse(await opts.attribution.platformOrderProblems(partnerId, targetId, orders, (p) => kept.has(p)));
       const stored = await opts.attribution.ingestPlatformOrders(partnerId, targetId, mine, 'webhook');
       return reply.status(200).send({ received: orders.length, stored: stored.length, new: stored.filter((o) => o.isNew).length, otherTargetOrders: others });
     },
