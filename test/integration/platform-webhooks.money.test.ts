@@ -141,6 +141,26 @@ test.each([
  * White space is not refused (review of the above): a Bambuser order id is whatever the merchant's site
  * reports, and one refused here would be lost with its refunds for good (reconciliation cannot store it either).
  */
+/** A platform order as a report (or an adapter's parse) gives it, for the ledger's own check. */
+function reportedOrder(orderId: string, createdAt: string, refunded = 0): Parameters<TestService['rt']['attribution']['ingestPlatformOrders']>[2][number] {
+  return { orderId, externalShowId: 'wn-show-1', productId: undefined, clickId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, refunded: { amount: refunded, currency: 'USD' }, status: undefined, commission: undefined };
+}
+
+/** An order of `targetId` the ledger stored (before the id rules), under `ref`. */
+async function storeHeld(ref: string, targetId: string, orderId: string, createdAt: string): Promise<void> {
+  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const o = { ref, orderId, source: 'platform_webhook' as const, targetId, clickId: undefined, showId: undefined, externalShowId: 'wn-show-1', productId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, lines: [] };
+  await repo.applyOrder(P, o, { attributed: true, via: 'platform_show', showId: 'held-show', targetId, productId: undefined, clickId: undefined, rateBps: 1000 }, { nowMs: Date.now(), holdMs: 30 * DAY_MS });
+}
+
+/** A signed-body's order for `id`, created at `createdAt`: a total of 10.00 USD with 4.00 refunded. */
+function refundBody(id: string, createdAt: string): { data: { id: string; created_at: string } } {
+  const body = JSON.parse(order({ total: { amount: '10.00', currency: 'USD' }, refunded: { amount: '4.00', currency: 'USD' } }).body) as { data: { id: string; created_at: string } };
+  body.data.id = id;
+  body.data.created_at = createdAt;
+  return body;
+}
+
 /**
  * An order the ledger stored before ids with such characters were refused (neither rule was released
  * when it was taken): the ledger holds its id exactly, so the platform's refund webhook for it is
@@ -155,21 +175,17 @@ test.each([
   const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
   const ref = platformOrderRef('wn', id);
   const createdAt = new Date().toISOString();
-  const stored = { ref, orderId: id, source: 'platform_webhook' as const, targetId: 'wn', clickId: undefined, showId: undefined, externalShowId: 'wn-show-1', productId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, lines: [] };
-  await repo.applyOrder(P, stored, { attributed: true, via: 'platform_show', showId: 'held-show', targetId: 'wn', productId: undefined, clickId: undefined, rateBps: 1000 }, { nowMs: Date.now(), holdMs: 30 * DAY_MS });
+  await storeHeld(ref, 'wn', id, createdAt);
   expect(await repo.get(P, ref)).toMatchObject({ gross: 1000, refunded: 0, accrued: 100, reversed: 0 });
 
-  const body = JSON.parse(order({ total: { amount: '10.00', currency: 'USD' }, refunded: { amount: '4.00', currency: 'USD' } }).body) as { data: { id: string; created_at: string } };
-  body.data.id = id;
-  body.data.created_at = createdAt;
+  const body = refundBody(id, createdAt);
   const r = await post(JSON.stringify(body));
   expect(r.status).toBe(200);
   expect(await r.json()).toEqual({ received: 1, stored: 1, new: 0, otherTargetOrders: 0 });
   expect(await repo.get(P, ref)).toMatchObject({ gross: 1000, refunded: 400, accrued: 100, reversed: 40 });
 
   // Reconciliation's heal hands the reported order to the same ingest: applied too.
-  const reported = { orderId: id, externalShowId: 'wn-show-1', productId: undefined, clickId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, refunded: { amount: 600, currency: 'USD' }, status: undefined, commission: undefined };
-  expect(await svc.rt.attribution.ingestPlatformOrders(P, 'wn', [reported], 'report')).toMatchObject([{ orderId: id, isNew: false }]);
+  expect(await svc.rt.attribution.ingestPlatformOrders(P, 'wn', [reportedOrder(id, createdAt, 600)], 'report')).toMatchObject([{ orderId: id, isNew: false }]);
   expect(await repo.get(P, ref)).toMatchObject({ refunded: 600, reversed: 60 });
 
   // An id new to the ledger with the same character is still refused.
@@ -191,18 +207,6 @@ test.each([
   expect(await stored(encodeURIComponent(id))).toBe(200);
 });
 
-/** A platform order as a report (or an adapter's parse) gives it, for the ledger's own check. */
-function reportedOrder(orderId: string, createdAt: string, refunded = 0): Parameters<TestService['rt']['attribution']['ingestPlatformOrders']>[2][number] {
-  return { orderId, externalShowId: 'wn-show-1', productId: undefined, clickId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, refunded: { amount: refunded, currency: 'USD' }, status: undefined, commission: undefined };
-}
-
-/** An order of `targetId` the ledger stored (before the id rules), under `ref`. */
-async function storeHeld(ref: string, targetId: string, orderId: string, createdAt: string): Promise<void> {
-  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
-  const o = { ref, orderId, source: 'platform_webhook' as const, targetId, clickId: undefined, showId: undefined, externalShowId: 'wn-show-1', productId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, lines: [] };
-  await repo.applyOrder(P, o, { attributed: true, via: 'platform_show', showId: 'held-show', targetId, productId: undefined, clickId: undefined, rateBps: 1000 }, { nowMs: Date.now(), holdMs: 30 * DAY_MS });
-}
-
 /**
  * A lone surrogate is refused in every order id, held or not (re-review): the ledger's key goes to
  * Redis as UTF-8, where each lone surrogate is U+FFFD, so the ledger holding 'wn-ls-\ud800' answered
@@ -216,10 +220,7 @@ test('an order id with a lone surrogate is refused even when the ledger holds a 
   const held = platformOrderRef('wn', 'wn-ls-\ufffd');
   expect(await repo.get(P, held)).toMatchObject({ gross: 1000, refunded: 0, reversed: 0 });
   for (const id of ['wn-ls-\udc00', 'wn-ls-\ud800']) {
-    const body = JSON.parse(order({ total: { amount: '10.00', currency: 'USD' }, refunded: { amount: '4.00', currency: 'USD' } }).body) as { data: { id: string; created_at: string } };
-    body.data.id = id;
-    body.data.created_at = createdAt;
-    const r = await post(JSON.stringify(body));
+    const r = await post(JSON.stringify(refundBody(id, createdAt)));
     expect(r.status).toBe(400);
     expect(((await r.json()) as { errors?: { path: string }[] }).errors).toEqual([expect.objectContaining({ path: 'orders.0.orderId' })]);
     // Nor does reconciliation's heal apply it.
@@ -254,9 +255,7 @@ test("a shared account's webhook at one target's URL, for an order id another ta
   const id = 'SO\u200e1001';
   const createdAt = new Date().toISOString();
   await storeHeld(platformOrderRef('wn2', id), 'wn2', id, createdAt);
-  const body = JSON.parse(order({ total: { amount: '10.00', currency: 'USD' }, refunded: { amount: '4.00', currency: 'USD' } }).body) as { data: { id: string; created_at: string } };
-  body.data.id = id;
-  body.data.created_at = createdAt;
+  const body = refundBody(id, createdAt);
   const atWn = await post(JSON.stringify(body));
   expect(atWn.status).toBe(200);
   expect(await atWn.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1 });
