@@ -125,10 +125,13 @@ export const TargetSchema = z.object({
   hasCredentials: z.literal(true).describe('credentials are stored sealed and never returned'),
 });
 
+/** What a viewer key is told of an endpoint's `url` (GET …/endpoints, GET /v1/ops/endpoints). */
+export const ENDPOINT_URL_DESCRIPTION = "the endpoint's URL; a viewer key gets its scheme, host and port only, without what may authenticate it (user:password, the path but a bare `/`, the query and the fragment as `***`: `https://hooks.slack.com/***`, `https://hooks.example.com/***?***`; Slack, Discord and Zapier put the token in the path), operator, admin and the partner's own key get it whole";
+
 export const EndpointSchema = z.object({
   id: z.string(),
   partnerId: z.string(),
-  url: z.string(),
+  url: z.string().describe(ENDPOINT_URL_DESCRIPTION),
   events: z.array(z.string()),
   description: z.string().nullable(),
   enabled: z.boolean(),

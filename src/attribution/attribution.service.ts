@@ -166,14 +166,47 @@ export class AttributionService {
    * The orders ingestPlatformOrders would skip, as field errors (`orders.{i}.{field}`). The platform
    * webhook route refuses a webhook with any (400, nothing stored) instead of answering 200 with
    * `stored: 0`: a malformed amount or date is one 400 whether the adapter's parse or this check finds it.
+   * `stores`: whether `targetId` stores the order (the webhook's orders are sorted between the targets of
+   * a shared platform account: AccountOrders.webhookOrders). Only such an order's id is looked up in
+   * `targetId`'s ledger; any other is checked for what no ledger takes (its length, a lone surrogate, its
+   * amounts and time): its id may be held by the target it is left to (a target B holding
+   * 'SO\u200E1001' made A's webhook of the account a 400 on every retry, A's own orders with it).
    */
-  platformOrderProblems(orders: readonly PlatformOrder[]): FieldError[] {
+  async platformOrderProblems(partnerId: string, targetId: string, orders: readonly PlatformOrder[], stores: (p: PlatformOrder) => boolean = () => true): Promise<FieldError[]> {
     const out: FieldError[] = [];
     for (const [i, p] of orders.entries()) {
-      const problem = checkPlatformOrder(p, this.now());
+      const problem = stores(p) ? await this.platformOrderProblem(partnerId, targetId, p) : checkPlatformOrder(p, this.now(), true);
       if (problem) out.push({ path: `orders.${i}.${problem}`, message: PLATFORM_ORDER_PROBLEMS[problem] });
     }
     return out;
+  }
+
+  /**
+   * checkPlatformOrder, with an id it refuses for a control or format character taken when the ledger
+   * already holds this target's order of exactly that id (checkPlatformOrder's `held`). The ledger is
+   * read only for such an id: an ordinary order costs no round trip.
+   */
+  private async platformOrderProblem(partnerId: string, targetId: string, p: PlatformOrder): Promise<keyof typeof PLATFORM_ORDER_PROBLEMS | undefined> {
+    const nowMs = this.now();
+    const problem = checkPlatformOrder(p, nowMs);
+    if (problem !== 'orderId') return problem;
+    const asHeld = checkPlatformOrder(p, nowMs, true);
+    // its length, a lone surrogate (or no string at all): refused whoever holds it
+    if (asHeld === 'orderId') return problem;
+    return (await this.holdsPlatformOrder(partnerId, targetId, p.orderId)) ? asHeld : problem;
+  }
+
+  /**
+   * Whether the ledger holds `targetId`'s platform order of exactly this id (under its ref or its legacy
+   * ref). The ref is the record's key, and an id without lone surrogates (checkPlatformOrder refuses them
+   * first) is that key exactly in UTF-8: a record found under it is an order of this id, of whichever
+   * target the record names (another's legacy ref: target `t`'s `z:7` is target `t:z`'s `7`). The id in
+   * the unpacked order is the one asked for (packOrder leaves it out; unpackOrder derives it from the ref):
+   * its check only catches another target's legacy ref, as the target check does.
+   */
+  private async holdsPlatformOrder(partnerId: string, targetId: string, orderId: string): Promise<boolean> {
+    const stored = await this.deps.repo.get(partnerId, await this.platformRef(partnerId, targetId, orderId));
+    return stored?.order.targetId === targetId && stored.order.orderId === orderId;
   }
 
   /**
@@ -183,7 +216,7 @@ export class AttributionService {
   async ingestPlatformOrders(partnerId: string, targetId: string, orders: PlatformOrder[], source: PlatformOrderSource): Promise<OrderOutcome[]> {
     const out: OrderOutcome[] = [];
     for (const p of orders) {
-      const problem = checkPlatformOrder(p, this.now());
+      const problem = await this.platformOrderProblem(partnerId, targetId, p);
       if (problem) {
         this.deps.log.warn({ partnerId, targetId, orderId: p.orderId, problem }, 'platform order skipped');
         continue;

@@ -32,6 +32,16 @@ function shown(m: Money): string {
   return isCurrency(m.currency) ? formatMoney(m) : `${m.amount} ${JSON.stringify(String(m.currency).slice(0, 16))}`;
 }
 
+/**
+ * A platform's text as a discrepancy's detail quotes it: JSON.stringify (which writes control characters
+ * and lone surrogates as escapes), and every other \p{C} character (a format character such as U+200E
+ * or U+FEFF, a private-use or unassigned one) as \uXXXX too: invisible as itself, the operator would not
+ * see which character the ledger refused.
+ */
+function quotedText(v: string): string {
+  return JSON.stringify(v).replace(/\p{C}/gu, (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
+}
+
 export function compareTarget(targetId: string, report: PlatformOrder[], ledger: LedgerOrder[], voided: RegExp, nowMs = Date.now()): Comparison {
   const discrepancies: Discrepancy[] = [];
   const heal: PlatformOrder[] = [];
@@ -48,9 +58,11 @@ export function compareTarget(targetId: string, report: PlatformOrder[], ledger:
     }
     // An order the ledger refuses (a negative total or refund, a time over a year ahead): handed to it,
     // it was skipped, and the run said "added to the ledger", healed, and remembered that heal.
-    const problem = checkPlatformOrder(p, nowMs);
+    // An id the ledger already holds is compared whatever characters it has (checkPlatformOrder's
+    // `held`): only an order new to the ledger is refused for its id.
+    const problem = checkPlatformOrder(p, nowMs, l !== undefined);
     if (problem) {
-      const field = problem === 'refunded' ? `a refund of ${shown(p.refunded)}` : problem === 'total' ? shown(p.total) : `${problem} ${JSON.stringify(String(p[problem]).slice(0, 40))}`;
+      const field = problem === 'refunded' ? `a refund of ${shown(p.refunded)}` : problem === 'total' ? shown(p.total) : `${problem} ${quotedText(String(p[problem]).slice(0, 40))}`;
       discrepancies.push({ kind: l ? 'amount_mismatch' : 'missing_in_ledger', reason: 'invalid_order', targetId, orderId: p.orderId, detail: `platform reports ${field}; the ledger takes ${PLATFORM_ORDER_PROBLEMS[problem]}: ${what}`, healed: false });
       continue;
     }

@@ -1,10 +1,11 @@
 /**
  * What a partner's reads and repairs return: a show's pull source as each role sees it, a target whose
- * stored credentials no key opens any more, a filtered show list of a partner with many shows. Once
- * three files (show-view.source-secrets, targets.patch-unopenable-credentials,
- * shows.filtered-list-bounded), each of which started its own redis-server and service (CI time:
- * docs/testing.md). One service for all, on startService's defaults; each former file is a `describe`
- * of its own, with its own partners (pv, pu, big and small) and targets. Real redis-server, real HTTP.
+ * stored credentials no key opens any more, an outbound endpoint's url as each role sees it, a filtered
+ * show list of a partner with many shows. Once three files (show-view.source-secrets,
+ * targets.patch-unopenable-credentials, shows.filtered-list-bounded), each of which started its own
+ * redis-server and service (CI time: docs/testing.md). One service for all, on startService's defaults;
+ * each is a `describe` of its own, with its own partners (pv, pu, pe, big and small) and targets,
+ * shows.filtered-list-bounded last (its afterAll closes an app of its own). Real redis-server, real HTTP.
  */
 import { randomBytes } from 'node:crypto';
 import { buildApp } from '../../src/api/app.js';
@@ -128,6 +129,79 @@ describe('targets.patch-unopenable-credentials', () => {
     expect(unchecked.status).toBe(200);
     expect((await svc.rt.partners.getTarget('pu', id))?.baseUrl).toBe(baseUrl);
     expect(await tokenRecord(svc, id)).toEqual(NO_TOKEN_RECORD);
+  });
+});
+
+describe('endpoints.url-viewer-mask', () => {
+  /**
+   * An outbound webhook endpoint's `url` may carry the receiver's secret (`?token=…`, user:password,
+   * or in the path: Slack's `/services/T…/B…/<secret>`, Discord's `/api/webhooks/<id>/<token>`). A
+   * viewer key read it whole on GET …/endpoints, GET …/endpoints/{e} and the ops console's
+   * GET /v1/ops/endpoints (attack, 2026-12-07). A viewer now gets it masked (maskEndpointUrl:
+   * user:password, the path and the query as `***`; scheme, host and port kept); operator, admin and the
+   * partner's own key get it whole, on every one of those routes.
+   */
+  const P = 'pe';
+  const TOKEN = 'ENDPOINTTOKEN0123456789';
+  const PASSWORD = 'ENDPOINTPASS0123456789';
+  const QUERY_URL = `https://hooks.example.com/in?token=${TOKEN}&v=2`;
+  const USERINFO_URL = `https://hook:${PASSWORD}@hooks.example.com/in`;
+  const SLACK_SECRET = 'SLACKSECRET0123456789';
+  const PATH_URL = `https://hooks.example.com/services/T0000/B0000/${SLACK_SECRET}`;
+  const keys: Record<string, string> = {};
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    await createPartner(svc, P);
+    const keyFor = async (json: Record<string, unknown>): Promise<string> => {
+      const r = await svc.api('/v1/api-keys', { json, key: ADMIN_KEY });
+      expect(r.status).toBe(201);
+      return ((await r.json()) as { key: string }).key;
+    };
+    keys['viewer'] = await keyFor({ role: 'viewer' });
+    keys['operator'] = await keyFor({ role: 'operator' });
+    keys['partner'] = await keyFor({ role: 'partner', partnerId: P });
+    keys['admin'] = ADMIN_KEY;
+    const create = async (url: string): Promise<string> => {
+      const r = await svc.api(`/v1/partners/${P}/endpoints`, { key: ADMIN_KEY, json: { url, events: ['mirror.updated'] } });
+      expect(r.status).toBe(201);
+      const body = (await r.json()) as { id: string; url: string };
+      expect(body.url).toBe(url);
+      return body.id;
+    };
+    ids['query'] = await create(QUERY_URL);
+    ids['path'] = await create(PATH_URL);
+    // user:password is refused in a new url (assertPublicDestination); one stored before that check is still read.
+    ids['userinfo'] = await create('https://hooks.example.com/in');
+    expect(await svc.rt.outbound.endpoints.update(P, ids['userinfo'], { url: USERINFO_URL })).toBe(true);
+  });
+
+  /** The url of each endpoint of P as `key` reads it on each route, by route. */
+  const urlsSeenBy = async (key: string): Promise<Record<string, Record<string, string>>> => {
+    const read = async <T>(path: string): Promise<T> => {
+      const r = await svc.api(path, { key });
+      expect(r.status).toBe(200);
+      return (await r.json()) as T;
+    };
+    const byId = (list: { id: string; partnerId: string; url: string }[]): Record<string, string> => Object.fromEntries(list.filter((e) => e.partnerId === P).map((e) => [e.id, e.url]));
+    const one = async (id: string): Promise<[string, string]> => [id, (await read<{ url: string }>(`/v1/partners/${P}/endpoints/${id}`)).url];
+    return {
+      list: byId((await read<{ endpoints: { id: string; partnerId: string; url: string }[] }>(`/v1/partners/${P}/endpoints`)).endpoints),
+      get: Object.fromEntries(await Promise.all(Object.values(ids).map(one))),
+      ops: byId((await read<{ endpoints: { id: string; partnerId: string; url: string }[] }>('/v1/ops/endpoints?limit=100')).endpoints),
+    };
+  };
+
+  test('a viewer key gets the url without its query, path and user:password on every route', async () => {
+    const masked = { [ids['query']!]: 'https://hooks.example.com/***?***', [ids['path']!]: 'https://hooks.example.com/***', [ids['userinfo']!]: 'https://***@hooks.example.com/***' };
+    const seen = await urlsSeenBy(keys['viewer']!);
+    expect(seen).toEqual({ list: masked, get: masked, ops: masked });
+    expect(JSON.stringify(seen)).not.toContain(SLACK_SECRET);
+  });
+
+  test.each(['operator', 'admin', 'partner'])('the %s key gets the url whole on every route', async (role) => {
+    const whole = { [ids['query']!]: QUERY_URL, [ids['path']!]: PATH_URL, [ids['userinfo']!]: USERINFO_URL };
+    expect(await urlsSeenBy(keys[role]!)).toEqual({ list: whole, get: whole, ops: whole });
   });
 });
 

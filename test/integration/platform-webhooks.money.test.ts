@@ -9,15 +9,19 @@
  */
 import { CREDENTIALS, postWhatnotWebhook, webhookTargetPerFile } from '../helpers/platforms.js';
 import type { TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { AttributionRepository, DAY_MS } from '../../src/store/attribution.repository.js';
+import { legacyPlatformOrderRef, platformOrderRef } from '../../src/domain/order.js';
 
 const P = 'pmoney';
 const SECRET = 'whsec_' + Buffer.from('platform-webhooks-money-secret').toString('base64');
 let svc: TestService;
+let sim: TestSim;
 
 webhookTargetPerFile(
   P,
   (s) => ({ id: 'wn', platform: 'whatnot', name: 'wn', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: SECRET }, baseUrl: s.base('whatnot') }),
-  (started) => ({ svc } = started),
+  (started) => ({ svc, sim } = started),
 );
 
 let seq = 0;
@@ -96,7 +100,8 @@ test('"-0.00" is a total of 0, not a refusal and not negative', async () => {
  * An order id is the ledger's key for the order and the order view's path (GET …/orders/{orderId}):
  * a Whatnot webhook with "ord\u0000\u202E1" was stored (200) as sent, shown reversed wherever it was
  * listed and found only through a percent-encoded NUL (attack on npm start, 2026-12-07). No platform's
- * order id holds control or bidi characters or a lone surrogate: the same 400 naming orders.0.orderId.
+ * order id holds control or format characters (Cf: bidi controls, zero-width and other invisible ones)
+ * or a lone surrogate: the same 400 naming orders.0.orderId.
  * (A lone surrogate cannot be put in a URL, so its row's "nothing stored" lookup proves little: the 400 is
  * what holds it.)
  */
@@ -107,6 +112,16 @@ test.each([
   ['an ESC', 'wn-ord\u001b[31m'],
   ['a line feed', 'wn-ord\nx'],
   ['a lone surrogate', 'wn-ord-\ud800'],
+  // Format characters (Unicode Cf): invisible, an id holding one is another id that every view shows alike.
+  ['a U+200B zero-width space', 'wn-ord-1\u200b'],
+  ['a U+200D zero-width joiner', 'wn\u200dord-2'],
+  ['a U+200F right-to-left mark', 'wn-ord-\u200f3'],
+  ['a U+2060 word joiner', 'wn-ord\u2060-4'],
+  ['a U+2064 invisible plus', 'wn-ord-5\u2064'],
+  ['a U+FEFF byte order mark', '\ufeffwn-ord-6'],
+  ['a U+00AD soft hyphen', 'wn-ord\u00ad7'],
+  ['a U+061C Arabic letter mark', 'wn-ord-\u061c8'],
+  ['a U+E0041 tag letter (outside the BMP)', 'wn-ord-9\u{e0041}'],
 ])('an order id holding %s → 400 naming orders.0.orderId, nothing stored', async (_name, id) => {
   const body = JSON.parse(order({}).body) as { data: { id: string } };
   body.data.id = id;
@@ -114,7 +129,7 @@ test.each([
   expect(r.status).toBe(400);
   expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   const p = (await r.json()) as { errors?: { path: string; message: string }[] };
-  expect(p.errors).toEqual([{ path: 'orders.0.orderId', message: expect.stringMatching(/without control characters, bidi controls/) }]);
+  expect(p.errors).toEqual([{ path: 'orders.0.orderId', message: expect.stringMatching(/without control characters, format characters \(Unicode Cf/) }]);
   expect(await stored(encodeURIComponent(id.replace(/[\ud800-\udfff]/g, '')))).toBe(404);
   // The same order under a plain id is stored (the control case: only the id was refused).
   body.data.id = `wn-ord-plain-${++seq}`;
@@ -126,12 +141,136 @@ test.each([
  * White space is not refused (review of the above): a Bambuser order id is whatever the merchant's site
  * reports, and one refused here would be lost with its refunds for good (reconciliation cannot store it either).
  */
+/** A platform order as a report (or an adapter's parse) gives it, for the ledger's own check. */
+function reportedOrder(orderId: string, createdAt: string, refunded = 0): Parameters<TestService['rt']['attribution']['ingestPlatformOrders']>[2][number] {
+  return { orderId, externalShowId: 'wn-show-1', productId: undefined, clickId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, refunded: { amount: refunded, currency: 'USD' }, status: undefined, commission: undefined };
+}
+
+/** An order of `targetId` the ledger stored (before the id rules), under `ref`. */
+async function storeHeld(ref: string, targetId: string, orderId: string, createdAt: string): Promise<void> {
+  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const o = { ref, orderId, source: 'platform_webhook' as const, targetId, clickId: undefined, showId: undefined, externalShowId: 'wn-show-1', productId: undefined, createdAt, total: { amount: 1000, currency: 'USD' }, lines: [] };
+  await repo.applyOrder(P, o, { attributed: true, via: 'platform_show', showId: 'held-show', targetId, productId: undefined, clickId: undefined, rateBps: 1000 }, { nowMs: Date.now(), holdMs: 30 * DAY_MS });
+}
+
+/** A signed-body's order for `id`, created at `createdAt`: a total of 10.00 USD with 4.00 refunded. */
+function refundBody(id: string, createdAt: string): { data: { id: string; created_at: string } } {
+  const body = JSON.parse(order({ total: { amount: '10.00', currency: 'USD' }, refunded: { amount: '4.00', currency: 'USD' } }).body) as { data: { id: string; created_at: string } };
+  body.data.id = id;
+  body.data.created_at = createdAt;
+  return body;
+}
+
+/**
+ * An order the ledger stored before ids with such characters were refused (neither rule was released
+ * when it was taken): the ledger holds its id exactly, so the platform's refund webhook for it is
+ * applied (200) and so is reconciliation's heal of it. Refused (400 every retry, skipped by the heal),
+ * the commission reversal of its refunds never happened. Only ids new to the ledger are refused.
+ */
+test.each([
+  ['a U+200E left-to-right mark', 'wn-held-\u200e1'],
+  ['a U+200B zero-width space', 'wn-held-2\u200b'],
+  ['a U+202E override', 'wn-held-\u202e3'],
+])('a refund of an order the ledger already holds, its id holding %s, is applied (webhook and reconciliation)', async (_name, id) => {
+  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const ref = platformOrderRef('wn', id);
+  const createdAt = new Date().toISOString();
+  await storeHeld(ref, 'wn', id, createdAt);
+  expect(await repo.get(P, ref)).toMatchObject({ gross: 1000, refunded: 0, accrued: 100, reversed: 0 });
+
+  const body = refundBody(id, createdAt);
+  const r = await post(JSON.stringify(body));
+  expect(r.status).toBe(200);
+  expect(await r.json()).toEqual({ received: 1, stored: 1, new: 0, otherTargetOrders: 0 });
+  expect(await repo.get(P, ref)).toMatchObject({ gross: 1000, refunded: 400, accrued: 100, reversed: 40 });
+
+  // Reconciliation's heal hands the reported order to the same ingest: applied too.
+  expect(await svc.rt.attribution.ingestPlatformOrders(P, 'wn', [reportedOrder(id, createdAt, 600)], 'report')).toMatchObject([{ orderId: id, isNew: false }]);
+  expect(await repo.get(P, ref)).toMatchObject({ refunded: 600, reversed: 60 });
+
+  // An id new to the ledger with the same character is still refused.
+  body.data.id = `${id}-new`;
+  expect((await post(JSON.stringify(body))).status).toBe(400);
+  expect(await repo.get(P, platformOrderRef('wn', `${id}-new`))).toBeNull();
+});
+
 test.each([
   ['a space', 'SO 1001'],
   ['a no-break space', 'SO\u00a01002'],
+  // Other white space is kept too (no white space is a format character, Cf).
+  ['an ideographic space', 'SO\u30001003'],
+  ['a thin space', 'SO\u20091004'],
 ])('an order id holding %s is stored as sent', async (_name, id) => {
   const body = JSON.parse(order({}).body) as { data: { id: string } };
   body.data.id = id;
   expect((await post(JSON.stringify(body))).status).toBe(200);
   expect(await stored(encodeURIComponent(id))).toBe(200);
+});
+
+/**
+ * A lone surrogate is refused in every order id, held or not (re-review): the ledger's key goes to
+ * Redis as UTF-8, where each lone surrogate is U+FFFD, so the ledger holding 'wn-ls-\ud800' answered
+ * "held" for 'wn-ls-\udc00' too, and a signed webhook for that other id had its refund applied to the
+ * stored order (200 {stored: 1, new: 0}). Such an id cannot be held exactly: 400, nothing applied.
+ */
+test('an order id with a lone surrogate is refused even when the ledger holds a record under it', async () => {
+  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const createdAt = new Date().toISOString();
+  await storeHeld(platformOrderRef('wn', 'wn-ls-\ud800'), 'wn', 'wn-ls-\ud800', createdAt);
+  const held = platformOrderRef('wn', 'wn-ls-\ufffd');
+  expect(await repo.get(P, held)).toMatchObject({ gross: 1000, refunded: 0, reversed: 0 });
+  for (const id of ['wn-ls-\udc00', 'wn-ls-\ud800']) {
+    const r = await post(JSON.stringify(refundBody(id, createdAt)));
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { errors?: { path: string }[] }).errors).toEqual([expect.objectContaining({ path: 'orders.0.orderId' })]);
+    // Nor does reconciliation's heal apply it.
+    expect(await svc.rt.attribution.ingestPlatformOrders(P, 'wn', [reportedOrder(id, createdAt, 600)], 'report')).toEqual([]);
+  }
+  expect(await repo.get(P, held)).toMatchObject({ gross: 1000, refunded: 0, reversed: 0 });
+});
+
+/**
+ * Held means held by the target the order is checked for: target `lg`'s ref for order `z:\u200e7` is
+ * target `lg:z`'s legacy ref for its order `\u200e7` (before keyPart). That record is `lg:z`'s, so the id
+ * is new to `lg`'s ledger and refused there, while `lg:z` holds it.
+ */
+test("an order id held by another target (its legacy ref) is not held for this one", async () => {
+  const createdAt = new Date().toISOString();
+  await storeHeld(legacyPlatformOrderRef('lg:z', '\u200e7'), 'lg:z', '\u200e7', createdAt);
+  expect(await svc.rt.attribution.platformOrderProblems(P, 'lg', [reportedOrder('z:\u200e7', createdAt)])).toEqual([{ path: 'orders.0.orderId', message: expect.stringMatching(/format characters/) }]);
+  expect(await svc.rt.attribution.platformOrderProblems(P, 'lg:z', [reportedOrder('\u200e7', createdAt)])).toEqual([]);
+});
+
+/**
+ * Two targets on one Whatnot seller (a shared platform account): target wn2 holds 'SO\u200e1001'
+ * (stored before the id rules). The account's webhook for it reached wn's URL: the held check looked
+ * in wn's ledger (before the orders were sorted between the targets), missed, and the webhook was a
+ * 400 on every retry. It is wn2's order (rule 1: its ledger holds it): 200, left to wn2; at wn2's URL
+ * its refund is applied. A new id with the character is still refused at either URL.
+ */
+test("a shared account's webhook at one target's URL, for an order id another target holds: 200, the order left to that target", async () => {
+  const t = await svc.api(`/v1/partners/${P}/targets`, { json: { id: 'wn2', platform: 'whatnot', name: 'wn2', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, enabled: false } });
+  expect(t.status).toBe(201);
+  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const id = 'SO\u200e1001';
+  const createdAt = new Date().toISOString();
+  await storeHeld(platformOrderRef('wn2', id), 'wn2', id, createdAt);
+  const body = refundBody(id, createdAt);
+  const atWn = await post(JSON.stringify(body));
+  expect(atWn.status).toBe(200);
+  expect(await atWn.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1 });
+  expect(await repo.get(P, platformOrderRef('wn', id))).toBeNull();
+  const atWn2 = await postWhatnotWebhook(svc, 'wn2', SECRET, JSON.stringify(body));
+  expect(atWn2.status).toBe(200);
+  expect(await atWn2.json()).toEqual({ received: 1, stored: 1, new: 0, otherTargetOrders: 0 });
+  expect(await repo.get(P, platformOrderRef('wn2', id))).toMatchObject({ gross: 1000, refunded: 400, reversed: 40 });
+  // An id no target holds, with the same character: refused by the target it is sorted to (wn, the first
+  // to see it, claims it); at wn2's URL it is wn's order, left to it. Stored under neither.
+  body.data.id = 'SO\u200e1002';
+  const r = await post(JSON.stringify(body));
+  expect(r.status).toBe(400);
+  expect(((await r.json()) as { errors?: { path: string }[] }).errors).toEqual([expect.objectContaining({ path: 'orders.0.orderId' })]);
+  const later = await postWhatnotWebhook(svc, 'wn2', SECRET, JSON.stringify(body));
+  expect(await later.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1 });
+  for (const target of ['wn', 'wn2']) expect(await repo.get(P, platformOrderRef(target, body.data.id))).toBeNull();
 });

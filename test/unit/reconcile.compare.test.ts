@@ -117,3 +117,78 @@ describe('a report the ledger cannot take as it is', () => {
     expect(heal).toEqual([]);
   });
 });
+
+describe('an order id the ledger does not store', () => {
+  /**
+   * Reconciliation refuses the order ids the platform-webhook route refuses (checkPlatformOrder, one
+   * check): control characters, format characters (Unicode Cf: bidi controls, zero-width and other
+   * invisible ones) and lone surrogates, in an order new to the ledger. Such an order is an
+   * `invalid_order` discrepancy, never healed; its detail writes the refused character as \uXXXX
+   * (JSON.stringify writes a control character so, not a format character: the operator saw
+   * "ord-1" and could not tell what was refused). An id with white space is an order like any other.
+   */
+  test.each([
+    ['a NUL', 'ord\u0000x', String.raw`"ord\u0000x"`],
+    ['a U+202E override', 'ord-\u202e1', String.raw`"ord-\u202e1"`],
+    ['a U+200B zero-width space', 'ord-1\u200b', String.raw`"ord-1\u200b"`],
+    ['a U+200E left-to-right mark', 'ord-\u200e2', String.raw`"ord-\u200e2"`],
+    ['a U+2062 invisible times', 'ord\u20623', String.raw`"ord\u20623"`],
+    ['a U+FEFF byte order mark', '\ufefford-4', String.raw`"\ufefford-4"`],
+    ['a U+00AD soft hyphen', 'ord\u00ad5', String.raw`"ord\u00ad5"`],
+    ['a U+E0041 tag letter (outside the BMP)', 'ord-6\u{e0041}', String.raw`"ord-6\udb40\udc41"`],
+  ])('an order id holding %s, new to the ledger: invalid_order, not healed, the character shown escaped', (_name, id, quoted) => {
+    const now = Date.parse('2026-11-25T00:00:00Z');
+    const detail = `platform reports orderId ${quoted}; the ledger takes an order id of 1 to 256 characters, without control characters, format characters (Unicode Cf: bidi controls, zero-width and other invisible characters) or lone surrogates: not added to the ledger`;
+    expect(compareTarget('t1', [order(id, 1000)], [], VOIDED, now)).toEqual({ discrepancies: [{ kind: 'missing_in_ledger', reason: 'invalid_order', targetId: 't1', orderId: id, detail, healed: false }], heal: [] });
+  });
+
+  /**
+   * An order the ledger stored before the rule (neither the control/bidi rule nor the Cf rule was
+   * released when these ids were taken): the ledger holds the id exactly, so it is compared and its
+   * refund healed as any order's. Refused, a Bambuser order "SO\u200E1001" lost its refund (no
+   * commission reversal) and was an invalid_order of every run.
+   */
+  test.each([
+    ['a U+200E left-to-right mark', 'SO\u200e1001'],
+    ['a U+200B zero-width space', 'ord-1\u200b'],
+    ['a U+202E override', 'ord-\u202e1'],
+    ['a NUL', 'ord\u0000x'],
+  ])('an order id holding %s that the ledger already holds: compared, its refund healed', (_name, id) => {
+    const now = Date.parse('2026-11-25T00:00:00Z');
+    const ledger = [{ orderId: id, currency: 'USD', gross: 1000, refunded: 0 }];
+    const reported = order(id, 1000, 400);
+    expect(compareTarget('t1', [reported], ledger, VOIDED, now)).toEqual({
+      discrepancies: [{ kind: 'amount_mismatch', targetId: 't1', orderId: id, detail: 'platform refunded 400, ledger 0; reversal added', healed: true }],
+      heal: [reported],
+    });
+    // The same id, and another the ledger lacks, in one report: only the new one is refused.
+    const other = `${id}-new`;
+    const both = compareTarget('t1', [reported, order(other, 1000)], ledger, VOIDED, now);
+    expect(both.discrepancies.map((d) => [d.orderId, d.kind, d.reason, d.healed])).toEqual([
+      [id, 'amount_mismatch', undefined, true],
+      [other, 'missing_in_ledger', 'invalid_order', false],
+    ]);
+    expect(both.heal).toEqual([reported]);
+  });
+
+  /**
+   * A lone surrogate is refused even in an id the ledger "holds" (re-review): the ledger's key goes to
+   * Redis as UTF-8, each lone surrogate as U+FFFD, so a lookup of 'ord-\udc00' finds the order stored as
+   * 'ord-\ud800': not the same id. It is an invalid_order, never healed onto that record.
+   */
+  test('an order id holding a lone surrogate that the ledger lookup found: invalid_order, not healed', () => {
+    const id = 'ord-\udc00';
+    const { discrepancies, heal } = compareTarget('t1', [order(id, 1000, 400)], [{ orderId: id, currency: 'USD', gross: 1000, refunded: 0 }], VOIDED, Date.parse('2026-11-25T00:00:00Z'));
+    expect(discrepancies).toEqual([expect.objectContaining({ kind: 'amount_mismatch', reason: 'invalid_order', orderId: id, healed: false, detail: expect.stringContaining(String.raw`"ord-\udc00"`) })]);
+    expect(heal).toEqual([]);
+  });
+
+  test('an order id holding white space is healed as any other', () => {
+    const { discrepancies, heal } = compareTarget('t1', [order('SO 1001', 1000), order('SO\u00a01002', 1000)], [], VOIDED, Date.parse('2026-11-25T00:00:00Z'));
+    expect(discrepancies.map((d) => [d.orderId, d.kind, d.healed, d.reason])).toEqual([
+      ['SO 1001', 'missing_in_ledger', true, undefined],
+      ['SO\u00a01002', 'missing_in_ledger', true, undefined],
+    ]);
+    expect(heal.map((h) => h.orderId)).toEqual(['SO 1001', 'SO\u00a01002']);
+  });
+});

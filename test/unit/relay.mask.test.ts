@@ -1,6 +1,6 @@
 /** Stream keys never reach a log: the masking applied to ffmpeg command lines and ffmpeg's own output. */
 import { copyArgs } from '../../src/relay/ffmpeg.process.js';
-import { maskSecrets } from '../../src/relay/mask.js';
+import { maskEndpointUrl, maskSecrets, maskUrlSecrets } from '../../src/relay/mask.js';
 
 const SHOW_KEY = 'sk_3q2-7wKf0eHcVbN1mPqRsTuVwXyZ0123456789abcde';
 const YT_KEY = 'abcd-efgh-ijkl-mnop-qrst';
@@ -50,4 +50,29 @@ test('an RTMP input is opened without frame-rate probing (a second of start-up);
   expect(rtmp[rtmp.indexOf('-fpsprobesize') + 1]).toBe('0');
   expect(rtmp.indexOf('-fpsprobesize')).toBeLessThan(rtmp.indexOf('-i'));
   expect(copyArgs('http://127.0.0.1:9/p/a.m3u8', 'rtmp://d/app/k', { realtime: true })).not.toContain('-fpsprobesize');
+});
+
+/**
+ * maskUrlSecrets (a show's sourceUrl, the base of an endpoint's url for a viewer key) parses the URL
+ * first: a password the text mask's USERINFO stops at (a `'`, as in `p'w`) is masked only by the parse;
+ * a sourceUrl keeps its path and fragment. maskEndpointUrl (an endpoint's url as a viewer reads it)
+ * hides the path and the fragment too: Slack, Discord and Zapier put the receiver's token in the path.
+ * Scheme, host and port are kept, a bare `/` path too.
+ */
+const MASKS = { maskUrlSecrets, maskEndpointUrl };
+test.each<[keyof typeof MASKS, string, string]>([
+  ['maskUrlSecrets', "https://u:p'w@host/x", 'https://***@host/x'],
+  ['maskUrlSecrets', 'https://user:PASS0123@cdn.example.com/hls/index.m3u8?token=T', 'https://***@cdn.example.com/hls/index.m3u8?***'],
+  ['maskUrlSecrets', 'rtmp://a.rtmp.youtube.com/live2/KEY0123', 'rtmp://a.rtmp.youtube.com/live2/***'],
+  ['maskUrlSecrets', 'https://cdn.example.com/hls/index.m3u8#x', 'https://cdn.example.com/hls/index.m3u8#x'],
+  ['maskEndpointUrl', 'https://hooks.slack.com/services/T0123/B0123/SLACKSECRET0123', 'https://hooks.slack.com/***'],
+  ['maskEndpointUrl', 'https://discord.com/api/webhooks/123456/DISCORDTOKEN?wait=true', 'https://discord.com/***?***'],
+  ['maskEndpointUrl', 'https://hooks.zapier.com/hooks/catch/123/abcZAP/', 'https://hooks.zapier.com/***'],
+  ['maskEndpointUrl', "https://u:p'w@hooks.example.com:8443/in#FRAG", 'https://***@hooks.example.com:8443/***#***'],
+  ['maskEndpointUrl', 'https://hooks.example.com/', 'https://hooks.example.com/'],
+  ['maskEndpointUrl', 'https://hooks.example.com/#FRAG', 'https://hooks.example.com/#***'],
+  ['maskEndpointUrl', 'https://hooks.example.com', 'https://hooks.example.com'],
+  ['maskEndpointUrl', 'not a url /path/SECRET', '***'],
+])('%s %s', (mask, url, masked) => {
+  expect(MASKS[mask](url)).toBe(masked);
 });

@@ -8,6 +8,7 @@ import type { DesiredShow } from '../../domain/desired-state.js';
 import type { MirrorDoc } from '../../domain/mirror.js';
 import { currencyExponent } from '../../domain/money.js';
 import { showView } from '../../mirror/show.view.js';
+import { maskEndpointUrl } from '../../relay/mask.js';
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import type { Principal } from '../../store/apikey.repository.js';
 import type { Keys } from '../../store/keys.js';
@@ -346,10 +347,12 @@ export class OpsService {
     keyed.sort((a, b) => tupleOrder(a.key, b.key));
     const page = keyed.slice(0, limit);
     const logs = await inOneWrite(this.d.redis, () => Promise.all(page.map(({ e }) => this.d.outbound.endpoints.attempts(e.partnerId, e.id, 50))));
+    // A viewer key sees the URL without its secrets (a receiver's ?token=, user:password), as on GET …/endpoints.
+    const masked = p.role === 'viewer';
     const out: OpsEndpoint[] = page.map(({ e }, i) => ({
       id: e.id,
       partnerId: e.partnerId,
-      url: e.url,
+      url: masked ? maskEndpointUrl(e.url) : e.url,
       events: e.events,
       enabled: e.enabled,
       disabledAt: e.disabledAt,

@@ -20,7 +20,7 @@ import { ENDPOINT_CURSOR, type EndpointCursor, type OpsService } from '../ops/op
 import { parseTupleCursor, tupleCursorSchema } from '../../lib/tuple-cursor.js';
 import { assertPartnerAccess, keyRefusedDetail } from '../plugins/auth.plugin.js';
 import { problem } from '../plugins/errors.plugin.js';
-import { FORBIDDEN_PARTNER, ok } from '../openapi.js';
+import { ENDPOINT_URL_DESCRIPTION, FORBIDDEN_PARTNER, ok } from '../openapi.js';
 
 const Me = z.object({ id: z.string(), role: z.string(), partnerId: z.string().nullable() });
 const PartnerRef = z.object({ id: z.string(), name: z.string() });
@@ -341,7 +341,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     { preHandler: readers, schema: { tags: ['ops'], summary: 'Outbound webhook endpoints, disabled and failing first, with their recent failed deliveries: a page', operationId: 'opsEndpoints',
         querystring: EndpointsQuery,
         docResponses: {
-          200: ok('one page: disabled, then failing, then healthy, each by partner id and endpoint id', z.object({ partners: z.array(PartnerRef), endpoints: z.array(z.looseObject({ id: z.string(), partnerId: z.string(), url: z.string(), enabled: z.boolean(), failingSince: z.string().nullable(), recentFailures: z.array(z.looseObject({ at: z.string(), messageId: z.string() })) })), nextCursor: z.string().nullable().describe("`cursor` for the next page (opaque: it marks the last endpoint of this page; one whose health changed meanwhile is listed where its new health puts it); null on the last page") })),
+          200: ok('one page: disabled, then failing, then healthy, each by partner id and endpoint id', z.object({ partners: z.array(PartnerRef), endpoints: z.array(z.looseObject({ id: z.string(), partnerId: z.string(), url: z.string().describe(ENDPOINT_URL_DESCRIPTION), enabled: z.boolean(), failingSince: z.string().nullable(), recentFailures: z.array(z.looseObject({ at: z.string(), messageId: z.string() })) })), nextCursor: z.string().nullable().describe("`cursor` for the next page (opaque: it marks the last endpoint of this page; one whose health changed meanwhile is listed where its new health puts it); null on the last page") })),
           400: 'limit not 1-100, or a cursor this list did not give',
         },
       },

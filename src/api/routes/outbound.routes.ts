@@ -10,6 +10,7 @@ import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import { OUTBOUND_EVENT_TYPES, type EndpointRecord } from '../../outbound/outbound.types.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
+import { maskEndpointUrl } from '../../relay/mask.js';
 import { StreamCursorSchema } from '../../store/stream-id.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { EndpointSchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NoBody, ok, operatorText } from '../openapi.js';
@@ -61,11 +62,17 @@ const AttemptsQuery = z.object({
 /** Optional: without a body (or without endpointId) every endpoint of the message is redelivered. */
 const Redeliver = z.strictObject({ endpointId: IdSchema.optional() }).nullish();
 
-export function publicEndpoint(e: EndpointRecord) {
+/**
+ * An endpoint as the API shows it; `masked` (a viewer key's read) without what authenticates its URL
+ * (maskEndpointUrl: user:password, the query, the path and the fragment): a receiver's `?token=`, user:password or
+ * path token (Slack, Discord, Zapier) is the partner's secret, as a show's
+ * sourceUrl is. Operator, admin and the partner's own key see it whole.
+ */
+export function publicEndpoint(e: EndpointRecord, masked: boolean) {
   return {
     id: e.id,
     partnerId: e.partnerId,
-    url: e.url,
+    url: masked ? maskEndpointUrl(e.url) : e.url,
     events: e.events,
     description: e.description,
     enabled: e.enabled,
@@ -115,19 +122,20 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
       // audit write failed gets deliveries all the same; the retry (which makes another) writes its entry.
       const { endpoint, secret } = await outbound.createEndpoint(partnerId, req.body, (endpointId) => app.auditPending(req, { action: 'endpoint.created', partnerId, detail: { endpointId } }));
       await app.auditSettle({ partnerId });
-      return reply.status(201).send({ ...publicEndpoint(endpoint), secret });
+      return reply.status(201).send({ ...publicEndpoint(endpoint, false), secret });
     },
   );
 
   app.get('/v1/partners/:partnerId/endpoints', { preHandler: readers, schema: { tags: ['webhooks'], summary: 'List outbound webhook endpoints', params: Params, docResponses: { 200: ok('the endpoints', z.object({ endpoints: z.array(EndpointSchema) })), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' } } }, async (req) => {
     assertPartnerAccess(req, req.params.partnerId);
     if (!(await partners.get(req.params.partnerId))) throw notFound(`partner ${req.params.partnerId}`);
-    return { endpoints: (await endpoints.list(req.params.partnerId)).map(publicEndpoint) };
+    const masked = req.principal?.role === 'viewer';
+    return { endpoints: (await endpoints.list(req.params.partnerId)).map((e) => publicEndpoint(e, masked)) };
   });
 
   app.get('/v1/partners/:partnerId/endpoints/:endpointId', { preHandler: readers, schema: { tags: ['webhooks'], summary: 'One outbound webhook endpoint', params: EndpointParams, docResponses: { 200: ok('the endpoint', EndpointSchema), 403: FORBIDDEN_PARTNER, 404: 'unknown endpoint' } } }, async (req) => {
     assertPartnerAccess(req, req.params.partnerId);
-    return publicEndpoint(await load(req.params.partnerId, req.params.endpointId));
+    return publicEndpoint(await load(req.params.partnerId, req.params.endpointId), req.principal?.role === 'viewer');
   });
 
   app.patch(
@@ -150,7 +158,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
       if (enabled === false && current.enabled) Object.assign(patch, { enabled: false, disabledAt: now, disabledReason: 'disabled by an operator' });
       if (!(await endpoints.update(partnerId, endpointId, patch))) throw notFound(`endpoint ${endpointId}`);
       await app.audit(req, { action: 'endpoint.updated', partnerId, detail: { endpointId, fields: Object.keys(req.body) } });
-      return publicEndpoint(await load(partnerId, endpointId));
+      return publicEndpoint(await load(partnerId, endpointId), false);
     },
   );
 

@@ -8,7 +8,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { acceptAnyContentType } from '../plugins/raw-body.js';
 import type { AttributionService } from '../../attribution/attribution.service.js';
-import { AppError, notFound, unauthorized } from '../../lib/errors.js';
+import { AppError, notFound, unauthorized, type FieldError } from '../../lib/errors.js';
 import { ID_PATTERN } from '../../lib/ids.js';
 import { idRecord } from '../../lib/id-record.js';
 import type { SyncService } from '../../mirror/sync.service.js';
@@ -51,7 +51,7 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
               otherTargetOrders: z.number().int().describe("of `received`, orders another target on the same platform account counts: not stored under this target (that target stores them, from its own webhook or its reconciliation)"),
             }),
           ),
-          400: 'the platform adapter rejects the payload: not the documented shape, an amount that is not exact in minor units (a decimal string beyond the currency\'s exponent, past 2^53 − 1 minor units, or negative), a time that is not an RFC 3339 date-time with an offset (or the platform\'s unix seconds) from 1970 to a year ahead, or an order id with a control character, white space, a bidi control or a lone surrogate (`orders.N.orderId`); nothing is stored',
+          400: 'the platform adapter rejects the payload: not the documented shape, an amount that is not exact in minor units (a decimal string beyond the currency\'s exponent, past 2^53 − 1 minor units, or negative), a time that is not an RFC 3339 date-time with an offset (or the platform\'s unix seconds) from 1970 to a year ahead, or an order id with a lone surrogate, or one new to the ledger of the target the order is stored under with a control or format character (Unicode Cc, Cf: bidi controls, zero-width characters) (`orders.N.orderId`); nothing is stored',
           401: "the platform's signature does not verify, or the target lacks what verifies it (the detail says only that; the fix is logged for ops)",
           404: 'unknown target, or its platform sends no webhooks',
           413: 'body over 1 MiB',
@@ -96,11 +96,20 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       // One treatment for a bad amount or date wherever it is found: the adapter's parse (400 above) or
       // the ledger's bounds (a negative total, a time before 1970 or a year ahead): 400, nothing stored.
       // Answering 200 `stored: 0` told the platform its order was taken while none was.
-      const problems = opts.attribution.platformOrderProblems(orders);
-      if (problems.length > 0) throw new AppError(400, 'Bad Request', `${target.platform} webhook rejected: an order it carries cannot be stored`, problems);
+      // Checked here for what no target's ledger takes; an id with a control or format character only
+      // once it is known whose the order is (below): a held one is taken by the target that holds it.
+      const refuse = (problems: FieldError[]): void => {
+        if (problems.length > 0) throw new AppError(400, 'Bad Request', `${target.platform} webhook rejected: an order it carries cannot be stored`, problems);
+      };
+      refuse(await opts.attribution.platformOrderProblems(partnerId, targetId, orders, () => false));
       // Another target's order is left to it; one that is this target's is claimed for it (when it has
       // to be) before it is stored: a failure between the two leaves the claim, and the retried webhook stores it.
       const { mine, others } = await opts.accounts.webhookOrders(target, orders, adapter);
+      // This target's orders: an id with a control or format character is taken only when its ledger
+      // holds it. Another target's order is not looked up in this one's ledger: target B holding
+      // 'SO\u200E1001', the account's webhook at A's URL was refused whole, A's own orders with it.
+      const kept = new Set(mine);
+      refuse(await opts.attribution.platformOrderProblems(partnerId, targetId, orders, (p) => kept.has(p)));
       const stored = await opts.attribution.ingestPlatformOrders(partnerId, targetId, mine, 'webhook');
       return reply.status(200).send({ received: orders.length, stored: stored.length, new: stored.filter((o) => o.isNew).length, otherTargetOrders: others });
     },

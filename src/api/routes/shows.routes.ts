@@ -7,7 +7,7 @@ import { MIRROR_STATES, newMirror, PIN_STATES, type MirrorDoc } from '../../doma
 import { AppError, conflict, notFound } from '../../lib/errors.js';
 import { SecretUnreadableError, undefinedIfUnreadable, type SecretBox } from '../../lib/crypto.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
-import { maskSecrets } from '../../relay/mask.js';
+import { maskUrlSecrets } from '../../relay/mask.js';
 import { mirrorIngest } from '../../relay/relay.service.js';
 import type { RelayRepository } from '../../store/relay.repository.js';
 import { idRecord } from '../../lib/id-record.js';
@@ -275,7 +275,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     });
     const view = showView(desired, bundle.targets, mirrors, { ingest, relay: statuses, mirrorIngest: mirrorIngests, revealMirrorKeys: role === 'admin' || role === 'operator' }, readiness);
     // The pull source's credentials (its stream key, token, password) are the partner's stream key too.
-    if (role === 'viewer' && view.show.sourceUrl) view.show.sourceUrl = maskSourceUrl(view.show.sourceUrl);
+    if (role === 'viewer' && view.show.sourceUrl) view.show.sourceUrl = maskUrlSecrets(view.show.sourceUrl);
     return view;
   });
 
@@ -478,19 +478,3 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     },
   );
 };
-
-/** A source URL without what authenticates it: user:password, the RTMP key path, the query (maskSecrets). */
-export function maskSourceUrl(sourceUrl: string): string {
-  let s = sourceUrl;
-  try {
-    const u = new URL(sourceUrl);
-    if (u.username || u.password) {
-      u.username = '***';
-      u.password = '';
-      s = u.toString();
-    }
-  } catch {
-    // not a URL the platform parser takes: masked as text below
-  }
-  return maskSecrets(s);
-}
