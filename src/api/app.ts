@@ -10,7 +10,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AppError, badRequest } from '../lib/errors.js';
 import { acceptEmptyJsonBody } from '../lib/empty-json-body.js';
-import { REDACT_PATHS } from '../lib/logger.js';
+import { REDACT_PATHS, stdoutStream } from '../lib/logger.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { newRequestId, REQUEST_ID_PATTERN, withRequestId } from '../lib/request-context.js';
 import { ID_MAX_LENGTH, PLATFORM_ORDER_ID_MAX_LENGTH } from '../lib/ids.js';
@@ -151,7 +151,8 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
     outbound: rt.outbound,
   });
   const app = Fastify({
-    logger: opts.logger === false ? false : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    // The process's stdout stream (src/lib/logger.ts): capped while stdout is not read, its exit flush bounded.
+    logger: opts.logger === false ? false : { level: rt.config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, stream: stdoutStream() },
     // Whose X-Forwarded-For / -Proto / -Host is believed (req.ip, req.protocol, req.host): TRUST_PROXY.
     trustProxy: rt.config.trustProxy,
     bodyLimit: 256 * 1024,

@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import { destination as pinoDestination, pino, type DestinationStream, type Logger } from 'pino';
+import { logLinesDropped } from './metrics.js';
 import { currentRequestId } from './request-context.js';
 
 /** Paths whose values never reach a log line (credentials, tokens, signatures, buyer data). */
@@ -28,11 +29,29 @@ export function createLogger(level: string, name = 'syndicast', destination?: De
       return requestId ? { requestId } : {};
     },
   };
-  if (destination) return pino(opts, destination);
-  // A process.stdout whose write was replaced (a test capturing it) is written to as such, as pino does.
-  const stdoutReplaced = process.stdout.write !== (process.stdout.constructor.prototype as NodeJS.WriteStream).write;
-  return stdoutReplaced ? pino(opts) : pino(opts, stdoutDestination());
+  return pino(opts, destination ?? stdoutStream());
 }
+
+/**
+ * Where the process's loggers write stdout: createLogger's and the API's (Fastify's logger, src/api/app.ts).
+ * One stream for the process (stdoutDestination), so that its lines keep their order and share one cap; a
+ * process.stdout whose write was replaced (a test capturing it) is written to as such, as pino does.
+ */
+export function stdoutStream(): DestinationStream {
+  const stdoutReplaced = process.stdout.write !== (process.stdout.constructor.prototype as NodeJS.WriteStream).write;
+  if (stdoutReplaced) return process.stdout;
+  shared ??= stdoutDestination();
+  return shared;
+}
+
+let shared: DestinationStream | undefined;
+
+/**
+ * The most bytes of log lines held in memory for a stdout that does not take them as fast as they are
+ * logged (a reader alive that does not read: `npm start | slow-consumer`, a stuck log shipper, a
+ * terminal paused with Ctrl-S). The lines logged over it are dropped and counted (reportDrops).
+ */
+export const STDOUT_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
  * How long the flush of the log lines still buffered when the process exits may retry writing them to
@@ -43,6 +62,7 @@ export const EXIT_FLUSH_MS = 1_000;
 /** What flushSync needs of sonic-boom 4's state (the stream pino.destination returns). */
 interface SonicBoomState {
   fd: number;
+  maxLength: number;
   _writing: boolean;
   _writingBuf: string | Buffer;
   _bufs: (string | Buffer)[];
@@ -61,13 +81,52 @@ interface SonicBoomState {
  * than EAGAIN drops them and EAGAIN is retried until the reader has taken nothing for EXIT_FLUSH_MS.
  * (`process.stdout.fd`, as pino's default, makes a pipe or socket on fd 1 non-blocking: a full pipe
  * answers EAGAIN rather than blocking the write in the kernel.)
+ *
+ * While the process runs, sonic-boom keeps what stdout does not take in memory and retries EAGAIN every
+ * 100 ms for as long as the reader does not read: without a bound a busy process (every request logged
+ * at info, every hostile one at warn) grew by all it logged until it was OOM-killed. Its buffer is capped
+ * at STDOUT_BUFFER_MAX_BYTES (sonic-boom's maxLength: a line that would take it over is dropped whole and
+ * emitted as 'drop'), and the loss is reported (reportDrops).
  */
 function stdoutDestination(): DestinationStream {
   // (In a worker thread process.stdout.fd is undefined: fd 1, as pino assumes.)
-  const stream = pinoDestination({ dest: process.stdout.fd ?? 1, sync: false });
+  const stream = pinoDestination({ dest: process.stdout.fd ?? 1, sync: false, maxLength: STDOUT_BUFFER_MAX_BYTES });
   const state = stream as unknown as SonicBoomState;
   state.flushSync = () => flushBounded(state, EXIT_FLUSH_MS);
+  reportDrops(stream, state);
   return stream;
+}
+
+/**
+ * Counts the lines the cap dropped (syndicast_log_lines_dropped_total, as they are dropped) and, once
+ * stdout takes lines again and the buffer is down to half the cap (room for the report), logs at warn
+ * `N log lines dropped while stdout was not read` with `droppedLines` and `droppedBytes`. Nothing here
+ * waits: the report is written by the same asynchronous stream, after the write that freed the room.
+ */
+function reportDrops(stream: DestinationStream, state: SonicBoomState): void {
+  const emitter = stream as unknown as NodeJS.EventEmitter;
+  const report = pino({ name: 'syndicast', level: 'warn' }, stream);
+  let lines = 0;
+  let bytes = 0;
+  let scheduled = false;
+  emitter.on('drop', (line: string | Buffer) => {
+    lines++;
+    bytes += Buffer.byteLength(line);
+    logLinesDropped.inc();
+  });
+  emitter.on('write', () => {
+    if (lines === 0 || scheduled || state._len > state.maxLength / 2) return;
+    scheduled = true;
+    // Not from inside sonic-boom's write callback: the next turn of the loop.
+    setImmediate(() => {
+      scheduled = false;
+      const droppedLines = lines;
+      const droppedBytes = bytes;
+      lines = 0;
+      bytes = 0;
+      report.warn({ droppedLines, droppedBytes }, `${droppedLines} log lines dropped while stdout was not read`);
+    });
+  });
 }
 
 function flushBounded(state: SonicBoomState, boundMs: number): void {

@@ -95,6 +95,12 @@ export const commissionReversed = new Counter({
   registers: [processRegistry],
 });
 
+export const logLinesDropped = new Counter({
+  name: 'syndicast_log_lines_dropped_total',
+  help: 'Log lines dropped because stdout did not take them (its reader not reading) while 16 MiB of lines already waited for it',
+  registers: [processRegistry],
+});
+
 /** A label value that is one of `allowed`, else `other` (keeps cardinality bounded whatever arrives). */
 export function bounded<T extends string>(value: string | undefined, allowed: readonly T[]): T | 'other' {
   return value !== undefined && (allowed as readonly string[]).includes(value) ? (value as T) : 'other';

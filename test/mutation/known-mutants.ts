@@ -6271,6 +6271,42 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/platform-webhooks.money.test.ts'],
     testName: 'held by another target',
   },
+  {
+    name: 'logger-stdout-buffer-uncapped',
+    what: "the logger's stdout stream without sonic-boom's maxLength (src/lib/logger.ts stdoutDestination): while the reader of stdout does not read, every line logged is kept in memory and a busy process grows until it is OOM-killed",
+    file: 'src/lib/logger.ts',
+    from: 'sync: false, maxLength: STDOUT_BUFFER_MAX_BYTES });',
+    to: 'sync: false });',
+    tests: ['test/e2e/npm-start.log-reader-stalled.test.ts'],
+    testName: 'stdout not read',
+  },
+  {
+    name: 'logger-drops-not-reported',
+    what: 'the lines the stdout cap dropped are not reported once stdout is read again (src/lib/logger.ts reportDrops): the loss is silent in the log',
+    file: 'src/lib/logger.ts',
+    from: 'report.warn({ droppedLines, droppedBytes }, `${droppedLines} log lines dropped while stdout was not read`);',
+    to: 'void report;',
+    tests: ['test/e2e/npm-start.log-reader-stalled.test.ts'],
+    testName: 'stdout not read',
+  },
+  {
+    name: 'logger-drops-not-counted',
+    what: 'the lines the stdout cap dropped are not counted in syndicast_log_lines_dropped_total (src/lib/logger.ts reportDrops)',
+    file: 'src/lib/logger.ts',
+    from: 'logLinesDropped.inc();',
+    to: 'void logLinesDropped;',
+    tests: ['test/e2e/npm-start.log-reader-stalled.test.ts'],
+    testName: 'stdout not read',
+  },
+  {
+    name: 'api-logger-own-stdout',
+    what: "the API's logger (Fastify's, src/api/app.ts) writes stdout through pino's default stream, not the process's (src/lib/logger.ts stdoutStream): every request's lines are kept in memory without bound while stdout is not read",
+    file: 'src/api/app.ts',
+    from: "redact: { paths: REDACT_PATHS, censor: '[redacted]' }, stream: stdoutStream() },",
+    to: "redact: { paths: REDACT_PATHS, censor: '[redacted]' } },",
+    tests: ['test/e2e/npm-start.log-reader-stalled.test.ts'],
+    testName: 'stdout not read',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
