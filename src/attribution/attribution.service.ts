@@ -193,20 +193,7 @@ export class AttributionService {
     const asHeld = checkPlatformOrder(p, nowMs, true);
     // its length, a lone surrogate (or no string at all): refused whoever holds it
     if (asHeld === 'orderId') return problem;
-    return (await this.holdsPlatformOrder(partnerId, targetId, p.orderId)) ? asHeld : problem;
-  }
-
-  /**
-   * Whether the ledger holds `targetId`'s platform order of exactly this id (under its ref or its legacy
-   * ref). The ref is the record's key, and an id without lone surrogates (checkPlatformOrder refuses them
-   * first) is that key exactly in UTF-8: a record found under it is an order of this id, of whichever
-   * target the record names (another's legacy ref: target `t`'s `z:7` is target `t:z`'s `7`). The id in
-   * the unpacked order is the one asked for (packOrder leaves it out; unpackOrder derives it from the ref):
-   * its check only catches another target's legacy ref, as the target check does.
-   */
-  private async holdsPlatformOrder(partnerId: string, targetId: string, orderId: string): Promise<boolean> {
-    const stored = await this.deps.repo.get(partnerId, await this.platformRef(partnerId, targetId, orderId));
-    return stored?.order.targetId === targetId && stored.order.orderId === orderId;
+    return (await this.storedUnder(partnerId, targetId, p.orderId)) ? asHeld : problem;
   }
 
   /**
@@ -460,9 +447,20 @@ export class AttributionService {
     return found;
   }
 
-  /** The ledger holds this platform order of the target (reconciliation: counted under another target of the account). */
+  /**
+   * Whether the ledger holds `targetId`'s platform order of exactly this id (under its ref or its legacy
+   * ref): an id held (platformOrderProblem), the orders a target of a shared account already stores
+   * (AccountOrders: rule 1, webhookOrders), the targets that reported an id (reportedBy). The ref is the
+   * record's key, and an id without lone surrogates (checkPlatformOrder refuses them first) is that key
+   * exactly in UTF-8: a record found under it is an order of this id, of whichever target the record
+   * names (another's legacy ref: target `t`'s `z:7` is target `t:z`'s `7`; counted as `t`'s, the
+   * account's order `z:7` was left to `t` by its other targets and never stored). The id in the unpacked
+   * order is the one asked for (packOrder leaves it out; unpackOrder derives it from the ref): its check
+   * only catches another target's legacy ref, as the target check does.
+   */
   async storedUnder(partnerId: string, targetId: string, orderId: string): Promise<boolean> {
-    return (await this.deps.repo.get(partnerId, await this.platformRef(partnerId, targetId, orderId))) !== null;
+    const stored = await this.deps.repo.get(partnerId, await this.platformRef(partnerId, targetId, orderId));
+    return stored?.order.targetId === targetId && stored.order.orderId === orderId;
   }
 
   /** The target's platform-show index names a show of ours for this platform show (a mirror of it holds it: rule 2). */

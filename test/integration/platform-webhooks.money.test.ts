@@ -153,6 +153,13 @@ async function storeHeld(ref: string, targetId: string, orderId: string, created
   await repo.applyOrder(P, o, { attributed: true, via: 'platform_show', showId: 'held-show', targetId, productId: undefined, clickId: undefined, rateBps: 1000 }, { nowMs: Date.now(), holdMs: 30 * DAY_MS });
 }
 
+/** Another target on wn's Whatnot seller (a shared platform account, webhooks signed with SECRET); the ledger. */
+async function sameSeller(id: string): Promise<AttributionRepository> {
+  const t = await svc.api(`/v1/partners/${P}/targets`, { json: { id, platform: 'whatnot', name: id, credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, enabled: false } });
+  expect(t.status).toBe(201);
+  return new AttributionRepository(svc.rt.redis, svc.rt.keys);
+}
+
 /** A signed-body's order for `id`, created at `createdAt`: a total of 10.00 USD with 4.00 refunded. */
 function refundBody(id: string, createdAt: string): { data: { id: string; created_at: string } } {
   const body = JSON.parse(order({ total: { amount: '10.00', currency: 'USD' }, refunded: { amount: '4.00', currency: 'USD' } }).body) as { data: { id: string; created_at: string } };
@@ -249,9 +256,7 @@ test("an order id held by another target (its legacy ref) is not held for this o
  * its refund is applied. A new id with the character is still refused at either URL.
  */
 test("a shared account's webhook at one target's URL, for an order id another target holds: 200, the order left to that target", async () => {
-  const t = await svc.api(`/v1/partners/${P}/targets`, { json: { id: 'wn2', platform: 'whatnot', name: 'wn2', credentials: { accessToken: CREDENTIALS.whatnot.accessToken!, webhookSecret: SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, enabled: false } });
-  expect(t.status).toBe(201);
-  const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+  const repo = await sameSeller('wn2');
   const id = 'SO\u200e1001';
   const createdAt = new Date().toISOString();
   await storeHeld(platformOrderRef('wn2', id), 'wn2', id, createdAt);
@@ -273,4 +278,33 @@ test("a shared account's webhook at one target's URL, for an order id another ta
   const later = await postWhatnotWebhook(svc, 'wn2', SECRET, JSON.stringify(body));
   expect(await later.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1 });
   for (const target of ['wn', 'wn2']) expect(await repo.get(P, platformOrderRef(target, body.data.id))).toBeNull();
+});
+
+/**
+ * Held under a target means held by it, in the sorting between the targets of a shared account too
+ * (AccountOrders.webhookOrders, rule 1): target `wn`'s ref for the Whatnot order 'z:9001' is target
+ * `wn:z`'s legacy ref for its order '9001' (before keyPart). storedUnder counted that record as `wn`'s
+ * own: at wn3's URL (wn3 on the same seller) the order was `wn`'s (200 `stored: 0`), at wn's URL it was
+ * held (no claim) and its refund went into wn:z's record: the order stored under no target of the
+ * account, its commission lost, wn:z's order '9001' refunded by another order's webhook.
+ */
+test("a shared account's order whose id is another target's legacy ref: sorted and stored under the target of the account that claims it", async () => {
+  const repo = await sameSeller('wn3');
+  const id = 'z:9001';
+  const createdAt = new Date().toISOString();
+  const legacy = legacyPlatformOrderRef('wn:z', '9001');
+  expect(legacy).toBe(platformOrderRef('wn', id));
+  await storeHeld(legacy, 'wn:z', '9001', createdAt);
+  const body = JSON.stringify(refundBody(id, createdAt));
+  const atWn3 = await postWhatnotWebhook(svc, 'wn3', SECRET, body);
+  expect(await atWn3.json()).toEqual({ received: 1, stored: 1, new: 1, otherTargetOrders: 0 });
+  expect(await repo.get(P, platformOrderRef('wn3', id))).toMatchObject({ gross: 1000, refunded: 400 });
+  const atWn = await post(body);
+  expect(await atWn.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1 });
+  expect(await repo.get(P, legacy)).toMatchObject({ order: { targetId: 'wn:z', orderId: '9001' }, gross: 1000, refunded: 0, reversed: 0 });
+  // Looked up without targetId: reported by wn3 alone.
+  const view = await svc.api(`/v1/partners/${P}/attribution/orders/${encodeURIComponent(id)}`);
+  expect(view.status).toBe(400);
+  expect(((await view.json()) as { detail: string }).detail).toMatch(/\(target wn3\)/);
+  expect(await svc.rt.attribution.storedUnder(P, 'wn', id)).toBe(false);
 });
