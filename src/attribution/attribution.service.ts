@@ -422,7 +422,9 @@ export class AttributionService {
   async order(partnerId: string, orderId: string, targetId?: string): Promise<OrderView | null> {
     const ref = targetId ? await this.platformRef(partnerId, targetId, orderId) : partnerOrderRef(orderId);
     const s = await this.deps.repo.get(partnerId, ref);
-    if (!s) return null;
+    // A target's ref can be another target's legacy ref (`@t:` + `z:7` is target t:z's order 7): that
+    // record is not this target's order (storedUnder's rule), so it is not shown as one.
+    if (!s || (targetId !== undefined && s.order.targetId !== targetId)) return null;
     return {
       orderId: s.order.orderId,
       ref,

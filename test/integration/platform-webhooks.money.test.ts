@@ -307,4 +307,8 @@ test("a shared account's order whose id is another target's legacy ref: sorted a
   expect(view.status).toBe(400);
   expect(((await view.json()) as { detail: string }).detail).toMatch(/\(target wn3\)/);
   expect(await svc.rt.attribution.storedUnder(P, 'wn', id)).toBe(false);
+  // Looked up under wn: wn holds no order z:9001 (the record under that ref is wn:z's order 9001, not shown as wn's).
+  expect((await svc.api(`/v1/partners/${P}/attribution/orders/${encodeURIComponent(id)}?targetId=wn`)).status).toBe(404);
+  const own = await svc.api(`/v1/partners/${P}/attribution/orders/${encodeURIComponent(id)}?targetId=wn3`);
+  expect(((await own.json()) as { orderId: string; refundedAmount: number })).toMatchObject({ orderId: id, refundedAmount: 400 });
 });
