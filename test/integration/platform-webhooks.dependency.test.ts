@@ -137,3 +137,11 @@ test('a cancellation delivered while the read of an earlier delivery of the orde
     await proxy.close();
   }
 }, 30_000);
+
+test('an order id longer than the ledger stores is refused (400) without asking TikTok for it', async () => {
+  // Before: the id (up to the 1 MiB body) went out in the order detail query, and into the log.
+  const before = ((await sim.control('GET', '/_sim/tiktok/requests')) as unknown[]).length;
+  const r = await postWebhook(webhookBody(1, '5'.repeat(257), 'AWAITING_SHIPMENT'));
+  expect(r.status).toBe(400);
+  expect(((await sim.control('GET', '/_sim/tiktok/requests')) as unknown[]).slice(before)).toEqual([]);
+});

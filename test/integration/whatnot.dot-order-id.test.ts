@@ -41,3 +41,11 @@ test('an ordinary order id still has its items read (the control case)', async (
   expect((await post('wn-order-plain')).status).toBe(200);
   expect((await paths()).slice(before)).toEqual(['/orders/wn-order-plain/items']);
 });
+
+test('an order id longer than the ledger stores is refused (400) without asking Whatnot for its items', async () => {
+  // Before: GET /orders/<the whole id>/items went out (and into the log) first, a URL as long as the body.
+  const before = (await paths()).length;
+  const r = await post('x'.repeat(257));
+  expect(r.status).toBe(400);
+  expect((await paths()).slice(before)).toEqual([]);
+});

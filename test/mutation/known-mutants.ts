@@ -6325,6 +6325,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/platform-webhooks.money.test.ts'],
     testName: 'sorted and stored',
   },
+  {
+    name: 'whatnot-long-order-id-items',
+    what: "a Whatnot order id longer than the ledger stores (PLATFORM_ORDER_ID_MAX_LENGTH) has its items asked for anyway (src/targets/whatnot/whatnot.adapter.ts productOf): a signed webhook's id up to 1 MiB went out as GET /orders/{id}/items and into the log before the order was refused",
+    file: 'src/targets/whatnot/whatnot.adapter.ts',
+    from: 'if (orderId.length > PLATFORM_ORDER_ID_MAX_LENGTH) {',
+    to: 'if (false as boolean) {',
+    tests: ['test/integration/whatnot.dot-order-id.test.ts'],
+    testName: 'longer than the ledger stores',
+  },
+  {
+    name: 'tiktok-long-order-id-lookup',
+    what: "a TikTok Shop webhook's order id longer than the ledger stores is looked up anyway (src/targets/tiktok/tiktok.adapter.ts handleWebhook): the id, up to 1 MiB, went out in the order detail query and the webhook was answered 200 `received: 0`",
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'if (orderId.length > PLATFORM_ORDER_ID_MAX_LENGTH) throw',
+    to: 'if ((false as boolean)) throw',
+    tests: ['test/integration/platform-webhooks.dependency.test.ts'],
+    testName: 'longer than the ledger stores',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -19,6 +19,7 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { UNIX_SECONDS_MESSAGE, unixSecondsMs } from '../../lib/timestamp.js';
+import { PLATFORM_ORDER_ID_MAX_LENGTH } from '../../lib/ids.js';
 import type { Money } from '../../domain/money.js';
 import { decimalToMinor } from '../decimal-amount.js';
 import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS } from '../report-wait.js';
@@ -420,6 +421,9 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
         log.debug({ type: body.data.type }, 'tiktok webhook without an order change; ignored');
         return [];
       }
+      // No order the ledger stores has such an id: refused (400) before it is sent to TikTok in a query
+      // (and logged), a URL as long as the webhook body; the route refuses it the same way once read.
+      if (orderId.length > PLATFORM_ORDER_ID_MAX_LENGTH) throw new PermanentError(`TikTok Shop webhook names an order id of ${orderId.length} characters (at most ${PLATFORM_ORDER_ID_MAX_LENGTH})`, 'malformed_webhook');
       const order = await lookUpOrder(orderId);
       return order ? [order] : [];
     },

@@ -20,6 +20,7 @@
  * (ProductMerchandising) is only read for a log line.
  */
 import { z } from 'zod';
+import { PLATFORM_ORDER_ID_MAX_LENGTH } from '../../lib/ids.js';
 import { verifyWebhook, SignatureError } from '../../sources/signature.js';
 import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS, type WaitBudget } from '../report-wait.js';
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
@@ -86,6 +87,12 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
     // Whatnot for another resource (/items) with the seller's token. Such an order has no product we can ask for.
     if (!sendableSegment(orderId)) {
       log.warn({ orderId }, 'whatnot order id cannot be sent as a URL path segment; its items are not read (stored without a product)');
+      return undefined;
+    }
+    // An id longer than any the ledger stores is refused (400, invalid_order) once read: asking Whatnot for
+    // its items first sent (and logged) a URL as long as the webhook body, up to 1 MiB, for an order never stored.
+    if (orderId.length > PLATFORM_ORDER_ID_MAX_LENGTH) {
+      log.warn({ orderIdLength: orderId.length }, 'whatnot order id is longer than any the ledger stores; its items are not read');
       return undefined;
     }
     let cursor: string | undefined;
