@@ -6325,6 +6325,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/platform-webhooks.money.test.ts'],
     testName: 'sorted and stored',
   },
+  {
+    name: 'sweep-corrupt-show-blocks-page',
+    what: "the sweep lets one show's unreadable snapshot (truncated JSON, a string where the hash is) reject its page (src/mirror/sweep.service.ts): every other active show went unswept, sweep after sweep",
+    file: 'src/mirror/sweep.service.ts',
+    from: 'this.sweepShow(partnerId, showId, score, bundleOf).catch((err: unknown) => {',
+    to: 'this.sweepShow(partnerId, showId, score, bundleOf).then((r) => r, (err: unknown) => { throw err;',
+    tests: ['test/integration/sweep.corrupt-show.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
