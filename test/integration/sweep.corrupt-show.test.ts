@@ -2,6 +2,7 @@
  * One show whose stored snapshot does not read (an operator's hand edit, a half-migrated key: invalid
  * JSON, a string where the hash is) fails alone in the sweep: the other active shows are swept, and the
  * sweep itself resolves. Before, the one show's error rejected the page and no other show was swept.
+ * The readiness tick likewise goes on past such a show (before, its error ended the tick).
  */
 import { SweepService } from '../../src/mirror/sweep.service.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -41,4 +42,12 @@ test.each([
   expect(await hasJob(p, 'bad', `${p}-yt`)).toBe(false);
   // Still in the active set: the next sweep tries it again (once a sweep, no hot loop).
   expect(await svc.rt.redis.zcard(svc.rt.keys.activeShows())).toBe(3);
+}, 60_000);
+
+test('the readiness tick goes on past a show whose snapshot does not read', async () => {
+  await svc.rt.redis.del(svc.rt.keys.activeShows());
+  const secret = await createPartner(svc, 'cr');
+  for (const id of ['bad', 'good']) expect((await sendEvent(svc, 'cr', secret, showEvent('show.scheduled', sampleShow(id), '2026-11-24T17:00:00Z'))).status).toBe(202);
+  await svc.rt.redis.hset(svc.rt.keys.desired('cr', 'bad'), 'snap', '{"id":"bad","title":"Cook');
+  await expect(svc.rt.readiness.sweep()).resolves.toEqual({ checked: 0 });
 }, 60_000);

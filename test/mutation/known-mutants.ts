@@ -6333,6 +6333,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'this.sweepShow(partnerId, showId, score, bundleOf).then((r) => r, (err: unknown) => { throw err;',
     tests: ['test/integration/sweep.corrupt-show.test.ts'],
   },
+  {
+    name: 'readiness-corrupt-show-ends-tick',
+    what: "the readiness tick lets one show's unreadable snapshot end it (src/mirror/readiness.service.ts sweep): no show after it was checked, tick after tick",
+    file: 'src/mirror/readiness.service.ts',
+    from: "this.deps.log.error({ err, partnerId, showId }, 'readiness: show skipped, its stored records do not read');",
+    to: 'throw err;',
+    tests: ['test/integration/sweep.corrupt-show.test.ts'],
+    testName: 'readiness tick',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
