@@ -6342,6 +6342,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/sweep.corrupt-show.test.ts'],
     testName: 'readiness tick',
   },
+  {
+    name: 'partner-list-corrupt-doc-fails-all',
+    what: "PartnerRepository.list lets one partner's unreadable document (truncated JSON, a string where the hash is) fail the whole list (src/store/partner.repository.ts): GET /v1/partners, /metrics and the reconcile-schedules tick failed for every partner",
+    file: 'src/store/partner.repository.ts',
+    from: "this.log?.error({ err, partnerId: id }, 'partner left out of the list: its stored document does not read');",
+    to: 'throw err;',
+    tests: ['test/integration/partners.corrupt-doc.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
