@@ -18,7 +18,7 @@ import type { OutboundService } from '../outbound/outbound.service.js';
 import type { Keys } from '../store/keys.js';
 import { blockedForMs } from '../store/rate-limiter.js';
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
-import type { RedisClient } from '../store/redis.js';
+import { isUnreadableRecord, type RedisClient } from '../store/redis.js';
 import type { ShowRepository } from '../store/show.repository.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
@@ -87,6 +87,7 @@ export class ReadinessService {
         if (startsIn > windowMs) continue;
         checked += (await this.checkShow(partnerId, desired)).length;
       } catch (err) {
+        if (!isUnreadableRecord(err)) throw err;
         this.deps.log.error({ err, partnerId, showId }, 'readiness: show skipped, its stored records do not read');
       }
     }

@@ -10,6 +10,7 @@ import type { DesiredShow } from '../domain/desired-state.js';
 import type { SyncProducer } from '../queues/queues.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
+import { isUnreadableRecord } from '../store/redis.js';
 
 export class SweepService {
   constructor(
@@ -45,6 +46,7 @@ export class SweepService {
       const results = await Promise.all(
         page.map(({ partnerId, showId, score }) =>
           this.sweepShow(partnerId, showId, score, bundleOf).catch((err: unknown) => {
+            if (!isUnreadableRecord(err)) throw err;
             this.log.error({ err, partnerId, showId }, 'sweep: show skipped, its stored records do not read');
             return { enqueued: 0, finished: false };
           }),

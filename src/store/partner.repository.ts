@@ -5,7 +5,7 @@ import type { Platform } from '../targets/target.adapter.js';
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { Result } from 'ioredis';
-import { defineRedisScripts, LateWriteError, lateWriteLua, type RedisClient, writeDeadline } from './redis.js';
+import { defineRedisScripts, isUnreadableRecord, LateWriteError, lateWriteLua, type RedisClient, writeDeadline } from './redis.js';
 import { grantHoldLua, GrantHoldLostError, type GrantFence } from './token.repository.js';
 
 /**
@@ -374,6 +374,7 @@ export class PartnerRepository {
     const docs = await Promise.all(
       ids.map((id) =>
         this.get(id).catch((err: unknown) => {
+          if (!isUnreadableRecord(err)) throw err;
           this.log?.error({ err, partnerId: id }, 'partner left out of the list: its stored document does not read');
           return null;
         }),

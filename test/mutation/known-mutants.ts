@@ -6350,6 +6350,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'throw err;',
     tests: ['test/integration/partners.corrupt-doc.test.ts'],
   },
+  {
+    name: 'unreadable-record-any-error',
+    what: "isUnreadableRecord takes any error for a record that does not read (src/store/redis.ts): a Redis that is gone mid-list leaves partners out of GET /v1/partners (a partial 200) and the sweep logs every show 'skipped' instead of failing",
+    file: 'src/store/redis.ts',
+    from: 'return err instanceof SyntaxError || /\\bWRONGTYPE\\b/.test(err.message);',
+    to: 'return true;',
+    tests: ['test/integration/store.unreadable-record.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
