@@ -161,7 +161,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     throw new RedisUnavailableError(`Syndicast reached ${where}, but it refuses writes: ${refusal}, then start again. Nothing was written.`);
   }
   const box = new SecretBox(secrets.secretsKey, (config.secretsKeyPrevious ?? '').split(','));
-  const partners = new PartnerRepository(redis, keys, box);
+  const partners = new PartnerRepository(redis, keys, box, log.child({ module: 'partners' }));
   const shows = new ShowRepository(redis, keys, config.inboxTtlDays * 86_400, box);
   const orderEvents = new OrderEventRepository(redis, keys, config.inboxTtlDays * 86_400);
   const webhookIds = new WebhookIdClaims(redis, keys, config.inboxTtlDays * 86_400, config.claimProvisionalSec);

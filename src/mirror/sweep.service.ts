@@ -10,6 +10,7 @@ import type { DesiredShow } from '../domain/desired-state.js';
 import type { SyncProducer } from '../queues/queues.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { ShowRepository } from '../store/show.repository.js';
+import { isUnreadableRecord } from '../store/redis.js';
 
 export class SweepService {
   constructor(
@@ -39,7 +40,18 @@ export class SweepService {
     };
     for await (const page of this.shows.activeShowEntries(this.pageSize)) {
       shows += page.length;
-      const results = await Promise.all(page.map(({ partnerId, showId, score }) => this.sweepShow(partnerId, showId, score, bundleOf)));
+      // One show whose records do not read (a hand-edited or half-migrated snapshot: invalid JSON, a
+      // wrong type) fails alone, logged with its ids, and is tried again by the next sweep: before, its
+      // error rejected the whole page and every other active show after it went unswept, sweep after sweep.
+      const results = await Promise.all(
+        page.map(({ partnerId, showId, score }) =>
+          this.sweepShow(partnerId, showId, score, bundleOf).catch((err: unknown) => {
+            if (!isUnreadableRecord(err)) throw err;
+            this.log.error({ err, partnerId, showId }, 'sweep: show skipped, its stored records do not read');
+            return { enqueued: 0, finished: false };
+          }),
+        ),
+      );
       for (const r of results) {
         enqueued += r.enqueued;
         finished += r.finished ? 1 : 0;

@@ -1,10 +1,11 @@
 /** Partners, their targets and webhook secrets: one hash per partner (one slot, one HGETALL). */
+import type { Logger } from 'pino';
 import { tryOpen, type SecretBox } from '../lib/crypto.js';
 import type { Platform } from '../targets/target.adapter.js';
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { Result } from 'ioredis';
-import { defineRedisScripts, LateWriteError, lateWriteLua, type RedisClient, writeDeadline } from './redis.js';
+import { defineRedisScripts, isUnreadableRecord, LateWriteError, lateWriteLua, type RedisClient, writeDeadline } from './redis.js';
 import { grantHoldLua, GrantHoldLostError, type GrantFence } from './token.repository.js';
 
 /**
@@ -249,6 +250,8 @@ export class PartnerRepository {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly box: SecretBox,
+    /** Where list() reports a partner whose stored document does not read. */
+    private readonly log?: Logger,
   ) {
     defineRedisScripts(redis, {
       scCasField: { numberOfKeys: 3, lua: CAS_FIELD_LUA },
@@ -365,7 +368,18 @@ export class PartnerRepository {
 
   async list(): Promise<Partner[]> {
     const ids = (await this.redis.smembers(this.keys.partnerIndex())).sort();
-    const docs = await Promise.all(ids.map((id) => this.get(id)));
+    // A partner whose document does not read (an operator's hand edit, a half-migrated key: invalid
+    // JSON, a wrong type) is logged with its id and left out: before, its error failed every caller
+    // (GET /v1/partners, /metrics, the reconcile-schedules tick) for all the other partners too.
+    const docs = await Promise.all(
+      ids.map((id) =>
+        this.get(id).catch((err: unknown) => {
+          if (!isUnreadableRecord(err)) throw err;
+          this.log?.error({ err, partnerId: id }, 'partner left out of the list: its stored document does not read');
+          return null;
+        }),
+      ),
+    );
     return docs.filter((p): p is Partner => p !== null);
   }
 

@@ -422,6 +422,18 @@ export function isRedisUnavailable(err: unknown): boolean {
 }
 
 /**
+ * An error that says one stored record does not read (an operator's hand edit, a half-migrated key):
+ * its JSON does not parse (SyntaxError) or its key holds another type (WRONGTYPE, also quoted in a
+ * script's error). Code that skips the one item on it (the sweep, the readiness tick, the partner list)
+ * rethrows every other error: an unavailable Redis fails the whole operation (a 503, a failed tick),
+ * never a partial list answered 200 or shows "skipped" one by one.
+ */
+export function isUnreadableRecord(err: unknown): boolean {
+  if (!(err instanceof Error) || isRedisUnavailable(err)) return false;
+  return err instanceof SyntaxError || /\bWRONGTYPE\b/.test(err.message);
+}
+
+/**
  * How long after Redis's clock was read (`writeDeadline`) a create may still be applied. A command
  * written to a Redis that then froze (SIGSTOP, a stalled host) stays in its socket: the API's client
  * rejects it after `commandTimeout` (2000 ms, a 503), and Redis ran it anyway once it went on. A create

@@ -6343,6 +6343,39 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/platform-webhooks.dependency.test.ts'],
     testName: 'longer than the ledger stores',
   },
+  {
+    name: 'sweep-corrupt-show-blocks-page',
+    what: "the sweep lets one show's unreadable snapshot (truncated JSON, a string where the hash is) reject its page (src/mirror/sweep.service.ts): every other active show went unswept, sweep after sweep",
+    file: 'src/mirror/sweep.service.ts',
+    from: 'this.sweepShow(partnerId, showId, score, bundleOf).catch((err: unknown) => {',
+    to: 'this.sweepShow(partnerId, showId, score, bundleOf).then((r) => r, (err: unknown) => { throw err;',
+    tests: ['test/integration/sweep.corrupt-show.test.ts'],
+  },
+  {
+    name: 'readiness-corrupt-show-ends-tick',
+    what: "the readiness tick lets one show's unreadable snapshot end it (src/mirror/readiness.service.ts sweep): no show after it was checked, tick after tick",
+    file: 'src/mirror/readiness.service.ts',
+    from: "this.deps.log.error({ err, partnerId, showId }, 'readiness: show skipped, its stored records do not read');",
+    to: 'throw err;',
+    tests: ['test/integration/sweep.corrupt-show.test.ts'],
+    testName: 'readiness tick',
+  },
+  {
+    name: 'partner-list-corrupt-doc-fails-all',
+    what: "PartnerRepository.list lets one partner's unreadable document (truncated JSON, a string where the hash is) fail the whole list (src/store/partner.repository.ts): GET /v1/partners, /metrics and the reconcile-schedules tick failed for every partner",
+    file: 'src/store/partner.repository.ts',
+    from: "this.log?.error({ err, partnerId: id }, 'partner left out of the list: its stored document does not read');",
+    to: 'throw err;',
+    tests: ['test/integration/partners.corrupt-doc.test.ts'],
+  },
+  {
+    name: 'unreadable-record-any-error',
+    what: "isUnreadableRecord takes any error for a record that does not read (src/store/redis.ts): a Redis that is gone mid-list leaves partners out of GET /v1/partners (a partial 200) and the sweep logs every show 'skipped' instead of failing",
+    file: 'src/store/redis.ts',
+    from: 'return err instanceof SyntaxError || /\\bWRONGTYPE\\b/.test(err.message);',
+    to: 'return true;',
+    tests: ['test/integration/store.unreadable-record.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
