@@ -47,7 +47,7 @@ import {
   type SimOrder,
   type SimReply,
   type SimWindowState,
-  invalidControlBody,
+  parseControlBody,
 } from './sim.platform.js';
 
 export const BAMBUSER_SCOPES = [
@@ -666,15 +666,14 @@ export function createBambuserSimulator(): BambuserSimulator {
   async function control(app: FastifyInstance): Promise<void> {
     registerRevocations(app, revoked);
     app.post('/accounts', async (req, reply) => {
-      const b = AccountBody.safeParse(req.body ?? {});
-      if (!b.success) throw invalidControlBody(`expected {orgId?, scopes?: [${BAMBUSER_SCOPES.join(', ')}], highlights?: boolean}`, b.error);
+      const body = parseControlBody(AccountBody, req.body, `expected {orgId?, scopes?: [${BAMBUSER_SCOPES.join(', ')}], highlights?: boolean}`);
       // With orgId: another key of that organisation.
-      if (b.data.orgId !== undefined && !accounts.some((a) => a.orgId === b.data.orgId)) throw new SimProblem(404, 'Unknown account', `no Bambuser organisation ${b.data.orgId}`);
+      if (body.orgId !== undefined && !accounts.some((a) => a.orgId === body.orgId)) throw new SimProblem(404, 'Unknown account', `no Bambuser organisation ${body.orgId}`);
       const account: BambuserSimAccount = {
-        orgId: b.data.orgId ?? newOrgId(),
+        orgId: body.orgId ?? newOrgId(),
         apiKey: `bmb_sim_${randomId(24)}`,
-        ...(b.data.scopes ? { scopes: b.data.scopes } : {}),
-        ...(b.data.highlights === false ? { highlights: false } : {}),
+        ...(body.scopes ? { scopes: body.scopes } : {}),
+        ...(body.highlights === false ? { highlights: false } : {}),
       };
       accounts.push(account);
       return reply.code(201).send({ ...account, credentials: { apiKey: account.apiKey } });

@@ -83,7 +83,7 @@ import { FbPermissions } from './facebook-access.sim.js';
 import { FB_AVAILABILITY, FbCatalog, isLiveShoppingPath, registerLiveShopping } from './facebook-shopping.sim.js';
 import { registerRevocations, seededAccounts, type FacebookSimAccount } from './sim.accounts.js';
 import { servedGraphVersion } from './facebook-versions.sim.js';
-import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator, invalidControlBody } from './sim.platform.js';
+import { SimPlatform, SimProblem, firstUrl, installSimApiHooks, randomId, type PlatformSimulator, invalidControlBody, parseControlBody } from './sim.platform.js';
 import { hasId } from '../lib/id-record.js';
 import { streamsOf } from './rtmp-sink.js';
 
@@ -510,10 +510,9 @@ export function createFacebookSimulator(): PlatformSimulator {
     registerRevocations(app, revoked);
     // A Page access token: of a new Page, or another one of `pageId` (each Page admin's login gives one).
     app.post('/accounts', async (req, reply) => {
-      const b = AccountBody.safeParse(req.body ?? {});
-      if (!b.success) throw invalidControlBody('expected {pageId?: string}', b.error);
-      if (b.data.pageId !== undefined && !pages.some((a) => a.pageId === b.data.pageId)) throw new SimProblem(404, 'Unknown account', `no Facebook Page ${b.data.pageId}`);
-      const account: FacebookSimAccount = { pageId: b.data.pageId ?? newPageId(), pageAccessToken: `EAAGsim${randomId(24).replace(/[-_]/g, 'x')}` };
+      const body = parseControlBody(AccountBody, req.body, 'expected {pageId?: string}');
+      if (body.pageId !== undefined && !pages.some((a) => a.pageId === body.pageId)) throw new SimProblem(404, 'Unknown account', `no Facebook Page ${body.pageId}`);
+      const account: FacebookSimAccount = { pageId: body.pageId ?? newPageId(), pageAccessToken: `EAAGsim${randomId(24).replace(/[-_]/g, 'x')}` };
       pages.push(account);
       return reply.code(201).send({ ...account, credentials: { pageId: account.pageId, pageAccessToken: account.pageAccessToken } });
     });

@@ -24,7 +24,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { invalidControlBody } from './sim.platform.js';
+import { parseControlBody } from './sim.platform.js';
 
 export interface YoutubeSimAccount {
   /** The channel the credentials act for. */
@@ -170,9 +170,8 @@ export function seededAccounts<K extends keyof SimAccounts>(platform: K): SimAcc
  */
 export function registerRevocations(app: FastifyInstance, revoked: Set<string>): void {
   app.post('/revocations', async (req, reply) => {
-    const b = RevokeBody.safeParse(req.body ?? {});
-    if (!b.success) throw invalidControlBody('expected {token: string}', b.error);
-    revoked.add(b.data.token);
+    const body = parseControlBody(RevokeBody, req.body, 'expected {token: string}');
+    revoked.add(body.token);
     return reply.code(204).send();
   });
 }

@@ -203,9 +203,6 @@ function sameText(a: string, b: string): boolean {
 const AppBody = z.strictObject({ appKey: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), appSecret: z.string().min(1).max(200) });
 const ShopBody = z.strictObject({ appKey: z.string().min(1).optional(), limited: z.boolean().optional() });
 const ProductsBody = z.object({ productIds: z.array(z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/)).max(10_000) }).strict();
-function parseBody<T>(schema: z.ZodType<T>, value: unknown, shape: string): T {
-  return parseControlBody(schema, value, `expected ${shape}`);
-}
 
 function sameHex(a: string, b: string): boolean {
   const x = Buffer.from(a.toLowerCase(), 'utf8');
@@ -613,12 +610,12 @@ export function createTiktokSimulator(): PlatformSimulator {
   async function control(app: FastifyInstance): Promise<void> {
     registerRevocations(app, state.revoked);
     app.post('/apps', async (req, reply) => {
-      const body = parseBody(AppBody, req.body, '{appKey, appSecret}');
+      const body = parseControlBody(AppBody, req.body, 'expected {appKey, appSecret}');
       state.apps.set(body.appKey, body.appSecret);
       return reply.code(201).send(body);
     });
     app.post('/accounts', async (req, reply) => {
-      const body = parseBody(ShopBody, req.body, '{appKey?, limited?}');
+      const body = parseControlBody(ShopBody, req.body, 'expected {appKey?, limited?}');
       const appKey = body.appKey ?? SIM_ACCOUNTS.tiktok.apps[0]!.appKey;
       const appSecret = state.apps.get(appKey);
       if (appSecret === undefined) throw new SimProblem(404, 'Unknown app', `no TikTok app ${appKey}: POST /_sim/tiktok/apps first`);
@@ -627,7 +624,7 @@ export function createTiktokSimulator(): PlatformSimulator {
     });
     // The products the seller listed for affiliates (a listing made during a show: the next link lands).
     app.put('/products', async (req) => {
-      const body = parseBody(ProductsBody, req.body, '{productIds: string[]}');
+      const body = parseControlBody(ProductsBody, req.body, 'expected {productIds: string[]}');
       state.products = new Set(body.productIds);
       return { productIds: body.productIds };
     });

@@ -67,7 +67,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { currencyExponent, type Money } from '../domain/money.js';
 import { SIM_ACCOUNTS, registerRevocations, seededAccounts, type WhatnotSimAccount } from './sim.accounts.js';
-import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimReply, type SimWindowState, invalidControlBody } from './sim.platform.js';
+import { SimPlatform, SimProblem, installSimApiHooks, randomId, type PlatformSimulator, type SimOrder, type SimReply, type SimWindowState, invalidControlBody, parseControlBody } from './sim.platform.js';
 
 export const WHATNOT_SIM_SELLER_ID = SIM_ACCOUNTS.whatnot[0]!.sellerId;
 /** Used when PUT /_sim/whatnot/webhook gave no secret (Standard Webhooks always signs). */
@@ -580,8 +580,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
     registerRevocations(app, revoked);
     // A new seller account: its personal access token, and its authorisation of the seeded app.
     app.post('/accounts', async (req, reply) => {
-      const b = NewSellerBody.safeParse(req.body ?? {});
-      if (!b.success) throw invalidControlBody('expected no fields (or {})', b.error);
+      parseControlBody(NewSellerBody, req.body, 'expected no fields (or {})');
       const appId = SIM_ACCOUNTS.whatnotApps[0]!;
       const account: WhatnotSimAccount = { sellerId: `sim-seller-${randomId(8)}`, accessToken: `wn_sim_${randomId(32)}`, clientId: appId.clientId, refreshToken: `wn_sim_refresh_${randomId(24)}` };
       sellers.push(account);
@@ -593,10 +592,9 @@ export function createWhatnotSimulator(): PlatformSimulator {
     });
     // The app's access tokens expire: this one (or every one issued) now, as if its hour were over.
     app.post('/tokens/expire', async (req, reply) => {
-      const b = ExpireBody.safeParse(req.body ?? {});
-      if (!b.success) throw invalidControlBody('expected {token?: string}', b.error);
-      if (b.data.token === undefined) sim.tokens.expireAll();
-      else if (!sim.tokens.expire(b.data.token)) throw new SimProblem(404, 'Unknown token', 'no access token issued by POST /whatnot/oauth/token is this one');
+      const body = parseControlBody(ExpireBody, req.body, 'expected {token?: string}');
+      if (body.token === undefined) sim.tokens.expireAll();
+      else if (!sim.tokens.expire(body.token)) throw new SimProblem(404, 'Unknown token', 'no access token issued by POST /whatnot/oauth/token is this one');
       return reply.code(204).send();
     });
     // What the seller granted a token (a personal access token, or an app's refresh token): these scopes only.

@@ -43,7 +43,7 @@ import {
   randomId,
   type PlatformSimulator,
   type SimReply,
-  invalidControlBody,
+  parseControlBody,
 } from './sim.platform.js';
 import { streamsOf } from './rtmp-sink.js';
 
@@ -1191,16 +1191,15 @@ export function createYoutubeSimulator(): PlatformSimulator {
     registerRevocations(app, revoked);
     // The channel owner enables live streaming (YouTube Studio; the first activation takes up to 24 h) or has not.
     app.put('/live-streaming', async (req) => {
-      const b = LiveStreamingBody.safeParse(req.body ?? {});
-      if (!b.success) throw invalidControlBody('expected {account?: channel id, enabled: boolean, blocked?: boolean}', b.error);
-      const channelId = b.data.account ?? accounts[0]!.channelId;
+      const body = parseControlBody(LiveStreamingBody, req.body, 'expected {account?: channel id, enabled: boolean, blocked?: boolean}');
+      const channelId = body.account ?? accounts[0]!.channelId;
       if (!accounts.some((a) => a.channelId === channelId)) throw new SimProblem(404, 'Unknown account', `no YouTube channel ${channelId}`);
-      if (b.data.enabled) liveDisabled.delete(channelId);
+      if (body.enabled) liveDisabled.delete(channelId);
       else liveDisabled.add(channelId);
       // blocked: YouTube does not let the channel stream live for now (a strike); unsaid, not blocked.
-      if (b.data.blocked === true) liveBlocked.add(channelId);
+      if (body.blocked === true) liveBlocked.add(channelId);
       else liveBlocked.delete(channelId);
-      return { account: channelId, enabled: b.data.enabled, blocked: liveBlocked.has(channelId) };
+      return { account: channelId, enabled: body.enabled, blocked: liveBlocked.has(channelId) };
     });
     // Every liveStream of a channel, non-reusable ones included (liveStreams.list by `mine` leaves those
     // out, as YouTube does, and by `id` needs their ids): what a test counts to see a stream left behind.
@@ -1215,10 +1214,9 @@ export function createYoutubeSimulator(): PlatformSimulator {
       };
     });
     app.post('/accounts', async (req, reply) => {
-      const b = AccountBody.safeParse(req.body ?? {});
-      if (!b.success) throw invalidControlBody('expected {clientId?, clientSecret?, scope?}', b.error);
+      const body = parseControlBody(AccountBody, req.body, 'expected {clientId?, clientSecret?, scope?}');
       const seeded = accounts[0]!;
-      const account = newChannel(b.data.clientId ?? seeded.clientId, b.data.clientSecret ?? seeded.clientSecret, `1//${randomId(32)}`, b.data.scope);
+      const account = newChannel(body.clientId ?? seeded.clientId, body.clientSecret ?? seeded.clientSecret, `1//${randomId(32)}`, body.scope);
       return reply.code(201).send({ ...account, credentials: { clientId: account.clientId, clientSecret: account.clientSecret, refreshToken: account.refreshToken } });
     });
   }
