@@ -29,17 +29,17 @@ export function maskUrlSecrets(url: string, opts: { path?: boolean } = {}): stri
   let s = url;
   try {
     const u = new URL(url);
+    const hideUser = u.username !== '' || u.password !== '';
     const hidePath = opts.path === true && u.pathname !== '/' && u.pathname !== '';
     const hideHash = opts.path === true && u.hash !== '';
-    if (u.username || u.password || hidePath || hideHash) {
-      if (u.username || u.password) {
-        u.username = '***';
-        u.password = '';
-      }
-      if (hidePath) u.pathname = '/***';
-      if (hideHash) u.hash = '***';
-      s = u.toString();
+    if (hideUser) {
+      u.username = '***';
+      u.password = '';
     }
+    if (hidePath) u.pathname = '/***';
+    if (hideHash) u.hash = '***';
+    // Re-serialised only when something was hidden (the parser would otherwise normalise the text).
+    if (hideUser || hidePath || hideHash) s = u.toString();
   } catch {
     // Not a URL the WHATWG parser takes: masked as text below; with `path`, nothing of it is shown
     // (which part is its path is not known).
