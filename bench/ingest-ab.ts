@@ -13,8 +13,10 @@
  * INGEST_AB_DISPATCH_ARGS (node options for this checkout's dispatcher only, space-separated, e.g.
  * `--max-semi-space-size=32`: the same code with and without them when INGEST_AB_OTHER is this checkout),
  * INGEST_AB_SHOWS (n: the events spread over n shows per round, round-robin; unset: a new show each),
- * INGEST_AB_VARIANTS (`inline`, `none`, comma-separated: this checkout again per variant, its API with
- * INGEST_EXPERIMENT_SYNC set and no dispatcher: src/experimental/inline-sync.ts, an experiment).
+ * INGEST_AB_VARIANTS (`dispatch`, `inline`, `none`, comma-separated: this checkout again per variant:
+ * `dispatch` with INGEST_SYNC_JOBS=dispatch and its dispatcher, `inline` with INGEST_SYNC_JOBS=inline and
+ * no dispatcher, `none` with INGEST_BENCH_NO_SYNC=1 and no dispatcher: src/queues/inline-sync.ts).
+ * `this` runs as production does: INGEST_SYNC_JOBS unset (inline on one Redis) with a dispatcher process.
  * Per system also Redis commands per event (INFO commandstats: a script's inner commands count too),
  * and at the end each round's ratio to the bare route (CPU sum and events/s).
  */
@@ -76,14 +78,22 @@ const children: Child[] = [];
 const systems: System[] = [];
 const clients: Redis[] = [];
 
-async function syndicast(name: string, dir: string, profile?: string, dispatchNodeArgs: readonly string[] = [], experiment?: string): Promise<System> {
+const VARIANT_ENV: Record<string, Record<string, string>> = {
+  dispatch: { INGEST_SYNC_JOBS: 'dispatch' },
+  inline: { INGEST_SYNC_JOBS: 'inline' },
+  none: { INGEST_BENCH_NO_SYNC: '1' },
+};
+
+async function syndicast(name: string, dir: string, profile?: string, dispatchNodeArgs: readonly string[] = [], variant?: string): Promise<System> {
   const store = await startBenchStore('single', 'everysec');
   stores.push(store);
   const se = storeServiceEnv(store);
-  const api = await startChild<{ url: string }>(resolve(dir, 'bench/sut/service-api.ts'), { name: `syndicast-api-${name}`, env: { ...se.env, ...(experiment ? { INGEST_EXPERIMENT_SYNC: experiment } : {}) }, ready: 'ipc', profileDir: profile });
+  const env = variant ? VARIANT_ENV[variant] : {};
+  if (!env) throw new Error(`INGEST_AB_VARIANTS: ${variant}? (dispatch, inline, none)`);
+  const api = await startChild<{ url: string }>(resolve(dir, 'bench/sut/service-api.ts'), { name: `syndicast-api-${name}`, env: { ...se.env, ...env }, ready: 'ipc', profileDir: profile });
   children.push(api);
-  // The experiment's variants need no dispatcher: no dispatch entry is written.
-  const dispatch = experiment ? undefined : await startChild(resolve(dir, 'bench/sut/service-dispatch.ts'), { name: `syndicast-dispatch-${name}`, env: se.env, ready: 'ipc', profileDir: profile, nodeArgs: dispatchNodeArgs });
+  // `inline` and `none` need no dispatcher: no dispatch entry is written.
+  const dispatch = variant && variant !== 'dispatch' ? undefined : await startChild(resolve(dir, 'bench/sut/service-dispatch.ts'), { name: `syndicast-dispatch-${name}`, env: { ...se.env, ...env }, ready: 'ipc', profileDir: profile, nodeArgs: dispatchNodeArgs });
   if (dispatch) children.push(dispatch);
   const admin = new AdminClient(api.info.url);
   const secret = await admin.createPartner(PARTNER);

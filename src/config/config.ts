@@ -462,6 +462,15 @@ const ConfigSchema = z.object({
    */
   dispatchReclaimMs: ms(30_000, 100),
   /**
+   * How an accepted show event on ONE Redis asks for its syncs: `inline` (the ingest's Lua step makes
+   * the show's sync jobs in BullMQ's keys itself, src/queues/inline-sync.ts) or `dispatch` (a
+   * sync-dispatch entry the dispatcher turns into jobs). On a Redis Cluster always `dispatch` (the
+   * inline script names keys of other slots): `inline` there is ignored, with an info log at start,
+   * so the default serves both topologies. The dispatcher runs in either mode (Cluster, entries of
+   * older processes, a rolling change of this setting).
+   */
+  ingestSyncJobs: z.enum(['inline', 'dispatch']).default('inline'),
+  /**
    * Active shows read per round trip by the sweep and by a target's kick (ZSCAN COUNT); every active show
    * is visited. A page is one Redis command, which serves nobody else meanwhile (200,000 shows in one
    * ZSCAN: 0.3 s, while API commands time out at 2 s), and the sweep runs a page's shows all at once.
@@ -612,6 +621,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   PIN_REFUSED_RETRY_BASE_MS: 'pinRefusedRetryBaseMs',
   SWEEP_INTERVAL_MS: 'sweepIntervalMs',
   DISPATCH_RECLAIM_MS: 'dispatchReclaimMs',
+  INGEST_SYNC_JOBS: 'ingestSyncJobs',
   SWEEP_PAGE_SIZE: 'sweepPageSize',
   PENDING_ORDER_GRACE_MS: 'pendingOrderGraceMs',
   INBOX_TTL_DAYS: 'inboxTtlDays',

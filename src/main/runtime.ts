@@ -16,6 +16,7 @@ import { LinkService } from '../links/link.service.js';
 import { SyncService } from '../mirror/sync.service.js';
 import { ReadinessService } from '../mirror/readiness.service.js';
 import { SyncProducer } from '../queues/queues.js';
+import { ingestSyncMode, InlineSyncJobs } from '../queues/inline-sync.js';
 import { mirrorUpdatedHook } from '../outbound/mirror-updated.js';
 import { createOutbound } from '../outbound/outbound.module.js';
 import type { DeliveryService } from '../outbound/delivery.service.js';
@@ -210,6 +211,11 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     keys,
     ledger,
   });
+  // INGEST_SYNC_JOBS: on one Redis the ingest script makes the sync jobs itself (inline); on a Cluster
+  // always the dispatch entry. The dispatcher runs either way (process.ts).
+  const syncMode = ingestSyncMode(config.ingestSyncJobs, !shows.singleNode);
+  if (syncMode.ignored) log.info({ module: 'ingest' }, 'INGEST_SYNC_JOBS=inline has no effect on a Redis Cluster: show events ask for their syncs through the sync-dispatch stream (the dispatcher)');
+  ingest.setSyncJobs(syncMode.mode, new InlineSyncJobs(keys, config.syncShards));
   const attribution = new AttributionService({
     repo: ledger,
     partners,

@@ -44,7 +44,7 @@ const SYNC_JOB_OPTS: JobsOptions = {
   backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
 };
 
-/** A sync job's BullMQ options (also read by the inline-add experiment, src/experimental/inline-sync.ts). */
+/** A sync job's BullMQ options (also copied into the ingest script's inline add, src/queues/inline-sync.ts: a change here is checked by its conformance test). */
 export function syncJobOpts(job: SyncJob, delayMs: number): JobsOptions {
   // keepLastIfActive: an event that lands while this (show, target)'s sync is running gets one more
   // sync after it finishes, created atomically by BullMQ when the active job completes. Without it,

@@ -1,16 +1,19 @@
 /**
  * Inbound partner events (README "Walkthrough with curl" and docs/architecture.md): verify, validate,
- * store durably (inbox + event log + desired state in one atomic step) together with a sync-dispatch
- * entry for the show; the sync dispatcher (src/mirror/sync.dispatcher.ts, worker role) turns entries
- * into one coalesced sync job per enabled target. On a single Redis the webhook-id claim, the write
- * and the entry are one Lua call (one round trip per accepted event); on a Redis Cluster they are
+ * store durably (inbox + event log + desired state in one atomic step) together with what asks for the
+ * show's syncs: on a single Redis with INGEST_SYNC_JOBS=inline (the default) the show's sync jobs
+ * themselves, one per enabled target, made in BullMQ's keys by the same Lua step
+ * (src/queues/inline-sync.ts); otherwise (INGEST_SYNC_JOBS=dispatch, and always on a Redis Cluster) a
+ * sync-dispatch entry for the show, which the sync dispatcher (src/mirror/sync.dispatcher.ts, worker
+ * role) turns into one coalesced sync job per enabled target. On a single Redis the webhook-id claim,
+ * the write and the jobs (or entry) are one Lua call (one round trip per accepted event); on a Redis Cluster they are
  * three steps in this order (claim, write, entry). An order event on a single Redis is one Lua call
  * too (claims, pending-orders listing, store) before the attribution queue's add; on a Cluster its
  * claims, listing and store are separate steps (ingestOrderEvent: a claim whose event was never stored
  * is taken back, or its webhook-id claim taken over after CLAIM_PROVISIONAL_SEC; a refund-id claim is
  * permanent unless its store definitely wrote nothing). The caller answers 202 only after this returns;
  * any Redis failure propagates (→ 503), and a retried delivery then takes the duplicate path, which
- * writes the dispatch entry again, so nothing is lost between the steps.
+ * writes the dispatch entry (or adds the jobs) again, so nothing is lost between the steps.
  */
 import { inexactIntegerLiteral } from '../lib/json-numbers.js';
 import { randomUUID } from 'node:crypto';
@@ -23,7 +26,7 @@ import { currentRequestId } from '../lib/request-context.js';
 import { LONE_SURROGATE_MESSAGE, loneSurrogateAt } from '../lib/well-formed.js';
 import { partnerOrderRef } from '../domain/order.js';
 import { orderIdOf } from '../queues/attribution.queue.js';
-import type { ExperimentalSyncMode, InlineSyncJobs } from '../experimental/inline-sync.js';
+import type { IngestSyncMode, InlineSyncJobs } from '../queues/inline-sync.js';
 import type { Keys } from '../store/keys.js';
 import type { PartnerBundle, PartnerRepository } from '../store/partner.repository.js';
 import type { RefundIdClaims } from '../store/refund-id.repository.js';
@@ -98,17 +101,18 @@ export interface LedgerOrders {
 const CREATED_AT_FUTURE_MAX_MS = 366 * 86_400_000;
 
 export class IngestService {
-  /** EXPERIMENT (src/experimental/inline-sync.ts): how a show event on one Redis asks for its syncs; production is always 'dispatch'. */
-  private syncExperiment: { mode: Exclude<ExperimentalSyncMode, 'dispatch'>; jobs: InlineSyncJobs } | undefined;
+  /** How a show event on one Redis asks for its syncs (src/queues/inline-sync.ts); unset: the dispatch entry. */
+  private syncJobs: { mode: Exclude<IngestSyncMode, 'dispatch'>; jobs: InlineSyncJobs } | undefined;
   constructor(private readonly deps: IngestDeps) {}
 
   /**
-   * EXPERIMENT, for the bench's API only (bench/sut/service-api.ts): on one Redis, `inline` makes the
-   * sync jobs inside the ingest script (no dispatch entry: no dispatcher needed), `none` makes neither
-   * (the upper bound: the sync job for free). Not called by any production path.
+   * On one Redis only (the caller checks: createRuntime, INGEST_SYNC_JOBS): `inline` makes the sync
+   * jobs inside the ingest script (no dispatch entry), `dispatch` writes the entry the dispatcher turns
+   * into jobs, `none` makes neither (the bench's upper bound, bench/sut/service-api.ts: the syncs are
+   * left to the sweep; never a production setting).
    */
-  experimentalSync(mode: ExperimentalSyncMode, jobs: InlineSyncJobs): void {
-    this.syncExperiment = mode === 'dispatch' ? undefined : { mode, jobs };
+  setSyncJobs(mode: IngestSyncMode, jobs: InlineSyncJobs): void {
+    this.syncJobs = mode === 'dispatch' ? undefined : { mode, jobs };
   }
 
   async ingest(partnerId: string, headers: WebhookHeaders, raw: Buffer): Promise<IngestResult> {
@@ -285,12 +289,14 @@ export class IngestService {
     throw unstoredHolder(webhookId, holder);
   }
 
-  /** A show event on a single Redis: claim, write and dispatch entry in one Lua call. */
+  /** A show event on a single Redis: claim, write and the sync jobs (or the dispatch entry) in one Lua call. */
   private async ingestShowEventOne(bundle: PartnerBundle, showId: string, webhookId: string, scope: string, event: PartnerEvent, write: { field: string; value: string }): Promise<IngestResult> {
     const partnerId = bundle.partner.id;
     const snapshot = 'show' in event.data ? { scheduledAtMs: Date.parse(event.data.show.scheduledAt), live: (impliedState(event) ?? event.data.show.state) === 'live' } : undefined;
-    const x = this.syncExperiment;
+    const x = this.syncJobs;
     const requestId = currentRequestId();
+    // The partner's enabled targets from the bundle read for the signature (bundleCached: the same
+    // ≤ BUNDLE_CACHE_MS staleness the dispatcher has; a target enabled since is kicked by its own route and swept).
     const inline = x && (x.mode === 'inline' ? x.jobs.args(partnerId, showId, bundle.targets, requestId) : ['0']);
     const stored = await this.deps.shows.ingestOne(partnerId, showId, webhookId, scope, showLogEntry(event), orderKey(event.occurredAt, webhookId), write, snapshot, requestId, inline);
     if (stored.holder !== undefined) return this.duplicateOf(partnerId, webhookId, stored.holder);

@@ -19,7 +19,7 @@ import { targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
 import { defineRedisScripts, inOneWrite, type RedisClient } from './redis.js';
 import { zrevPage, type PageStart, type ZsetPage } from './zset-page.js';
-import { inlineSyncAddLua } from '../experimental/inline-sync.js';
+import { inlineSyncAddLua } from '../queues/inline-sync.js';
 
 /**
  * The register writes of a stored show event: KEYS[desired] gets each field/value pair from ARGV[first]
@@ -193,7 +193,7 @@ interface PendingWrite {
 interface PendingIngestOne {
   keys: [claim: string, inbox: string, events: string, desired: string, dispatch: string, partnerShows: string, active: string, partnerLive: string];
   args: (string | number)[];
-  /** EXPERIMENT: the inline sync jobs' arguments (InlineSyncJobs.args): INGEST_SHOW_ONE_INLINE_LUA instead of the dispatch entry. */
+  /** The inline sync jobs' arguments (InlineSyncJobs.args, INGEST_SYNC_JOBS=inline): INGEST_SHOW_ONE_INLINE_LUA instead of the dispatch entry. */
   inline?: string[];
   resolve: (r: IngestReply) => void;
   reject: (err: unknown) => void;
@@ -243,13 +243,15 @@ end
 )}`;
 
 /**
- * EXPERIMENT (src/experimental/inline-sync.ts; not a production path): INGEST_SHOW_ONE_LUA with its
- * sync-dispatch XADD replaced by the show's sync jobs made in BullMQ's keys (inlineSyncAddLua; ARGV[16]
- * the job count, 0 for none: the "no dispatch at all" upper bound). One Redis only.
+ * INGEST_SYNC_JOBS=inline (src/queues/inline-sync.ts): INGEST_SHOW_ONE_LUA with its sync-dispatch XADD
+ * replaced by the show's sync jobs made in BullMQ's keys (inlineSyncAddLua; ARGV[16] the job count: 0
+ * for a partner with no enabled target, and the bench's "no dispatch at all" upper bound). A stored
+ * duplicate adds its jobs again, as the dispatch path writes its entry again. One Redis only (the
+ * queue keys are named inside the script).
  */
 const INGEST_SHOW_ONE_INLINE_LUA = ((): string => {
   const xadd = "redis.call('XADD', KEYS[5], '*', 'p', ARGV[5], 's', ARGV[6], 'r', ARGV[7])\n";
-  if (!INGEST_SHOW_ONE_LUA.includes(xadd)) throw new Error('INGEST_SHOW_ONE_LUA no longer has its dispatch XADD: re-read the inline-sync experiment');
+  if (!INGEST_SHOW_ONE_LUA.includes(xadd)) throw new Error('INGEST_SHOW_ONE_LUA no longer has its dispatch XADD: re-read src/queues/inline-sync.ts');
   return INGEST_SHOW_ONE_LUA.replace(xadd, inlineSyncAddLua(16, 'ARGV[10]'));
 })();
 

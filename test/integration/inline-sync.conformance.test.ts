@@ -1,16 +1,18 @@
 /**
- * EXPERIMENT's conformance (src/experimental/inline-sync.ts, not a production path): the sync jobs the
+ * Conformance of INGEST_SYNC_JOBS=inline (src/queues/inline-sync.ts): the sync jobs the
  * ingest script makes itself in BullMQ's keys (INGEST_SHOW_ONE_INLINE_LUA) are what SyncProducer's
  * addBulk makes for the same show and target, side by side on one Redis under two key prefixes: the
  * same job hash (opts compared parsed: Lua's cjson orders keys its own way), deduplication key, wait
  * list, marker and event stream entries; a second add deduplicated the same way; a paused queue the
- * same; and a BullMQ Worker runs both alike, keepLastIfActive included (an add while the job is active
- * leaves one follow-up job, run after it). One Redis only: the script names its keys inside.
+ * same; a maxed queue (concurrency in meta) the same; and a BullMQ Worker runs both alike,
+ * keepLastIfActive included (an add while the job is active leaves one follow-up job, run after it), a
+ * failed attempt retried (attempts, backoff), and a job failed for good kept in the failed set
+ * (removeOnFail) with its deduplication id released. One Redis only: the script names its keys inside.
  */
 import { randomBytes } from 'node:crypto';
-import { Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { InlineSyncJobs } from '../../src/experimental/inline-sync.js';
+import { InlineSyncJobs } from '../../src/queues/inline-sync.js';
 import { SecretBox } from '../../src/lib/crypto.js';
 import { shardOf, SyncProducer, syncQueueName, type SyncJob } from '../../src/queues/queues.js';
 import { Keys } from '../../src/store/keys.js';
@@ -35,7 +37,7 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-/** The two ways, each under its own key prefix: BullMQ's addBulk (production) and the ingest script (experiment). */
+/** The two ways, each under its own key prefix: BullMQ's addBulk (the dispatcher's) and the ingest script (inline). */
 function sides(): { bulk: (showId: string) => Promise<void>; inline: (showId: string) => Promise<void>; keysA: Keys; keysB: Keys } {
   const tag = randomBytes(3).toString('hex');
   const keysA = new Keys(`ia${tag}`);
@@ -171,4 +173,102 @@ single('a Worker runs the script-made job as the addBulk-made one, and keepLastI
   expect(await snapshot(s.keysB, 's3', '2')).toEqual(a3);
   expect(a3.dedup).toBeNull();
   await Promise.all([wa.close(), wb.close()]);
+});
+
+single('a maxed queue (concurrency reached) takes the job in its wait list with no marker, one below it with the marker, as addBulk does', async () => {
+  const s = sides();
+  const name = syncQueueName('youtube', shardOf('p1', 's4', SHARDS));
+  for (const keys of [s.keysA, s.keysB]) {
+    await client.hset(`${keys.queuePrefix(name)}:${name}:meta`, 'concurrency', '2');
+    await client.lpush(`${keys.queuePrefix(name)}:${name}:active`, 'x1', 'x2');
+  }
+  await s.bulk('s4');
+  await s.inline('s4');
+  const a = await snapshot(s.keysA, 's4', '1');
+  expect(await snapshot(s.keysB, 's4', '1')).toEqual(a);
+  expect(a.wait).toEqual(['1']);
+  expect(a.marker).toEqual([]);
+  // one slot free (fresh queues): the marker is set
+  const t = sides();
+  for (const keys of [t.keysA, t.keysB]) {
+    await client.hset(`${keys.queuePrefix(name)}:${name}:meta`, 'concurrency', '2');
+    await client.lpush(`${keys.queuePrefix(name)}:${name}:active`, 'x1');
+  }
+  await t.bulk('s4');
+  await t.inline('s4');
+  const a5 = await snapshot(t.keysA, 's4', '1');
+  expect(await snapshot(t.keysB, 's4', '1')).toEqual(a5);
+  expect(a5.marker).toEqual(['0', '0']);
+});
+
+/** A Worker per side on the show's queue, running `fn`; what each saw (id, attempt, data, opts). */
+function workers(s: ReturnType<typeof sides>, showId: string, fn: (job: Job<SyncJob>) => Promise<void>) {
+  const name = syncQueueName('youtube', shardOf('p1', showId, SHARDS));
+  const seen = { A: [] as { id: string; attemptsMade: number; data: SyncJob; opts: unknown }[], B: [] as { id: string; attemptsMade: number; data: SyncJob; opts: unknown }[] };
+  const ws = (['A', 'B'] as const).map((side) => {
+    const keys = side === 'A' ? s.keysA : s.keysB;
+    const w = new Worker(
+      name,
+      async (job: Job<SyncJob>) => {
+        seen[side].push({ id: job.id!, attemptsMade: job.attemptsMade, data: job.data, opts: job.opts });
+        await fn(job);
+      },
+      { connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null }, prefix: keys.queuePrefix(name), concurrency: 1 },
+    );
+    closers.push(() => w.close());
+    return w;
+  });
+  const qp = (keys: Keys): string => `${keys.queuePrefix(name)}:${name}:`;
+  return { seen, close: () => Promise.all(ws.map((w) => w.close())), qp };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond()) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
+single('a failed attempt is retried alike (attempts, exponential backoff), then completes and is removed', async () => {
+  const s = sides();
+  await s.bulk('s6');
+  await s.inline('s6');
+  const w = workers(s, 's6', async (job) => {
+    if (job.attemptsMade === 0) throw new Error('platform down');
+  });
+  await until(() => w.seen.A.length >= 2 && w.seen.B.length >= 2);
+  expect(w.seen.B).toEqual(w.seen.A);
+  expect(w.seen.A.map((j) => [j.id, j.attemptsMade])).toEqual([
+    ['1', 0],
+    ['1', 1],
+  ]);
+  await until(async () => (await client.exists(w.qp(s.keysA) + '1', w.qp(s.keysB) + '1')) === 0);
+  for (const keys of [s.keysA, s.keysB]) {
+    expect(await client.exists(w.qp(keys) + '1')).toBe(0); // removeOnComplete
+    expect(await client.get(w.qp(keys) + 'de:sync:p1:s6:t1')).toBeNull();
+  }
+  await w.close();
+});
+
+single('a job failed for good is kept in the failed set (removeOnFail count) with its deduplication id released, alike', async () => {
+  const s = sides();
+  await s.bulk('s7');
+  await s.inline('s7');
+  const w = workers(s, 's7', async () => {
+    throw new UnrecoverableError('target gone');
+  });
+  await until(async () => (await client.zcard(w.qp(s.keysA) + 'failed')) === 1 && (await client.zcard(w.qp(s.keysB) + 'failed')) === 1);
+  expect(w.seen.B).toEqual(w.seen.A);
+  const kept = async (keys: Keys) => {
+    const { opts, finishedOn, processedOn, timestamp, stacktrace, ...rest } = await client.hgetall(w.qp(keys) + '1');
+    return { rest, opts: JSON.parse(opts ?? 'null') as unknown, times: [finishedOn, processedOn, timestamp].every((t) => /^\d+$/.test(t ?? '')), stack: typeof stacktrace, failed: await client.zrange(w.qp(keys) + 'failed', 0, -1), dedup: await client.get(w.qp(keys) + 'de:sync:p1:s7:t1') };
+  };
+  const a = await kept(s.keysA);
+  expect(await kept(s.keysB)).toEqual(a);
+  expect(a).toMatchObject({ rest: { failedReason: 'target gone', atm: '1', deid: 'sync:p1:s7:t1' }, failed: ['1'], dedup: null, times: true });
+  // a new event for the show after the failure makes a new job, alike
+  await s.bulk('s7');
+  await s.inline('s7');
+  await until(() => w.seen.A.length >= 2 && w.seen.B.length >= 2);
+  expect(w.seen.B).toEqual(w.seen.A);
+  expect(w.seen.A.map((j) => j.id)).toEqual(['1', '2']);
+  await w.close();
 });

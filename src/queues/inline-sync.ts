@@ -1,27 +1,34 @@
 /**
- * EXPERIMENT (issue 12 §4, docs/benchmarks.md "Ingest on one Redis: the sync job made by the ingest
- * script itself, measured (experiment)"): NOT a production path. Nothing in src/ turns it on; only the
- * bench's API process does (bench/sut/service-api.ts, INGEST_EXPERIMENT_SYNC) through
- * IngestService.experimentalSync.
+ * Sync jobs made by the ingest script itself (config INGEST_SYNC_JOBS=inline, the default; one Redis
+ * only, never a Cluster: docs/architecture.md "Sync dispatch"). On one Redis the show event's Lua step
+ * (ShowRepository.ingestOne, INGEST_SHOW_ONE_INLINE_LUA) makes the show's sync jobs (one per enabled
+ * target) in BullMQ's own Redis structures, instead of an entry in the sync-dispatch stream that the
+ * dispatcher (src/mirror/sync.dispatcher.ts) turns into `addBulk` calls. Measured in
+ * docs/benchmarks.md ("Ingest on one Redis: the sync job made by the ingest script itself").
  *
- * On one Redis, the ingest script itself makes the show's sync jobs (one per enabled target) in
- * BullMQ's own Redis structures, instead of an entry in the sync-dispatch stream that the dispatcher
- * turns into `addBulk` calls. It copies BullMQ 5.81.5's `addStandardJob-9.lua` (with
- * `deduplicateJobWithoutReplace`, `storeDeduplicatedNextJob`, `storeJob`, `getTargetQueueList`,
- * `addJobInTargetList`, `getOrSetMaxEvents`) for exactly the options SyncProducer.enqueueBulk gives
- * (syncJobOpts with no delay): no custom job id (the queue's counter), no parent, no repeat, no
- * priority, FIFO, deduplication `{ id, keepLastIfActive: true }` without a ttl. Any other BullMQ
- * version, or other options, needs this re-read against BullMQ's scripts: it is coupled to BullMQ's
- * internals (key names, hash fields, event stream entries), which BullMQ may change in any release.
+ * It copies BullMQ 5.81.5's `addStandardJob-9.lua` (with `deduplicateJobWithoutReplace`,
+ * `storeDeduplicatedNextJob`, `storeJob`, `getTargetQueueList`, `addJobInTargetList`,
+ * `getOrSetMaxEvents`) for exactly the options SyncProducer.enqueueBulk gives (syncJobOpts with no
+ * delay): no custom job id (the queue's counter), no parent, no repeat, no priority, FIFO,
+ * deduplication `{ id, keepLastIfActive: true }` without a ttl. It is coupled to BullMQ's internals
+ * (key names, hash fields, opts short names, event stream entries, the `dn:` follow-up that
+ * moveToFinished reads back), which BullMQ may change in any release: package.json pins BullMQ to the
+ * exact version, and test/unit/inline-sync.bullmq-pin.test.ts fails when the scripts this copies
+ * change. Before moving the pin, re-read those scripts against this file and run
+ * test/integration/inline-sync.conformance.test.ts (addBulk and this side by side).
  * Its keys are named inside the script (not declared): one Redis only, never a Cluster.
  */
 import { Backoffs, Job } from 'bullmq';
-import { shardOf, syncJobId, syncJobOpts, syncQueueName, type SyncJob } from '../queues/queues.js';
+import { shardOf, syncJobId, syncJobOpts, syncQueueName, type SyncJob } from './queues.js';
 import type { Keys } from '../store/keys.js';
 import type { Platform } from '../targets/target.adapter.js';
 
-/** The experiment's modes: `dispatch` (production: the stream entry), `inline` (jobs made by the script), `none` (no entry, no job: the upper bound). */
-export type ExperimentalSyncMode = 'dispatch' | 'inline' | 'none';
+/**
+ * How a show event on one Redis asks for its syncs: `inline` (jobs made by the ingest script),
+ * `dispatch` (the stream entry the dispatcher turns into jobs; always so on a Cluster). `none` (no
+ * entry, no job: the upper bound) only for the bench (bench/sut/service-api.ts): syncs left to the sweep.
+ */
+export type IngestSyncMode = 'dispatch' | 'inline' | 'none';
 
 /** Arguments per job the Lua fragment reads: queue key prefix, deduplication id, data JSON, opts JSON. */
 export const INLINE_ARGS_PER_JOB = 4;
@@ -125,4 +132,14 @@ export class InlineSyncJobs {
     }
     return [String(out.length / INLINE_ARGS_PER_JOB), ...out];
   }
+}
+
+/**
+ * The mode a process's ingest uses for INGEST_SYNC_JOBS (`setting`): `inline` on one Redis only; on a
+ * Redis Cluster always `dispatch` (the inline script names keys of other slots, which a Cluster
+ * refuses), with `ignored` set so that the start logs why.
+ */
+export function ingestSyncMode(setting: 'inline' | 'dispatch', cluster: boolean): { mode: 'inline' | 'dispatch'; ignored: boolean } {
+  if (setting === 'inline' && cluster) return { mode: 'dispatch', ignored: true };
+  return { mode: setting, ignored: false };
 }
