@@ -5,14 +5,15 @@
  * src/store/show.repository.ts). Sharing a call must not change what each delivery gets: the same
  * webhook-id sent at once for three shows is stored for exactly one of them and a duplicate of that
  * one for the other two (partner-wide, contract §3), and every accepted event is stored in its own
- * show with one sync-dispatch entry (the dispatcher is off here, so the entries stay in the stream).
+ * show with one sync-dispatch entry (INGEST_SYNC_JOBS=dispatch and the dispatcher off here, so the
+ * entries stay in the stream; the inline mode's jobs: test/integration/ingest.inline-sync.test.ts).
  */
 import { sendEvent, servicePerFile, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 let secret: string;
 
-servicePerFile('cc', (started) => ({ svc, secret } = started), { dispatch: false });
+servicePerFile('cc', (started) => ({ svc, secret } = started), { dispatch: false, env: { INGEST_SYNC_JOBS: 'dispatch' } });
 
 const pin = (showId: string) => ({ type: 'product.pinned', occurredAt: '2026-11-24T18:10:00Z', data: { showId, productId: 'p1' } });
 

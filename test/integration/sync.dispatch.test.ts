@@ -1,6 +1,8 @@
 /**
  * The sync dispatcher (src/mirror/sync.dispatcher.ts): an accepted show event leaves a dispatch entry
- * (written with the event), and only a dispatcher turns entries into sync jobs. Here:
+ * (written with the event; on one Redis with INGEST_SYNC_JOBS=dispatch, as here: the default `inline`
+ * makes the jobs in the ingest script, test/integration/ingest.inline-sync.test.ts), and only a
+ * dispatcher turns entries into sync jobs. Here:
  * - entries wait durably while no dispatcher runs, and many events for one show become one job;
  * - a dispatcher SIGKILLed while it holds entries it read but did not turn into jobs loses nothing:
  *   another dispatcher takes them over after DISPATCH_RECLAIM_MS and the jobs exist;
@@ -27,7 +29,7 @@ const dispatchers: Started[] = [];
 
 beforeAll(async () => {
   // No dispatcher in the service itself: each test starts the one it needs.
-  svc = await startService({ dispatch: false, env: { DISPATCH_RECLAIM_MS: '500', SECRETS_KEY: randomBytes(32).toString('base64') } });
+  svc = await startService({ dispatch: false, env: { INGEST_SYNC_JOBS: 'dispatch', DISPATCH_RECLAIM_MS: '500', SECRETS_KEY: randomBytes(32).toString('base64') } });
   secret = await createPartner(svc, P);
   for (const id of TARGETS) {
     const t = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id, platform: 'youtube', name: id, credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });

@@ -5762,8 +5762,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'inline-sync-keep-last-not-stored',
-    what: "EXPERIMENT (src/experimental/inline-sync.ts inlineSyncAddLua): an add while the deduplicated job is active stores no follow-up job (BullMQ's storeDeduplicatedNextJob skipped), so an event during a sync run is deduplicated into it and never mirrored",
-    file: 'src/experimental/inline-sync.ts',
+    what: "INGEST_SYNC_JOBS=inline (src/queues/inline-sync.ts inlineSyncAddLua): an add while the deduplicated job is active stores no follow-up job (BullMQ's storeDeduplicatedNextJob skipped), so an event during a sync run is deduplicated into it and never mirrored",
+    file: 'src/queues/inline-sync.ts',
     from: "      if nextStored then\n        local dnK",
     to: "      if false then\n        local dnK",
     tests: ['test/integration/inline-sync.conformance.test.ts'],
