@@ -6376,6 +6376,31 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'return true;',
     tests: ['test/integration/store.unreadable-record.test.ts'],
   },
+  {
+    name: 'ingest-sync-inline-on-cluster',
+    what: "INGEST_SYNC_JOBS=inline is taken on a Redis Cluster too (src/queues/inline-sync.ts ingestSyncMode): the inline script names the queue keys of other slots, which a Cluster refuses, so every show event there would be a 503",
+    file: 'src/queues/inline-sync.ts',
+    from: "if (setting === 'inline' && cluster) return { mode: 'dispatch', ignored: true };",
+    to: "if (setting === 'inline' && cluster && false) return { mode: 'dispatch', ignored: true };",
+    tests: ['test/unit/ingest-sync-mode.test.ts'],
+  },
+  {
+    name: 'bullmq-pin-caret',
+    what: "BullMQ back to a caret range in package.json (\"^5.81.5\"): an install may take a BullMQ whose job-add scripts the ingest's inline copy (src/queues/inline-sync.ts) no longer matches",
+    file: 'package.json',
+    from: '"bullmq": "5.81.5",',
+    to: '"bullmq": "^5.81.5",',
+    tests: ['test/unit/inline-sync.bullmq-pin.test.ts'],
+  },
+  {
+    name: 'inline-sync-maxed-ignored',
+    what: "the ingest's inline add (src/queues/inline-sync.ts inlineSyncAddLua) ignores a maxed queue (concurrency in meta): it sets the marker where BullMQ's addStandardJob does not",
+    file: 'src/queues/inline-sync.ts',
+    from: "pausedOrMaxed = redis.call('LLEN', qp .. 'active') >= tonumber(qa[2])",
+    to: 'pausedOrMaxed = false',
+    tests: ['test/integration/inline-sync.conformance.test.ts'],
+    testName: 'maxed queue',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
