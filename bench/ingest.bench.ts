@@ -4,7 +4,9 @@
  * Same load generator (autocannon in this process), same connections and duration, the same kind of
  * pre-signed requests (distinct webhook-ids, one new show per event so every event schedules one
  * sync on the partner's one enabled YouTube target; mirror workers are not running, the sync
- * dispatcher runs in its own process as part of ours and its CPU is reported). Once per appendfsync
+ * dispatcher runs in its own process as part of ours and its CPU is reported: on one Redis with
+ * INGEST_SYNC_JOBS=inline, the default, the ingest makes the jobs and the dispatcher is idle; on the
+ * cluster it makes them). Once per appendfsync
  * mode, each with its own redis-server; on the cluster (ctx.topology, bench/lib/topology.ts) once,
  * everysec, the bare route's queue hash-tagged.
  */
@@ -57,7 +59,7 @@ export const ingestBench: Benchmark = {
       event: 'product.pinned for a new show each time (distinct webhook-id), ~120 bytes',
       target: 'one enabled YouTube target; mirror workers not running, so every event leaves one waiting sync job',
       dispatcher:
-        "ours: the sync dispatcher (role 'dispatch', part of every worker process) in its own process, turning the events' dispatch entries into sync jobs (addBulk) during the load; its CPU per event is the 'dispatch' column, in the API's total no more",
+        "ours: the sync dispatcher (role 'dispatch', part of every worker process) in its own process; on one Redis the ingest script makes the sync jobs itself (INGEST_SYNC_JOBS=inline, the default) and the dispatcher only waits, on the cluster it turns the events' dispatch entries into sync jobs (addBulk) during the load; its CPU per event is the 'dispatch' column, in the API's total no more",
       order: 'warm-up of both (discarded), then rounds alternating which system goes first',
     };
     // the cluster's nodes run everysec only
