@@ -106,14 +106,20 @@ single('the script makes the job addBulk makes, and deduplicates a second add th
   expect(a2.events.slice(-2)).toEqual(['event=debounced jobId=1 debounceId=sync:p1:s1:t1', 'event=deduplicated jobId=1 deduplicationId=sync:p1:s1:t1 deduplicatedJobId=2']);
 });
 
-single('a paused queue takes the job in its paused list, no marker, as addBulk does', async () => {
+/** Fresh queues on both sides, each prepared by `prepare` (its queue key prefix), one add each way: the two snapshots are equal; returned. */
+async function addedAlike(showId: string, prepare: (qp: string) => Promise<unknown>): Promise<Awaited<ReturnType<typeof snapshot>>> {
   const s = sides();
-  const name = syncQueueName('youtube', shardOf('p1', 's2', SHARDS));
-  for (const keys of [s.keysA, s.keysB]) await client.hset(`${keys.queuePrefix(name)}:${name}:meta`, 'paused', '1');
-  await s.bulk('s2');
-  await s.inline('s2');
-  const a = await snapshot(s.keysA, 's2', '1');
-  expect(await snapshot(s.keysB, 's2', '1')).toEqual(a);
+  const name = syncQueueName('youtube', shardOf('p1', showId, SHARDS));
+  for (const keys of [s.keysA, s.keysB]) await prepare(`${keys.queuePrefix(name)}:${name}:`);
+  await s.bulk(showId);
+  await s.inline(showId);
+  const a = await snapshot(s.keysA, showId, '1');
+  expect(await snapshot(s.keysB, showId, '1')).toEqual(a);
+  return a;
+}
+
+single('a paused queue takes the job in its paused list, no marker, as addBulk does', async () => {
+  const a = await addedAlike('s2', (qp) => client.hset(qp + 'meta', 'paused', '1'));
   expect(a.paused).toEqual(['1']);
   expect(a.marker).toEqual([]);
 });
@@ -176,29 +182,18 @@ single('a Worker runs the script-made job as the addBulk-made one, and keepLastI
 });
 
 single('a maxed queue (concurrency reached) takes the job in its wait list with no marker, one below it with the marker, as addBulk does', async () => {
-  const s = sides();
-  const name = syncQueueName('youtube', shardOf('p1', 's4', SHARDS));
-  for (const keys of [s.keysA, s.keysB]) {
-    await client.hset(`${keys.queuePrefix(name)}:${name}:meta`, 'concurrency', '2');
-    await client.lpush(`${keys.queuePrefix(name)}:${name}:active`, 'x1', 'x2');
-  }
-  await s.bulk('s4');
-  await s.inline('s4');
-  const a = await snapshot(s.keysA, 's4', '1');
-  expect(await snapshot(s.keysB, 's4', '1')).toEqual(a);
-  expect(a.wait).toEqual(['1']);
-  expect(a.marker).toEqual([]);
-  // one slot free (fresh queues): the marker is set
-  const t = sides();
-  for (const keys of [t.keysA, t.keysB]) {
-    await client.hset(`${keys.queuePrefix(name)}:${name}:meta`, 'concurrency', '2');
-    await client.lpush(`${keys.queuePrefix(name)}:${name}:active`, 'x1');
-  }
-  await t.bulk('s4');
-  await t.inline('s4');
-  const a5 = await snapshot(t.keysA, 's4', '1');
-  expect(await snapshot(t.keysB, 's4', '1')).toEqual(a5);
-  expect(a5.marker).toEqual(['0', '0']);
+  const maxed = await addedAlike('s4', async (qp) => {
+    await client.hset(qp + 'meta', 'concurrency', '2');
+    await client.lpush(qp + 'active', 'x1', 'x2');
+  });
+  expect(maxed.wait).toEqual(['1']);
+  expect(maxed.marker).toEqual([]);
+  const below = await addedAlike('s4', async (qp) => {
+    await client.hset(qp + 'meta', 'concurrency', '2');
+    await client.lpush(qp + 'active', 'x1');
+  });
+  expect(below.wait).toEqual(['1']);
+  expect(below.marker).toEqual(['0', '0']);
 });
 
 /** A Worker per side on the show's queue, running `fn`; what each saw (id, attempt, data, opts). */
