@@ -484,6 +484,12 @@ export class AttributionService {
    * another target's legacy ref (`@t:` + `z:7` is target t:z's order 7, or target t's order z:7), so
    * such a row is checked against the target stored with the order; an order stored under both refs
    * comes back once (the legacy one, which platformRef keeps updating).
+   * `lookup` answers by ref whatever day the ledger dates the order: an order the ledger holds is held
+   * (the by-ref read is what the ingest itself decides by). Filtered to the range, an order the ledger
+   * dated just outside it and the platform's report inside (clock skew, a time zone) was reported
+   * `missing_in_ledger` and "healed": the heal changed nothing (the ref was taken) but was reported and
+   * remembered for every later run, and the order went to `sift` as absent (on a shared account another
+   * target could be handed it). `scan` (what the report did not name) stays the range's.
    */
   targetLedger(partnerId: string, targetId: string, range: DayRange, mark = randomUUID()): TargetLedger {
     const { repo } = this.deps;
@@ -492,7 +498,6 @@ export class AttributionService {
     const special = legacy !== prefix;
     const idOf = (ref: string): string => ref.slice(ref.startsWith(prefix) ? prefix.length : legacy.length);
     const view = (o: OrderRow): LedgerOrder => ({ orderId: idOf(o.ref), currency: o.currency, gross: o.gross, refunded: o.refunded });
-    const inRange = (o: OrderRow): boolean => o.createdAtMs >= range.fromMs && o.createdAtMs < range.toMs;
     // Another target's legacy ref under this prefix is `@<targetId>:<rest of its id>:<order>`: the part
     // after the prefix has a ':'. Without one (every order of an ordinary id without ':') the ref decides.
     const mine: RowKeep = (row, orderTargetId) => {
@@ -503,7 +508,7 @@ export class AttributionService {
     if (!special) {
       return {
         lookup: async (orderIds) =>
-          (await repo.lookupAndMark(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)), mark, mine)).filter((l) => inRange(l.row)).map((l) => ({ order: view(l.row), named: l.named })),
+          (await repo.lookupAndMark(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)), mark, mine)).map((l) => ({ order: view(l.row), named: l.named })),
         scan: async function* () {
           for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix), mark, mine)) yield page.map(view);
         },
@@ -518,7 +523,7 @@ export class AttributionService {
           const id = idOf(l.row.ref);
           if (!found.has(id) || l.row.ref.startsWith(legacy)) found.set(id, l);
         }
-        return [...found.values()].filter((l) => inRange(l.row)).map((l) => ({ order: view(l.row), named: l.named }));
+        return [...found.values()].map((l) => ({ order: view(l.row), named: l.named }));
       },
       scan: async function* () {
         for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix) || ref.startsWith(legacy), mark, mine)) {
