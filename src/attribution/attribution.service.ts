@@ -12,7 +12,7 @@
  * (`attributeWaiting`, called by the sync that re-asserts the entry) — with new ledger entries.
  */
 import { randomUUID } from 'node:crypto';
-import { commissionBooked, commissionReversed } from '../lib/metrics.js';
+import { commissionBooked, commissionReversed, platformOrderConflicts } from '../lib/metrics.js';
 import type { FieldError } from '../lib/errors.js';
 import { rfc3339Ms } from '../lib/timestamp.js';
 import { checkPlatformOrder, PLATFORM_ID_MAX, PLATFORM_ORDER_PROBLEMS } from './platform-order-check.js';
@@ -86,6 +86,12 @@ export interface OrderOutcome {
   orderId: string;
   isNew: boolean;
   attributed: boolean;
+  /**
+   * The ledger held the order already with another total or currency than this one: the ledger's (the
+   * first stored), which it keeps (no correction entry; docs/attribution.md "An order re-sent with
+   * another total"). Its refunds are applied to the ledger's order as ever.
+   */
+  conflict?: { ledgerTotal: Money; reportedTotal: Money };
 }
 
 export interface OrderView {
@@ -212,27 +218,33 @@ export class AttributionService {
       const refunded = platformRefunded(p, VOIDED);
       if (refunded === undefined) this.deps.log.warn({ partnerId, targetId, orderId: p.orderId }, 'platform refund in another currency than its order; not applied');
       const floor: RefundedFloor | undefined = refunded !== undefined && refunded > 0 ? { amount: refunded, currency: p.total.currency, occurredAt: new Date(this.now()).toISOString() } : undefined;
-      out.push(
-        await this.applyOrder(
-          partnerId,
-          {
-            ref: await this.platformRef(partnerId, targetId, p.orderId),
-            orderId: p.orderId,
-            source: source === 'webhook' ? 'platform_webhook' : 'platform_report',
-            targetId,
-            // Attribution hints are the platform's data, kept only when they could name something of ours:
-            // an over-long one matches nothing and would only grow the order's record.
-            clickId: hint(p.clickId),
-            showId: undefined,
-            externalShowId: hint(p.externalShowId),
-            productId: hint(p.productId),
-            createdAt: new Date(rfc3339Ms(p.createdAt)!).toISOString(),
-            total: p.total,
-            lines: [],
-          },
-          floor,
-        ),
+      const outcome = await this.applyOrder(
+        partnerId,
+        {
+          ref: await this.platformRef(partnerId, targetId, p.orderId),
+          orderId: p.orderId,
+          source: source === 'webhook' ? 'platform_webhook' : 'platform_report',
+          targetId,
+          // Attribution hints are the platform's data, kept only when they could name something of ours:
+          // an over-long one matches nothing and would only grow the order's record.
+          clickId: hint(p.clickId),
+          showId: undefined,
+          externalShowId: hint(p.externalShowId),
+          productId: hint(p.productId),
+          createdAt: new Date(rfc3339Ms(p.createdAt)!).toISOString(),
+          total: p.total,
+          lines: [],
+        },
+        floor,
       );
+      if (outcome.conflict) {
+        // The first stored total stands (append-only, no ordering between a platform's reports to say
+        // which is later): said to the caller (the webhook's `conflicting`), logged and counted here,
+        // and reported by reconciliation as an amount_mismatch against the platform's report.
+        platformOrderConflicts.inc({ platform_source: source });
+        this.deps.log.warn({ partnerId, targetId, orderId: p.orderId, ledgerTotal: outcome.conflict.ledgerTotal, platformTotal: p.total, source }, 'platform order re-sent with another total than the ledger holds; the ledger keeps its own');
+      }
+      out.push(outcome);
     }
     return out;
   }
@@ -263,6 +275,7 @@ export class AttributionService {
     const waits = !attribution.attributed && order.targetId !== undefined && order.externalShowId !== undefined;
     if (waits) await externalShows.addWaiting(order.targetId!, order.externalShowId!, order.ref);
     const res = await repo.applyOrder(partnerId, order, attribution, { nowMs: this.now(), holdMs: this.holdMs(), ...(floor ? { refundedFloor: floor } : {}) });
+    const conflict = !res.isNew && (res.gross !== order.total.amount || res.currency !== order.total.currency) ? { conflict: { ledgerTotal: { amount: res.gross, currency: res.currency }, reportedTotal: order.total } } : {};
     // Also on the duplicate path: a first attempt may have stored the order and failed before these.
     if (res.isNew && res.attributed && res.accrued > 0) commissionBooked.inc({ currency: res.currency }, res.accrued);
     if (!res.attributed && order.targetId && order.externalShowId) {
@@ -272,12 +285,12 @@ export class AttributionService {
       if (!waits) await externalShows.addWaiting(order.targetId, order.externalShowId, order.ref);
       if (await externalShows.get(order.targetId, order.externalShowId)) {
         const attributed = await this.attributeWaiting(partnerId, order.targetId, order.externalShowId);
-        if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true };
+        if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true, ...conflict };
       }
     }
     // A new order's stored decision is the one made here: no need to read it back.
     await this.notify(partnerId, order.ref, res, res.isNew && attribution.attributed ? { order, attribution, accrued: res.accrued } : undefined);
-    return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed };
+    return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed, ...conflict };
   }
 
   /**
@@ -316,7 +329,7 @@ export class AttributionService {
     return done;
   }
 
-  private async notify(partnerId: string, ref: string, res: ApplyOrderResult, fresh?: { order: NormalizedOrder; attribution: Attribution; accrued: number }): Promise<void> {
+  private async notify(partnerId: string, ref: string, res: Omit<ApplyOrderResult, 'gross'>, fresh?: { order: NormalizedOrder; attribution: Attribution; accrued: number }): Promise<void> {
     const hook = this.deps.onOrderAttributed;
     if (!hook || !res.attributed || res.notified) return;
     const stored = fresh ?? (await this.deps.repo.get(partnerId, ref));
