@@ -148,10 +148,10 @@ const TargetSummary = z.looseObject({
   platform: z.enum(PLATFORMS),
   platformOrders: z.number().int().describe("orders in the platform's report for the period"),
   otherTargetOrders: z.number().int().describe("of platformOrders, those another target on the same platform account counts (the one that holds the order's platform show or already stores it, else the first to heal it): not compared or healed here, no discrepancies of this target; 0 in runs stored before it was counted"),
-  ledgerOrders: z.number().int().describe("the target's platform-native orders in the ledger for the period, before this run's heals"),
+  ledgerOrders: z.number().int().describe("the target's platform-native orders in the ledger before this run's heals: those the report names (held is decided by the order id, whatever day the ledger dates the order: clock skew or a time zone can put it just outside the period) and the period's others"),
   discrepancies: z.number().int(),
   healed: z.number().int(),
-  error: z.string().optional().describe("the platform's report could not be read (whole or in part): this target's findings are not reported"),
+  error: z.string().optional().describe("the platform's report could not be read (whole or in part): this target's findings are not reported, nor the heals earlier runs of the period made for it (this run confirmed none); only orders this run healed before the failure are listed"),
 });
 const Summary = z
   .looseObject({

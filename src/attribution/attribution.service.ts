@@ -12,7 +12,7 @@
  * (`attributeWaiting`, called by the sync that re-asserts the entry) — with new ledger entries.
  */
 import { randomUUID } from 'node:crypto';
-import { commissionBooked, commissionReversed } from '../lib/metrics.js';
+import { commissionBooked, commissionReversed, platformOrderConflicts } from '../lib/metrics.js';
 import type { FieldError } from '../lib/errors.js';
 import { rfc3339Ms } from '../lib/timestamp.js';
 import { checkPlatformOrder, PLATFORM_ID_MAX, PLATFORM_ORDER_PROBLEMS } from './platform-order-check.js';
@@ -86,6 +86,12 @@ export interface OrderOutcome {
   orderId: string;
   isNew: boolean;
   attributed: boolean;
+  /**
+   * The ledger held the order already with another total or currency than this one: the ledger's (the
+   * first stored), which it keeps (no correction entry; docs/attribution.md "An order re-sent with
+   * another total"). Its refunds are applied to the ledger's order as ever.
+   */
+  conflict?: { ledgerTotal: Money; reportedTotal: Money };
 }
 
 export interface OrderView {
@@ -212,27 +218,33 @@ export class AttributionService {
       const refunded = platformRefunded(p, VOIDED);
       if (refunded === undefined) this.deps.log.warn({ partnerId, targetId, orderId: p.orderId }, 'platform refund in another currency than its order; not applied');
       const floor: RefundedFloor | undefined = refunded !== undefined && refunded > 0 ? { amount: refunded, currency: p.total.currency, occurredAt: new Date(this.now()).toISOString() } : undefined;
-      out.push(
-        await this.applyOrder(
-          partnerId,
-          {
-            ref: await this.platformRef(partnerId, targetId, p.orderId),
-            orderId: p.orderId,
-            source: source === 'webhook' ? 'platform_webhook' : 'platform_report',
-            targetId,
-            // Attribution hints are the platform's data, kept only when they could name something of ours:
-            // an over-long one matches nothing and would only grow the order's record.
-            clickId: hint(p.clickId),
-            showId: undefined,
-            externalShowId: hint(p.externalShowId),
-            productId: hint(p.productId),
-            createdAt: new Date(rfc3339Ms(p.createdAt)!).toISOString(),
-            total: p.total,
-            lines: [],
-          },
-          floor,
-        ),
+      const outcome = await this.applyOrder(
+        partnerId,
+        {
+          ref: await this.platformRef(partnerId, targetId, p.orderId),
+          orderId: p.orderId,
+          source: source === 'webhook' ? 'platform_webhook' : 'platform_report',
+          targetId,
+          // Attribution hints are the platform's data, kept only when they could name something of ours:
+          // an over-long one matches nothing and would only grow the order's record.
+          clickId: hint(p.clickId),
+          showId: undefined,
+          externalShowId: hint(p.externalShowId),
+          productId: hint(p.productId),
+          createdAt: new Date(rfc3339Ms(p.createdAt)!).toISOString(),
+          total: p.total,
+          lines: [],
+        },
+        floor,
       );
+      if (outcome.conflict) {
+        // The first stored total stands (append-only, no ordering between a platform's reports to say
+        // which is later): said to the caller (the webhook's `conflicting`), logged and counted here,
+        // and reported by reconciliation as an amount_mismatch against the platform's report.
+        platformOrderConflicts.inc({ platform_source: source });
+        this.deps.log.warn({ partnerId, targetId, orderId: p.orderId, ledgerTotal: outcome.conflict.ledgerTotal, platformTotal: p.total, source }, 'platform order re-sent with another total than the ledger holds; the ledger keeps its own');
+      }
+      out.push(outcome);
     }
     return out;
   }
@@ -263,6 +275,7 @@ export class AttributionService {
     const waits = !attribution.attributed && order.targetId !== undefined && order.externalShowId !== undefined;
     if (waits) await externalShows.addWaiting(order.targetId!, order.externalShowId!, order.ref);
     const res = await repo.applyOrder(partnerId, order, attribution, { nowMs: this.now(), holdMs: this.holdMs(), ...(floor ? { refundedFloor: floor } : {}) });
+    const conflict = !res.isNew && (res.gross !== order.total.amount || res.currency !== order.total.currency) ? { conflict: { ledgerTotal: { amount: res.gross, currency: res.currency }, reportedTotal: order.total } } : {};
     // Also on the duplicate path: a first attempt may have stored the order and failed before these.
     if (res.isNew && res.attributed && res.accrued > 0) commissionBooked.inc({ currency: res.currency }, res.accrued);
     if (!res.attributed && order.targetId && order.externalShowId) {
@@ -272,12 +285,12 @@ export class AttributionService {
       if (!waits) await externalShows.addWaiting(order.targetId, order.externalShowId, order.ref);
       if (await externalShows.get(order.targetId, order.externalShowId)) {
         const attributed = await this.attributeWaiting(partnerId, order.targetId, order.externalShowId);
-        if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true };
+        if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true, ...conflict };
       }
     }
     // A new order's stored decision is the one made here: no need to read it back.
     await this.notify(partnerId, order.ref, res, res.isNew && attribution.attributed ? { order, attribution, accrued: res.accrued } : undefined);
-    return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed };
+    return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed, ...conflict };
   }
 
   /**
@@ -316,7 +329,7 @@ export class AttributionService {
     return done;
   }
 
-  private async notify(partnerId: string, ref: string, res: ApplyOrderResult, fresh?: { order: NormalizedOrder; attribution: Attribution; accrued: number }): Promise<void> {
+  private async notify(partnerId: string, ref: string, res: Omit<ApplyOrderResult, 'gross'>, fresh?: { order: NormalizedOrder; attribution: Attribution; accrued: number }): Promise<void> {
     const hook = this.deps.onOrderAttributed;
     if (!hook || !res.attributed || res.notified) return;
     const stored = fresh ?? (await this.deps.repo.get(partnerId, ref));
@@ -484,6 +497,12 @@ export class AttributionService {
    * another target's legacy ref (`@t:` + `z:7` is target t:z's order 7, or target t's order z:7), so
    * such a row is checked against the target stored with the order; an order stored under both refs
    * comes back once (the legacy one, which platformRef keeps updating).
+   * `lookup` answers by ref whatever day the ledger dates the order: an order the ledger holds is held
+   * (the by-ref read is what the ingest itself decides by). Filtered to the range, an order the ledger
+   * dated just outside it and the platform's report inside (clock skew, a time zone) was reported
+   * `missing_in_ledger` and "healed": the heal changed nothing (the ref was taken) but was reported and
+   * remembered for every later run, and the order went to `sift` as absent (on a shared account another
+   * target could be handed it). `scan` (what the report did not name) stays the range's.
    */
   targetLedger(partnerId: string, targetId: string, range: DayRange, mark = randomUUID()): TargetLedger {
     const { repo } = this.deps;
@@ -492,7 +511,6 @@ export class AttributionService {
     const special = legacy !== prefix;
     const idOf = (ref: string): string => ref.slice(ref.startsWith(prefix) ? prefix.length : legacy.length);
     const view = (o: OrderRow): LedgerOrder => ({ orderId: idOf(o.ref), currency: o.currency, gross: o.gross, refunded: o.refunded });
-    const inRange = (o: OrderRow): boolean => o.createdAtMs >= range.fromMs && o.createdAtMs < range.toMs;
     // Another target's legacy ref under this prefix is `@<targetId>:<rest of its id>:<order>`: the part
     // after the prefix has a ':'. Without one (every order of an ordinary id without ':') the ref decides.
     const mine: RowKeep = (row, orderTargetId) => {
@@ -503,7 +521,7 @@ export class AttributionService {
     if (!special) {
       return {
         lookup: async (orderIds) =>
-          (await repo.lookupAndMark(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)), mark, mine)).filter((l) => inRange(l.row)).map((l) => ({ order: view(l.row), named: l.named })),
+          (await repo.lookupAndMark(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)), mark, mine)).map((l) => ({ order: view(l.row), named: l.named })),
         scan: async function* () {
           for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix), mark, mine)) yield page.map(view);
         },
@@ -518,7 +536,7 @@ export class AttributionService {
           const id = idOf(l.row.ref);
           if (!found.has(id) || l.row.ref.startsWith(legacy)) found.set(id, l);
         }
-        return [...found.values()].filter((l) => inRange(l.row)).map((l) => ({ order: view(l.row), named: l.named }));
+        return [...found.values()].map((l) => ({ order: view(l.row), named: l.named }));
       },
       scan: async function* () {
         for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix) || ref.startsWith(legacy), mark, mine)) {

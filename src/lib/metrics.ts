@@ -81,6 +81,17 @@ export const reconciliationRuns = new Counter({
   registers: [processRegistry],
 });
 
+/**
+ * Platform orders re-sent with another total or currency than the ledger's (the first stored one wins;
+ * no correction entry: docs/attribution.md "An order re-sent with another total"), by source.
+ */
+export const platformOrderConflicts = new Counter({
+  name: 'syndicast_platform_order_conflicts_total',
+  help: "Platform orders reported again with another total or currency than the ledger's (the ledger keeps its own; reconciliation reports the amount_mismatch)",
+  labelNames: ['platform_source'],
+  registers: [processRegistry],
+});
+
 export const commissionBooked = new Counter({
   name: 'syndicast_ledger_commission_booked_minor_total',
   help: 'Commission accrued in the ledger, in minor units of the currency (reversals are counted apart)',

@@ -270,6 +270,8 @@ export class ReconcileService {
     const targets: ReconTargetSummary[] = [];
     const skipped: string[] = [];
     const found: Discrepancy[] = [];
+    // Targets whose report could not be read: the heals earlier runs made for them are not listed (below).
+    const unread = new Set<string>();
     // Every target on its platform account's registry before any report is read: a run of another
     // target on the account (this partner's or another's) then leaves the orders of their shows to them.
     await this.accounts.backfill();
@@ -289,6 +291,8 @@ export class ReconcileService {
       const listOrders = adapter.listOrders.bind(adapter);
       const report = adapter.orderPages ? adapter.orderPages(from, to, signal) : (async function* () { yield* pagesOf(await listOrders(from, to, signal)); })();
       let res;
+      // What this run healed for the target (listed even when its report fails after: they were made).
+      const healedNow: Discrepancy[] = [];
       try {
         // A target saved before its platform was asked who the account is: asked now (once per credentials).
         await this.accounts.learnFrom(t, adapter);
@@ -300,14 +304,19 @@ export class ReconcileService {
             if (!d.healed) continue;
             const p = healed.get(d.orderId);
             await repo.rememberHeal(rec.partnerId, d, p ? Date.parse(p.createdAt) : fromMs);
+            healedNow.push(d);
           }
         }, sift);
       } catch (err) {
         if (!isTargetError(err)) throw err;
         // The report failed (at its first page or midway): the target's comparison is incomplete, so
-        // none of its findings are reported as such. Orders healed from pages read before the failure
-        // stay healed and remembered, and come back below as this period's healed discrepancies.
+        // none of its findings are reported as such, and neither are the heals earlier runs of the period
+        // made for it (this run confirmed none of them: a failed report listed `healed: 6` beside
+        // `ledgerOrders: 0`). Orders this run healed from pages read before the failure stay healed and
+        // remembered, and are listed: they were added by this run.
         summary.error = `${t.platform}: ${err.message}`;
+        unread.add(t.id);
+        found.push(...healedNow);
         log.warn({ reconciliationId: rec.id, targetId: t.id, reason: err.reason }, 'platform order report unavailable');
         continue;
       }
@@ -317,12 +326,14 @@ export class ReconcileService {
       found.push(...res.discrepancies);
     }
     // What an earlier run healed in this period is still a discrepancy of the period (same result on
-    // re-run): each remembered heal that this run did not find again (same target, order and kind).
+    // re-run): each remembered heal that this run did not find again (same target, order and kind), of a
+    // target whose report this run read whole (it found the order in the ledger) or that has no report
+    // to read (skipped, deleted).
     // Another kind found for the same order does not replace it: an order healed as missing and later
     // healed for a refund had its missing_in_ledger dropped from that run but not from the next one.
     const key = (d: Discrepancy): string => `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;
     const seen = new Set(found.map(key));
-    const previously = (await repo.heals(rec.partnerId, fromMs, toMs)).filter((d) => !seen.has(key(d)));
+    const previously = (await repo.heals(rec.partnerId, fromMs, toMs)).filter((d) => !seen.has(key(d)) && !unread.has(d.targetId));
     const discrepancies = [...found, ...previously].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.orderId.localeCompare(b.orderId) || a.kind.localeCompare(b.kind));
     for (const s of targets) {
       const mine = discrepancies.filter((d) => d.targetId === s.targetId);

@@ -12,7 +12,8 @@ import { compareTarget, type Comparison, type LedgerOrder } from './reconcile.co
 
 export interface TargetLedger {
   /**
-   * The ledger's view of these platform order ids of the target (orders created in the period),
+   * The ledger's view of these platform order ids of the target (every one the ledger holds, whatever
+   * day it dates it: the report's period decides what the report names, the ref whether it is held),
    * each with whether an earlier lookup of this run named it already; remembers them as named.
    */
   lookup(orderIds: string[]): Promise<{ order: LedgerOrder; named: boolean }[]>;
@@ -26,7 +27,7 @@ export interface StreamedComparison {
   platformOrders: number;
   /** Of platformOrders, those `sift` left to another target of the account. */
   otherTargetOrders: number;
-  /** Ledger orders of the target in the period before any heal of this run. */
+  /** Ledger orders of the target before any heal of this run: those the report names (wherever the ledger dates them) and those of the period it does not. */
   ledgerOrders: number;
   discrepancies: Discrepancy[];
 }

@@ -156,7 +156,7 @@ local function nonempty(v) if v == '' then return nil end return v end
  * ARGV: 1 base, 2 ref, 3 createdAtMs, 4 currency, 5 gross, 6 attributed (1|0), 7 rateBps, 8 showId,
  * 9 targetId, 10 productId, 11 packed order, 12 packed attribution, 13 recordedAt ms, 14 nowMs,
  * 15 holdMs, 16 platform cumulative refunded (or -1), 17 its currency, 18 its occurredAt.
- * Returns {isNew, attributed, createdAtMs, showId, notified, accrued, currency}.
+ * Returns {isNew, attributed, createdAtMs, showId, notified, accrued, currency, gross}.
  */
 const APPLY_ORDER_FN = `
 local function apply_order()
@@ -226,7 +226,7 @@ local function apply_order()
     agg_move(before, contrib(R))
     save(R)
   end
-  return { isNew, R.at, R.t, R.s or '', R.n or '', R.a, R.c }
+  return { isNew, R.at, R.t, R.s or '', R.n or '', R.a, R.c, R.g }
 end
 `;
 
@@ -369,7 +369,7 @@ return 1
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scLedgerOrder(orders: string, ...args: (string | number)[]): Result<[number, string, string, string, string, string, string], Context>;
+    scLedgerOrder(orders: string, ...args: (string | number)[]): Result<[number, string, string, string, string, string, string, string], Context>;
     scLedgerRefund(orders: string, ...args: (string | number)[]): Result<[number, number], Context>;
     scLedgerBatch(numKeys: number, ...args: (string | number)[]): Result<(unknown[] | Error)[], Context>;
     scLedgerReattribute(orders: string, ...args: (string | number)[]): Result<[number, number], Context>;
@@ -409,7 +409,9 @@ export interface ApplyOrderResult {
   notified: boolean;
   /** The order's accrued commission (in `currency`). */
   accrued: number;
+  /** The stored order's currency and total (the first stored order's: a duplicate with another one changes neither). */
   currency: string;
+  gross: number;
 }
 
 /** One order's totals (what reports need per order). */
@@ -814,8 +816,8 @@ export class AttributionRepository {
       floor ? floor.amount : -1,
       floor?.currency ?? '',
       floor?.occurredAt ?? '',
-    ])) as [number, string, string, string, string, string, string];
-    return { isNew: r[0] === 1, attributed: r[1] === '1', createdAtMs: Number(r[2] ?? 0), showId: r[3] || undefined, notified: r[4] === '1', accrued: Number(r[5] ?? 0), currency: r[6] ?? '' };
+    ])) as [number, string, string, string, string, string, string, string];
+    return { isNew: r[0] === 1, attributed: r[1] === '1', createdAtMs: Number(r[2] ?? 0), showId: r[3] || undefined, notified: r[4] === '1', accrued: Number(r[5] ?? 0), currency: r[6] ?? '', gross: Number(r[7] ?? 0) };
   }
 
   /** Stores the refund (idempotent by id) and, when its order is there, appends the reversal. */

@@ -350,8 +350,8 @@ test("targets on one Whatnot seller, both subscribed to its order webhooks: each
   const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Nobody links this', account: seller.sellerId })) as { externalId: string };
   const order = async (amount: number): Promise<string> => ((await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount, currency: 'USD' } })) as { orderId: string }).orderId;
   const deliver = deliverOrderWebhook;
-  const mine = { received: 1, stored: 1, new: 1, otherTargetOrders: 0 };
-  const others = { received: 1, stored: 0, new: 0, otherTargetOrders: 1 };
+  const mine = { received: 1, stored: 1, new: 1, otherTargetOrders: 0, conflicting: 0, conflictingOrders: [] };
+  const others = { received: 1, stored: 0, new: 0, otherTargetOrders: 1, conflicting: 0, conflictingOrders: [] };
   const stored = (): Promise<Record<string, string[]>> => storedUnder('shw');
 
   // A's URL first, then B's; B's first, then A's (and A's again: a repeat is A's own order, not another's).
@@ -447,8 +447,8 @@ test("targets on one Whatnot seller connected twice (its personal token; the app
 
   // An order the webhook brings to both targets' URLs: stored under the first, the other leaves it.
   const o4 = await order(4000);
-  expect(await deliverOrderWebhook('tw-app', o4)).toEqual([200, { received: 1, stored: 1, new: 1, otherTargetOrders: 0 }]);
-  expect(await deliverOrderWebhook('tw-pat', o4)).toEqual([200, { received: 1, stored: 0, new: 0, otherTargetOrders: 1 }]);
+  expect(await deliverOrderWebhook('tw-app', o4)).toEqual([200, { received: 1, stored: 1, new: 1, otherTargetOrders: 0, conflicting: 0, conflictingOrders: [] }]);
+  expect(await deliverOrderWebhook('tw-pat', o4)).toEqual([200, { received: 1, stored: 0, new: 0, otherTargetOrders: 1, conflicting: 0, conflictingOrders: [] }]);
   expect((await stored())[o4]).toEqual(['tw-app']);
 }, 60_000);
 
@@ -461,7 +461,7 @@ test("a target saved unchecked (?verify=false) on a Whatnot seller another targe
   const { orderId } = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 1000, currency: 'USD' } })) as { orderId: string };
   const claimed = await accounts.sifter(pat);
   expect((await claimed((await svc.rt.syncService.adapterFor(pat)!.listOrders!(new Date(Date.now() - 3600_000), new Date(Date.now() + 60_000))).filter((o) => o.orderId === orderId))).mine).toHaveLength(1);
-  expect(await deliverOrderWebhook('uc-app', orderId)).toEqual([200, { received: 1, stored: 0, new: 0, otherTargetOrders: 1 }]);
+  expect(await deliverOrderWebhook('uc-app', orderId)).toEqual([200, { received: 1, stored: 0, new: 0, otherTargetOrders: 1, conflicting: 0, conflictingOrders: [] }]);
   expect((await storedUnder('unchecked'))[orderId]).toBeUndefined();
   expect(await accounts.accountOf(app)).toBe(await accounts.accountOf(pat));
 }, 60_000);

@@ -64,7 +64,7 @@ test.each(['500', '429', 'token_expired'])('TikTok answering %s while the webhoo
     again = await post();
   }
   expect(again.status).toBe(200);
-  expect(await again.json()).toEqual({ received: 1, stored: 1, new: 1, otherTargetOrders: 0 });
+  expect(await again.json()).toEqual({ received: 1, stored: 1, new: 1, otherTargetOrders: 0, conflicting: 0, conflictingOrders: [] });
   expect(await stored(orderId)).toBe(200);
 }, 60_000);
 

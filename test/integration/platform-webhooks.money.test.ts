@@ -46,7 +46,7 @@ test('a well-formed order is stored exactly (the control case)', async () => {
   const o = order({ total: { amount: '90071992547409.91', currency: 'USD' }, created_at: '2026-11-24T18:00:00.123456+01:00' });
   const r = await post(o.body);
   expect(r.status).toBe(200);
-  expect(await r.json()).toEqual({ received: 1, stored: 1, new: 1, otherTargetOrders: 0 });
+  expect(await r.json()).toEqual({ received: 1, stored: 1, new: 1, otherTargetOrders: 0, conflicting: 0, conflictingOrders: [] });
   const v = await svc.api(`/v1/partners/${P}/attribution/orders/${o.id}?targetId=wn`);
   expect(v.status).toBe(200);
   const text = await v.text();
@@ -188,7 +188,7 @@ test.each([
   const body = refundBody(id, createdAt);
   const r = await post(JSON.stringify(body));
   expect(r.status).toBe(200);
-  expect(await r.json()).toEqual({ received: 1, stored: 1, new: 0, otherTargetOrders: 0 });
+  expect(await r.json()).toEqual({ received: 1, stored: 1, new: 0, otherTargetOrders: 0, conflicting: 0, conflictingOrders: [] });
   expect(await repo.get(P, ref)).toMatchObject({ gross: 1000, refunded: 400, accrued: 100, reversed: 40 });
 
   // Reconciliation's heal hands the reported order to the same ingest: applied too.
@@ -263,11 +263,11 @@ test("a shared account's webhook at one target's URL, for an order id another ta
   const body = refundBody(id, createdAt);
   const atWn = await post(JSON.stringify(body));
   expect(atWn.status).toBe(200);
-  expect(await atWn.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1 });
+  expect(await atWn.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1, conflicting: 0, conflictingOrders: [] });
   expect(await repo.get(P, platformOrderRef('wn', id))).toBeNull();
   const atWn2 = await postWhatnotWebhook(svc, 'wn2', SECRET, JSON.stringify(body));
   expect(atWn2.status).toBe(200);
-  expect(await atWn2.json()).toEqual({ received: 1, stored: 1, new: 0, otherTargetOrders: 0 });
+  expect(await atWn2.json()).toEqual({ received: 1, stored: 1, new: 0, otherTargetOrders: 0, conflicting: 0, conflictingOrders: [] });
   expect(await repo.get(P, platformOrderRef('wn2', id))).toMatchObject({ gross: 1000, refunded: 400, reversed: 40 });
   // An id no target holds, with the same character: refused by the target it is sorted to (wn, the first
   // to see it, claims it); at wn2's URL it is wn's order, left to it. Stored under neither.
@@ -276,7 +276,7 @@ test("a shared account's webhook at one target's URL, for an order id another ta
   expect(r.status).toBe(400);
   expect(((await r.json()) as { errors?: { path: string }[] }).errors).toEqual([expect.objectContaining({ path: 'orders.0.orderId' })]);
   const later = await postWhatnotWebhook(svc, 'wn2', SECRET, JSON.stringify(body));
-  expect(await later.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1 });
+  expect(await later.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1, conflicting: 0, conflictingOrders: [] });
   for (const target of ['wn', 'wn2']) expect(await repo.get(P, platformOrderRef(target, body.data.id))).toBeNull();
 });
 
@@ -297,10 +297,10 @@ test("a shared account's order whose id is another target's legacy ref: sorted a
   await storeHeld(legacy, 'wn:z', '9001', createdAt);
   const body = JSON.stringify(refundBody(id, createdAt));
   const atWn3 = await postWhatnotWebhook(svc, 'wn3', SECRET, body);
-  expect(await atWn3.json()).toEqual({ received: 1, stored: 1, new: 1, otherTargetOrders: 0 });
+  expect(await atWn3.json()).toEqual({ received: 1, stored: 1, new: 1, otherTargetOrders: 0, conflicting: 0, conflictingOrders: [] });
   expect(await repo.get(P, platformOrderRef('wn3', id))).toMatchObject({ gross: 1000, refunded: 400 });
   const atWn = await post(body);
-  expect(await atWn.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1 });
+  expect(await atWn.json()).toEqual({ received: 1, stored: 0, new: 0, otherTargetOrders: 1, conflicting: 0, conflictingOrders: [] });
   expect(await repo.get(P, legacy)).toMatchObject({ order: { targetId: 'wn:z', orderId: '9001' }, gross: 1000, refunded: 0, reversed: 0 });
   // Looked up without targetId: reported by wn3 alone.
   const view = await svc.api(`/v1/partners/${P}/attribution/orders/${encodeURIComponent(id)}`);

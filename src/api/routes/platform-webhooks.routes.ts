@@ -18,7 +18,11 @@ import { isTargetError, WebhookAuthError, type TargetError } from '../../targets
 import { z } from 'zod';
 import { ok } from '../openapi.js';
 
+const MoneyDoc = z.object({ amount: z.number().int(), currency: z.string() });
+
 export const PLATFORM_WEBHOOK_BODY_LIMIT = 1024 * 1024;
+/** At most this many conflicting orders are named in a webhook's answer (`conflicting` counts them all). */
+export const CONFLICTING_ORDERS_LISTED = 20;
 
 export interface PlatformWebhookRoutesOptions {
   partners: PartnerRepository;
@@ -46,8 +50,17 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
             "the orders it carries are stored (or another target's)",
             z.object({
               received: z.number().int(),
-              stored: z.number().int(),
-              new: z.number().int().describe('orders not seen before'),
+              stored: z.number().int().describe('of `received`, orders the ledger of this target now holds as sent (stored now, or held already with the same total and currency; a refund they carry applied)'),
+              new: z.number().int().describe('of `stored`, orders not seen before'),
+              conflicting: z
+                .number()
+                .int()
+                .describe(
+                  "of `received`, orders this target's ledger already held with another total or currency: the ledger keeps the total it stored first (entries are append-only and no correction entry is made: a platform's order updates carry no order of their own, so a retried earlier update would undo a later one; docs/attribution.md), a refund they carry is applied to it, and reconciliation reports the difference against the platform's report as an amount_mismatch. Logged and counted in syndicast_platform_order_conflicts_total",
+                ),
+              conflictingOrders: z
+                .array(z.object({ orderId: z.string(), ledgerTotal: MoneyDoc, platformTotal: MoneyDoc }))
+                .describe(`the first ${CONFLICTING_ORDERS_LISTED} of the conflicting orders: the total the ledger keeps and the one this webhook sent (minor units)`),
               otherTargetOrders: z.number().int().describe("of `received`, orders another target on the same platform account counts: not stored under this target (that target stores them, from its own webhook or its reconciliation)"),
             }),
           ),
@@ -110,8 +123,18 @@ export const platformWebhookRoutes: FastifyPluginAsync<PlatformWebhookRoutesOpti
       // 'SO\u200E1001', the account's webhook at A's URL was refused whole, A's own orders with it.
       const kept = new Set(mine);
       refuse(await opts.attribution.platformOrderProblems(partnerId, targetId, orders, (p) => kept.has(p)));
-      const stored = await opts.attribution.ingestPlatformOrders(partnerId, targetId, mine, 'webhook');
-      return reply.status(200).send({ received: orders.length, stored: stored.length, new: stored.filter((o) => o.isNew).length, otherTargetOrders: others });
+      const outcomes = await opts.attribution.ingestPlatformOrders(partnerId, targetId, mine, 'webhook');
+      // An order the ledger held with another total is not "stored" as sent: the answer says which (first write wins).
+      const conflicting = outcomes.filter((o) => o.conflict !== undefined);
+      const stored = outcomes.filter((o) => o.conflict === undefined);
+      return reply.status(200).send({
+        received: orders.length,
+        stored: stored.length,
+        new: stored.filter((o) => o.isNew).length,
+        otherTargetOrders: others,
+        conflicting: conflicting.length,
+        conflictingOrders: conflicting.slice(0, CONFLICTING_ORDERS_LISTED).map((o) => ({ orderId: o.orderId, ledgerTotal: o.conflict!.ledgerTotal, platformTotal: o.conflict!.reportedTotal })),
+      });
     },
   );
 };

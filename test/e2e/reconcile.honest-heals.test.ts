@@ -1,0 +1,96 @@
+/**
+ * What a reconciliation run says it healed is what happened (the external contract §6), against the
+ * Whatnot simulator over real HTTP, webhooks signed as Whatnot signs them.
+ *
+ * - An order the ledger holds, dated by its webhook just before the period, that the platform's report
+ *   puts inside it (clock skew, a time zone): the by-period lookup missed it, so the run reported it
+ *   `missing_in_ledger`, "added to the ledger", `healed: true`, and remembered that heal for every later
+ *   run of the period. The heal added nothing (the order's ref was taken): the ledger holds it once, and
+ *   the run now says so (no discrepancy, the order counted among the ledger's).
+ * - A run whose only target's report failed (the platform answers 500) listed the heals earlier runs of
+ *   the period made (`healed: 1` beside `ledgerOrders: 0`): the target's report is failed in the run's
+ *   result, and only heals this run made are listed. A later run that reads the report gives the first
+ *   run's result again.
+ */
+import { createPartner, waitFor, type TestService } from '../helpers/service.js';
+import type { TestSim } from '../helpers/sim.js';
+import { reconcileAndWait, simServicePerFile } from '../helpers/mirrors.js';
+import { CREDENTIALS, OTHER_CREDENTIALS, postWhatnotWebhook } from '../helpers/platforms.js';
+
+const SECRET = 'whsec_' + Buffer.from('reconcile-honest-heals-secret').toString('base64');
+let svc: TestService;
+let sim: TestSim;
+
+simServicePerFile((rig) => ({ sim, svc } = rig));
+
+const HOUR = 3600_000;
+
+/** A partner with one Whatnot target `targetId` on a seller of its own (the token), and a show of that seller on the platform. */
+async function whatnotPartner(partnerId: string, targetId: string, token: string): Promise<string> {
+  await createPartner(svc, partnerId);
+  const t = await svc.api(`/v1/partners/${partnerId}/targets`, {
+    json: { id: targetId, platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: token, webhookSecret: SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, enabled: false },
+  });
+  expect(t.status).toBe(201);
+  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: `${partnerId} show`, account: token })) as { externalId: string };
+  return externalId;
+}
+
+/** Whatnot's `orders.created` webhook for `orderId` as our side receives it. */
+function webhookBody(orderId: string, showId: string, createdAt: string, amount: string): string {
+  return JSON.stringify({ type: 'orders.created', timestamp: new Date().toISOString(), data: { id: orderId, show_id: showId, status: 'completed', created_at: createdAt, amounts: { total: { amount, currency: 'USD' } } } });
+}
+
+test('an order the ledger dates just before the period and the report inside it is held: not reported missing, not healed, stored once', async () => {
+  const externalId = await whatnotPartner('skew', 'wn', CREDENTIALS.whatnot.accessToken!);
+  const from = Date.now() - 30 * HOUR;
+  const to = from + 2 * HOUR;
+  // The platform's report dates the order 10 minutes into the period; its webhook said 2 minutes before it.
+  const { orderId } = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 2000, currency: 'USD' }, createdAt: new Date(from + 10 * 60_000).toISOString() })) as { orderId: string };
+  const hook = await postWhatnotWebhook(svc, 'wn', SECRET, webhookBody(orderId, externalId, new Date(from - 2 * 60_000).toISOString(), '20.00'));
+  expect(hook.status).toBe(200);
+  expect(await hook.json()).toMatchObject({ stored: 1, new: 1 });
+
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const run1 = await reconcileAndWait(svc, 'skew', iso(from), iso(to));
+  expect(run1.status).toBe('completed');
+  expect(run1.discrepancies).toEqual([]);
+  expect(run1.summary.targets).toEqual([expect.objectContaining({ targetId: 'wn', platformOrders: 1, ledgerOrders: 1, healed: 0 })]);
+  const run2 = await reconcileAndWait(svc, 'skew', iso(from), iso(to));
+  expect(run2.discrepancies).toEqual([]);
+
+  // Stored once, with one accrual: the ledger's order, nothing added.
+  const orders = await svc.rt.attribution.orders('skew');
+  expect(orders.map((o) => [o.order.orderId, o.gross, o.entries.length])).toEqual([[orderId, 2000, 0]]);
+  const view = (await (await svc.api(`/v1/partners/skew/attribution/orders/${orderId}?targetId=wn`)).json()) as { source: string };
+  expect(view.source).toBe('platform_webhook');
+}, 60_000);
+
+test('a run whose only report failed lists no heal of earlier runs; the next run that reads it gives the first result again', async () => {
+  const externalId = await whatnotPartner('failrep', 'wnb', OTHER_CREDENTIALS.whatnot.accessToken!);
+  const from = Date.now() - 50 * HOUR;
+  const to = from + 2 * HOUR;
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const { orderId } = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 3000, currency: 'USD' }, createdAt: iso(from + HOUR) })) as { orderId: string };
+
+  const run1 = await reconcileAndWait(svc, 'failrep', iso(from), iso(to));
+  expect(run1.status).toBe('completed');
+  expect(run1.discrepancies.map((d) => [d.orderId, d.kind, d.healed])).toEqual([[orderId, 'missing_in_ledger', true]]);
+
+  await sim.control('PUT', '/_sim/whatnot/faults', { rate: 1, kinds: ['500'] });
+  let run2;
+  try {
+    run2 = await reconcileAndWait(svc, 'failrep', iso(from), iso(to));
+  } finally {
+    await sim.control('PUT', '/_sim/whatnot/faults', { rate: 0, kinds: [] });
+  }
+  expect(run2.status).toBe('failed');
+  expect(run2.summary.targets).toEqual([expect.objectContaining({ targetId: 'wnb', error: expect.stringMatching(/^whatnot: /), healed: 0 })]);
+  expect(run2.discrepancies).toEqual([]);
+  expect((run2.summary as unknown as { healed: number }).healed).toBe(0);
+
+  const run3 = await reconcileAndWait(svc, 'failrep', iso(from), iso(to));
+  expect(run3.status).toBe('completed');
+  expect(run3.discrepancies).toEqual(run1.discrepancies);
+  await waitFor(async () => (await svc.rt.attribution.orders('failrep')).length === 1);
+}, 90_000);
