@@ -2,8 +2,9 @@
  * Conformance of INGEST_SYNC_JOBS=inline (src/queues/inline-sync.ts): the sync jobs the
  * ingest script makes itself in BullMQ's keys (INGEST_SHOW_ONE_INLINE_LUA) are what SyncProducer's
  * addBulk makes for the same show and target, side by side on one Redis under two key prefixes: the
- * same job hash (opts compared parsed: Lua's cjson orders keys its own way), deduplication key, wait
- * list, marker and event stream entries; a second add deduplicated the same way; a paused queue the
+ * same job hash (opts compared parsed: Lua's cjson orders keys its own way; the added-at timestamp
+ * checked to be the add's time), deduplication key, wait list (FIFO across two shows' jobs), marker
+ * and event stream entries; a second add deduplicated the same way; a paused queue the
  * same; a maxed queue (concurrency in meta) the same; and a BullMQ Worker runs both alike,
  * keepLastIfActive included (an add while the job is active leaves one follow-up job, run after it), a
  * failed attempt retried (attempts, backoff), and a job failed for good kept in the failed set
@@ -61,8 +62,7 @@ function sides(): { bulk: (showId: string) => Promise<void>; inline: (showId: st
 
 /** What a queue holds for a job id: its hash (opts parsed, timestamp only checked to be a number), the wait/paused lists, the marker, the dedup keys, the event names. */
 async function snapshot(keys: Keys, showId: string, jobId: string) {
-  const name = syncQueueName('youtube', shardOf('p1', showId, SHARDS));
-  const qp = `${keys.queuePrefix(name)}:${name}:`;
+  const qp = queuePrefixOf(keys, showId);
   const h = await client.hgetall(qp + jobId);
   const { opts, timestamp, ...rest } = h;
   const dedupId = `sync:p1:${showId}:t1`;
@@ -85,13 +85,27 @@ function parsedNext(n: Record<string, string>): Record<string, unknown> {
   return { ...n, opts: n['opts'] ? (JSON.parse(n['opts']) as unknown) : undefined };
 }
 
+/** The queue key prefix of the show's sync queue under `keys`. */
+function queuePrefixOf(keys: Keys, showId: string): string {
+  const name = syncQueueName('youtube', shardOf('p1', showId, SHARDS));
+  return `${keys.queuePrefix(name)}:${name}:`;
+}
+
 single('the script makes the job addBulk makes, and deduplicates a second add the same way', async () => {
   const s = sides();
+  const before = Date.now();
   await s.bulk('s1');
   await s.inline('s1');
+  const after = Date.now();
   const a = await snapshot(s.keysA, 's1', '1');
   const b = await snapshot(s.keysB, 's1', '1');
   expect(b).toEqual(a);
+  // the job's added-at time (bull-board, Queue.clean's grace, age-based retention): now, on both sides
+  for (const keys of [s.keysA, s.keysB]) {
+    const at = Number(await client.hget(queuePrefixOf(keys, 's1') + '1', 'timestamp'));
+    expect(at).toBeGreaterThanOrEqual(before);
+    expect(at).toBeLessThanOrEqual(after);
+  }
   expect(a.hash).toMatchObject({ name: 'sync', data: JSON.stringify({ partnerId: 'p1', showId: 's1', targetId: 't1' }), delay: '0', priority: '0', deid: 'sync:p1:s1:t1', timestamp: true });
   expect(a.wait).toEqual(['1']);
   expect(a.dedup).toBe('1');
@@ -106,11 +120,26 @@ single('the script makes the job addBulk makes, and deduplicates a second add th
   expect(a2.events.slice(-2)).toEqual(['event=debounced jobId=1 debounceId=sync:p1:s1:t1', 'event=deduplicated jobId=1 deduplicationId=sync:p1:s1:t1 deduplicatedJobId=2']);
 });
 
+single('jobs of two shows in one queue wait in the order addBulk gives them (FIFO: the first added runs first)', async () => {
+  const s = sides();
+  const first = 'f0';
+  const shard = shardOf('p1', first, SHARDS);
+  let second = 'f1';
+  for (let i = 2; shardOf('p1', second, SHARDS) !== shard; i++) second = `f${i}`;
+  for (const showId of [first, second]) {
+    await s.bulk(showId);
+    await s.inline(showId);
+  }
+  const a = await client.lrange(queuePrefixOf(s.keysA, first) + 'wait', 0, -1);
+  expect(await client.lrange(queuePrefixOf(s.keysB, first) + 'wait', 0, -1)).toEqual(a);
+  // BullMQ pushes on the left and a Worker takes from the right: job 1 (the first show's) is next
+  expect(a).toEqual(['2', '1']);
+});
+
 /** Fresh queues on both sides, each prepared by `prepare` (its queue key prefix), one add each way: the two snapshots are equal; returned. */
 async function addedAlike(showId: string, prepare: (qp: string) => Promise<unknown>): Promise<Awaited<ReturnType<typeof snapshot>>> {
   const s = sides();
-  const name = syncQueueName('youtube', shardOf('p1', showId, SHARDS));
-  for (const keys of [s.keysA, s.keysB]) await prepare(`${keys.queuePrefix(name)}:${name}:`);
+  for (const keys of [s.keysA, s.keysB]) await prepare(queuePrefixOf(keys, showId));
   await s.bulk(showId);
   await s.inline(showId);
   const a = await snapshot(s.keysA, showId, '1');

@@ -6378,7 +6378,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'ingest-sync-inline-on-cluster',
-    what: "INGEST_SYNC_JOBS=inline is taken on a Redis Cluster too (src/queues/inline-sync.ts ingestSyncMode): the inline script names the queue keys of other slots, which a Cluster refuses, so every show event there would be a 503",
+    what: "INGEST_SYNC_JOBS=inline is taken on a Redis Cluster too (src/queues/inline-sync.ts ingestSyncMode): the inline script names the queue keys of other slots, which a Cluster refuses. Unreachable end to end today (ingestShowEventOne runs only on one Redis), so only the unit test of the switch kills it: it guards the switch's own answer (the start log, a future caller)",
     file: 'src/queues/inline-sync.ts',
     from: "if (setting === 'inline' && cluster) return { mode: 'dispatch', ignored: true };",
     to: "if (setting === 'inline' && cluster && false) return { mode: 'dispatch', ignored: true };",
@@ -6426,6 +6426,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '(await repo.lookupAndMark(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)), mark, mine)).filter((l) => l.row.createdAtMs >= range.fromMs && l.row.createdAtMs < range.toMs).map(',
     tests: ['test/e2e/reconcile.honest-heals.test.ts'],
     testName: 'dates just before the period',
+  },
+  {
+    name: 'inline-sync-lifo',
+    what: "the ingest's inline add pushes a sync job on the right of the wait list (src/queues/inline-sync.ts): a Worker takes from the right, so a backlogged shard runs its newest jobs first and older shows' syncs starve (BullMQ's addJobInTargetList pushes on the left: FIFO)",
+    file: 'src/queues/inline-sync.ts',
+    from: "redis.call('LPUSH', target, jobId)",
+    to: "redis.call('RPUSH', target, jobId)",
+    tests: ['test/integration/inline-sync.conformance.test.ts'],
+    testName: 'FIFO',
+  },
+  {
+    name: 'inline-sync-timestamp-wrong',
+    what: "the ingest's inline add stores a fixed added-at time in the job hash (src/queues/inline-sync.ts): bull-board shows it, and Queue.clean's grace or an age-based retention would take a new job for an old one",
+    file: 'src/queues/inline-sync.ts',
+    from: "'timestamp', ${timestamp}, 'delay'",
+    to: "'timestamp', 1, 'delay'",
+    tests: ['test/integration/inline-sync.conformance.test.ts'],
+    testName: 'deduplicates a second add the same way',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
