@@ -6384,6 +6384,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '    return shows;',
     tests: ['test/integration/order-cursor-loop.test.ts'],
   },
+  {
+    name: 'tiktok-negative-line-summed',
+    what: "a TikTok affiliate order's sku line below zero is summed with the others (src/targets/tiktok/tiktok.adapter.ts toPlatformOrder): skus of 10.00 and -3.00 healed into the ledger as an order of 7.00, an amount TikTok never had",
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: '    if (line < 0) return { ...order, total: { amount: line, currency }, refunded: { amount: 0, currency }, commission: undefined };\n',
+    to: '',
+    tests: ['test/unit/tiktok.order-amounts.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
