@@ -6392,6 +6392,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '',
     tests: ['test/unit/tiktok.order-amounts.test.ts'],
   },
+  {
+    name: 'refused-answer-called-unreachable',
+    what: "a platform answer refused here (ERR_BAD_RESPONSE: past MAX_RESPONSE_BYTES or MAX_RESPONSE_VALUES) reads '<api> unreachable (ERR_BAD_RESPONSE)' (src/targets/target.failure.ts networkFailure): a 50 MB order report failed the target's reconciliation as if the API could not be reached",
+    file: 'src/targets/target.failure.ts',
+    from: "const text = code === 'ERR_BAD_RESPONSE' ?",
+    to: 'const text = false ?',
+    tests: ['test/integration/platform-http.many-values.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
