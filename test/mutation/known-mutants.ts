@@ -6400,6 +6400,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'const text = false ?',
     tests: ['test/integration/platform-http.many-values.test.ts'],
   },
+  {
+    name: 'tiktok-other-currency-line-left-out',
+    what: "a TikTok affiliate order's sku in another currency than its first is taken (src/targets/tiktok/tiktok.adapter.ts toPlatformOrder): an order of 10.00 USD and 5.00 EUR is no longer refused (it was healed as 10.00 USD, the EUR sku left out)",
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'if (!unit || unit.currency !== currency) {',
+    to: 'if (!unit) {',
+    tests: ['test/unit/tiktok.order-amounts.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

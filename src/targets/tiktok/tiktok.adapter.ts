@@ -152,9 +152,11 @@ export function toPlatformOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): P
   let commission: number | undefined;
   for (const s of priced) {
     const unit = toMinor(s.price, o.id);
+    // One order is in one currency: a sku in another is no line to leave out (as a price that is no
+    // decimal is not): the sum of the others was healed into the ledger as the order (10.00 USD for
+    // skus of 10.00 USD and 5.00 EUR), an amount TikTok never had. The order fails, as such a price does.
     if (!unit || unit.currency !== currency) {
-      log.warn({ orderId: o.id }, 'tiktok affiliate order mixes currencies; other-currency lines ignored');
-      continue;
+      throw new PermanentError(`malformed response from TikTok Shop: order ${o.id} has skus in ${currency.slice(0, 8)} and in ${String(unit?.currency).slice(0, 8)}`, 'malformed_response');
     }
     const qty = s.quantity ?? 1;
     const line = unit.amount * qty;
