@@ -4,7 +4,7 @@
  */
 import { httpDateMs } from '../lib/timestamp.js';
 import type { RateLimiter } from './target.adapter.js';
-import type { TargetError } from './target.errors.js';
+import { RetryableError, type TargetError } from './target.errors.js';
 
 /** An interpreted failure: the typed error to throw and, when the platform said so, how long to keep every worker away. */
 export interface MappedFailure {
@@ -20,6 +20,19 @@ export interface MappedFailure {
 
 /** axios codes for a request that ran out of time (as opposed to one that never connected). */
 export const TIMEOUT_CODES: ReadonlySet<string> = new Set(['ECONNABORTED', 'ETIMEDOUT']);
+
+/**
+ * A request that got no answer to use (a network failure: retried). `timedOut`: the text of a timeout.
+ * An answer refused here (ERR_BAD_RESPONSE: past MAX_RESPONSE_BYTES or MAX_RESPONSE_VALUES,
+ * src/targets/platform-http.ts) is named so, with why: it read "<api> unreachable (ERR_BAD_RESPONSE)",
+ * for a platform, or a wrong baseUrl, that had answered 50 MB (attack on npm start, 2026-12-07).
+ * Anything else is "<api> unreachable (<code>)".
+ */
+export function networkFailure(api: string, timedOut: string, code: string | undefined, message: string): MappedFailure {
+  if (code !== undefined && TIMEOUT_CODES.has(code)) return { error: new RetryableError(timedOut, { reason: 'timeout' }) };
+  const text = code === 'ERR_BAD_RESPONSE' ? `${api} answered what cannot be read: ${message}` : `${api} unreachable (${code ?? message})`;
+  return { error: new RetryableError(text, { reason: code ?? 'network' }) };
+}
 
 /**
  * The longest wait a platform's answer can impose (Retry-After, Facebook's time to regain access):

@@ -4,11 +4,16 @@
  * went on for MAX_PAGES (1,000) page requests before the report failed `too_many_pages`. The cursors
  * handed out are kept (CursorTrail) and the report fails the same way at the first repeat. A cursor
  * pointing at its own page still ends the report. Real HTTP on loopback (a platform answering so).
+ *
+ * Bambuser's report pages its show list (`cursor`) before it reads each show's orders: that listing
+ * stopped silently after MAX_REPORT_PAGES (50) pages, a loop included, and the run completed without
+ * the shows past them (attack on npm start, 2026-12-07). It now fails too_many_pages as the others do.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SIM_ACCOUNTS, simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import type { TargetAdapter } from '../../src/targets/target.adapter.js';
+import { createBambuserAdapter } from '../../src/targets/bambuser/bambuser.adapter.js';
 import { buildTiktokAdapter } from '../../src/targets/tiktok/tiktok.adapter.js';
 import { buildWhatnotAdapter } from '../../src/targets/whatnot/whatnot.adapter.js';
 import { caught } from '../helpers/adapter-context.js';
@@ -19,6 +24,8 @@ let url = '';
 /** The cursor each page names, by the cursor it was asked for ('' for the first); how many pages were asked for. */
 let cursors: Record<string, string | null> = {};
 let pages = 0;
+/** Every page names a new cursor (a list that never ends). */
+let endless = false;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -27,6 +34,7 @@ beforeAll(async () => {
     const next = cursors[q.get('cursor') ?? q.get('page_token') ?? ''] ?? null;
     res.setHeader('content-type', 'application/json');
     if (req.url?.startsWith('/orders')) res.end(JSON.stringify({ data: [], next_cursor: next }));
+    else if (req.url?.startsWith('/v1/shows')) res.end(JSON.stringify({ results: [], cursor: endless ? `C${pages}` : next }));
     else res.end(JSON.stringify({ code: 0, message: 'Success', request_id: 'r1', data: { orders: [], ...(next ? { next_page_token: next } : {}) } }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -37,7 +45,12 @@ afterAll(async () => new Promise<void>((resolve) => server.close(() => resolve()
 const adapters: [string, () => TargetAdapter][] = [
   ['Whatnot', () => adapterHarness((ctx) => buildWhatnotAdapter(ctx), { platform: 'whatnot', baseUrl: url, credentials: { accessToken: SIM_ACCOUNTS.whatnot[0]!.accessToken } }).adapter],
   ['TikTok Shop', () => adapterHarness((ctx) => buildTiktokAdapter(ctx), { platform: 'tiktok', baseUrl: url, credentials: { ...simTargetCredentials('tiktok', 'a'), accessToken: 'at-1' } }).adapter],
+  ['Bambuser', () => bambuser()],
 ];
+const bambuser = (): TargetAdapter => adapterHarness(createBambuserAdapter, { platform: 'bambuser', baseUrl: url, credentials: simTargetCredentials('bambuser') }).adapter;
+beforeEach(() => {
+  endless = false;
+});
 
 const report = (a: TargetAdapter): Promise<unknown> => a.listOrders!(new Date(Date.now() - 3600_000), new Date());
 
@@ -58,4 +71,12 @@ test.each(adapters)('%s: a cursor pointing at its own page ends the report, as n
   pages = 0;
   await expect(report(adapter())).resolves.toEqual([]);
   expect(pages).toBe(1);
+});
+
+test('Bambuser: a show list that has not ended after 50 pages fails the report too_many_pages, instead of a report of the shows read so far', async () => {
+  endless = true;
+  pages = 0;
+  const err = await caught(report(bambuser()));
+  expect([err?.constructor.name, (err as { reason?: string }).reason, (err as Error).message]).toEqual(['PermanentError', 'too_many_pages', 'Bambuser show list did not end after 50 pages']);
+  expect(pages).toBe(50);
 });

@@ -5,7 +5,8 @@
  * each: a Whatnot order report against it took the worker to its 4 GiB heap limit and killed it after
  * 90 s, every partner's syncs with it. Both platform transports now refuse an answer with more than
  * MAX_RESPONSE_VALUES values as they refuse one past MAX_RESPONSE_BYTES (ERR_BAD_RESPONSE, a network
- * failure: retried), and the byte bound is 8 MiB. Real HTTP on loopback.
+ * failure: retried), and the byte bound is 8 MiB. Real HTTP on loopback. The report's error says the
+ * platform answered what cannot be read, and why (it said "unreachable (ERR_BAD_RESPONSE)").
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -78,7 +79,8 @@ test("a Whatnot order report against it fails as a network failure (retried), be
     (e: Error & { reason?: string }) => e,
   );
   // (It was a PermanentError 'malformed response' once zod had built an issue list for every element.)
-  expect([err?.name, err?.message]).toEqual(['RetryableError', 'Whatnot API unreachable (ERR_BAD_RESPONSE)']);
+  // (And 'Whatnot API unreachable (ERR_BAD_RESPONSE)' once it was refused: the API had answered.)
+  expect([err?.name, err?.message]).toEqual(['RetryableError', `Whatnot API answered what cannot be read: the answer holds more than ${MAX_RESPONSE_VALUES} JSON values`]);
 }, 30_000);
 
 /**
@@ -98,5 +100,5 @@ test('a Bambuser order report past MAX_RESPONSE_VALUES is refused by its first b
   bambuserReport = `{"orders":[${'{},'.repeat(MAX_RESPONSE_VALUES + 10)}{}]}`;
   expect(await report()).toMatch(/^PermanentError: malformed response from Bambuser GET \/v1\/stats\/show\/show1\/orders: orders\.0\.orderId: /);
   bambuserReport = `{"orders":[${'{},'.repeat(MAX_REPORT_VALUES + 10)}{}]}`;
-  expect(await report()).toBe('RetryableError: Bambuser API unreachable (ERR_BAD_RESPONSE)');
+  expect(await report()).toBe(`RetryableError: Bambuser API answered what cannot be read: the answer holds more than ${MAX_REPORT_VALUES} JSON values`);
 }, 30_000);

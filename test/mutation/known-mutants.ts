@@ -6445,6 +6445,38 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/inline-sync.conformance.test.ts'],
     testName: 'deduplicates a second add the same way',
   },
+  {
+    name: 'bambuser-show-list-truncated',
+    what: "the Bambuser order report's show list stops silently after MAX_REPORT_PAGES pages or at a cursor loop (src/targets/bambuser/bambuser.adapter.ts reportShows): the run completes without the shows past them, their orders never asked for",
+    file: 'src/targets/bambuser/bambuser.adapter.ts',
+    from: "    throw new PermanentError(`Bambuser show list did not end after ${MAX_REPORT_PAGES} pages`, 'too_many_pages');",
+    to: '    return shows;',
+    tests: ['test/integration/order-cursor-loop.test.ts'],
+  },
+  {
+    name: 'tiktok-negative-line-summed',
+    what: "a TikTok affiliate order's sku line below zero is summed with the others (src/targets/tiktok/tiktok.adapter.ts toPlatformOrder): skus of 10.00 and -3.00 healed into the ledger as an order of 7.00, an amount TikTok never had",
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: '    if (line < 0) return { ...order, total: { amount: line, currency }, refunded: { amount: 0, currency }, commission: undefined };\n',
+    to: '',
+    tests: ['test/unit/tiktok.order-amounts.test.ts'],
+  },
+  {
+    name: 'refused-answer-called-unreachable',
+    what: "a platform answer refused here (ERR_BAD_RESPONSE: past MAX_RESPONSE_BYTES or MAX_RESPONSE_VALUES) reads '<api> unreachable (ERR_BAD_RESPONSE)' (src/targets/target.failure.ts networkFailure): a 50 MB order report failed the target's reconciliation as if the API could not be reached",
+    file: 'src/targets/target.failure.ts',
+    from: "const text = code === 'ERR_BAD_RESPONSE' ?",
+    to: 'const text = false ?',
+    tests: ['test/integration/platform-http.many-values.test.ts'],
+  },
+  {
+    name: 'tiktok-other-currency-line-left-out',
+    what: "a TikTok affiliate order's sku in another currency than its first is taken (src/targets/tiktok/tiktok.adapter.ts toPlatformOrder): an order of 10.00 USD and 5.00 EUR is no longer refused (it was healed as 10.00 USD, the EUR sku left out)",
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'if (!unit || unit.currency !== currency) {',
+    to: 'if (!unit) {',
+    tests: ['test/unit/tiktok.order-amounts.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -5,8 +5,11 @@
  * plain decimal ("1e3", "12.345" USD) was silently left out of the total.
  * What TikTok took back is reported in units only (refunded_quantity / returned_quantity): the refunded
  * amount is their share of the sku line, exact, cumulative (a later report adds only the difference).
+ * A sku line below zero is no sale: the order is refused (its total that line), never summed with the
+ * others into an amount TikTok never had (attack on npm start, 2026-12-07).
  */
 import fc from 'fast-check';
+import { checkPlatformOrder } from '../../src/attribution/platform-order-check.js';
 import { PermanentError } from '../../src/targets/target.errors.js';
 import { lineShare, toPlatformOrder } from '../../src/targets/tiktok/tiktok.adapter.js';
 import type { AffiliateOrder } from '../../src/targets/tiktok/tiktok.schemas.js';
@@ -37,6 +40,22 @@ test('a total past 2^53 − 1 minor units is refused, not rounded (property)', (
 
 test.each(['1e3', '12.345', ' 12.34', '', 'abc', '90071992547409.92'])('a sku price "%s" fails the order instead of leaving the sku out', (amount) => {
   expect(() => toPlatformOrder(order([sku('10.00'), sku(amount)]), log)).toThrow(PermanentError);
+});
+
+test.each([
+  ['10.00', '-3.00'],
+  ['-3.00', '10.00'],
+  ['-3.00', '-0.01'],
+])('skus of %s and %s USD: the order is the negative line, which the ledger refuses (an invalid_order), not their sum (10.00 and −3.00 healed as 7.00)', (a, b) => {
+  const o = toPlatformOrder(order([sku(a), sku(b, 1, 1)]), log)!;
+  expect(o.total).toEqual({ amount: -300, currency: 'USD' });
+  expect(o.refunded).toEqual({ amount: 0, currency: 'USD' });
+  expect(checkPlatformOrder(o, Date.parse('2026-01-01T00:00:00Z'))).toBe('total');
+});
+
+test('skus in two currencies fail the order, instead of an order of the first currency\'s skus alone (10.00 USD and 5.00 EUR healed as 10.00 USD)', () => {
+  const eur = { ...sku('5.00'), price: { amount: '5.00', currency: 'EUR' } };
+  expect(() => toPlatformOrder(order([sku('10.00'), eur]), log)).toThrow(new PermanentError('malformed response from TikTok Shop: order tt-1 has skus in USD and in EUR', 'malformed_response'));
 });
 
 test.each([9007199254740991, 253402300800, -1])('create_time %d (not unix seconds of 1970–9999) fails the order with a PermanentError, not a RangeError', (t) => {

@@ -28,8 +28,9 @@
  */
 import { z } from 'zod';
 import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RecoverAttempt, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
-import { ActionRequiredError, isTargetError, PinRefusedError } from '../target.errors.js';
+import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError } from '../target.errors.js';
 import { patiently } from '../report-wait.js';
+import { CursorTrail } from '../cursor-trail.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { MAX_REPORT_VALUES } from '../platform-http.js';
@@ -419,6 +420,26 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     ...pagedOrderReport(orderPages),
   };
 
+  /**
+   * The shows an order report of the period from `fromMs` asks (showMayHaveOrders), each once, from
+   * every page of the show list. A list that has not ended after MAX_REPORT_PAGES, or whose cursors
+   * loop (A → B → A), fails the report (too_many_pages), as TikTok's and Whatnot's do: the listing
+   * stopped there silently, and the run completed without the shows past that page (their orders
+   * never asked for, none healed).
+   */
+  async function reportShows(fromMs: number, deadline: number, signal?: AbortSignal): Promise<Map<string, BambuserShow>> {
+    const shows = new Map<string, BambuserShow>();
+    const trail = new CursorTrail('Bambuser show list');
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_REPORT_PAGES; page++) {
+      const answer = await patiently(deadline, () => listShowsPage(cursor), signal);
+      for (const s of answer.results) if (!shows.has(s.id) && showMayHaveOrders(s, fromMs)) shows.set(s.id, s);
+      cursor = trail.next(cursor, answer.cursor);
+      if (cursor === undefined) return shows;
+    }
+    throw new PermanentError(`Bambuser show list did not end after ${MAX_REPORT_PAGES} pages`, 'too_many_pages');
+  }
+
   /** listOrders page by page: one page per show's order report (the shows in range are found first). */
   async function* orderPages(from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<PlatformOrder[]> {
     const fromMs = from.getTime();
@@ -427,14 +448,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     // Each show once and each order once (the adapter contract): a show the list names on two pages
     // (a cursor that does not move past it) had its report read twice, and an order a report names
     // twice was handed over twice; the run counted and listed it as often.
-    const shows = new Map<string, BambuserShow>();
-    let cursor: string | undefined;
-    for (let i = 0; i < MAX_REPORT_PAGES; i++) {
-      const page = await patiently(deadline, () => listShowsPage(cursor), signal);
-      for (const s of page.results) if (!shows.has(s.id) && showMayHaveOrders(s, fromMs)) shows.set(s.id, s);
-      if (!page.cursor || page.cursor === cursor) break;
-      cursor = page.cursor;
-    }
+    const shows = await reportShows(fromMs, deadline, signal);
     const seen = new Set<string>();
     let count = 0;
     for (const show of shows.values()) {

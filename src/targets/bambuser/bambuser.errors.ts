@@ -9,7 +9,7 @@
 import { PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { ErrorBodySchema } from './bambuser.schemas.js';
 import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
-import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+import { networkFailure, parseRetryAfter, type MappedFailure } from '../target.failure.js';
 export type { MappedFailure };
 
 export type BambuserFailure =
@@ -47,14 +47,7 @@ export function errorMessage(body: unknown): string | undefined {
 }
 
 export function mapBambuserFailure(failure: BambuserFailure, nowMs: number, ctx: FailureContext): MappedFailure {
-  if (failure.kind === 'network') {
-    const timedOut = failure.code !== undefined && TIMEOUT_CODES.has(failure.code);
-    return {
-      error: new RetryableError(timedOut ? `Bambuser ${ctx.what} timed out` : `Bambuser API unreachable (${failure.code ?? failure.message})`, {
-        reason: timedOut ? 'timeout' : (failure.code ?? 'network'),
-      }),
-    };
-  }
+  if (failure.kind === 'network') return networkFailure('Bambuser API', `Bambuser ${ctx.what} timed out`, failure.code, failure.message);
   const { status, body, retryAfter } = failure;
   const message = errorMessage(body);
   const advice = ctx.advice ?? { id: ctx.targetId, partnerId: ctx.partnerId };

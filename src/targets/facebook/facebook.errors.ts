@@ -10,7 +10,7 @@
 import { PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { GraphErrorSchema, type GraphError } from './facebook.schemas.js';
 import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
-import { TIMEOUT_CODES, platformWait, type MappedFailure } from '../target.failure.js';
+import { networkFailure, platformWait, type MappedFailure } from '../target.failure.js';
 export type { MappedFailure };
 
 export type FacebookFailure =
@@ -160,14 +160,7 @@ export function regainDelayMs(headers: Record<string, string | undefined>): numb
 }
 
 export function mapFacebookFailure(failure: FacebookFailure, nowMs: number, ctx: FailureContext): MappedFailure {
-  if (failure.kind === 'network') {
-    const timedOut = failure.code !== undefined && TIMEOUT_CODES.has(failure.code);
-    return {
-      error: new RetryableError(timedOut ? `Facebook ${ctx.what} timed out` : `Graph API unreachable (${failure.code ?? failure.message})`, {
-        reason: timedOut ? 'timeout' : (failure.code ?? 'network'),
-      }),
-    };
-  }
+  if (failure.kind === 'network') return networkFailure('Graph API', `Facebook ${ctx.what} timed out`, failure.code, failure.message);
   const { status, body, headers } = failure;
   const err = graphError(body);
   const code = err?.code;

@@ -135,17 +135,35 @@ export function toPlatformOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): P
     log.warn({ orderId: o.id }, 'tiktok affiliate order without prices; skipped');
     return undefined;
   }
+  const live = o.skus.find((s) => s.content_type === 'LIVE' && s.content_id);
+  // Checked by the schema too (UnixSecondsSchema): past year 9999 toISOString threw a RangeError, a 500.
+  const createdMs = unixSecondsMs(o.create_time);
+  if (createdMs === undefined) throw new PermanentError(`malformed response from TikTok Shop: order ${o.id} has create_time ${String(o.create_time).slice(0, 32)}, not ${UNIX_SECONDS_MESSAGE}`, 'malformed_response');
+  const order = {
+    orderId: o.id,
+    externalShowId: live?.content_id,
+    productId: priced[0]?.product_id,
+    clickId: undefined, // TikTok checkout carries no click id of ours
+    createdAt: new Date(createdMs).toISOString(),
+    status: o.status,
+  };
   let total = 0;
   let refunded = 0;
   let commission: number | undefined;
   for (const s of priced) {
     const unit = toMinor(s.price, o.id);
+    // One order is in one currency: a sku in another is no line to leave out (as a price that is no
+    // decimal is not): the sum of the others was healed into the ledger as the order (10.00 USD for
+    // skus of 10.00 USD and 5.00 EUR), an amount TikTok never had. The order fails, as such a price does.
     if (!unit || unit.currency !== currency) {
-      log.warn({ orderId: o.id }, 'tiktok affiliate order mixes currencies; other-currency lines ignored');
-      continue;
+      throw new PermanentError(`malformed response from TikTok Shop: order ${o.id} has skus in ${currency.slice(0, 8)} and in ${String(unit?.currency).slice(0, 8)}`, 'malformed_response');
     }
     const qty = s.quantity ?? 1;
     const line = unit.amount * qty;
+    // No sku line costs less than nothing: the order is not summed past one (10.00 and −3.00 were
+    // healed into the ledger as an order of 7.00, an amount TikTok never had), its total is that line,
+    // which the ledger refuses (an invalid_order discrepancy, a webhook's 400), as an order of it alone.
+    if (line < 0) return { ...order, total: { amount: line, currency }, refunded: { amount: 0, currency }, commission: undefined };
     // Exact or refused: a product or sum past 2^53 minor units would be rounded by a double.
     total = exactSum(o.id, 'total', total, line);
     // The report has no refunded amount, only units: their share of the line (a cumulative figure:
@@ -154,21 +172,7 @@ export function toPlatformOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): P
     const c = toMinor(s.actual_paid_commission ?? s.estimated_paid_commission, o.id);
     if (c && c.currency === currency) commission = exactSum(o.id, 'commission', commission ?? 0, c.amount);
   }
-  const live = o.skus.find((s) => s.content_type === 'LIVE' && s.content_id);
-  // Checked by the schema too (UnixSecondsSchema): past year 9999 toISOString threw a RangeError, a 500.
-  const createdMs = unixSecondsMs(o.create_time);
-  if (createdMs === undefined) throw new PermanentError(`malformed response from TikTok Shop: order ${o.id} has create_time ${String(o.create_time).slice(0, 32)}, not ${UNIX_SECONDS_MESSAGE}`, 'malformed_response');
-  return {
-    orderId: o.id,
-    externalShowId: live?.content_id,
-    productId: priced[0]?.product_id,
-    clickId: undefined, // TikTok checkout carries no click id of ours
-    createdAt: new Date(createdMs).toISOString(),
-    total: { amount: total, currency },
-    refunded: { amount: refunded, currency },
-    status: o.status,
-    commission: commission === undefined ? undefined : { amount: commission, currency },
-  };
+  return { ...order, total: { amount: total, currency }, refunded: { amount: refunded, currency }, commission: commission === undefined ? undefined : { amount: commission, currency } };
 }
 
 export interface TiktokAdapterOptions {

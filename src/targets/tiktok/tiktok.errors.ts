@@ -11,7 +11,7 @@
  * API version — so the message decides, and an unknown message is not guessed at (permanent, quoted).
  */
 import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
-import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+import { networkFailure, parseRetryAfter, type MappedFailure } from '../target.failure.js';
 import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
 export type { MappedFailure };
 
@@ -89,10 +89,7 @@ function clip(text: string | undefined): string {
 }
 
 function network(code: string | undefined, message: string, what: string): MappedFailure {
-  const timedOut = code !== undefined && TIMEOUT_CODES.has(code);
-  return {
-    error: new RetryableError(timedOut ? `${what} timed out` : `${what} unreachable (${code ?? message})`, { reason: timedOut ? 'timeout' : (code ?? 'network') }),
-  };
+  return networkFailure(what, `${what} timed out`, code, message);
 }
 
 function rateLimited(retryAfter: string | undefined, nowMs: number, reason: string): MappedFailure {

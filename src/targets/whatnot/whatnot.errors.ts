@@ -8,7 +8,7 @@
 import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { TokenErrorSchema, type HttpFailure } from '../oauth2.js';
 import { ProblemSchema, type Problem } from './whatnot.schemas.js';
-import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+import { networkFailure, parseRetryAfter, type MappedFailure } from '../target.failure.js';
 import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
 export type { MappedFailure };
 
@@ -120,12 +120,7 @@ export function mapFailure(failure: WhatnotFailure, nowMs: number, ctx: FailureC
 }
 
 function unreachable(failure: Extract<WhatnotFailure, { kind: 'network' }>, what: string): MappedFailure {
-  const timedOut = failure.code !== undefined && TIMEOUT_CODES.has(failure.code);
-  return {
-    error: new RetryableError(timedOut ? `${what} timed out` : `${what} unreachable (${failure.code ?? failure.message})`, {
-      reason: timedOut ? 'timeout' : (failure.code ?? 'network'),
-    }),
-  };
+  return networkFailure(what, `${what} timed out`, failure.code, failure.message);
 }
 
 /** 429 and 5xx of the API and of the token endpoint alike: worth another try later. */

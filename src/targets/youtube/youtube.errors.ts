@@ -6,7 +6,7 @@
 import { AuthExpiredError, PermanentError, PinRefusedError, RateLimitedError, RetryableError } from '../target.errors.js';
 import { nextMidnightPacific } from '../quota-reset.js';
 import { GoogleErrorSchema, TokenErrorSchema } from './youtube.schemas.js';
-import { TIMEOUT_CODES, parseRetryAfter, type MappedFailure } from '../target.failure.js';
+import { networkFailure, parseRetryAfter, type MappedFailure } from '../target.failure.js';
 import { credentialsPatch, type AdviceTarget } from '../credentials-advice.js';
 export type { MappedFailure };
 
@@ -69,13 +69,8 @@ function rateLimited(status: number, reason: string | undefined, retryAfter: str
   };
 }
 
-function networkFailure(code: string | undefined, message: string, what: string): MappedFailure {
-  const timedOut = code !== undefined && TIMEOUT_CODES.has(code);
-  return {
-    error: new RetryableError(timedOut ? `${what} timed out` : `${what} unreachable (${code ?? message})`, {
-      reason: timedOut ? 'timeout' : (code ?? 'network'),
-    }),
-  };
+function unreachable(code: string | undefined, message: string, what: string): MappedFailure {
+  return networkFailure(what, `${what} timed out`, code, message);
 }
 
 /**
@@ -90,7 +85,7 @@ const PIN_TEXT_REASONS = new Set(['messageTextInvalid']);
  * pin the call posts (its chat message); a refusal of the message's text is then a PinRefusedError.
  */
 export function mapApiFailure(failure: YoutubeFailure, nowMs: number, pinOf?: string): MappedFailure {
-  if (failure.kind === 'network') return networkFailure(failure.code, failure.message, 'YouTube API');
+  if (failure.kind === 'network') return unreachable(failure.code, failure.message, 'YouTube API');
 
   const { status, body, retryAfter } = failure;
   const { reason, message } = googleError(body);
@@ -141,7 +136,7 @@ export function mapApiFailure(failure: YoutubeFailure, nowMs: number, pinOf?: st
 
 /** Failure of the OAuth token endpoint (oauth2.googleapis.com/token). */
 export function mapTokenFailure(failure: YoutubeFailure, nowMs: number, target: AdviceTarget): MappedFailure {
-  if (failure.kind === 'network') return networkFailure(failure.code, failure.message, 'Google OAuth');
+  if (failure.kind === 'network') return unreachable(failure.code, failure.message, 'Google OAuth');
 
   const { status, body, retryAfter } = failure;
   const parsed = TokenErrorSchema.safeParse(body);
