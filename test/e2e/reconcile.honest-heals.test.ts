@@ -171,3 +171,22 @@ test('a heal made by an interrupted attempt of the run is listed when the retry 
   expect(run.discrepancies.map((d) => [d.orderId, d.kind, d.healed])).toEqual([[orderId, 'missing_in_ledger', true]]);
   expect((await svc.rt.attribution.orders('retried')).map((o) => [o.order.orderId, o.gross])).toEqual([[orderId, 2500]]);
 }, 60_000);
+
+test('a missing_in_ledger heal remembered by the code before run ids for an order its webhook stored is not listed again', async () => {
+  const externalId = await whatnotPartner('oldheal', 'wno', CREDENTIALS.whatnot.accessToken!);
+  const from = Date.now() - 130 * HOUR;
+  const to = from + 2 * HOUR;
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const { orderId } = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 1200, currency: 'USD' }, createdAt: iso(from + 10 * 60_000) })) as { orderId: string };
+  const hook = await postWhatnotWebhook(svc, 'wno', SECRET, webhookBody(orderId, externalId, iso(from - 2 * 60_000), '12.00'));
+  expect(await hook.json()).toMatchObject({ stored: 1, new: 1 });
+  // What the old by-period lookup remembered (no run id): a heal that added nothing, the order being held.
+  const key = svc.rt.keys.reconHealedDay('oldheal', Math.floor((from + 10 * 60_000) / 86_400_000));
+  const heal = { kind: 'missing_in_ledger', targetId: 'wno', orderId, detail: 'platform reports 12.00 USD; added to the ledger', healed: true, createdAtMs: from + 10 * 60_000 };
+  await svc.rt.redis.hset(key, `wno\u0000${orderId}\u0000missing_in_ledger`, JSON.stringify(heal));
+
+  const run = await reconcileAndWait(svc, 'oldheal', iso(from), iso(to));
+  expect(run.status).toBe('completed');
+  expect(run.discrepancies).toEqual([]);
+  expect(run.summary.targets).toEqual([expect.objectContaining({ targetId: 'wno', ledgerOrders: 1, healed: 0 })]);
+}, 60_000);

@@ -6494,6 +6494,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/reconcile.honest-heals.test.ts'],
     testName: 'dates just before the period',
   },
+  {
+    name: 'reconcile-old-false-heal-listed',
+    what: "a missing_in_ledger heal remembered before heals kept their run id, for an order the ledger holds from its webhook (not a report heal), is listed by every re-run (src/reconcile/reconcile.service.ts run): the old by-period lookup's false heals, kept 400 days",
+    file: 'src/reconcile/reconcile.service.ts',
+    from: "if (held && held.source !== 'platform_report') continue;",
+    to: 'void held;',
+    tests: ['test/e2e/reconcile.honest-heals.test.ts'],
+    testName: 'remembered by the code before run ids',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
