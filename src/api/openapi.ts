@@ -151,7 +151,7 @@ const TargetSummary = z.looseObject({
   ledgerOrders: z.number().int().describe("the target's platform-native orders in the ledger before this run's heals: those the report names (held is decided by the order id, whatever day the ledger dates the order: clock skew or a time zone can put it just outside the period) and the period's others"),
   discrepancies: z.number().int(),
   healed: z.number().int(),
-  error: z.string().optional().describe("the platform's report could not be read (whole or in part): this target's findings are not reported, nor the heals earlier runs of the period made for it (this run confirmed none); only orders this run healed before the failure are listed"),
+  error: z.string().optional().describe("the platform's report could not be read (whole or in part): this target's findings are not reported, nor the heals earlier runs of the period made for it (this run confirmed none); only orders this run healed before the failure are listed (in this attempt or an interrupted earlier one of the same run)"),
 });
 const Summary = z
   .looseObject({

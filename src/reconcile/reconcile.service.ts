@@ -291,8 +291,6 @@ export class ReconcileService {
       const listOrders = adapter.listOrders.bind(adapter);
       const report = adapter.orderPages ? adapter.orderPages(from, to, signal) : (async function* () { yield* pagesOf(await listOrders(from, to, signal)); })();
       let res;
-      // What this run healed for the target (listed even when its report fails after: they were made).
-      const healedNow: Discrepancy[] = [];
       try {
         // A target saved before its platform was asked who the account is: asked now (once per credentials).
         await this.accounts.learnFrom(t, adapter);
@@ -303,8 +301,7 @@ export class ReconcileService {
           for (const d of cmp.discrepancies) {
             if (!d.healed) continue;
             const p = healed.get(d.orderId);
-            await repo.rememberHeal(rec.partnerId, d, p ? Date.parse(p.createdAt) : fromMs);
-            healedNow.push(d);
+            await repo.rememberHeal(rec.partnerId, d, p ? Date.parse(p.createdAt) : fromMs, rec.id);
           }
         }, sift);
       } catch (err) {
@@ -313,10 +310,12 @@ export class ReconcileService {
         // none of its findings are reported as such, and neither are the heals earlier runs of the period
         // made for it (this run confirmed none of them: a failed report listed `healed: 6` beside
         // `ledgerOrders: 0`). Orders this run healed from pages read before the failure stay healed and
-        // remembered, and are listed: they were added by this run.
+        // remembered, and are listed (below, by the run id they were remembered with): they were added by
+        // this run, in this attempt or in an earlier one of the same run that was interrupted (the worker
+        // closing, a crash) after healing them. Kept in memory, such a heal was lost on the retry: its
+        // order was then in the ledger (no discrepancy), so whether the run listed it hung on the interruption.
         summary.error = `${t.platform}: ${err.message}`;
         unread.add(t.id);
-        found.push(...healedNow);
         log.warn({ reconciliationId: rec.id, targetId: t.id, reason: err.reason }, 'platform order report unavailable');
         continue;
       }
@@ -328,13 +327,26 @@ export class ReconcileService {
     // What an earlier run healed in this period is still a discrepancy of the period (same result on
     // re-run): each remembered heal that this run did not find again (same target, order and kind), of a
     // target whose report this run read whole (it found the order in the ledger) or that has no report
-    // to read (skipped, deleted).
+    // to read (skipped, deleted); of a target whose report failed, only those this run made (its id).
     // Another kind found for the same order does not replace it: an order healed as missing and later
     // healed for a refund had its missing_in_ledger dropped from that run but not from the next one.
     const key = (d: Discrepancy): string => `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;
     const seen = new Set(found.map(key));
-    const previously = (await repo.heals(rec.partnerId, fromMs, toMs)).filter((d) => !seen.has(key(d)) && !unread.has(d.targetId));
-    const discrepancies = [...found, ...previously].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.orderId.localeCompare(b.orderId) || a.kind.localeCompare(b.kind));
+    const previously = (await repo.heals(rec.partnerId, fromMs, toMs))
+      .filter((d) => !seen.has(key(d)) && (!unread.has(d.targetId) || d.runId === rec.id));
+    // A `missing_in_ledger` heal remembered before heals kept their run id (before 2026-12-07), whose
+    // order the ledger holds from elsewhere than a report heal (its webhook): the old by-period lookup's
+    // false heal of an order held but dated outside the period (it added nothing). Not listed. One read
+    // per such heal; heals remembered since carry a run id and cost nothing here.
+    const listed: Discrepancy[] = [];
+    for (const { runId, ...d } of previously) {
+      if (d.kind === 'missing_in_ledger' && runId === undefined) {
+        const held = await attribution.order(rec.partnerId, d.orderId, d.targetId);
+        if (held && held.source !== 'platform_report') continue;
+      }
+      listed.push(d);
+    }
+    const discrepancies = [...found, ...listed].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.orderId.localeCompare(b.orderId) || a.kind.localeCompare(b.kind));
     for (const s of targets) {
       const mine = discrepancies.filter((d) => d.targetId === s.targetId);
       s.discrepancies = mine.length;

@@ -33,6 +33,9 @@ export interface Discrepancy {
   healed: boolean;
 }
 
+/** A heal as remembered: `runId` the run that made it (absent on heals remembered before it was stored). */
+export type RememberedHeal = Discrepancy & { runId?: string };
+
 export interface ReconTargetSummary {
   targetId: string;
   platform: string;
@@ -346,11 +349,11 @@ export class ReconcileRepository {
    * bucketed by the UTC day of the order's createdAtMs (one hash per partner and day, kept TTL_SEC), so
    * a run reads only the days of its period, not every heal the partner ever had.
    */
-  async rememberHeal(partnerId: string, d: Discrepancy, createdAtMs: number): Promise<void> {
+  async rememberHeal(partnerId: string, d: Discrepancy, createdAtMs: number, runId: string): Promise<void> {
     const field = `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;
     const key = this.keys.reconHealedDay(partnerId, Math.floor(createdAtMs / DAY_MS));
     // The latest heal of a kind is remembered (a refund healed twice): a re-run reports what the run before it did.
-    const replies = await this.redis.multi().hset(key, field, JSON.stringify({ ...d, createdAtMs })).expire(key, TTL_SEC).exec();
+    const replies = await this.redis.multi().hset(key, field, JSON.stringify({ ...d, createdAtMs, runId })).expire(key, TTL_SEC).exec();
     // A command Redis refused inside the transaction (a key of another type) does not reject exec():
     // the heal was not remembered, and a re-run would report other discrepancies than this one.
     const failed = replies?.find(([err]) => err);
@@ -362,18 +365,19 @@ export class ReconcileRepository {
    * 92 days) and the legacy per-partner hash (written before the buckets; no longer grows). A (target,
    * order, kind) in several of them: the one with the greatest createdAtMs. The legacy hash, read whole,
    * is moved into the day buckets by the first run that finds it, so later runs read only their days.
+   * Each with the id of the run that healed it (`runId`; none for a heal remembered before runs were named).
    */
-  async heals(partnerId: string, fromMs: number, toMs: number): Promise<Discrepancy[]> {
+  async heals(partnerId: string, fromMs: number, toMs: number): Promise<RememberedHeal[]> {
     if (!(fromMs < toMs)) return [];
     const keys = [this.keys.reconHealed(partnerId)];
     for (let day = Math.floor(fromMs / DAY_MS); day <= Math.floor((toMs - 1) / DAY_MS); day++) keys.push(this.keys.reconHealedDay(partnerId, day));
     const [legacy, ...days] = await Promise.all([this.redis.hgetall(keys[0]!), ...keys.slice(1).map((k) => this.redis.hvals(k))]);
     const hashes = [Object.values(legacy!), ...days];
     if (hashes[0]!.length > 0) await this.migrateLegacyHeals(partnerId, legacy!);
-    const latest = new Map<string, Discrepancy & { createdAtMs: number }>();
+    const latest = new Map<string, RememberedHeal & { createdAtMs: number }>();
     for (const values of hashes) {
       for (const raw of values) {
-        const d = JSON.parse(raw) as Discrepancy & { createdAtMs: number };
+        const d = JSON.parse(raw) as RememberedHeal & { createdAtMs: number };
         const field = `${d.targetId}\u0000${d.orderId}\u0000${d.kind}`;
         if (!(d.createdAtMs >= fromMs && d.createdAtMs < toMs)) continue;
         const prev = latest.get(field);

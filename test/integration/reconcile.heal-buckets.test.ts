@@ -43,17 +43,17 @@ function counting(c: RedisClient): { client: RedisClient; values: () => number; 
 
 test('heals are reported for the periods that cover their day; the latest wins; legacy-hash heals still appear', async () => {
   const repo = new ReconcileRepository(client, keys);
-  await repo.rememberHeal('p1', heal('a'), D0 + 3_600_000); // day 0
-  await repo.rememberHeal('p1', heal('b'), D0 + DAY + 60_000); // day 1
-  await repo.rememberHeal('p1', heal('c'), D0 + 5 * DAY); // day 5
+  await repo.rememberHeal('p1', heal('a'), D0 + 3_600_000, 'rec_test'); // day 0
+  await repo.rememberHeal('p1', heal('b'), D0 + DAY + 60_000, 'rec_test'); // day 1
+  await repo.rememberHeal('p1', heal('c'), D0 + 5 * DAY, 'rec_test'); // day 5
   // The same (target, order, kind) healed again for another createdAtMs (a later day): the latest wins.
-  await repo.rememberHeal('p1', heal('d', 'first'), D0 + 10_000);
-  await repo.rememberHeal('p1', heal('d', 'second'), D0 + 2 * DAY + 10_000);
+  await repo.rememberHeal('p1', heal('d', 'first'), D0 + 10_000, 'rec_test');
+  await repo.rememberHeal('p1', heal('d', 'second'), D0 + 2 * DAY + 10_000, 'rec_test');
   // Written by the old code (one hash per partner): still reported.
   await client.hset(keys.reconHealed('p1'), 't1\u0000legacy\u0000missing_in_ledger', JSON.stringify({ ...heal('legacy'), createdAtMs: D0 + DAY + 5 }));
   await client.hset(keys.reconHealed('p1'), 't1\u0000d\u0000missing_in_ledger', JSON.stringify({ ...heal('d', 'legacy'), createdAtMs: D0 + 5 }));
   // another partner's heals are not ours
-  await repo.rememberHeal('p2', heal('x'), D0 + 100);
+  await repo.rememberHeal('p2', heal('x'), D0 + 100, 'rec_test');
 
   expect(ids(await repo.heals('p1', D0, D0 + DAY))).toEqual(['a:healed', 'd:first']);
   expect(ids(await repo.heals('p1', D0 + DAY, D0 + 2 * DAY))).toEqual(['b:healed', 'legacy:healed']);
@@ -71,8 +71,8 @@ test('heals are reported for the periods that cover their day; the latest wins; 
 test('a run reads only the buckets of its period, not the heals of other days', async () => {
   const writer = new ReconcileRepository(client, keys);
   // 2000 heals spread over 200 days before the period, and 3 in it
-  for (let i = 0; i < 2000; i++) await writer.rememberHeal('big', heal(`old-${i}`), D0 - 300 * DAY + (i % 200) * DAY + i);
-  for (let i = 0; i < 3; i++) await writer.rememberHeal('big', heal(`in-${i}`), D0 + i * DAY);
+  for (let i = 0; i < 2000; i++) await writer.rememberHeal('big', heal(`old-${i}`), D0 - 300 * DAY + (i % 200) * DAY + i, 'rec_test');
+  for (let i = 0; i < 3; i++) await writer.rememberHeal('big', heal(`in-${i}`), D0 + i * DAY, 'rec_test');
   const c = counting(client);
   const repo = new ReconcileRepository(c.client, keys);
   expect(ids(await repo.heals('big', D0, D0 + 3 * DAY))).toEqual(['in-0:healed', 'in-1:healed', 'in-2:healed']);
@@ -88,7 +88,7 @@ test('the legacy hash is moved into the day buckets by the first read; later rea
   const legacy = keys.reconHealed('mig');
   const old = (orderId: string, createdAtMs: number, detail = 'legacy'): [string, string] => [`t1\u0000${orderId}\u0000missing_in_ledger`, JSON.stringify({ ...heal(orderId, detail), createdAtMs })];
   await client.hset(legacy, ...old('m1', D0 + 10), ...old('m2', D0 + DAY + 10), ...old('ancient', Date.now() - 401 * DAY));
-  await repo.rememberHeal('mig', heal('m2', 'bucket'), D0 + DAY + 10); // newer than the legacy one: kept
+  await repo.rememberHeal('mig', heal('m2', 'bucket'), D0 + DAY + 10, 'rec_test'); // newer than the legacy one: kept
   const before = ids(await repo.heals('mig', D0, D0 + 2 * DAY));
   expect(before).toEqual(['m1:legacy', 'm2:bucket']);
   expect(await client.exists(legacy)).toBe(0);
@@ -102,5 +102,5 @@ test('the legacy hash is moved into the day buckets by the first read; later rea
 test('a heal Redis refuses to store fails the call (it was silently not remembered)', async () => {
   const repo = new ReconcileRepository(client, keys);
   await client.set(keys.reconHealedDay('wt', D0 / DAY), 'not a hash');
-  await expect(repo.rememberHeal('wt', heal('w1'), D0 + 1)).rejects.toThrow(/WRONGTYPE/);
+  await expect(repo.rememberHeal('wt', heal('w1'), D0 + 1, 'rec_test')).rejects.toThrow(/WRONGTYPE/);
 });
