@@ -15,7 +15,7 @@
  *   made it), also when the attempt that healed it was interrupted and the job's retry, finding the order
  *   in the ledger, never healed it itself (the heals were kept in memory: the retry dropped it).
  */
-import { createPartner, waitFor, type TestService } from '../helpers/service.js';
+import { createPartner, retryingUnavailable, waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
 import { reconcileAndWait, simServicePerFile } from '../helpers/mirrors.js';
 import { CREDENTIALS, OTHER_CREDENTIALS, postWhatnotWebhook } from '../helpers/platforms.js';
@@ -34,9 +34,12 @@ const HOUR = 3600_000;
 /** A partner with one Whatnot target `targetId` on a seller of its own (the token), and a show of that seller on the platform. */
 async function whatnotPartner(partnerId: string, targetId: string, token: string): Promise<string> {
   await createPartner(svc, partnerId);
-  const t = await svc.api(`/v1/partners/${partnerId}/targets`, {
-    json: { id: targetId, platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: token, webhookSecret: SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, enabled: false },
-  });
+  // (a 503 sent again: the target's credential check may time out under CI load)
+  const t = await retryingUnavailable(() =>
+    svc.api(`/v1/partners/${partnerId}/targets`, {
+      json: { id: targetId, platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: token, webhookSecret: SECRET }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, enabled: false },
+    }),
+  );
   expect(t.status).toBe(201);
   const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: `${partnerId} show`, account: token })) as { externalId: string };
   return externalId;
