@@ -3,7 +3,8 @@
  * acknowledgement covers all three), mirrors and intents.
  */
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
-import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
+import { deriveDesired, isStoredProduct, isStoredShow, productFields, productOf } from '../domain/desired-state.js';
+import { parseStored, readStored } from './stored-record.js';
 import type { Product, Show } from '../domain/events.js';
 import { ingestUnreadable, markIngestUnreadable, ownMirror, parseMirror, type MirrorDoc, type MirrorOwner } from '../domain/mirror.js';
 import { SecretUnreadableError, tryOpen, type SecretBox } from '../lib/crypto.js';
@@ -1056,9 +1057,18 @@ export class ShowRepository {
     });
   };
 
+  /**
+   * The show's desired state; null before its first snapshot. A record that does not read (a key of
+   * another type, a register that is not JSON or not of its shape) is a StoredRecordCorruptError.
+   */
   async desired(partnerId: string, showId: string): Promise<DesiredShow | null> {
-    const h = await this.redis.hgetall(this.keys.desired(partnerId, showId));
-    return deriveDesired(showId, h);
+    const key = this.keys.desired(partnerId, showId);
+    const h = await readStored('show', showId, key, () => this.redis.hgetall(key));
+    return this.derive(showId, key, h, (raw) => parseStored<Show>('show', showId, key, raw, isStoredShow));
+  }
+
+  private derive(showId: string, key: string, h: Record<string, string>, parseSnap: (raw: string) => Show): DesiredShow | null {
+    return deriveDesired(showId, h, parseSnap, (raw) => parseStored<Product>('show', showId, key, raw, isStoredProduct));
   }
 
   /**
@@ -1068,19 +1078,20 @@ export class ShowRepository {
    * snapshot text, and its parse (the show with all its products) is reused while the text is the same
    * (a string comparison). Frozen, products and prices included: runs share it.
    */
-  desiredFromFlat(showId: string, flat: string[]): DesiredShow | null {
+  desiredFromFlat(showId: string, flat: string[], partnerId?: string): DesiredShow | null {
     const h = idRecord<string>();
     for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
-    return deriveDesired(showId, h, (raw) => this.snapshotOf(showId, raw));
+    const key = partnerId === undefined ? `(the desired state of show ${showId})` : this.keys.desired(partnerId, showId);
+    return this.derive(showId, key, h, (raw) => this.snapshotOf(showId, key, raw));
   }
 
   private readonly snapshots = new Map<string, { raw: string; snap: Show }>();
   /** Characters of text the memo holds (the sum of its entries' `raw` lengths). */
   private snapshotChars = 0;
-  private snapshotOf(showId: string, raw: string): Show {
+  private snapshotOf(showId: string, key: string, raw: string): Show {
     const hit = this.snapshots.get(showId);
     if (hit?.raw === raw) return hit.snap;
-    const snap = JSON.parse(raw) as Show;
+    const snap = parseStored<Show>('show', showId, key, raw, isStoredShow);
     if (raw.length > SNAPSHOT_MEMO_MAX_CHARS) return snap;
     for (const p of snap.products) {
       Object.freeze(p.price);

@@ -1,0 +1,110 @@
+/**
+ * Stored records that do not read (an operator's hand edit with redis-cli, a half-migrated key): JSON
+ * that does not parse, JSON of the wrong shape (`null`, a number, an array, an object without its
+ * fields), a key of another type. Each is a StoredRecordCorruptError (src/store/stored-record.ts):
+ * - a single read answers 500 with the problem type `stored-record-unreadable`, naming the record's
+ *   family and id and never its content (before: a generic "internal error", or a TypeError's);
+ * - a list leaves the record out (GET /v1/partners/{p}/shows says how many in `unreadable`; before, one
+ *   bad show failed the list with a 500 for every other show; a partner document of the wrong shape
+ *   failed GET /v1/partners for every partner);
+ * - a sync of a show whose desired state is a key of another type fails the mirror once with a
+ *   lastError naming the key (before: the Lua step's WRONGTYPE left the lease held, the job was retried
+ *   to its last attempt and the sweep enqueued it again, for good);
+ * - each is counted in syndicast_stored_records_unreadable_total{family}.
+ */
+import { storedRecordsUnreadable } from '../../src/lib/metrics.js';
+import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+
+serviceForFile((started) => (svc = started), { dispatch: false });
+
+const TYPE = 'https://syndicast.dev/problems/stored-record-unreadable';
+const counted = async (family: string): Promise<number> => (await storedRecordsUnreadable.get()).values.find((v) => v.labels['family'] === family)?.value ?? 0;
+
+async function partnerWithShows(p: string, ids: string[]): Promise<void> {
+  const secret = await createPartner(svc, p);
+  for (const id of ids) expect((await sendEvent(svc, p, secret, showEvent('show.scheduled', sampleShow(id), '2026-11-24T17:00:00Z'))).status).toBe(202);
+}
+
+const SHOW_CORRUPTIONS: [string, (key: string) => Promise<unknown>][] = [
+  ['truncated JSON', (key) => svc.rt.redis.hset(key, 'snap', '{"id":"bad","title":"Secret rec')],
+  ['JSON null', (key) => svc.rt.redis.hset(key, 'snap', 'null')],
+  ['an object without its products', (key) => svc.rt.redis.hset(key, 'snap', '{"id":"bad","title":"Secret rec","state":"scheduled","scheduledAt":"2026-11-24T17:00:00Z"}')],
+  ['a product register of the wrong shape', (key) => svc.rt.redis.hset(key, 'prod:p1', '[1,2]', 'prod:p1@', '~')],
+  ['a string where the hash is', async (key) => {
+    await svc.rt.redis.del(key);
+    await svc.rt.redis.set(key, 'Secret rec');
+  }],
+];
+
+test.each(SHOW_CORRUPTIONS.map(([what, corrupt], i) => [what, `sc${i}`, corrupt] as const))('a show whose record is %s: the list leaves it out and says so; its own view is a typed 500', async (_what, p, corrupt) => {
+  await partnerWithShows(p, ['bad', 'good']);
+  const before = await counted('show');
+  await corrupt(svc.rt.keys.desired(p, 'bad'));
+
+  const list = await svc.api(`/v1/partners/${p}/shows`);
+  expect(list.status).toBe(200);
+  const body = (await list.json()) as { shows: { id: string }[]; unreadable?: number; total: number };
+  expect(body.shows.map((s) => s.id)).toEqual(['good']);
+  expect(body.unreadable).toBe(1);
+  // Filtered too (every show is read to count `total`).
+  const filtered = (await (await svc.api(`/v1/partners/${p}/shows?state=scheduled`)).json()) as { shows: { id: string }[]; unreadable?: number };
+  expect(filtered).toMatchObject({ shows: [{ id: 'good' }], unreadable: 1 });
+
+  const one = await svc.api(`/v1/partners/${p}/shows/bad`);
+  expect(one.status).toBe(500);
+  expect(one.headers.get('retry-after')).toBeNull();
+  const problem = (await one.json()) as { type: string; detail: string };
+  expect(problem.type).toBe(TYPE);
+  expect(problem.detail).toContain('show record bad');
+  expect(problem.detail).not.toContain('Secret rec');
+  expect(await counted('show')).toBeGreaterThanOrEqual(before + 3);
+}, 60_000);
+
+test.each([
+  ['JSON null', 'null'],
+  ['a number', '42'],
+  ['an array', '[]'],
+  ['an object without its fields', '{"id":"x"}'],
+])('a partner document that is %s: GET /v1/partners lists the others; the partner itself is a typed 500', async (_what, doc) => {
+  const p = `pd${doc.length}${doc.charCodeAt(0)}`;
+  await createPartner(svc, `${p}-bad`);
+  await createPartner(svc, `${p}-good`);
+  const before = await counted('partner');
+  await svc.rt.redis.hset(svc.rt.keys.partner(`${p}-bad`), 'doc', doc);
+
+  const r = await svc.api('/v1/partners');
+  expect(r.status).toBe(200);
+  const ids = ((await r.json()) as { partners: { id: string }[] }).partners.map((x) => x.id);
+  expect(ids).toContain(`${p}-good`);
+  expect(ids).not.toContain(`${p}-bad`);
+  for (const path of [`/v1/partners/${p}-bad`, `/v1/partners/${p}-bad/shows`]) {
+    const one = await svc.api(path);
+    expect(one.status).toBe(500);
+    expect(((await one.json()) as { type: string }).type).toBe(TYPE);
+  }
+  expect(await counted('partner')).toBeGreaterThan(before);
+}, 60_000);
+
+test('a sync of a show whose desired state is a key of another type fails the mirror once, naming the key, and frees the lease', async () => {
+  const p = 'sw';
+  await createPartner(svc, p);
+  const t = await svc.api(`/v1/partners/${p}/targets?verify=false`, { json: { id: `${p}-yt`, platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
+  expect(t.status).toBe(201);
+  const key = svc.rt.keys.desired(p, 's1');
+  await svc.rt.redis.set(key, 'hand edit');
+  const job = { partnerId: p, showId: 's1', targetId: `${p}-yt` };
+
+  const first = await svc.rt.syncService.sync(job);
+  expect(first).toMatchObject({ kind: 'done', state: 'failed' });
+  const mirror = await svc.rt.shows.getMirror(p, 's1', `${p}-yt`);
+  expect(mirror?.state).toBe('failed');
+  expect(mirror?.lastError).toContain(key);
+  expect(mirror?.lastError).toContain('another type');
+  // The lease was released: the next run is not delayed behind it, and finds the mirror failed already.
+  expect(await svc.rt.redis.exists(svc.rt.keys.mirrorLease(p, 's1', `${p}-yt`))).toBe(0);
+  const rev = (await svc.rt.shows.getMirror(p, 's1', `${p}-yt`))?.rev;
+  expect(await svc.rt.syncService.sync(job)).toMatchObject({ kind: 'done', state: 'failed' });
+  expect((await svc.rt.shows.getMirror(p, 's1', `${p}-yt`))?.rev).toBe(rev);
+}, 60_000);
