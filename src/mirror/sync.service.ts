@@ -341,10 +341,11 @@ export class SyncService {
     const { keys } = this.deps;
     // Keys of another type read as absent in the step, so the lease is this run's (and released below).
     const wrong = (what: string): boolean => got.wrongType.includes(what);
+    const rawMirror = got.mirror;
     const first: FirstRead = {
       target,
       desired: wrong('desired') ? corruptRecord('show', showId, keys.desired(partnerId, showId), 'a Redis key of another type') : unreadableAs(() => this.deps.shows.desiredFromFlat(showId, got.desired, partnerId)),
-      mirror: wrong('mirror') ? corruptRecord('mirror', targetId, keys.mirror(partnerId, showId, targetId), 'a Redis key of another type') : got.mirror ? this.deps.shows.parse(got.mirror) : null,
+      mirror: wrong('mirror') ? corruptRecord('mirror', targetId, keys.mirror(partnerId, showId, targetId), 'a Redis key of another type') : rawMirror ? unreadableAs(() => this.deps.shows.parse(rawMirror, plain)) : null,
     };
     if (wrong('target')) first.target = corruptRecord('partner', partnerId, keys.partner(partnerId), 'a Redis key of another type');
     // Renewed on this process's event loop, like BullMQ's job lock: a stall lets both lapse. A renewal

@@ -4,7 +4,7 @@
  */
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, isStoredProduct, isStoredShow, productFields, productOf } from '../domain/desired-state.js';
-import { parseStored, readStored } from './stored-record.js';
+import { isPlainObject, parseStored, readStored } from './stored-record.js';
 import type { Product, Show } from '../domain/events.js';
 import { ingestUnreadable, markIngestUnreadable, ownMirror, parseMirror, type MirrorDoc, type MirrorOwner } from '../domain/mirror.js';
 import { SecretUnreadableError, tryOpen, type SecretBox } from '../lib/crypto.js';
@@ -804,6 +804,17 @@ export interface IngestResult {
   full?: true;
 }
 
+/** A stored mirror of the shape its readers use (its target, state, pins and remote show). */
+function isStoredMirror(v: unknown): boolean {
+  return isPlainObject(v) && typeof v['targetId'] === 'string' && typeof v['state'] === 'string' && (v['pins'] === undefined || isPlainObject(v['pins'])) && (v['remote'] === undefined || v['remote'] === null || isPlainObject(v['remote']));
+}
+
+/** A parsed mirror's pins as an id record (parseMirror's rule). */
+function withPins(m: MirrorDoc): MirrorDoc {
+  m.pins = idRecord(m.pins);
+  return m;
+}
+
 export class ShowRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -820,8 +831,9 @@ export class ShowRepository {
    * and operator-given keys (`operatorIngest.streamKeySealed`). Mirrors stored in clear by an earlier
    * version are read as they are and sealed at their next save.
    */
-  parse(raw: string): MirrorDoc {
-    const m = parseMirror(raw);
+  parse(raw: string, at?: { partnerId: string; showId: string; targetId: string }): MirrorDoc {
+    // Read from its key (`at`): a record that does not read is a StoredRecordCorruptError naming it.
+    const m = at === undefined ? parseMirror(raw) : withPins(parseStored<MirrorDoc>('mirror', at.targetId, this.keys.mirror(at.partnerId, at.showId, at.targetId), raw, isStoredMirror));
     const ingest = m.remote?.ingest as { url: string; streamKey?: string; streamKeySealed?: string } | undefined;
     if (m.remote && ingest?.streamKeySealed !== undefined) {
       const sealed = ingest.streamKeySealed;
@@ -1189,17 +1201,21 @@ export class ShowRepository {
    * every reader that shows or acts on a mirror passes the target. Given an id alone: the record as stored.
    */
   async getMirror(partnerId: string, showId: string, target: string | MirrorOwner): Promise<MirrorDoc | null> {
-    const raw = await this.redis.get(this.keys.mirror(partnerId, showId, typeof target === 'string' ? target : target.id));
-    const stored = raw ? this.parse(raw) : null;
+    const targetId = typeof target === 'string' ? target : target.id;
+    const key = this.keys.mirror(partnerId, showId, targetId);
+    const raw = await readStored('mirror', targetId, key, () => this.redis.get(key));
+    const stored = raw ? this.parse(raw, { partnerId, showId, targetId }) : null;
     return typeof target === 'string' ? stored : ownMirror(stored, target);
   }
 
   /** getMirror for several targets of the show (one MGET). */
   async getMirrors(partnerId: string, showId: string, targets: readonly (string | MirrorOwner)[]): Promise<(MirrorDoc | null)[]> {
     if (targets.length === 0) return [];
-    const raws = await this.redis.mget(...targets.map((t) => this.keys.mirror(partnerId, showId, typeof t === 'string' ? t : t.id)));
+    const ids = targets.map((t) => (typeof t === 'string' ? t : t.id));
+    // MGET answers a key of another type as absent (nil): a hash where a mirror is reads as no mirror.
+    const raws = await this.redis.mget(...ids.map((id) => this.keys.mirror(partnerId, showId, id)));
     return raws.map((r, i) => {
-      const stored = r ? this.parse(r) : null;
+      const stored = r ? this.parse(r, { partnerId, showId, targetId: ids[i]! }) : null;
       const t = targets[i]!;
       return typeof t === 'string' ? stored : ownMirror(stored, t);
     });

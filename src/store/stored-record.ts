@@ -10,7 +10,7 @@
 import { storedRecordsUnreadable } from '../lib/metrics.js';
 
 /** The key families a StoredRecordCorruptError names (a bounded metric label). */
-export type StoredFamily = 'show' | 'partner' | 'target' | 'mirror' | 'other';
+export type StoredFamily = 'show' | 'partner' | 'target' | 'mirror' | 'apiKey' | 'audit' | 'endpoint' | 'other';
 
 export type CorruptReason = 'not JSON' | 'not of the expected shape' | 'a Redis key of another type';
 
@@ -50,6 +50,20 @@ export function parseStored<T>(family: StoredFamily, id: string, key: string, ra
   }
   if (!isShape(v)) throw corruptRecord(family, id, key, 'not of the expected shape');
   return v as T;
+}
+
+/** What a list does with a record it leaves out (logs it with its key: the error is counted already). */
+export type OnUnreadable = (err: StoredRecordCorruptError) => void;
+
+/** parseStored for one item of a list: undefined (after `onUnreadable`) for one that does not read. */
+export function parseListed<T>(family: StoredFamily, id: string, key: string, raw: string, isShape: (v: unknown) => boolean, onUnreadable?: OnUnreadable): T | undefined {
+  try {
+    return parseStored<T>(family, id, key, raw, isShape);
+  } catch (err) {
+    if (!(err instanceof StoredRecordCorruptError)) throw err;
+    onUnreadable?.(err);
+    return undefined;
+  }
 }
 
 /** A Redis read of the record's key: WRONGTYPE (the key holds another type) is a StoredRecordCorruptError. */

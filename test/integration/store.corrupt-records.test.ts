@@ -108,3 +108,77 @@ test('a sync of a show whose desired state is a key of another type fails the mi
   expect(await svc.rt.syncService.sync(job)).toMatchObject({ kind: 'done', state: 'failed' });
   expect((await svc.rt.shows.getMirror(p, 's1', `${p}-yt`))?.rev).toBe(rev);
 }, 60_000);
+
+test.each([
+  ['truncated JSON', '{"targetId":"mc-yt","state":"sch'],
+  ['JSON null', 'null'],
+])('a mirror record that is %s: the show view is a typed 500 naming the mirror; a sync run fails and frees the lease', async (what, raw) => {
+  const p = `mc${what.length}`;
+  await partnerWithShows(p, ['s1']);
+  const t = await svc.api(`/v1/partners/${p}/targets?verify=false`, { json: { id: `${p}-yt`, platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
+  expect(t.status).toBe(201);
+  const before = await counted('mirror');
+  await svc.rt.redis.set(svc.rt.keys.mirror(p, 's1', `${p}-yt`), raw);
+
+  const view = await svc.api(`/v1/partners/${p}/shows/s1`);
+  expect(view.status).toBe(500);
+  const problem = (await view.json()) as { type: string; detail: string };
+  expect(problem.type).toBe(TYPE);
+  expect(problem.detail).toContain(`mirror record ${p}-yt`);
+
+  await expect(svc.rt.syncService.sync({ partnerId: p, showId: 's1', targetId: `${p}-yt` })).rejects.toThrow(/does not read/);
+  expect(await svc.rt.redis.exists(svc.rt.keys.mirrorLease(p, 's1', `${p}-yt`))).toBe(0);
+  // Left as it is for an operator: whether the platform has the show is what the record said.
+  expect(await svc.rt.redis.get(svc.rt.keys.mirror(p, 's1', `${p}-yt`))).toBe(raw);
+  expect(await counted('mirror')).toBeGreaterThan(before);
+}, 60_000);
+
+test('an API key whose stored records do not read: left out of GET /v1/api-keys (the others listed); a request with it is a typed 500', async () => {
+  const mk = async (name: string) => (await (await svc.api('/v1/api-keys', { json: { role: 'viewer', name } })).json()) as { id: string; key: string };
+  const bad = await mk('bad');
+  const good = await mk('good');
+  const before = await counted('apiKey');
+  await svc.rt.redis.hset(svc.rt.keys.apiKeyIndex(), bad.id, '{"id":"');
+  const r = await svc.api('/v1/api-keys');
+  expect(r.status).toBe(200);
+  const ids = ((await r.json()) as { keys: { id: string }[] }).keys.map((k) => k.id);
+  expect(ids).toContain(good.id);
+  expect(ids).not.toContain(bad.id);
+  // The key's own record (by its hash), the wrong shape: its requests answer the typed problem.
+  const { createHash } = await import('node:crypto');
+  await svc.rt.redis.set(svc.rt.keys.apiKey(createHash('sha256').update(bad.key).digest('hex')), '[]');
+  const own = await svc.api('/v1/partners', { key: bad.key });
+  expect(own.status).toBe(500);
+  expect(((await own.json()) as { type: string }).type).toBe(TYPE);
+  expect(await counted('apiKey')).toBeGreaterThanOrEqual(before + 2);
+}, 60_000);
+
+test('an audit entry that does not read is left out of GET /v1/audit; the others are listed', async () => {
+  const p = 'au';
+  await createPartner(svc, p);
+  await svc.api(`/v1/partners/${p}`, { method: 'PATCH', json: { name: 'Renamed' } });
+  const stream = svc.rt.keys.audit(p);
+  await svc.rt.redis.xadd(stream, '*', 'entry', '{"action":"partner.upd');
+  await svc.rt.redis.xadd(stream, '*', 'entry', 'null');
+  const r = await svc.api(`/v1/audit?partnerId=${p}`);
+  expect(r.status).toBe(200);
+  const actions = ((await r.json()) as { entries: { action: string }[] }).entries.map((e) => e.action);
+  expect(actions).toContain('partner.created');
+}, 60_000);
+
+test('an outbound endpoint whose events do not read: left out of the list and of the partner\'s emits; its own read is a typed 500', async () => {
+  const p = 'ep';
+  await createPartner(svc, p);
+  const mk = async () => (await (await svc.api(`/v1/partners/${p}/endpoints`, { json: { url: 'https://example.com/hook', events: ['mirror.updated'] } })).json()) as { id: string };
+  const bad = await mk();
+  const good = await mk();
+  await svc.rt.redis.hset(svc.rt.keys.endpoint(p, bad.id), 'events', 'null');
+  const r = await svc.api(`/v1/partners/${p}/endpoints`);
+  expect(r.status).toBe(200);
+  const ids = ((await r.json()) as { endpoints: { id: string }[] }).endpoints.map((e) => e.id);
+  expect(ids).toEqual([good.id]);
+  await expect(svc.rt.outbound.emit(p, 'mirror.updated', { x: 1 }, 'corrupt-endpoint-1')).resolves.toBeDefined();
+  const one = await svc.api(`/v1/partners/${p}/endpoints/${bad.id}`);
+  expect(one.status).toBe(500);
+  expect(((await one.json()) as { type: string; detail: string }).detail).toContain(`endpoint record ${bad.id}`);
+}, 60_000);

@@ -6420,6 +6420,42 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/store.corrupt-records.test.ts'],
     testName: 'a sync of a show whose desired state',
   },
+  {
+    name: "mirror-read-unnamed",
+    what: "a show view reads its mirrors without naming them when one does not read (src/store/show.repository.ts getMirrors): a bare JSON error, or a TypeError's generic 500 for JSON null, where the problem names the mirror record",
+    file: "src/store/show.repository.ts",
+    from: "const stored = r ? this.parse(r, { partnerId, showId, targetId: ids[i]! }) : null;",
+    to: "const stored = r ? this.parse(r) : null;",
+    tests: ["test/integration/store.corrupt-records.test.ts"],
+    testName: "a mirror record that is",
+  },
+  {
+    name: "apikey-list-corrupt-fails-all",
+    what: "GET /v1/api-keys lets one API key whose index record does not read fail the whole list (src/store/apikey.repository.ts list)",
+    file: "src/store/apikey.repository.ts",
+    from: "const r = parseListed<IndexRecord>('apiKey', id, this.keys.apiKeyIndex(), raw, isIndexRecord, onUnreadable);",
+    to: "const r = JSON.parse(raw) as IndexRecord;",
+    tests: ["test/integration/store.corrupt-records.test.ts"],
+    testName: "an API key whose stored records",
+  },
+  {
+    name: "audit-list-corrupt-fails-all",
+    what: "GET /v1/audit lets one entry that does not read fail every page it is on (src/store/audit.repository.ts list)",
+    file: "src/store/audit.repository.ts",
+    from: "const stored = parseListed<Omit<AuditEntry, 'id'>>('audit', id, stream, raw, isPlainObject, onUnreadable);",
+    to: "const stored = JSON.parse(raw) as Omit<AuditEntry, 'id'>;",
+    tests: ["test/integration/store.corrupt-records.test.ts"],
+    testName: "an audit entry that does not read",
+  },
+  {
+    name: "endpoint-list-corrupt-fails-all",
+    what: "one outbound endpoint that does not read fails the partner's endpoint list and every emit of the partner (src/store/endpoint.repository.ts list): no endpoint of the partner is told anything",
+    file: "src/store/endpoint.repository.ts",
+    from: "if (!(err instanceof StoredRecordCorruptError)) throw err;",
+    to: "throw err;",
+    tests: ["test/integration/store.corrupt-records.test.ts"],
+    testName: "an outbound endpoint whose events",
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -70,6 +70,14 @@ function storedRecordProblem(err: StoredRecordCorruptError): Problem {
 }
 
 /**
+ * JSON.parse's error (V8's messages all name JSON) thrown by a route: never the request's body (Fastify's
+ * parser answers that 400, with a statusCode), so text the service stored and reads back.
+ */
+function isStoredJsonError(err: FastifyError): boolean {
+  return err instanceof SyntaxError && err.statusCode === undefined && /\bJSON\b/.test(err.message);
+}
+
+/**
  * The answer to a request Node's HTTP parser refuses before Fastify sees it — headers over the 16 KiB
  * limit (431), a client that never finished its request, headers or body (408), bytes that are not HTTP (400) — as a
  * problem too, where Fastify's default writes its own JSON shape. The connection is closed after it.
@@ -165,11 +173,13 @@ async function errorsPlugin(app: FastifyInstance, opts: ErrorsOptions): Promise<
       req.log.error({ err: { message: err.message, code: err.code }, method: req.method, route: req.routeOptions.url }, 'stored secret cannot be opened: restore SECRETS_KEY / SECRETS_KEY_PREVIOUS');
       void reply.header('retry-after', '60');
       body = { ...problem(503, SECRET_UNREADABLE_DETAIL), type: SECRET_UNREADABLE_TYPE };
-    } else if (err instanceof StoredRecordCorruptError || isWrongType(err)) {
-      // A key of another type read without a family (no StoredRecordCorruptError around its read): the
-      // same problem, its family unknown.
-      const corrupt = err instanceof StoredRecordCorruptError ? err : corruptRecord('other', '(unknown)', '(unknown)', 'a Redis key of another type');
-      req.log.error({ err: { message: err.message }, family: corrupt.family, recordId: corrupt.id, key: corrupt.key, method: req.method, route: req.routeOptions.url }, 'stored record does not read: repair or delete its key');
+    } else if (err instanceof StoredRecordCorruptError || isWrongType(err) || isStoredJsonError(err)) {
+      // A key of another type, or stored JSON that does not parse, read without a family (no
+      // StoredRecordCorruptError around its read): the same problem, its family unknown.
+      const corrupt = err instanceof StoredRecordCorruptError ? err : corruptRecord('other', '(unknown)', '(unknown)', isWrongType(err) ? 'a Redis key of another type' : 'not JSON');
+      // Never a parse error's message: V8 quotes the text (the record's content). Where it was read instead.
+      const where = err instanceof StoredRecordCorruptError ? {} : { at: err.stack?.split('\n').slice(1, 4).join('\n') };
+      req.log.error({ ...where, family: corrupt.family, recordId: corrupt.id, key: corrupt.key, method: req.method, route: req.routeOptions.url }, 'stored record does not read: repair or delete its key');
       body = storedRecordProblem(corrupt);
     } else if (isRedisUnavailable(err)) {
       req.log.warn({ err: { message: err.message } }, 'redis unavailable');
