@@ -10,7 +10,7 @@ import { defineOutboundScripts } from './outbound.scripts.js';
 import type { RedisClient } from './redis.js';
 import { exclusiveBelow } from './stream-id.js';
 import type { Logger } from 'pino';
-import { parseStored, readStored, StoredRecordCorruptError, type OnUnreadable } from './stored-record.js';
+import { logLeftOut, parseStored, readStored, StoredRecordCorruptError, type OnUnreadable } from './stored-record.js';
 
 /**
  * KEYS: the partner's endpoint index, its pending audit entries (same slot). ARGV: endpoint id, the
@@ -161,7 +161,7 @@ export class EndpointRepository {
    * before, its error failed the list route and every emit of the partner (each mirror change, each
    * attributed order), so no endpoint of the partner was told anything.
    */
-  async list(partnerId: string, onUnreadable: OnUnreadable = (err) => this.log?.error({ key: err.key, reason: err.reason }, 'endpoint left out: its stored record does not read')): Promise<EndpointRecord[]> {
+  async list(partnerId: string, onUnreadable: OnUnreadable = logLeftOut(this.log, 'endpoint')): Promise<EndpointRecord[]> {
     const ids = await this.redis.smembers(this.keys.partnerEndpoints(partnerId));
     const all = await Promise.all(
       ids.map((id) =>

@@ -10,7 +10,7 @@
 import { storedRecordsUnreadable } from '../lib/metrics.js';
 
 /** The key families a StoredRecordCorruptError names (a bounded metric label). */
-export type StoredFamily = 'show' | 'partner' | 'target' | 'mirror' | 'apiKey' | 'audit' | 'endpoint' | 'other';
+export type StoredFamily = 'show' | 'partner' | 'target' | 'mirror' | 'apiKey' | 'audit' | 'endpoint' | 'reconciliation' | 'other';
 
 export type CorruptReason = 'not JSON' | 'not of the expected shape' | 'a Redis key of another type';
 
@@ -55,6 +55,11 @@ export function parseStored<T>(family: StoredFamily, id: string, key: string, ra
 /** What a list does with a record it leaves out (logs it with its key: the error is counted already). */
 export type OnUnreadable = (err: StoredRecordCorruptError) => void;
 
+/** An OnUnreadable that logs the record left out of a list of `what` at error level, with its key (once: it is counted already). */
+export function logLeftOut(log: { error: (obj: object, msg: string) => void } | undefined, what: string): OnUnreadable {
+  return (err) => log?.error({ family: err.family, recordId: err.id, key: err.key, reason: err.reason }, `${what} left out of the list: its stored record does not read`);
+}
+
 /** parseStored for one item of a list: undefined (after `onUnreadable`) for one that does not read. */
 export function parseListed<T>(family: StoredFamily, id: string, key: string, raw: string, isShape: (v: unknown) => boolean, onUnreadable?: OnUnreadable): T | undefined {
   try {
@@ -63,6 +68,17 @@ export function parseListed<T>(family: StoredFamily, id: string, key: string, ra
     if (!(err instanceof StoredRecordCorruptError)) throw err;
     onUnreadable?.(err);
     return undefined;
+  }
+}
+
+/** `read`'s record, or null (after `onUnreadable`) for one that does not read: a list's item. */
+export async function unlessUnreadable<T>(read: Promise<T>, onUnreadable?: OnUnreadable): Promise<T | null> {
+  try {
+    return await read;
+  } catch (err) {
+    if (!(err instanceof StoredRecordCorruptError)) throw err;
+    onUnreadable?.(err);
+    return null;
   }
 }
 

@@ -182,3 +182,26 @@ test('an outbound endpoint whose events do not read: left out of the list and of
   expect(one.status).toBe(500);
   expect(((await one.json()) as { type: string; detail: string }).detail).toContain(`endpoint record ${bad.id}`);
 }, 60_000);
+
+test.each([
+  ['truncated JSON', '{"id":"'],
+  ['JSON null', 'null'],
+])('a reconciliation run whose record is %s: left out of the partner\'s list and the ops list; its own read is a typed 500', async (what, raw) => {
+  const p = `rc${what.length}`;
+  await createPartner(svc, p);
+  const run = async () => ((await (await svc.api(`/v1/partners/${p}/reconciliations`, { json: { from: '2026-11-01T00:00:00Z', to: '2026-11-02T00:00:00Z' } })).json()) as { id: string }).id;
+  const bad = await run();
+  const good = await run();
+  await svc.rt.redis.set(svc.rt.keys.reconciliation(bad), raw);
+  const r = await svc.api(`/v1/partners/${p}/reconciliations`);
+  expect(r.status).toBe(200);
+  expect(((await r.json()) as { reconciliations: { id: string }[] }).reconciliations.map((x) => x.id)).toEqual([good]);
+  const ops = await svc.api('/v1/ops/reconciliations');
+  expect(ops.status).toBe(200);
+  const listed = ((await ops.json()) as { reconciliations: { id: string }[] }).reconciliations.map((x) => x.id);
+  expect(listed).toContain(good);
+  expect(listed).not.toContain(bad);
+  const one = await svc.api(`/v1/reconciliations/${bad}`);
+  expect(one.status).toBe(500);
+  expect(((await one.json()) as { detail: string }).detail).toContain(`reconciliation record ${bad}`);
+}, 60_000);

@@ -6456,6 +6456,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/store.corrupt-records.test.ts"],
     testName: "an outbound endpoint whose events",
   },
+  {
+    name: "reconcile-list-corrupt-fails-all",
+    what: "GET /v1/partners/{p}/reconciliations lets one run whose record does not read fail every page it is on (src/store/reconcile.repository.ts list)",
+    file: "src/store/reconcile.repository.ts",
+    from: "const recs = await Promise.all(page.items.map((i) => unlessUnreadable(this.get(i.member), onUnreadable)));",
+    to: "const recs = await Promise.all(page.items.map((i) => this.get(i.member)));",
+    tests: ["test/integration/store.corrupt-records.test.ts"],
+    testName: "a reconciliation run whose record is",
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
