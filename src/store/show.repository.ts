@@ -4,7 +4,7 @@
  */
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
 import { deriveDesired, isStoredProduct, isStoredShow, productFields, productOf } from '../domain/desired-state.js';
-import { isPlainObject, parseStored, readStored } from './stored-record.js';
+import { isPlainObject, parseListed, parseStored, readStored } from './stored-record.js';
 import type { Product, Show } from '../domain/events.js';
 import { ingestUnreadable, markIngestUnreadable, ownMirror, parseMirror, type MirrorDoc, type MirrorOwner } from '../domain/mirror.js';
 import { SecretUnreadableError, tryOpen, type SecretBox } from '../lib/crypto.js';
@@ -808,6 +808,9 @@ export interface IngestResult {
 function isStoredMirror(v: unknown): boolean {
   return isPlainObject(v) && typeof v['targetId'] === 'string' && typeof v['state'] === 'string' && (v['pins'] === undefined || isPlainObject(v['pins'])) && (v['remote'] === undefined || v['remote'] === null || isPlainObject(v['remote']));
 }
+
+/** A `[partnerId, id]` member of an index set. */
+const isIdPair = (v: unknown): boolean => Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string';
 
 /** A parsed mirror's pins as an id record (parseMirror's rule). */
 function withPins(m: MirrorDoc): MirrorDoc {
@@ -1620,7 +1623,11 @@ export class OrderEventRepository {
         const member = flat[i]!;
         if (seen.has(member)) continue;
         seen.add(member);
-        const [partnerId, orderId] = JSON.parse(member) as [string, string];
+        // A member that does not name an order (a hand edit) is passed over, counted: its parse error
+        // failed every sweep, for every pending order.
+        const ids = parseListed<[string, string]>('order', member, key, member, isIdPair);
+        if (!ids) continue;
+        const [partnerId, orderId] = ids;
         page.push({ partnerId, orderId, member, score: flat[i + 1]! });
       }
       if (page.length > 0) yield page;

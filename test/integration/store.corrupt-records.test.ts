@@ -10,10 +10,14 @@
  * - a sync of a show whose desired state is a key of another type fails the mirror once with a
  *   lastError naming the key (before: the Lua step's WRONGTYPE left the lease held, the job was retried
  *   to its last attempt and the sweep enqueued it again, for good);
+ * - lists (API keys, audit, endpoints and emits, reconciliation runs) and the order-event sweep pass
+ *   over the one record and go on with the others;
  * - each is counted in syndicast_stored_records_unreadable_total{family}.
  */
+import { OrderEventSweep } from '../../src/attribution/order-event.sweep.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { storedRecordsUnreadable } from '../../src/lib/metrics.js';
-import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
+import { createPartner, orderEvent, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 
@@ -204,4 +208,24 @@ test.each([
   const one = await svc.api(`/v1/reconciliations/${bad}`);
   expect(one.status).toBe(500);
   expect(((await one.json()) as { detail: string }).detail).toContain(`reconciliation record ${bad}`);
+}, 60_000);
+
+test('the order-event sweep passes over what does not read (a pending member, an event that is not JSON, a key of another type) and hands on the rest', async () => {
+  const p = 'oes';
+  const secret = await createPartner(svc, p);
+  expect((await sendEvent(svc, p, secret, orderEvent('good'))).status).toBe(202);
+  const k = svc.rt.keys;
+  await svc.rt.redis.zadd(k.pendingOrders(), 0, 'hand edit');
+  await svc.rt.redis.zadd(k.pendingOrders(), 0, JSON.stringify([p, 'notjson']));
+  await svc.rt.redis.xadd(k.orderEvents(p, 'notjson'), '1-1', 'event', '{"type":"order.cre');
+  await svc.rt.redis.hset(k.orderPending(p, 'notjson'), '1-1', '0');
+  await svc.rt.redis.zadd(k.pendingOrders(), 0, JSON.stringify([p, 'wrongtype']));
+  await svc.rt.redis.set(k.orderPending(p, 'wrongtype'), 'hand edit');
+  const before = await counted('order');
+
+  const sweep = new OrderEventSweep(svc.rt.orderEvents, svc.rt.attribution, createLogger('silent'), { graceMs: 0, pageSize: 10 });
+  const r = await sweep.sweep();
+  expect(r.handled).toBeGreaterThanOrEqual(1);
+  expect((await svc.api(`/v1/partners/${p}/attribution/orders/good`)).status).toBe(200);
+  expect(await counted('order')).toBeGreaterThanOrEqual(before + 3);
 }, 60_000);

@@ -6465,6 +6465,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/store.corrupt-records.test.ts"],
     testName: "a reconciliation run whose record is",
   },
+  {
+    name: "order-sweep-event-not-json-fails-all",
+    what: "one pending order event whose stored text is not JSON fails the whole order-event sweep, tick after tick, for every pending order (src/attribution/order-event.sweep.ts)",
+    file: "src/attribution/order-event.sweep.ts",
+    from: "PartnerEventSchema.safeParse(jsonOrUndefined(raw))",
+    to: "PartnerEventSchema.safeParse(JSON.parse(raw))",
+    tests: ["test/integration/store.corrupt-records.test.ts"],
+    testName: "the order-event sweep passes over",
+  },
+  {
+    name: "order-sweep-wrongtype-fails-all",
+    what: "one pending order whose keys are of another type fails the whole order-event sweep for every pending order (src/attribution/order-event.sweep.ts)",
+    file: "src/attribution/order-event.sweep.ts",
+    from: "if (!isUnreadableRecord(err)) throw err;",
+    to: "throw err;",
+    tests: ["test/integration/store.corrupt-records.test.ts"],
+    testName: "the order-event sweep passes over",
+  },
+  {
+    name: "pending-order-member-fails-all",
+    what: "one member of the pending-orders set that does not name an order fails every order-event sweep (src/store/show.repository.ts pendingOrderPages)",
+    file: "src/store/show.repository.ts",
+    from: "const ids = parseListed<[string, string]>('order', member, key, member, isIdPair);",
+    to: "const ids = JSON.parse(member) as [string, string];",
+    tests: ["test/integration/store.corrupt-records.test.ts"],
+    testName: "the order-event sweep passes over",
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
