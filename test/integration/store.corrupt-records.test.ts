@@ -31,6 +31,11 @@ async function partnerWithShows(p: string, ids: string[]): Promise<void> {
   for (const id of ids) expect((await sendEvent(svc, p, secret, showEvent('show.scheduled', sampleShow(id), '2026-11-24T17:00:00Z'))).status).toBe(202);
 }
 
+async function youtubeTarget(p: string): Promise<void> {
+  const t = await svc.api(`/v1/partners/${p}/targets?verify=false`, { json: { id: `${p}-yt`, platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
+  expect(t.status).toBe(201);
+}
+
 const SHOW_CORRUPTIONS: [string, (key: string) => Promise<unknown>][] = [
   ['truncated JSON', (key) => svc.rt.redis.hset(key, 'snap', '{"id":"bad","title":"Secret rec')],
   ['JSON null', (key) => svc.rt.redis.hset(key, 'snap', 'null')],
@@ -94,8 +99,7 @@ test.each([
 test('a sync of a show whose desired state is a key of another type fails the mirror once, naming the key, and frees the lease', async () => {
   const p = 'sw';
   await createPartner(svc, p);
-  const t = await svc.api(`/v1/partners/${p}/targets?verify=false`, { json: { id: `${p}-yt`, platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
-  expect(t.status).toBe(201);
+  await youtubeTarget(p);
   const key = svc.rt.keys.desired(p, 's1');
   await svc.rt.redis.set(key, 'hand edit');
   const job = { partnerId: p, showId: 's1', targetId: `${p}-yt` };
@@ -119,8 +123,7 @@ test.each([
 ])('a mirror record that is %s: the show view is a typed 500 naming the mirror; a sync run fails and frees the lease', async (what, raw) => {
   const p = `mc${what.length}`;
   await partnerWithShows(p, ['s1']);
-  const t = await svc.api(`/v1/partners/${p}/targets?verify=false`, { json: { id: `${p}-yt`, platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
-  expect(t.status).toBe(201);
+  await youtubeTarget(p);
   const before = await counted('mirror');
   await svc.rt.redis.set(svc.rt.keys.mirror(p, 's1', `${p}-yt`), raw);
 
