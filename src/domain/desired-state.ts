@@ -116,8 +116,8 @@ export function isStoredShow(v: unknown): v is Show {
     isOptionalString(v['sourceUrl']) &&
     Array.isArray(v['products']) &&
     v['products'].every(isStoredProduct) &&
-    Array.isArray(v['pinnedProductIds']) &&
-    v['pinnedProductIds'].every((id) => typeof id === 'string')
+    // Absent reads as none (new Set(undefined)), as before the schema's default.
+    (v['pinnedProductIds'] === undefined || (Array.isArray(v['pinnedProductIds']) && v['pinnedProductIds'].every((id) => typeof id === 'string')))
   );
 }
 
