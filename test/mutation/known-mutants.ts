@@ -6389,7 +6389,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'stored-record-problem-untyped',
     what: 'a stored record that does not read answered as a bug, a generic 500 "internal error" (src/api/plugins/errors.plugin.ts), not the stored-record-unreadable problem naming the family and id',
     file: 'src/api/plugins/errors.plugin.ts',
-    from: '} else if (err instanceof StoredRecordCorruptError || isWrongType(err)) {',
+    from: '} else if (err instanceof StoredRecordCorruptError || isWrongType(err) || isStoredJsonError(err)) {',
     to: '} else if (false as boolean) {',
     tests: ['test/integration/store.corrupt-records.test.ts'],
   },
