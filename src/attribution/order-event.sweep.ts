@@ -11,6 +11,8 @@ import type { Logger } from 'pino';
 import { PartnerEventSchema } from '../domain/events.js';
 import type { OrderEventRepository } from '../store/show.repository.js';
 import type { AttributionService } from './attribution.service.js';
+import { storedRecordsUnreadable } from '../lib/metrics.js';
+import { isUnreadableRecord } from '../store/redis.js';
 
 export interface OrderEventSweepResult {
   orders: number;
@@ -37,10 +39,23 @@ export class OrderEventSweep {
       const results = await Promise.all(
         page.map(async (o) => {
           let n = 0;
-          for (const { eventId, storedAtMs } of await this.orderEvents.pendingEvents(o.partnerId, o.orderId)) {
+          // An order whose keys are of another type (WRONGTYPE) is logged and passed over alone: before,
+          // its error (as a stored event that was not JSON) failed the whole sweep, tick after tick, for
+          // every pending order of every partner.
+          let pending: { eventId: string; storedAtMs: number }[];
+          try {
+            pending = await this.orderEvents.pendingEvents(o.partnerId, o.orderId);
+          } catch (err) {
+            if (!isUnreadableRecord(err)) throw err;
+            storedRecordsUnreadable.inc({ family: 'order' });
+            this.log.error({ partnerId: o.partnerId, orderId: o.orderId, err: { message: err instanceof Error ? err.message : String(err) } }, 'pending order unreadable (a key of another type); passed over by the sweep');
+            return { n, settled: false };
+          }
+          for (const { eventId, storedAtMs } of pending) {
             if (now - storedAtMs < this.opts.graceMs) continue; // its job is probably still on it
             const raw = await this.orderEvents.event(o.partnerId, o.orderId, eventId);
-            const parsed = raw === null ? null : PartnerEventSchema.safeParse(JSON.parse(raw));
+            const parsed = raw === null ? null : PartnerEventSchema.safeParse(jsonOrUndefined(raw));
+            if (raw !== null && !parsed?.success) storedRecordsUnreadable.inc({ family: 'order' });
             if (parsed?.success) {
               // No store mark here (the log keeps the event only): an order.created's recorded
               // currency is read (one command; the sweep hands on only events whose job failed or never came).
@@ -61,5 +76,14 @@ export class OrderEventSweep {
     }
     if (handled > 0) this.log.info({ orders, handled, settled }, 'order event sweep handed stored events to attribution');
     return { orders, handled, settled };
+  }
+}
+
+/** The stored text's JSON, or undefined when it is not JSON (the schema then refuses it: dropped, logged). */
+function jsonOrUndefined(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
   }
 }

@@ -5,7 +5,7 @@
  * same events gives the same registers. `deriveDesired` turns the registers into what the mirror
  * worker drives the targets to. Pure: no I/O.
  */
-import { impliedState, type PartnerEvent, type Product, type Show, type ShowState } from './events.js';
+import { impliedState, SHOW_STATES, type PartnerEvent, type Product, type Show, type ShowState } from './events.js';
 
 export interface RegisterWrite {
   field: string;
@@ -92,12 +92,46 @@ export function productOf(productId: string, values: (string | null | undefined)
   return (JSON.parse(snapRaw) as Show).products.findLast((p) => p.id === productId);
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+// null too: a record stored before nulls were dropped at the edge (nullAsAbsent) reads as before.
+const isOptionalString = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
+
+/**
+ * A stored product register (`prod:<id>`, or one of a snapshot's products) of the shape the readers use:
+ * a check of the fields, not the event schema (the event was validated when it came in; this catches a
+ * hand edit or a half-migrated key, whose `null`, number or object without its price threw TypeErrors).
+ */
+export function isStoredProduct(v: unknown): v is Product {
+  return isObject(v) && typeof v['id'] === 'string' && typeof v['title'] === 'string' && typeof v['url'] === 'string' && isObject(v['price']) && Number.isInteger(v['price']['amount']) && typeof v['price']['currency'] === 'string' && isOptionalString(v['imageUrl']) && isOptionalString(v['sku']);
+}
+
+/** A stored show snapshot (`snap`) of the shape deriveDesired reads (isStoredProduct's rule). */
+export function isStoredShow(v: unknown): v is Show {
+  return (
+    isObject(v) &&
+    typeof v['title'] === 'string' &&
+    typeof v['scheduledAt'] === 'string' &&
+    (SHOW_STATES as readonly unknown[]).includes(v['state']) &&
+    isOptionalString(v['description']) &&
+    isOptionalString(v['sourceUrl']) &&
+    Array.isArray(v['products']) &&
+    v['products'].every(isStoredProduct) &&
+    // Absent reads as none (new Set(undefined)), as before the schema's default.
+    (v['pinnedProductIds'] === undefined || (Array.isArray(v['pinnedProductIds']) && v['pinnedProductIds'].every((id) => typeof id === 'string')))
+  );
+}
+
 /**
  * Registers as read with HGETALL. Returns null until the first show snapshot has arrived. `parseSnap`:
  * how the snapshot's text becomes a Show (a caller may reuse an earlier parse of the same text: the
  * result is only read, never changed).
  */
-export function deriveDesired(showId: string, h: Record<string, string>, parseSnap: (raw: string) => Show = (raw) => JSON.parse(raw) as Show): DesiredShow | null {
+export function deriveDesired(
+  showId: string,
+  h: Record<string, string>,
+  parseSnap: (raw: string) => Show = (raw) => JSON.parse(raw) as Show,
+  parseProduct: (raw: string) => Product = (raw) => JSON.parse(raw) as Product,
+): DesiredShow | null {
   const snapRaw = h['snap'];
   if (!snapRaw) return null;
   const snap = parseSnap(snapRaw);
@@ -118,7 +152,7 @@ export function deriveDesired(showId: string, h: Record<string, string>, parseSn
       const id = field.slice(5);
       // A product update older than the snapshot loses to it, also when the snapshot dropped the product.
       if ((productKeys.get(id) ?? snapKey) < key) {
-        products.set(id, JSON.parse(value) as Product);
+        products.set(id, parseProduct(value));
         productKeys.set(id, key);
       }
     } else if (field.startsWith('pin:')) {

@@ -52,6 +52,18 @@ export const intentRecordsUnreadable = new Counter({
   registers: [processRegistry],
 });
 
+/**
+ * Stored records found unreadable (StoredRecordCorruptError: JSON that does not parse, a value of the
+ * wrong shape, a key of another type), by key family. Counted once per read that found one: a route
+ * answers 500 `stored-record-unreadable`, a list leaves the record out, a worker fails that one item.
+ */
+export const storedRecordsUnreadable = new Counter({
+  name: 'syndicast_stored_records_unreadable_total',
+  help: 'Stored records found unreadable (not JSON, the wrong shape, or a Redis key of another type), by key family: a single read answers 500 stored-record-unreadable, a list leaves the record out, a sync of that show fails',
+  labelNames: ['family'],
+  registers: [processRegistry],
+});
+
 export const syncJobDuration = new Histogram({
   name: 'syndicast_sync_job_duration_seconds',
   help: 'Duration of sync job runs by platform and result (done, delayed, error)',

@@ -14,6 +14,7 @@ import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type Int
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
+import { corruptRecord, StoredRecordCorruptError } from '../store/stored-record.js';
 import { MirrorConflictError, TargetDeletingError, TargetGoneError, TargetReplacedError, type ShowRepository } from '../store/show.repository.js';
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
@@ -122,10 +123,29 @@ export interface LockSignal {
 }
 
 /** What a run read together with its lease (round 0 of syncOwned). */
+/**
+ * A run's first reads. A record that does not read is its StoredRecordCorruptError, thrown by the run
+ * once it holds the lease (so released after it) — a show's, which no re-run mends, fails the mirror.
+ */
 interface FirstRead {
-  target: TargetRecord | null;
-  desired: DesiredShow | null;
-  mirror: MirrorDoc | null;
+  target: TargetRecord | null | StoredRecordCorruptError;
+  desired: DesiredShow | null | StoredRecordCorruptError;
+  mirror: MirrorDoc | null | StoredRecordCorruptError;
+}
+
+/** `read()`, or the StoredRecordCorruptError it threw (any other error is thrown). */
+const corruptOnly = (err: unknown): StoredRecordCorruptError => {
+  if (err instanceof StoredRecordCorruptError) return err;
+  throw err;
+};
+
+function unreadableAs<T>(read: () => T): T | StoredRecordCorruptError {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof StoredRecordCorruptError) return err;
+    throw err;
+  }
 }
 
 /** A sync job as seen by the run that owns its mirror. */
@@ -318,7 +338,16 @@ export class SyncService {
     // Every save of this run checks that the target still exists: a target deleted during the run
     // stops it (TargetGoneError) before it writes, calls the platform or reports anything further.
     lease.target = partners.targetField(partnerId, targetId);
-    const first: FirstRead = { target, desired: this.deps.shows.desiredFromFlat(showId, got.desired), mirror: got.mirror ? this.deps.shows.parse(got.mirror) : null };
+    const { keys } = this.deps;
+    // Keys of another type read as absent in the step, so the lease is this run's (and released below).
+    const wrong = (what: string): boolean => got.wrongType.includes(what);
+    const rawMirror = got.mirror;
+    const first: FirstRead = {
+      target,
+      desired: wrong('desired') ? corruptRecord('show', showId, keys.desired(partnerId, showId), 'a Redis key of another type') : unreadableAs(() => this.deps.shows.desiredFromFlat(showId, got.desired, partnerId)),
+      mirror: wrong('mirror') ? corruptRecord('mirror', targetId, keys.mirror(partnerId, showId, targetId), 'a Redis key of another type') : rawMirror ? unreadableAs(() => this.deps.shows.parse(rawMirror, plain)) : null,
+    };
+    if (wrong('target')) first.target = corruptRecord('partner', partnerId, keys.partner(partnerId), 'a Redis key of another type');
     // Renewed on this process's event loop, like BullMQ's job lock: a stall lets both lapse. A renewal
     // only extends a lease that is still this run's (compare-and-pexpire). One that finds it gone or
     // another run's marks it lost: the timer stops for good and every later write of this run is
@@ -368,7 +397,7 @@ export class SyncService {
         return { kind: 'done', state: 'none' };
       }
       if (!(err instanceof LeaseLostError)) {
-        await this.recordInternalError(plain, lease, first.target, err);
+        await this.recordInternalError(plain, lease, first.target instanceof StoredRecordCorruptError ? null : first.target, err);
         throw err; // a bug or Redis: BullMQ retries the job (and the sweep, once its attempts are spent)
       }
       lease.lost = true; // a fenced write found another holder: nothing of this run touches the lease again
@@ -410,6 +439,23 @@ export class SyncService {
     }
   }
 
+  /**
+   * The mirror of a show whose stored desired state does not read: `failed`, its lastError naming the
+   * key (StoredRecordCorruptError's message), until an operator repairs or deletes that key and resyncs
+   * (docs/operations.md, "Unreadable stored record"). Nothing is called on the platform.
+   */
+  private async failUnreadableShow(job: OwnedJob, stored: MirrorDoc | null, target: TargetRecord, err: StoredRecordCorruptError): Promise<SyncOutcome> {
+    const { partnerId, showId, targetId, lease } = job;
+    const mirror = ownMirror(stored, target) ?? newMirror(targetId, target.platform, target.incarnation);
+    const lastError = `the show's stored desired state does not read: ${err.message}; then resync the mirror`;
+    if (mirror.state === 'failed' && mirror.lastError === lastError) return { kind: 'done', state: 'failed' };
+    this.deps.log.error({ partnerId, showId, targetId, key: err.key, reason: err.reason }, "mirror failed: the show's stored desired state does not read");
+    mirror.state = 'failed';
+    mirror.lastError = lastError;
+    await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
+    return { kind: 'done', state: 'failed' };
+  }
+
   private async syncOwned(job: OwnedJob, first?: FirstRead, startedAt?: number): Promise<SyncOutcome> {
     const { partnerId, showId, targetId, lease } = job;
     const { shows, partners } = this.deps;
@@ -418,9 +464,19 @@ export class SyncService {
     for (let round = 0; round < MAX_ROUNDS; round++) {
       try {
         // Round 0 uses what sync() read with the lease; later rounds read again (independent reads, one round trip).
-        const [target, desired, stored] =
-          round === 0 && first ? [first.target, first.desired, first.mirror] : await Promise.all([partners.getTarget(partnerId, targetId), shows.desired(partnerId, showId), shows.getMirror(partnerId, showId, targetId)]);
+        const [targetRead, desiredRead, storedRead] =
+          round === 0 && first
+            ? [first.target, first.desired, first.mirror]
+            : await Promise.all([partners.getTarget(partnerId, targetId), shows.desired(partnerId, showId).catch(corruptOnly), shows.getMirror(partnerId, showId, targetId)]);
+        if (targetRead instanceof StoredRecordCorruptError) throw targetRead;
+        if (storedRead instanceof StoredRecordCorruptError) throw storedRead;
+        const [target, stored] = [targetRead, storedRead];
         if (!target || !target.enabled) return { kind: 'done', state: 'none' };
+        // The show's stored desired state does not read: no run mends it, so the mirror fails with a
+        // reason that names the key (once: a run that finds it failed so writes nothing), where the
+        // error retried the job to its last attempt, and the sweep enqueued it again, for good.
+        if (desiredRead instanceof StoredRecordCorruptError) return await this.failUnreadableShow(job, stored, target, desiredRead);
+        const desired = desiredRead;
         // Being deleted (targets.routes.ts): nothing is done on the platform until the DELETE is over.
         // Whether the mark has expired is Redis's clock's to say (checkTarget, as the DELETE dated it
         // and the save scripts' guard reads it), never this worker's: a slow worker waited on an

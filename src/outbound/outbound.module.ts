@@ -18,7 +18,7 @@ export interface OutboundParts {
 
 export function createOutbound(deps: { redis: RedisClient; keys: Keys; box: SecretBox; config: Config; connection: ConnectionOptions; log: Logger }): OutboundParts {
   const { redis, keys, box, config, log } = deps;
-  const endpoints = new EndpointRepository(redis, keys);
+  const endpoints = new EndpointRepository(redis, keys, log.child({ module: 'outbound' }));
   const messages = new OutboundMessageRepository(redis, keys);
   // Messages and their idempotency keys are kept this long after the emit; a message (not its key: another
   // slot) also this long after a retrying delivery's next attempt, and after a redelivery (never shortened).

@@ -25,6 +25,7 @@ import { AccountOrders } from './account-orders.js';
 import type { Comparison } from './reconcile.compare.js';
 import { pagesOf, reconcileTargetStream } from './reconcile.stream.js';
 import type { PageStart } from '../store/zset-page.js';
+import type { OnUnreadable } from '../store/stored-record.js';
 
 export const RECONCILE_QUEUE = 'reconcile';
 export const MAX_PERIOD_MS = 92 * 86_400_000;
@@ -241,8 +242,8 @@ export class ReconcileService {
     return this.deps.repo.get(id);
   }
 
-  async list(partnerId: string, start: PageStart, limit: number): Promise<{ items: ReconciliationRecord[]; total: number; next: { score: number; member: string } | null }> {
-    return this.deps.repo.list(partnerId, start, limit);
+  async list(partnerId: string, start: PageStart, limit: number, onUnreadable?: OnUnreadable): Promise<{ items: ReconciliationRecord[]; total: number; next: { score: number; member: string } | null }> {
+    return this.deps.repo.list(partnerId, start, limit, onUnreadable);
   }
 
   /**

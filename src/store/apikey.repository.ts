@@ -9,6 +9,7 @@ import { randomToken, sha256Hex } from '../lib/crypto.js';
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import { LateWriteError, lateWriteLua, type RedisClient, writeDeadline } from './redis.js';
+import { isPlainObject, parseListed, parseStored, readStored, type OnUnreadable } from './stored-record.js';
 
 export const ROLES = ['admin', 'operator', 'viewer', 'partner'] as const;
 export type Role = (typeof ROLES)[number];
@@ -87,9 +88,10 @@ export class ApiKeyRepository {
   }
 
   async lookup(key: string, now = Date.now()): Promise<KeyLookup> {
-    const raw = await this.redis.get(this.keys.apiKey(sha256Hex(key)));
+    const at = this.keys.apiKey(sha256Hex(key));
+    const raw = await readStored('apiKey', "(this request's key)", at, () => this.redis.get(at));
     if (!raw) return null;
-    const r = JSON.parse(raw) as KeyRecord;
+    const r = parseStored<KeyRecord>('apiKey', "(this request's key)", at, raw, isIndexRecord);
     if (r.revokedAt) return { refused: 'revoked' };
     if (r.expiresAt && Date.parse(r.expiresAt) <= now) return { refused: 'expired' };
     return { principal: { id: r.id, role: r.role, partnerId: r.partnerId, ...(r.name ? { name: r.name } : {}) } };
@@ -109,10 +111,17 @@ export class ApiKeyRepository {
     await this.redis.hset(this.keys.apiKeyLastUsed(), id, new Date(now).toISOString());
   }
 
-  async list(now = Date.now()): Promise<PublicApiKey[]> {
+  /**
+   * Every key. One whose index record does not read (not JSON, the wrong shape) is left out, counted and
+   * handed to `onUnreadable`: before, it failed GET /v1/api-keys for every key.
+   */
+  async list(now = Date.now(), onUnreadable?: OnUnreadable): Promise<PublicApiKey[]> {
     const [index, used] = await Promise.all([this.redis.hgetall(this.keys.apiKeyIndex()), this.redis.hgetall(this.keys.apiKeyLastUsed())]);
-    return Object.values(index)
-      .map((raw) => toPublic(JSON.parse(raw) as IndexRecord, used, now))
+    return Object.entries(index)
+      .flatMap(([id, raw]) => {
+        const r = parseListed<IndexRecord>('apiKey', id, this.keys.apiKeyIndex(), raw, isIndexRecord, onUnreadable);
+        return r ? [toPublic(r, used, now)] : [];
+      })
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
@@ -189,6 +198,11 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[5]) end
 return {ARGV[3], 1}
 `;
+
+/** A key record (by hash) or index record of the shape lookup and toPublic read. */
+function isIndexRecord(v: unknown): boolean {
+  return isPlainObject(v) && typeof v['id'] === 'string' && typeof v['role'] === 'string' && typeof v['createdAt'] === 'string';
+}
 
 function toPublic(r: IndexRecord, used: Record<string, string>, now: number): PublicApiKey {
   const status = r.revokedAt ? 'revoked' : r.expiresAt && Date.parse(r.expiresAt) <= now ? 'expired' : 'active';

@@ -10,6 +10,7 @@ import type { Principal } from './apikey.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 import { exclusiveBelow, idAtOrAfter, idsBefore, streamIdTime } from './stream-id.js';
+import { isPlainObject, parseListed, type OnUnreadable } from './stored-record.js';
 
 export interface AuditActor {
   keyId: string;
@@ -275,7 +276,8 @@ export class AuditRepository {
   }
 
   /** Newest first. `nextCursor` is null when nothing older matches within the range. */
-  async list(f: AuditFilter): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
+  /** One page of the log. An entry that does not read (not JSON, not an object) is left out, counted and handed to `onUnreadable`. */
+  async list(f: AuditFilter, onUnreadable?: OnUnreadable): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
     const stream = f.partnerId ? this.keys.audit(f.partnerId) : this.keys.auditAll();
     const lowest = f.from ? idAtOrAfter(f.from.getTime()) : '-';
     // A cursor comes from a page of the same range: it is below `to`. No id below 0-0 or before 1970: an empty page.
@@ -295,7 +297,10 @@ export class AuditRepository {
         lastId = id;
         const raw = fields[fields.indexOf('entry') + 1];
         if (!raw) continue;
-        const e = { id, ...(JSON.parse(raw) as Omit<AuditEntry, 'id'>) } as AuditEntry & { who?: string };
+        // Before, one entry that did not read failed every page of the log it was on.
+        const stored = parseListed<Omit<AuditEntry, 'id'>>('audit', id, stream, raw, isPlainObject, onUnreadable);
+        if (!stored) continue;
+        const e = { id, ...stored } as AuditEntry & { who?: string };
         // When Redis appended it (the id's time), the clock `from`/`to` and the cursor are matched
         // against. The `at` an API process wrote is its own clock: with an API host a minute slow,
         // `from=12:00` listed entries whose `at` said 11:59, a fast one's entries said a time past the

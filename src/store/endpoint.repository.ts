@@ -9,6 +9,8 @@ import type { Keys } from './keys.js';
 import { defineOutboundScripts } from './outbound.scripts.js';
 import type { RedisClient } from './redis.js';
 import { exclusiveBelow } from './stream-id.js';
+import type { Logger } from 'pino';
+import { logLeftOut, parseStored, readStored, StoredRecordCorruptError, type OnUnreadable } from './stored-record.js';
 
 /**
  * KEYS: the partner's endpoint index, its pending audit entries (same slot). ARGV: endpoint id, the
@@ -58,14 +60,17 @@ function parseOlder(raw: string | undefined): PreviousSecret[] {
   }
 }
 
-function fromFields(h: Record<string, string>): EndpointRecord | null {
+/** A stored `events` field: the event types the endpoint takes (JSON of another shape threw TypeErrors later, in every emit of the partner). */
+const isEventList = (v: unknown): boolean => Array.isArray(v) && v.every((e) => typeof e === 'string');
+
+function fromFields(h: Record<string, string>, key: string): EndpointRecord | null {
   if (!h['id'] || !h['partnerId']) return null;
   const opt = (k: string): string | null => (h[k] ? h[k] : null);
   return {
     id: h['id'],
     partnerId: h['partnerId'],
     url: h['url'] ?? '',
-    events: JSON.parse(h['events'] ?? '[]') as OutboundEventType[],
+    events: parseStored<OutboundEventType[]>('endpoint', h['id'], key, h['events'] ?? '[]', isEventList),
     description: opt('description'),
     enabled: h['enabled'] === '1',
     secretSealed: h['secretSealed'] ?? '',
@@ -90,6 +95,7 @@ export class EndpointRepository {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
+    private readonly log?: Logger,
   ) {
     defineOutboundScripts(redis);
   }
@@ -134,8 +140,10 @@ export class EndpointRepository {
     this.lists.delete(partnerId);
   }
 
+  /** The endpoint; null when none. One that does not read (a key of another type, its events not a JSON list) is a StoredRecordCorruptError. */
   async get(partnerId: string, endpointId: string): Promise<EndpointRecord | null> {
-    return fromFields(await this.redis.hgetall(this.keys.endpoint(partnerId, endpointId)));
+    const key = this.keys.endpoint(partnerId, endpointId);
+    return fromFields(await readStored('endpoint', endpointId, key, () => this.redis.hgetall(key)), key);
   }
 
   /**
@@ -143,13 +151,27 @@ export class EndpointRepository {
    * whether it is enabled, why not, and its events (one HMGET), or null when it is gone.
    */
   async gate(partnerId: string, endpointId: string): Promise<Pick<EndpointRecord, 'enabled' | 'disabledReason' | 'events'> | null> {
-    const [id, enabled, disabledReason, events] = await this.redis.hmget(this.keys.endpoint(partnerId, endpointId), 'id', 'enabled', 'disabledReason', 'events');
-    return id ? { enabled: enabled === '1', disabledReason: disabledReason ?? null, events: JSON.parse(events ?? '[]') as OutboundEventType[] } : null;
+    const key = this.keys.endpoint(partnerId, endpointId);
+    const [id, enabled, disabledReason, events] = await readStored('endpoint', endpointId, key, () => this.redis.hmget(key, 'id', 'enabled', 'disabledReason', 'events'));
+    return id ? { enabled: enabled === '1', disabledReason: disabledReason ?? null, events: parseStored<OutboundEventType[]>('endpoint', endpointId, key, events ?? '[]', isEventList) } : null;
   }
 
-  async list(partnerId: string): Promise<EndpointRecord[]> {
+  /**
+   * The partner's endpoints. One that does not read is left out (counted, handed to `onUnreadable`):
+   * before, its error failed the list route and every emit of the partner (each mirror change, each
+   * attributed order), so no endpoint of the partner was told anything.
+   */
+  async list(partnerId: string, onUnreadable: OnUnreadable = logLeftOut(this.log, 'endpoint')): Promise<EndpointRecord[]> {
     const ids = await this.redis.smembers(this.keys.partnerEndpoints(partnerId));
-    const all = await Promise.all(ids.map((id) => this.get(partnerId, id)));
+    const all = await Promise.all(
+      ids.map((id) =>
+        this.get(partnerId, id).catch((err: unknown) => {
+          if (!(err instanceof StoredRecordCorruptError)) throw err;
+          onUnreadable(err);
+          return null;
+        }),
+      ),
+    );
     return all.filter((e): e is EndpointRecord => e !== null).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 

@@ -93,7 +93,9 @@ return 0
 /**
  * KEYS: lease, the show's desired hash, the mirror[, the partner hash]. ARGV: token, ttl ms[, the
  * target's field in the partner hash]. LEASE_ACQUIRE, and when the lease is taken, the run's first
- * reads in the same step: {0, desired (HGETALL), mirror json or false, target json or false};
+ * reads in the same step: {0, desired (HGETALL), mirror json or false, target json or false, the
+ * names of those keys that hold another type (WRONGTYPE: 'desired', 'mirror', 'target'; each read as
+ * absent): the lease is taken and the run decides, where an error here left it held until it lapsed};
  * else {ms until the holder's lease lapses}. The partner hash is in another slot: passed on a single
  * Redis only (on a Cluster the target is read alongside, in the partner's slot).
  */
@@ -105,9 +107,17 @@ if cur and cur ~= ARGV[1] then
   return {left}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+local wrong = {}
 local target = false
-if KEYS[4] then target = redis.call('HGET', KEYS[4], ARGV[3]) end
-return {0, redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3]), target}
+if KEYS[4] then
+  target = redis.pcall('HGET', KEYS[4], ARGV[3])
+  if type(target) == 'table' then target = false wrong[#wrong + 1] = 'target' end
+end
+local desired = redis.pcall('HGETALL', KEYS[2])
+if desired.err then desired = {} wrong[#wrong + 1] = 'desired' end
+local mirror = redis.pcall('GET', KEYS[3])
+if type(mirror) == 'table' then mirror = false wrong[#wrong + 1] = 'mirror' end
+return {0, desired, mirror, target, wrong}
 `;
 
 /**
@@ -291,7 +301,7 @@ declare module 'ioredis' {
     scLeaseAcquire(lease: string, token: string, ttlMs: number): Result<number, Context>;
     scLeaseRelease(lease: string, token: string): Result<number, Context>;
     scLeaseRenew(lease: string, token: string, ttlMs: number): Result<number, Context>;
-    scLeaseAcquireRead(numKeys: number, ...args: (string | number)[]): Result<[number, string[]?, (string | null)?, (string | null)?], Context>;
+    scLeaseAcquireRead(numKeys: number, ...args: (string | number)[]): Result<[number, string[]?, (string | null)?, (string | null)?, string[]?], Context>;
     scIntentStart(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number, attemptMs: number, settleMs: number): Result<StartReply, Context>;
     scIntentStartLimited(intent: string, lease: string, window: string, blocked: string, ...args: (string | number)[]): Result<StartReply, Context>;
     scIntentComplete(intent: string, lease: string, token: string, record: string, ttlSec: number, leaseMs: number): Result<number, Context>;
@@ -512,15 +522,15 @@ export class IntentRepository {
     token: string,
     ttlMs: number,
     target?: { key: string; field: string },
-  ): Promise<{ lease: MirrorLease; desired: string[]; mirror: string | null; target?: string | null } | { heldForMs: number }> {
+  ): Promise<{ lease: MirrorLease; desired: string[]; mirror: string | null; target?: string | null; wrongType: string[] } | { heldForMs: number }> {
     const key = this.keys.mirrorLease(partnerId, showId, targetId);
     const desiredKey = this.keys.desired(partnerId, showId);
     const mirrorKey = this.keys.mirror(partnerId, showId, targetId);
-    const [wait, desired, mirror, targetRaw] = target
+    const [wait, desired, mirror, targetRaw, wrongType] = target
       ? await this.redis.scLeaseAcquireRead(4, key, desiredKey, mirrorKey, target.key, token, ttlMs, target.field)
       : await this.redis.scLeaseAcquireRead(3, key, desiredKey, mirrorKey, token, ttlMs);
     if (wait !== 0) return { heldForMs: wait };
-    return { lease: { key, token, ttlMs }, desired: desired ?? [], mirror: mirror ?? null, ...(target ? { target: targetRaw ?? null } : {}) };
+    return { lease: { key, token, ttlMs }, desired: desired ?? [], mirror: mirror ?? null, ...(target ? { target: targetRaw ?? null } : {}), wrongType: wrongType ?? [] };
   }
 
   /**

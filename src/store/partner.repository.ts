@@ -5,6 +5,7 @@ import type { Platform } from '../targets/target.adapter.js';
 import type { PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import type { Result } from 'ioredis';
+import { isPlainObject, parseStored, readStored } from './stored-record.js';
 import { defineRedisScripts, isUnreadableRecord, LateWriteError, lateWriteLua, type RedisClient, writeDeadline } from './redis.js';
 import { grantHoldLua, GrantHoldLostError, type GrantFence } from './token.repository.js';
 
@@ -154,6 +155,20 @@ declare module 'ioredis' {
 
 /** Read-modify-write rounds before giving up (each lost round means another writer succeeded). */
 const CAS_ATTEMPTS = 100;
+
+/**
+ * The shapes of a stored partner document, target record and secret list that the readers use (a check
+ * of the fields: JSON of another shape, `null` or a number, threw TypeErrors for every partner listed).
+ */
+function isPartnerDoc(v: unknown): boolean {
+  return isPlainObject(v) && typeof v['id'] === 'string' && typeof v['name'] === 'string' && typeof v['attributionWindowHours'] === 'number' && typeof v['reconcileCron'] === 'string' && typeof v['reconcileLookbackDays'] === 'number' && typeof v['createdAt'] === 'string';
+}
+function isTargetRecord(v: unknown): boolean {
+  return isPlainObject(v) && typeof v['id'] === 'string' && typeof v['platform'] === 'string' && typeof v['name'] === 'string' && typeof v['credentialsSealed'] === 'string' && typeof v['enabled'] === 'boolean' && typeof v['createdAt'] === 'string';
+}
+function isSecretList(v: unknown): boolean {
+  return Array.isArray(v) && v.every((s) => isPlainObject(s) && typeof s['sealed'] === 'string' && (s['expiresAt'] === null || typeof s['expiresAt'] === 'string'));
+}
 
 export class ConcurrentUpdateError extends Error {
   override readonly name = 'ConcurrentUpdateError';
@@ -315,13 +330,22 @@ export class PartnerRepository {
     if (ok === 0) throw new PartnerExistsError(partner.id);
   }
 
+  /**
+   * The partner with its targets and secrets. A hash that does not read (a key of another type; its
+   * document, a target or the secrets not JSON or not of their shape) is a StoredRecordCorruptError.
+   */
   async bundle(partnerId: string): Promise<PartnerBundle | null> {
-    const h = await this.redis.hgetall(this.keys.partner(partnerId));
+    const key = this.keys.partner(partnerId);
+    const h = await readStored('partner', partnerId, key, () => this.redis.hgetall(key));
     if (!h['doc']) return null;
     const targets: TargetRecord[] = [];
-    for (const [f, v] of Object.entries(h)) if (f.startsWith('t:')) targets.push(JSON.parse(v) as TargetRecord);
+    for (const [f, v] of Object.entries(h)) if (f.startsWith('t:')) targets.push(parseStored<TargetRecord>('target', f.slice(2), key, v, isTargetRecord));
     targets.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
-    return { partner: JSON.parse(h['doc']) as Partner, targets, secrets: JSON.parse(h['secrets'] ?? '[]') as WebhookSecretRecord[] };
+    return { partner: this.parseDoc(partnerId, h['doc']), targets, secrets: parseStored<WebhookSecretRecord[]>('partner', partnerId, key, h['secrets'] ?? '[]', isSecretList) };
+  }
+
+  private parseDoc(partnerId: string, raw: string): Partner {
+    return parseStored<Partner>('partner', partnerId, this.keys.partner(partnerId), raw, isPartnerDoc);
   }
 
   /**
@@ -347,9 +371,11 @@ export class PartnerRepository {
     this.bundles.delete(partnerId);
   }
 
+  /** The partner's document; null when none. One that does not read (see bundle) is a StoredRecordCorruptError. */
   async get(partnerId: string): Promise<Partner | null> {
-    const doc = await this.redis.hget(this.keys.partner(partnerId), 'doc');
-    return doc ? (JSON.parse(doc) as Partner) : null;
+    const key = this.keys.partner(partnerId);
+    const doc = await readStored('partner', partnerId, key, () => this.redis.hget(key, 'doc'));
+    return doc ? this.parseDoc(partnerId, doc) : null;
   }
 
   /** Changes fields of the partner document (compare-and-set, safe against concurrent writers). Null when no such partner. */
@@ -359,7 +385,7 @@ export class PartnerRepository {
     await this.updateField(partnerId, 'doc', (raw) => {
       before = undefined;
       if (raw === null) return undefined;
-      before = JSON.parse(raw) as Partner;
+      before = this.parseDoc(partnerId, raw);
       after = { ...before, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)), id: before.id, createdAt: before.createdAt };
       return JSON.stringify(after);
     });

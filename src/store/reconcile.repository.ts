@@ -4,6 +4,7 @@ import type { Keys } from './keys.js';
 import type { Result } from 'ioredis';
 import { defineRedisScripts, type RedisClient } from './redis.js';
 import { zrevPage, type PageStart } from './zset-page.js';
+import { isPlainObject, parseStored, readStored, unlessUnreadable, type OnUnreadable } from './stored-record.js';
 
 export const RECON_STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
 export type ReconStatus = (typeof RECON_STATUSES)[number];
@@ -73,10 +74,15 @@ const TTL_SEC = 400 * 86_400;
  * stored before `otherTargetOrders` was counted lacks it: none then (every order was compared under
  * the target), so 0, and the API answers one shape (the field is required in its schema).
  */
-function decodeRecord(raw: string): ReconciliationRecord {
-  const r = JSON.parse(raw) as ReconciliationRecord;
+function decodeRecord(raw: string, id: string, key: string): ReconciliationRecord {
+  const r = parseStored<ReconciliationRecord>('reconciliation', id, key, raw, isRunRecord);
   for (const t of r.summary?.targets ?? []) t.otherTargetOrders ??= 0;
   return r;
+}
+
+/** A stored run of the shape its readers use (JSON null or a number threw TypeErrors in every list it was on). */
+function isRunRecord(v: unknown): boolean {
+  return isPlainObject(v) && typeof v['id'] === 'string' && typeof v['partnerId'] === 'string' && typeof v['status'] === 'string' && typeof v['createdAt'] === 'string' && (v['summary'] === undefined || v['summary'] === null || isPlainObject(v['summary']));
 }
 
 // KEYS[1] the account's aliases, KEYS[2] its version (one slot); ARGV[1] the credential account. A new alias counts the version up.
@@ -292,13 +298,13 @@ export class ReconcileRepository {
    */
   async saveUnlessFinished(r: ReconciliationRecord): Promise<ReconciliationRecord | null> {
     const prev = (await this.redis.eval(SAVE_UNLESS_FINISHED_LUA, 1, this.keys.reconciliation(r.id), JSON.stringify(r), TTL_SEC)) as string | null;
-    return prev === null ? null : decodeRecord(prev);
+    return prev === null ? null : decodeRecord(prev, r.id, this.keys.reconciliation(r.id));
   }
 
   /** Stores a new record unless one with its id exists: the stored one, or null when this one was stored. */
   async saveNew(r: ReconciliationRecord): Promise<ReconciliationRecord | null> {
     const prev = await this.redis.scSetNxGet(this.keys.reconciliation(r.id), JSON.stringify(r), 'EX', TTL_SEC);
-    return prev === null ? null : decodeRecord(prev);
+    return prev === null ? null : decodeRecord(prev, r.id, this.keys.reconciliation(r.id));
   }
 
   /** Lists the run under its partner (written when the run is requested; runs older than TTL_SEC drop out). */
@@ -320,16 +326,19 @@ export class ReconcileRepository {
    * while a client pages shift nothing); records are read in one MGET-like round. `next` marks the
    * page's last run when more follow.
    */
-  async list(partnerId: string, start: PageStart, limit: number): Promise<{ items: ReconciliationRecord[]; total: number; next: { score: number; member: string } | null }> {
+  async list(partnerId: string, start: PageStart, limit: number, onUnreadable?: OnUnreadable): Promise<{ items: ReconciliationRecord[]; total: number; next: { score: number; member: string } | null }> {
     const page = await zrevPage(this.redis, this.keys.partnerReconciliations(partnerId), start, limit);
-    const recs = await Promise.all(page.items.map((i) => this.get(i.member)));
+    // A run that does not read is left out (counted, `onUnreadable`): before, it failed every page it was on.
+    const recs = await Promise.all(page.items.map((i) => unlessUnreadable(this.get(i.member), onUnreadable)));
     const last = page.items.at(-1);
     return { items: recs.filter((r): r is ReconciliationRecord => r !== null), total: page.total, next: page.more && last ? last : null };
   }
 
+  /** The run; null when none. One that does not read is a StoredRecordCorruptError. */
   async get(id: string): Promise<ReconciliationRecord | null> {
-    const raw = await this.redis.get(this.keys.reconciliation(id));
-    return raw ? decodeRecord(raw) : null;
+    const key = this.keys.reconciliation(id);
+    const raw = await readStored('reconciliation', id, key, () => this.redis.get(key));
+    return raw ? decodeRecord(raw, id, key) : null;
   }
 
   /** The end (ms) of the latest scheduled period requested for the partner; null before its first scheduled run. */

@@ -9,6 +9,7 @@ import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { closeHandler } from 'ioredis/built/redis/event_handler.js';
 import { clusterConnection } from '../config/config.js';
 import { REDIS_REFUSAL_ALTERNATION } from '../lib/redis-refusals.js';
+import { isWrongType, StoredRecordCorruptError } from './stored-record.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -423,14 +424,15 @@ export function isRedisUnavailable(err: unknown): boolean {
 
 /**
  * An error that says one stored record does not read (an operator's hand edit, a half-migrated key):
- * its JSON does not parse (SyntaxError) or its key holds another type (WRONGTYPE, also quoted in a
- * script's error). Code that skips the one item on it (the sweep, the readiness tick, the partner list)
+ * a StoredRecordCorruptError (src/store/stored-record.ts), or, read without it, its JSON does not
+ * parse (SyntaxError) or its key holds another type (WRONGTYPE, also quoted in a script's error). Code that skips the one item on it (the sweep, the readiness tick, the partner list)
  * rethrows every other error: an unavailable Redis fails the whole operation (a 503, a failed tick),
  * never a partial list answered 200 or shows "skipped" one by one.
  */
 export function isUnreadableRecord(err: unknown): boolean {
+  if (err instanceof StoredRecordCorruptError) return true;
   if (!(err instanceof Error) || isRedisUnavailable(err)) return false;
-  return err instanceof SyntaxError || /\bWRONGTYPE\b/.test(err.message);
+  return err instanceof SyntaxError || isWrongType(err);
 }
 
 /**

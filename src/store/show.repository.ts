@@ -3,7 +3,8 @@
  * acknowledgement covers all three), mirrors and intents.
  */
 import type { DesiredShow, RegisterWrite } from '../domain/desired-state.js';
-import { deriveDesired, productFields, productOf } from '../domain/desired-state.js';
+import { deriveDesired, isStoredProduct, isStoredShow, productFields, productOf } from '../domain/desired-state.js';
+import { isPlainObject, parseListed, parseStored, readStored } from './stored-record.js';
 import type { Product, Show } from '../domain/events.js';
 import { ingestUnreadable, markIngestUnreadable, ownMirror, parseMirror, type MirrorDoc, type MirrorOwner } from '../domain/mirror.js';
 import { SecretUnreadableError, tryOpen, type SecretBox } from '../lib/crypto.js';
@@ -805,6 +806,20 @@ export interface IngestResult {
   full?: true;
 }
 
+/** A stored mirror of the shape its readers use (its target, state, pins and remote show). */
+function isStoredMirror(v: unknown): boolean {
+  return isPlainObject(v) && typeof v['targetId'] === 'string' && typeof v['state'] === 'string' && (v['pins'] === undefined || isPlainObject(v['pins'])) && (v['remote'] === undefined || v['remote'] === null || isPlainObject(v['remote']));
+}
+
+/** A `[partnerId, id]` member of an index set. */
+const isIdPair = (v: unknown): boolean => Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string';
+
+/** A parsed mirror's pins as an id record (parseMirror's rule). */
+function withPins(m: MirrorDoc): MirrorDoc {
+  m.pins = idRecord(m.pins);
+  return m;
+}
+
 export class ShowRepository {
   constructor(
     private readonly redis: RedisClient,
@@ -821,8 +836,9 @@ export class ShowRepository {
    * and operator-given keys (`operatorIngest.streamKeySealed`). Mirrors stored in clear by an earlier
    * version are read as they are and sealed at their next save.
    */
-  parse(raw: string): MirrorDoc {
-    const m = parseMirror(raw);
+  parse(raw: string, at?: { partnerId: string; showId: string; targetId: string }): MirrorDoc {
+    // Read from its key (`at`): a record that does not read is a StoredRecordCorruptError naming it.
+    const m = at === undefined ? parseMirror(raw) : withPins(parseStored<MirrorDoc>('mirror', at.targetId, this.keys.mirror(at.partnerId, at.showId, at.targetId), raw, isStoredMirror));
     const ingest = m.remote?.ingest as { url: string; streamKey?: string; streamKeySealed?: string } | undefined;
     if (m.remote && ingest?.streamKeySealed !== undefined) {
       const sealed = ingest.streamKeySealed;
@@ -1058,9 +1074,18 @@ export class ShowRepository {
     });
   };
 
+  /**
+   * The show's desired state; null before its first snapshot. A record that does not read (a key of
+   * another type, a register that is not JSON or not of its shape) is a StoredRecordCorruptError.
+   */
   async desired(partnerId: string, showId: string): Promise<DesiredShow | null> {
-    const h = await this.redis.hgetall(this.keys.desired(partnerId, showId));
-    return deriveDesired(showId, h);
+    const key = this.keys.desired(partnerId, showId);
+    const h = await readStored('show', showId, key, () => this.redis.hgetall(key));
+    return this.derive(showId, key, h, (raw) => parseStored<Show>('show', showId, key, raw, isStoredShow));
+  }
+
+  private derive(showId: string, key: string, h: Record<string, string>, parseSnap: (raw: string) => Show): DesiredShow | null {
+    return deriveDesired(showId, h, parseSnap, (raw) => parseStored<Product>('show', showId, key, raw, isStoredProduct));
   }
 
   /**
@@ -1070,19 +1095,20 @@ export class ShowRepository {
    * snapshot text, and its parse (the show with all its products) is reused while the text is the same
    * (a string comparison). Frozen, products and prices included: runs share it.
    */
-  desiredFromFlat(showId: string, flat: string[]): DesiredShow | null {
+  desiredFromFlat(showId: string, flat: string[], partnerId?: string): DesiredShow | null {
     const h = idRecord<string>();
     for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
-    return deriveDesired(showId, h, (raw) => this.snapshotOf(showId, raw));
+    const key = partnerId === undefined ? `(the desired state of show ${showId})` : this.keys.desired(partnerId, showId);
+    return this.derive(showId, key, h, (raw) => this.snapshotOf(showId, key, raw));
   }
 
   private readonly snapshots = new Map<string, { raw: string; snap: Show }>();
   /** Characters of text the memo holds (the sum of its entries' `raw` lengths). */
   private snapshotChars = 0;
-  private snapshotOf(showId: string, raw: string): Show {
+  private snapshotOf(showId: string, key: string, raw: string): Show {
     const hit = this.snapshots.get(showId);
     if (hit?.raw === raw) return hit.snap;
-    const snap = JSON.parse(raw) as Show;
+    const snap = parseStored<Show>('show', showId, key, raw, isStoredShow);
     if (raw.length > SNAPSHOT_MEMO_MAX_CHARS) return snap;
     for (const p of snap.products) {
       Object.freeze(p.price);
@@ -1180,17 +1206,21 @@ export class ShowRepository {
    * every reader that shows or acts on a mirror passes the target. Given an id alone: the record as stored.
    */
   async getMirror(partnerId: string, showId: string, target: string | MirrorOwner): Promise<MirrorDoc | null> {
-    const raw = await this.redis.get(this.keys.mirror(partnerId, showId, typeof target === 'string' ? target : target.id));
-    const stored = raw ? this.parse(raw) : null;
+    const targetId = typeof target === 'string' ? target : target.id;
+    const key = this.keys.mirror(partnerId, showId, targetId);
+    const raw = await readStored('mirror', targetId, key, () => this.redis.get(key));
+    const stored = raw ? this.parse(raw, { partnerId, showId, targetId }) : null;
     return typeof target === 'string' ? stored : ownMirror(stored, target);
   }
 
   /** getMirror for several targets of the show (one MGET). */
   async getMirrors(partnerId: string, showId: string, targets: readonly (string | MirrorOwner)[]): Promise<(MirrorDoc | null)[]> {
     if (targets.length === 0) return [];
-    const raws = await this.redis.mget(...targets.map((t) => this.keys.mirror(partnerId, showId, typeof t === 'string' ? t : t.id)));
+    const ids = targets.map((t) => (typeof t === 'string' ? t : t.id));
+    // MGET answers a key of another type as absent (nil): a hash where a mirror is reads as no mirror.
+    const raws = await this.redis.mget(...ids.map((id) => this.keys.mirror(partnerId, showId, id)));
     return raws.map((r, i) => {
-      const stored = r ? this.parse(r) : null;
+      const stored = r ? this.parse(r, { partnerId, showId, targetId: ids[i]! }) : null;
       const t = targets[i]!;
       return typeof t === 'string' ? stored : ownMirror(stored, t);
     });
@@ -1595,7 +1625,11 @@ export class OrderEventRepository {
         const member = flat[i]!;
         if (seen.has(member)) continue;
         seen.add(member);
-        const [partnerId, orderId] = JSON.parse(member) as [string, string];
+        // A member that does not name an order (a hand edit) is passed over, counted: its parse error
+        // failed every sweep, for every pending order.
+        const ids = parseListed<[string, string]>('order', member, key, member, isIdPair);
+        if (!ids) continue;
+        const [partnerId, orderId] = ids;
         page.push({ partnerId, orderId, member, score: flat[i + 1]! });
       }
       if (page.length > 0) yield page;

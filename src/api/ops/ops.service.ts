@@ -22,6 +22,7 @@ import type { ShowActivityRepository } from '../../store/show-activity.repositor
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { RelayRepository, RelayStatus } from '../../store/relay.repository.js';
 import type { Readiness, ReadinessService } from '../../mirror/readiness.service.js';
+import { unlessUnreadable, type OnUnreadable } from '../../store/stored-record.js';
 
 const HOUR = 3_600_000;
 /**
@@ -305,13 +306,14 @@ export class OpsService {
    * cursor (its scores alone); the records of the page's runs only. It read 20 whole runs (up to 100
    * discrepancies each) of every partner at once, however many partners there were.
    */
-  async reconciliations(p: Principal, limit: number, start?: { score: number; member: string }) {
+  async reconciliations(p: Principal, limit: number, start?: { score: number; member: string }, onUnreadable?: OnUnreadable) {
     const partners = await this.partnersFor(p);
     const pages = await Promise.all(partners.map((x) => zrevPage(this.d.redis, this.d.keys.partnerReconciliations(x.id), start ? { after: start } : undefined, limit)));
     const merged = pages.flatMap((pg) => pg.items).sort((a, b) => (comesAfter(b, a) ? -1 : comesAfter(a, b) ? 1 : 0));
     const page = merged.slice(0, limit);
     const more = merged.length > limit || pages.some((pg) => pg.more);
-    const runs = (await Promise.all(page.map((i) => this.d.reconciliations.get(i.member)))).filter((r) => r !== null);
+    // A run that does not read is left out (counted; logged by the repository's caller below): the others are listed.
+    const runs = (await Promise.all(page.map((i) => unlessUnreadable(this.d.reconciliations.get(i.member), onUnreadable)))).filter((r) => r !== null);
     const last = page.at(-1);
     return {
       partners: partners.map((x) => ({ id: x.id, name: x.name })),

@@ -58,6 +58,9 @@ export function isPublicRoute(url: string, schema: FastifySchema | undefined): b
 /** The error handler's 503 (src/api/plugins/errors.plugin.ts), which sends Retry-After. */
 const STORAGE_DOWN = 'storage (Redis) is unavailable, did not answer in time or could not confirm the write on a replica: nothing was acknowledged, but a write sent to a Redis that stalled may still land after the answer; retry later (Retry-After) — a partner event with the same webhook-id (a stored one is answered as a duplicate); or, problem type `secret-unreadable`, a stored secret the request needs that neither SECRETS_KEY nor SECRETS_KEY_PREVIOUS opens (a misconfiguration of the service: ops restore the key; retry later)';
 
+/** The error handler's 500 for a stored record that does not read (src/api/plugins/errors.plugin.ts): no Retry-After. */
+const RECORD_UNREADABLE = 'problem type `stored-record-unreadable`: a stored record the request reads does not read (not JSON, the wrong shape, a Redis key of another type: a data fault, not an outage); the detail names its family and id; nothing was done, and a retry does not help until ops repair or delete it';
+
 /** Methods whose request body fastify parses (any of them can get 413/415, with or without a body schema). */
 const WITH_BODY = new Set(['post', 'put', 'patch', 'delete']);
 
@@ -85,6 +88,7 @@ export function answersOf(method: string, schema: FastifySchema, isPublic: boole
   // The onRequest hook's answer (src/api/app.ts overlongParam), before the key is checked.
   if (hasPathParams) defaults[414] = 'a path parameter longer than it may be, decoded (an id over 128 characters; an order id over 256)';
   if (WITH_BODY.has(method)) Object.assign(defaults, { 413: 'body over 256 KiB', 415: 'a body of a media type this route does not read' + (schema.body !== undefined ? ' (it reads application/json)' : '') + ', a compressed one (a Content-Encoding other than identity), or one declared in a charset other than UTF-8' });
+  defaults[500] = RECORD_UNREADABLE;
   defaults[503] = STORAGE_DOWN;
   Object.assign(defaults, EVERY_REQUEST);
   const out = new Map<number, DocResponse | string>();

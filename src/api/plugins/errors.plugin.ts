@@ -10,6 +10,7 @@ import { SecretUnreadableError } from '../../lib/crypto.js';
 import { AppError, zodFieldErrors, type FieldError } from '../../lib/errors.js';
 import { newRequestId } from '../../lib/request-context.js';
 import { isRedisUnavailable } from '../../store/redis.js';
+import { corruptRecord, isWrongType, StoredRecordCorruptError } from '../../store/stored-record.js';
 
 export interface Problem {
   type: string;
@@ -53,6 +54,28 @@ export const SECRET_UNREADABLE_TYPE = 'https://syndicast.dev/problems/secret-unr
 export const SECRET_UNREADABLE_DETAIL =
   'a stored secret cannot be opened with this service\'s SECRETS_KEY or SECRETS_KEY_PREVIOUS (the key that sealed it was changed or removed without rotation); nothing was done. ' +
   'Operators: restore that key as SECRETS_KEY or in SECRETS_KEY_PREVIOUS (docs/operations.md, "Secrets and rotation"); retry later';
+
+/**
+ * A stored record the request reads does not read (StoredRecordCorruptError: not JSON, the wrong shape,
+ * a key of another type): a fault of the data, not of the request nor an outage, so a 500 no retry
+ * mends (never a 503 with Retry-After), with a type of its own. The detail names the record's family and
+ * id (never its content); the log line names its key, once per request.
+ */
+export const STORED_RECORD_UNREADABLE_TYPE = 'https://syndicast.dev/problems/stored-record-unreadable';
+function storedRecordProblem(err: StoredRecordCorruptError): Problem {
+  return {
+    ...problem(500, `${err.family === 'other' ? 'a stored record this request reads' : `the stored ${err.family} record ${err.id}`} does not read (${err.reason}); nothing was done. Operators: repair or delete it (docs/operations.md, "Unreadable stored record"); a retry does not help until then`),
+    type: STORED_RECORD_UNREADABLE_TYPE,
+  };
+}
+
+/**
+ * JSON.parse's error (V8's messages all name JSON) thrown by a route: never the request's body (Fastify's
+ * parser answers that 400, with a statusCode), so text the service stored and reads back.
+ */
+function isStoredJsonError(err: FastifyError): boolean {
+  return err instanceof SyntaxError && err.statusCode === undefined && /\bJSON\b/.test(err.message);
+}
 
 /**
  * The answer to a request Node's HTTP parser refuses before Fastify sees it — headers over the 16 KiB
@@ -150,6 +173,14 @@ async function errorsPlugin(app: FastifyInstance, opts: ErrorsOptions): Promise<
       req.log.error({ err: { message: err.message, code: err.code }, method: req.method, route: req.routeOptions.url }, 'stored secret cannot be opened: restore SECRETS_KEY / SECRETS_KEY_PREVIOUS');
       void reply.header('retry-after', '60');
       body = { ...problem(503, SECRET_UNREADABLE_DETAIL), type: SECRET_UNREADABLE_TYPE };
+    } else if (err instanceof StoredRecordCorruptError || isWrongType(err) || isStoredJsonError(err)) {
+      // A key of another type, or stored JSON that does not parse, read without a family (no
+      // StoredRecordCorruptError around its read): the same problem, its family unknown.
+      const corrupt = err instanceof StoredRecordCorruptError ? err : corruptRecord('other', '(unknown)', '(unknown)', isWrongType(err) ? 'a Redis key of another type' : 'not JSON');
+      // Never a parse error's message: V8 quotes the text (the record's content). Where it was read instead.
+      const where = err instanceof StoredRecordCorruptError ? {} : { at: err.stack?.split('\n').slice(1, 4).join('\n') };
+      req.log.error({ ...where, family: corrupt.family, recordId: corrupt.id, key: corrupt.key, method: req.method, route: req.routeOptions.url }, 'stored record does not read: repair or delete its key');
+      body = storedRecordProblem(corrupt);
     } else if (isRedisUnavailable(err)) {
       req.log.warn({ err: { message: err.message } }, 'redis unavailable');
       void reply.header('retry-after', '5');

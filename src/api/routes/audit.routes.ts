@@ -7,6 +7,7 @@ import type { AuditRepository } from '../../store/audit.repository.js';
 import { StreamCursorSchema } from '../../store/stream-id.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, ok } from '../openapi.js';
+import { logLeftOut } from '../../store/stored-record.js';
 
 const AuditEntrySchema = z.object({
   id: z.string(),
@@ -66,7 +67,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditRepository }> = as
       // nobody retried) are written first, so a read never misses a change that was made.
       await app.auditSettle('keys');
       if (partnerId !== undefined) await app.auditSettle({ partnerId });
-      return opts.audit.list({ partnerId, showId: q.showId, targetId: q.targetId, action: q.action, from, to, limit: q.limit, cursor: q.cursor });
+      return opts.audit.list({ partnerId, showId: q.showId, targetId: q.targetId, action: q.action, from, to, limit: q.limit, cursor: q.cursor }, logLeftOut(req.log, 'audit entry'));
     },
   );
 };

@@ -7,6 +7,7 @@ import { ROLES, type ApiKeyRepository } from '../../store/apikey.repository.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import { parseTupleCursor, tupleBefore, tupleCursor, tupleCursorSchema, tupleOrder } from '../../lib/tuple-cursor.js';
 import { ApiKeySchema, FORBIDDEN_ROLE, ok, operatorText } from '../openapi.js';
+import { logLeftOut } from '../../store/stored-record.js';
 
 const CreatedKey = z.object({
   id: z.string(),
@@ -66,7 +67,7 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, op
   });
 
   app.get('/v1/api-keys', { preHandler: app.requireRole(), schema: { tags: ['auth'], summary: 'List API keys: role, partner, name, created, expiry, last used (never the key), oldest first; every one, or a page of `limit`', querystring: ListQuery, docResponses: { 200: ok('the keys by creation then id: all of them (after `cursor`) without `limit`, else a page', z.object({ keys: z.array(ApiKeySchema), nextCursor: z.string().nullable().describe('`cursor` for the next page (opaque: it marks the last key of this page, so keys created or revoked meanwhile shift nothing); null on the last page') })), 400: 'limit not 1-200, or a cursor this list did not give', 403: FORBIDDEN_ROLE } } }, async (req) => {
-    const all = await apiKeys.list();
+    const all = await apiKeys.list(Date.now(), logLeftOut(req.log, 'API key'));
     const { partnerId, status, limit, cursor } = req.query;
     const after = cursor === undefined ? null : parseTupleCursor(cursor, KEY_CURSOR);
     // In the list's order (createdAt, then id); after the cursor's key wherever it is now.

@@ -21,6 +21,7 @@ import { parseTupleCursor, tupleCursorSchema } from '../../lib/tuple-cursor.js';
 import { assertPartnerAccess, keyRefusedDetail } from '../plugins/auth.plugin.js';
 import { problem } from '../plugins/errors.plugin.js';
 import { ENDPOINT_URL_DESCRIPTION, FORBIDDEN_PARTNER, ok } from '../openapi.js';
+import { logLeftOut } from '../../store/stored-record.js';
 
 const Me = z.object({ id: z.string(), role: z.string(), partnerId: z.string().nullable() });
 const PartnerRef = z.object({ id: z.string(), name: z.string() });
@@ -332,7 +333,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
       const start = parsePageCursor(req.query.cursor);
       // A position (an old numeric cursor of a one-partner list) means nothing across partners.
       if (start === null || (start && 'offset' in start)) throw badRequest('cursor: a nextCursor from a previous page of this list expected', [{ path: 'querystring.cursor', message: 'a nextCursor from a previous page of this list expected' }]);
-      return ops.reconciliations(req.principal!, req.query.limit, start?.after);
+      return ops.reconciliations(req.principal!, req.query.limit, start?.after, logLeftOut(req.log, 'reconciliation'));
     },
   );
 

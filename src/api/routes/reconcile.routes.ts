@@ -8,6 +8,7 @@ import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import { PageCursorSchema, pageCursor, parsePageCursor } from '../../store/zset-page.js';
 import { DiscrepancySchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, ok, ReconciliationSchema } from '../openapi.js';
+import { logLeftOut } from '../../store/stored-record.js';
 
 const Timestamp = z.iso.datetime({ offset: true });
 
@@ -32,7 +33,7 @@ export const reconcileRoutes: FastifyPluginAsyncZod<{ reconcile: ReconcileServic
       if (!(await opts.partners.get(partnerId))) throw notFound(`partner ${partnerId}`);
       const start = parsePageCursor(req.query.cursor);
       if (start === null) throw new AppError(400, 'Bad Request', 'cursor: a nextCursor from a previous page of this list expected'); // the schema refused it already
-      const { items, total, next } = await opts.reconcile.list(partnerId, start, req.query.limit);
+      const { items, total, next } = await opts.reconcile.list(partnerId, start, req.query.limit, logLeftOut(req.log, 'reconciliation'));
       return {
         reconciliations: items.map(({ id, status, trigger, from, to, createdAt, completedAt, summary, error }) => ({ id, partnerId, status, trigger, from, to, createdAt, completedAt, summary, ...(error ? { error } : {}) })),
         nextCursor: next ? pageCursor(next) : null,

@@ -1,4 +1,5 @@
 /** Show status, listing and the operator actions on mirrors (link, resync, retry). */
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -18,6 +19,7 @@ import type { SyncProducer } from '../../queues/queues.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
 import { TargetDeletingError, TargetGoneError, TargetReplacedError, type ShowRepository } from '../../store/show.repository.js';
 import type { ExternalShowIndex } from '../../store/external-show.index.js';
+import { StoredRecordCorruptError } from '../../store/stored-record.js';
 import { PLATFORMS } from '../../targets/target.adapter.js';
 import { externalIdProblem } from '../../targets/external-id.js';
 import { comesAfter, PageCursorSchema, pageCursor, parsePageCursor, type PageStart } from '../../store/zset-page.js';
@@ -143,6 +145,12 @@ const ShowList = z.object({
     .int()
     .nullable()
     .describe(`the shows matching \`state\` (all shows without it); null for a \`state\` list of a partner with more than ${SHOW_FILTER_SCAN_MAX} shows, whose requests each read at most ${SHOW_FILTER_SCAN_MAX} shows from the cursor on: its pages may hold fewer than \`limit\` shows, even none, while \`nextCursor\` is not null`),
+  unreadable: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('shows of this page left out because their stored record does not read (a data fault for an operator: logged with its Redis key, counted in syndicast_stored_records_unreadable_total{family="show"}); absent when none. `total` still counts them'),
 });
 
 /**
@@ -181,6 +189,25 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     return { bundle, desired };
   };
 
+  /**
+   * The desired states of a page of a list: a show whose stored record does not read (an operator's hand
+   * edit, a half-migrated key) is left out, logged with its key (StoredRecordCorruptError, counted in
+   * syndicast_stored_records_unreadable_total) and counted in `unreadable`; before, its error failed the
+   * whole list with a 500 for every other show of the partner. Any other error (Redis gone) fails the list.
+   */
+  const readPage = async (req: FastifyRequest, partnerId: string, ids: readonly { member: string }[], seen: { unreadable: number }): Promise<(DesiredShow | null)[]> =>
+    Promise.all(
+      ids.map((i) =>
+        shows.desired(partnerId, i.member).catch((err: unknown) => {
+          if (!(err instanceof StoredRecordCorruptError)) throw err;
+          req.log.error({ partnerId, showId: i.member, key: err.key, reason: err.reason }, 'show left out of the list: its stored record does not read');
+          seen.unreadable += 1;
+          return null;
+        }),
+      ),
+    );
+  const withUnreadable = <T extends object>(body: T, seen: { unreadable: number }): T & { unreadable?: number } => (seen.unreadable > 0 ? { ...body, unreadable: seen.unreadable } : body);
+
   app.get('/v1/partners/:partnerId/shows', { preHandler: app.requireRole('operator', 'viewer', 'partner'), schema: { tags: ['shows'], summary: 'List shows (newest scheduled first)', params: Params, querystring: ListQuery, docResponses: { 200: ok('one page', ShowList), 403: FORBIDDEN_PARTNER, 404: 'unknown partner' } } }, async (req) => {
     const { partnerId } = req.params;
     assertPartnerAccess(req, partnerId);
@@ -188,21 +215,22 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     const { state, limit } = req.query;
     const start = parsePageCursor(req.query.cursor);
     if (start === null) throw new AppError(400, 'Bad Request', 'cursor: a nextCursor from a previous page of this list expected'); // the schema refused it already
+    const seen = { unreadable: 0 };
     if (!state) {
       const page = await shows.listShowIds(partnerId, start, limit);
-      const desired = await Promise.all(page.items.map((i) => shows.desired(partnerId, i.member)));
+      const desired = await readPage(req, partnerId, page.items, seen);
       const items = desired.filter((d): d is DesiredShow => d !== null).map(listItem);
       const last = page.items.at(-1);
-      return { shows: items, nextCursor: page.more && last ? pageCursor(last) : null, total: page.total };
+      return withUnreadable({ shows: items, nextCursor: page.more && last ? pageCursor(last) : null, total: page.total }, seen);
     }
     const scanMax = opts.filterScanMax ?? SHOW_FILTER_SCAN_MAX;
-    if ((await shows.showCount(partnerId)) > scanMax) return filteredPage(partnerId, state, start, limit, scanMax);
+    if ((await shows.showCount(partnerId)) > scanMax) return withUnreadable(await filteredPage(req, partnerId, state, start, limit, scanMax, seen), seen);
     // Filtered, a partner with few shows: `total` counts the shows in that state, so every show is read
     // (pages of FILTER_PAGE, each on from the last one read); the page is the matching shows after the cursor's.
     const matching: { d: DesiredShow; at: { score: number; member: string } }[] = [];
     for (let from: PageStart = undefined; ; ) {
       const page = await shows.listShowIds(partnerId, from, FILTER_PAGE);
-      const desired = await Promise.all(page.items.map((i) => shows.desired(partnerId, i.member)));
+      const desired = await readPage(req, partnerId, page.items, seen);
       page.items.forEach((at, i) => {
         const d = desired[i];
         if (d && d.state === state) matching.push({ d, at });
@@ -214,7 +242,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     const rest = !start ? matching : 'offset' in start ? matching.slice(start.offset) : matching.filter((m) => comesAfter(m.at, start.after));
     const items = rest.slice(0, limit);
     const last = items.at(-1);
-    return { shows: items.map((m) => listItem(m.d)), nextCursor: rest.length > limit && last ? pageCursor(last.at) : null, total: matching.length };
+    return withUnreadable({ shows: items.map((m) => listItem(m.d)), nextCursor: rest.length > limit && last ? pageCursor(last.at) : null, total: matching.length }, seen);
   });
 
   /**
@@ -225,14 +253,14 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
    * ended. An old numeric cursor (a position in the filtered list) is taken as a position in the whole
    * index, which is never past it: shows may repeat, none is skipped.
    */
-  const filteredPage = async (partnerId: string, state: DesiredShow['state'], start: PageStart, limit: number, scanMax: number) => {
+  const filteredPage = async (req: FastifyRequest, partnerId: string, state: DesiredShow['state'], start: PageStart, limit: number, scanMax: number, skipped: { unreadable: number }) => {
     const items: DesiredShow[] = [];
     let seen: { score: number; member: string } | undefined;
     let from: PageStart = start;
     let read = 0;
     for (;;) {
       const page = await shows.listShowIds(partnerId, from, Math.min(FILTER_PAGE, scanMax - read));
-      const desired = await Promise.all(page.items.map((i) => shows.desired(partnerId, i.member)));
+      const desired = await readPage(req, partnerId, page.items, skipped);
       for (const [i, at] of page.items.entries()) {
         const d = desired[i];
         if (d && d.state === state) {

@@ -1,0 +1,234 @@
+/**
+ * Stored records that do not read (an operator's hand edit with redis-cli, a half-migrated key): JSON
+ * that does not parse, JSON of the wrong shape (`null`, a number, an array, an object without its
+ * fields), a key of another type. Each is a StoredRecordCorruptError (src/store/stored-record.ts):
+ * - a single read answers 500 with the problem type `stored-record-unreadable`, naming the record's
+ *   family and id and never its content (before: a generic "internal error", or a TypeError's);
+ * - a list leaves the record out (GET /v1/partners/{p}/shows says how many in `unreadable`; before, one
+ *   bad show failed the list with a 500 for every other show; a partner document of the wrong shape
+ *   failed GET /v1/partners for every partner);
+ * - a sync of a show whose desired state is a key of another type fails the mirror once with a
+ *   lastError naming the key (before: the Lua step's WRONGTYPE left the lease held, the job was retried
+ *   to its last attempt and the sweep enqueued it again, for good);
+ * - lists (API keys, audit, endpoints and emits, reconciliation runs) and the order-event sweep pass
+ *   over the one record and go on with the others;
+ * - each is counted in syndicast_stored_records_unreadable_total{family}.
+ */
+import { OrderEventSweep } from '../../src/attribution/order-event.sweep.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { storedRecordsUnreadable } from '../../src/lib/metrics.js';
+import { createPartner, orderEvent, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+
+serviceForFile((started) => (svc = started), { dispatch: false });
+
+const TYPE = 'https://syndicast.dev/problems/stored-record-unreadable';
+const counted = async (family: string): Promise<number> => (await storedRecordsUnreadable.get()).values.find((v) => v.labels['family'] === family)?.value ?? 0;
+
+async function partnerWithShows(p: string, ids: string[]): Promise<void> {
+  const secret = await createPartner(svc, p);
+  for (const id of ids) expect((await sendEvent(svc, p, secret, showEvent('show.scheduled', sampleShow(id), '2026-11-24T17:00:00Z'))).status).toBe(202);
+}
+
+async function youtubeTarget(p: string): Promise<void> {
+  const t = await svc.api(`/v1/partners/${p}/targets?verify=false`, { json: { id: `${p}-yt`, platform: 'youtube', name: 'YT', credentials: { refreshToken: 'r' }, commissionRateBps: 500 } });
+  expect(t.status).toBe(201);
+}
+
+const SHOW_CORRUPTIONS: [string, (key: string) => Promise<unknown>][] = [
+  ['truncated JSON', (key) => svc.rt.redis.hset(key, 'snap', '{"id":"bad","title":"Secret rec')],
+  ['JSON null', (key) => svc.rt.redis.hset(key, 'snap', 'null')],
+  ['an object without its products', (key) => svc.rt.redis.hset(key, 'snap', '{"id":"bad","title":"Secret rec","state":"scheduled","scheduledAt":"2026-11-24T17:00:00Z"}')],
+  ['a product register of the wrong shape', (key) => svc.rt.redis.hset(key, 'prod:p1', '[1,2]', 'prod:p1@', '~')],
+  ['a string where the hash is', async (key) => {
+    await svc.rt.redis.del(key);
+    await svc.rt.redis.set(key, 'Secret rec');
+  }],
+];
+
+test.each(SHOW_CORRUPTIONS.map(([what, corrupt], i) => [what, `sc${i}`, corrupt] as const))('a show whose record is %s: the list leaves it out and says so; its own view is a typed 500', async (_what, p, corrupt) => {
+  await partnerWithShows(p, ['bad', 'good']);
+  const before = await counted('show');
+  await corrupt(svc.rt.keys.desired(p, 'bad'));
+
+  const list = await svc.api(`/v1/partners/${p}/shows`);
+  expect(list.status).toBe(200);
+  const body = (await list.json()) as { shows: { id: string }[]; unreadable?: number; total: number };
+  expect(body.shows.map((s) => s.id)).toEqual(['good']);
+  expect(body.unreadable).toBe(1);
+  // Filtered too (every show is read to count `total`).
+  const filtered = (await (await svc.api(`/v1/partners/${p}/shows?state=scheduled`)).json()) as { shows: { id: string }[]; unreadable?: number };
+  expect(filtered).toMatchObject({ shows: [{ id: 'good' }], unreadable: 1 });
+
+  const one = await svc.api(`/v1/partners/${p}/shows/bad`);
+  expect(one.status).toBe(500);
+  expect(one.headers.get('retry-after')).toBeNull();
+  const problem = (await one.json()) as { type: string; detail: string };
+  expect(problem.type).toBe(TYPE);
+  expect(problem.detail).toContain('show record bad');
+  expect(problem.detail).not.toContain('Secret rec');
+  expect(await counted('show')).toBeGreaterThanOrEqual(before + 3);
+}, 60_000);
+
+test.each([
+  ['JSON null', 'null'],
+  ['a number', '42'],
+  ['an array', '[]'],
+  ['an object without its fields', '{"id":"x"}'],
+])('a partner document that is %s: GET /v1/partners lists the others; the partner itself is a typed 500', async (_what, doc) => {
+  const p = `pd${doc.length}${doc.charCodeAt(0)}`;
+  await createPartner(svc, `${p}-bad`);
+  await createPartner(svc, `${p}-good`);
+  const before = await counted('partner');
+  await svc.rt.redis.hset(svc.rt.keys.partner(`${p}-bad`), 'doc', doc);
+
+  const r = await svc.api('/v1/partners');
+  expect(r.status).toBe(200);
+  const ids = ((await r.json()) as { partners: { id: string }[] }).partners.map((x) => x.id);
+  expect(ids).toContain(`${p}-good`);
+  expect(ids).not.toContain(`${p}-bad`);
+  for (const path of [`/v1/partners/${p}-bad`, `/v1/partners/${p}-bad/shows`]) {
+    const one = await svc.api(path);
+    expect(one.status).toBe(500);
+    expect(((await one.json()) as { type: string }).type).toBe(TYPE);
+  }
+  expect(await counted('partner')).toBeGreaterThan(before);
+}, 60_000);
+
+test('a sync of a show whose desired state is a key of another type fails the mirror once, naming the key, and frees the lease', async () => {
+  const p = 'sw';
+  await createPartner(svc, p);
+  await youtubeTarget(p);
+  const key = svc.rt.keys.desired(p, 's1');
+  await svc.rt.redis.set(key, 'hand edit');
+  const job = { partnerId: p, showId: 's1', targetId: `${p}-yt` };
+
+  const first = await svc.rt.syncService.sync(job);
+  expect(first).toMatchObject({ kind: 'done', state: 'failed' });
+  const mirror = await svc.rt.shows.getMirror(p, 's1', `${p}-yt`);
+  expect(mirror?.state).toBe('failed');
+  expect(mirror?.lastError).toContain(key);
+  expect(mirror?.lastError).toContain('another type');
+  // The lease was released: the next run is not delayed behind it, and finds the mirror failed already.
+  expect(await svc.rt.redis.exists(svc.rt.keys.mirrorLease(p, 's1', `${p}-yt`))).toBe(0);
+  const rev = (await svc.rt.shows.getMirror(p, 's1', `${p}-yt`))?.rev;
+  expect(await svc.rt.syncService.sync(job)).toMatchObject({ kind: 'done', state: 'failed' });
+  expect((await svc.rt.shows.getMirror(p, 's1', `${p}-yt`))?.rev).toBe(rev);
+}, 60_000);
+
+test.each([
+  ['truncated JSON', '{"targetId":"mc-yt","state":"sch'],
+  ['JSON null', 'null'],
+])('a mirror record that is %s: the show view is a typed 500 naming the mirror; a sync run fails and frees the lease', async (what, raw) => {
+  const p = `mc${what.length}`;
+  await partnerWithShows(p, ['s1']);
+  await youtubeTarget(p);
+  const before = await counted('mirror');
+  await svc.rt.redis.set(svc.rt.keys.mirror(p, 's1', `${p}-yt`), raw);
+
+  const view = await svc.api(`/v1/partners/${p}/shows/s1`);
+  expect(view.status).toBe(500);
+  const problem = (await view.json()) as { type: string; detail: string };
+  expect(problem.type).toBe(TYPE);
+  expect(problem.detail).toContain(`mirror record ${p}-yt`);
+
+  await expect(svc.rt.syncService.sync({ partnerId: p, showId: 's1', targetId: `${p}-yt` })).rejects.toThrow(/does not read/);
+  expect(await svc.rt.redis.exists(svc.rt.keys.mirrorLease(p, 's1', `${p}-yt`))).toBe(0);
+  // Left as it is for an operator: whether the platform has the show is what the record said.
+  expect(await svc.rt.redis.get(svc.rt.keys.mirror(p, 's1', `${p}-yt`))).toBe(raw);
+  expect(await counted('mirror')).toBeGreaterThan(before);
+}, 60_000);
+
+test('an API key whose stored records do not read: left out of GET /v1/api-keys (the others listed); a request with it is a typed 500', async () => {
+  const mk = async (name: string) => (await (await svc.api('/v1/api-keys', { json: { role: 'viewer', name } })).json()) as { id: string; key: string };
+  const bad = await mk('bad');
+  const good = await mk('good');
+  const before = await counted('apiKey');
+  await svc.rt.redis.hset(svc.rt.keys.apiKeyIndex(), bad.id, '{"id":"');
+  const r = await svc.api('/v1/api-keys');
+  expect(r.status).toBe(200);
+  const ids = ((await r.json()) as { keys: { id: string }[] }).keys.map((k) => k.id);
+  expect(ids).toContain(good.id);
+  expect(ids).not.toContain(bad.id);
+  // The key's own record (by its hash), the wrong shape: its requests answer the typed problem.
+  const { createHash } = await import('node:crypto');
+  await svc.rt.redis.set(svc.rt.keys.apiKey(createHash('sha256').update(bad.key).digest('hex')), '[]');
+  const own = await svc.api('/v1/partners', { key: bad.key });
+  expect(own.status).toBe(500);
+  expect(((await own.json()) as { type: string }).type).toBe(TYPE);
+  expect(await counted('apiKey')).toBeGreaterThanOrEqual(before + 2);
+}, 60_000);
+
+test('an audit entry that does not read is left out of GET /v1/audit; the others are listed', async () => {
+  const p = 'au';
+  await createPartner(svc, p);
+  await svc.api(`/v1/partners/${p}`, { method: 'PATCH', json: { name: 'Renamed' } });
+  const stream = svc.rt.keys.audit(p);
+  await svc.rt.redis.xadd(stream, '*', 'entry', '{"action":"partner.upd');
+  await svc.rt.redis.xadd(stream, '*', 'entry', 'null');
+  const r = await svc.api(`/v1/audit?partnerId=${p}`);
+  expect(r.status).toBe(200);
+  const actions = ((await r.json()) as { entries: { action: string }[] }).entries.map((e) => e.action);
+  expect(actions).toContain('partner.created');
+}, 60_000);
+
+test('an outbound endpoint whose events do not read: left out of the list and of the partner\'s emits; its own read is a typed 500', async () => {
+  const p = 'ep';
+  await createPartner(svc, p);
+  const mk = async () => (await (await svc.api(`/v1/partners/${p}/endpoints`, { json: { url: 'https://example.com/hook', events: ['mirror.updated'] } })).json()) as { id: string };
+  const bad = await mk();
+  const good = await mk();
+  await svc.rt.redis.hset(svc.rt.keys.endpoint(p, bad.id), 'events', 'null');
+  const r = await svc.api(`/v1/partners/${p}/endpoints`);
+  expect(r.status).toBe(200);
+  const ids = ((await r.json()) as { endpoints: { id: string }[] }).endpoints.map((e) => e.id);
+  expect(ids).toEqual([good.id]);
+  await expect(svc.rt.outbound.emit(p, 'mirror.updated', { x: 1 }, 'corrupt-endpoint-1')).resolves.toBeDefined();
+  const one = await svc.api(`/v1/partners/${p}/endpoints/${bad.id}`);
+  expect(one.status).toBe(500);
+  expect(((await one.json()) as { type: string; detail: string }).detail).toContain(`endpoint record ${bad.id}`);
+}, 60_000);
+
+test.each([
+  ['truncated JSON', '{"id":"'],
+  ['JSON null', 'null'],
+])('a reconciliation run whose record is %s: left out of the partner\'s list and the ops list; its own read is a typed 500', async (what, raw) => {
+  const p = `rc${what.length}`;
+  await createPartner(svc, p);
+  const run = async () => ((await (await svc.api(`/v1/partners/${p}/reconciliations`, { json: { from: '2026-11-01T00:00:00Z', to: '2026-11-02T00:00:00Z' } })).json()) as { id: string }).id;
+  const bad = await run();
+  const good = await run();
+  await svc.rt.redis.set(svc.rt.keys.reconciliation(bad), raw);
+  const r = await svc.api(`/v1/partners/${p}/reconciliations`);
+  expect(r.status).toBe(200);
+  expect(((await r.json()) as { reconciliations: { id: string }[] }).reconciliations.map((x) => x.id)).toEqual([good]);
+  const ops = await svc.api('/v1/ops/reconciliations');
+  expect(ops.status).toBe(200);
+  const listed = ((await ops.json()) as { reconciliations: { id: string }[] }).reconciliations.map((x) => x.id);
+  expect(listed).toContain(good);
+  expect(listed).not.toContain(bad);
+  const one = await svc.api(`/v1/reconciliations/${bad}`);
+  expect(one.status).toBe(500);
+  expect(((await one.json()) as { detail: string }).detail).toContain(`reconciliation record ${bad}`);
+}, 60_000);
+
+test('the order-event sweep passes over what does not read (a pending member, an event that is not JSON, a key of another type) and hands on the rest', async () => {
+  const p = 'oes';
+  const secret = await createPartner(svc, p);
+  expect((await sendEvent(svc, p, secret, orderEvent('good'))).status).toBe(202);
+  const k = svc.rt.keys;
+  await svc.rt.redis.zadd(k.pendingOrders(), 0, 'hand edit');
+  await svc.rt.redis.zadd(k.pendingOrders(), 0, JSON.stringify([p, 'notjson']));
+  await svc.rt.redis.xadd(k.orderEvents(p, 'notjson'), '1-1', 'event', '{"type":"order.cre');
+  await svc.rt.redis.hset(k.orderPending(p, 'notjson'), '1-1', '0');
+  await svc.rt.redis.zadd(k.pendingOrders(), 0, JSON.stringify([p, 'wrongtype']));
+  await svc.rt.redis.set(k.orderPending(p, 'wrongtype'), 'hand edit');
+  const before = await counted('order');
+
+  const sweep = new OrderEventSweep(svc.rt.orderEvents, svc.rt.attribution, createLogger('silent'), { graceMs: 0, pageSize: 10 });
+  const r = await sweep.sweep();
+  expect(r.handled).toBeGreaterThanOrEqual(1);
+  expect((await svc.api(`/v1/partners/${p}/attribution/orders/good`)).status).toBe(200);
+  expect(await counted('order')).toBeGreaterThanOrEqual(before + 3);
+}, 60_000);
