@@ -95,6 +95,20 @@ export function jsonValuesOver(v: unknown, max: number): boolean {
 }
 
 const tooManyValues = (max: number): string => `the answer holds more than ${max} JSON values`;
+/** axios' text for an answer past maxContentLength (MAX_RESPONSE_BYTES); the raw request below says the same. */
+const tooManyBytes = (max: number): string => `maxContentLength size of ${max} exceeded`;
+const REFUSED_ANSWER = /^(?:maxContentLength size of \d+ exceeded|the answer holds more than \d+ JSON values)$/;
+
+/**
+ * Whether a network failure is one of our own two refusals of an answer (past MAX_RESPONSE_BYTES or
+ * MAX_RESPONSE_VALUES): the platform answered, we would not read it. Both carry axios'
+ * ERR_BAD_RESPONSE, as does a connection reset half-way through an answer ("stream has been
+ * aborted", a real network failure): the text tells them apart, since only code and message leave an
+ * adapter's client (the error carries the request, secrets with it).
+ */
+export function isRefusedAnswer(code: string | undefined, message: string): boolean {
+  return code === 'ERR_BAD_RESPONSE' && REFUSED_ANSWER.test(message);
+}
 
 export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefaults): AxiosInstance {
   const guard = ctx.destinations;
@@ -253,7 +267,7 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
         res.on('data', (c: Buffer) => {
           bytes += c.length;
           if (bytes > MAX_RESPONSE_BYTES) {
-            fail(Object.assign(new Error(`maxContentLength size of ${MAX_RESPONSE_BYTES} exceeded`), { code: 'ERR_BAD_RESPONSE' }));
+            fail(Object.assign(new Error(tooManyBytes(MAX_RESPONSE_BYTES)), { code: 'ERR_BAD_RESPONSE' }));
             r.destroy();
             return;
           }

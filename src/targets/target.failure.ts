@@ -3,6 +3,7 @@
  * platform: Retry-After parsing, which network codes are timeouts, and acting on a mapped failure.
  */
 import { httpDateMs } from '../lib/timestamp.js';
+import { isRefusedAnswer } from './platform-http.js';
 import type { RateLimiter } from './target.adapter.js';
 import { RetryableError, type TargetError } from './target.errors.js';
 
@@ -24,13 +25,14 @@ export const TIMEOUT_CODES: ReadonlySet<string> = new Set(['ECONNABORTED', 'ETIM
 /**
  * A request that got no answer to use (a network failure: retried). `timedOut`: the text of a timeout.
  * An answer refused here (ERR_BAD_RESPONSE: past MAX_RESPONSE_BYTES or MAX_RESPONSE_VALUES,
- * src/targets/platform-http.ts) is named so, with why: it read "<api> unreachable (ERR_BAD_RESPONSE)",
+ * src/targets/platform-http.ts, isRefusedAnswer) is named so, with why: it read "<api> unreachable (ERR_BAD_RESPONSE)",
  * for a platform, or a wrong baseUrl, that had answered 50 MB (attack on npm start, 2026-12-07).
- * Anything else is "<api> unreachable (<code>)".
+ * Anything else is "<api> unreachable (<code>)", a connection reset half-way through an answer too
+ * (axios' ERR_BAD_RESPONSE "stream has been aborted": every ERR_BAD_RESPONSE was taken for a refusal).
  */
 export function networkFailure(api: string, timedOut: string, code: string | undefined, message: string): MappedFailure {
   if (code !== undefined && TIMEOUT_CODES.has(code)) return { error: new RetryableError(timedOut, { reason: 'timeout' }) };
-  const text = code === 'ERR_BAD_RESPONSE' ? `${api} answered what cannot be read: ${message}` : `${api} unreachable (${code ?? message})`;
+  const text = isRefusedAnswer(code, message) ? `${api} answered what cannot be read: ${message}` : `${api} unreachable (${code ?? message})`;
   return { error: new RetryableError(text, { reason: code ?? 'network' }) };
 }
 

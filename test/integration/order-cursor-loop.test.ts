@@ -7,7 +7,8 @@
  *
  * Bambuser's report pages its show list (`cursor`) before it reads each show's orders: that listing
  * stopped silently after MAX_REPORT_PAGES (50) pages, a loop included, and the run completed without
- * the shows past them (attack on npm start, 2026-12-07). It now fails too_many_pages as the others do.
+ * the shows past them (attack on npm start, 2026-12-07). It now fails too_many_pages as the others do,
+ * after their 1,000 pages (at 50 an org of more than 5,000 shows failed every report).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -73,10 +74,17 @@ test.each(adapters)('%s: a cursor pointing at its own page ends the report, as n
   expect(pages).toBe(1);
 });
 
-test('Bambuser: a show list that has not ended after 50 pages fails the report too_many_pages, instead of a report of the shows read so far', async () => {
+test('Bambuser: a show list that has not ended after 1,000 pages fails the report too_many_pages, instead of a report of the shows read so far', async () => {
   endless = true;
   pages = 0;
   const err = await caught(report(bambuser()));
-  expect([err?.constructor.name, (err as { reason?: string }).reason, (err as Error).message]).toEqual(['PermanentError', 'too_many_pages', 'Bambuser show list did not end after 50 pages']);
-  expect(pages).toBe(50);
+  expect([err?.constructor.name, (err as { reason?: string }).reason, (err as Error).message]).toEqual(['PermanentError', 'too_many_pages', 'Bambuser show list did not end after 1000 pages']);
+  expect(pages).toBe(1000);
+});
+
+test('Bambuser: a show list of 51 pages (an org of more than 5,000 shows) is read to its end (it failed too_many_pages after 50)', async () => {
+  cursors = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [i === 0 ? '' : `P${i}`, `P${i + 1}`]));
+  pages = 0;
+  await expect(report(bambuser())).resolves.toEqual([]);
+  expect(pages).toBe(51);
 });

@@ -30,6 +30,19 @@ describe('Bambuser error mapping', () => {
     expect(error.reason).toBe(reason);
   });
 
+  // Only our own refusal of an answer (platform-http's isRefusedAnswer) says the API answered: axios
+  // gives a connection reset half-way through an answer the same ERR_BAD_RESPONSE, and that is a network
+  // failure (it read "answered what cannot be read: stream has been aborted").
+  it.each([
+    [{ code: 'ERR_BAD_RESPONSE', message: 'stream has been aborted' }, 'Bambuser API unreachable (ERR_BAD_RESPONSE)'],
+    [{ code: 'ERR_BAD_RESPONSE', message: 'maxContentLength size of 8388608 exceeded' }, 'Bambuser API answered what cannot be read: maxContentLength size of 8388608 exceeded'],
+    [{ code: 'ERR_BAD_RESPONSE', message: 'the answer holds more than 100000 JSON values' }, 'Bambuser API answered what cannot be read: the answer holds more than 100000 JSON values'],
+    [{ code: undefined, message: 'socket hang up' }, 'Bambuser API unreachable (socket hang up)'],
+  ])('network failure %j reads %j, reason its code', (failure, text) => {
+    const { error } = mapBambuserFailure({ kind: 'network', ...failure }, NOW, bctx);
+    expect([error.constructor.name, error.message, error.reason]).toEqual(['RetryableError', text, failure.code ?? 'network']);
+  });
+
   it('429 honours Retry-After and blocks the key; without it waits one window', () => {
     expect(mapBambuserFailure(http(429, {}, '7'), NOW, bctx)).toMatchObject({ error: { delayMs: 7000 }, block: { untilMs: NOW + 7000 } });
     expect(mapBambuserFailure(http(429, {}), NOW, bctx)).toMatchObject({ error: { delayMs: 10_000 } });

@@ -53,6 +53,10 @@ test.each([
   expect(checkPlatformOrder(o, Date.parse('2026-01-01T00:00:00Z'))).toBe('total');
 });
 
+test('a sku line below zero past 2^53 − 1 minor units is refused as a positive one is, not a rounded total', () => {
+  expect(() => toPlatformOrder(order([sku('-90071992547.41', 1_000_000)]), log)).toThrow(PermanentError);
+});
+
 test('skus in two currencies fail the order, instead of an order of the first currency\'s skus alone (10.00 USD and 5.00 EUR healed as 10.00 USD)', () => {
   const eur = { ...sku('5.00'), price: { amount: '5.00', currency: 'EUR' } };
   expect(() => toPlatformOrder(order([sku('10.00'), eur]), log)).toThrow(new PermanentError('malformed response from TikTok Shop: order tt-1 has skus in USD and in EUR', 'malformed_response'));

@@ -98,8 +98,13 @@ const MAX_RECOVERY_PAGES = 100;
  * this long in total) instead of failing, since a retry would start over and never get further.
  */
 const RECOVERY_WAIT_BUDGET_MS = 60_000;
-/** A full order report pages through every show of the org. */
-const MAX_REPORT_PAGES = 50;
+/**
+ * A full order report pages through every show of the org (its whole history: GET /shows has no date
+ * filter). The bound of TikTok's and Whatnot's reports (100,000 shows): at 50 pages an org of more
+ * than 5,000 shows failed every report too_many_pages. A loop is caught by CursorTrail; this only
+ * ends a list of ever-new cursors.
+ */
+const MAX_REPORT_PAGES = 1000;
 /**
  * A report needs one request per show plus the list pages: more than one window's worth. Instead of
  * failing on every full window (and starting over), listOrders waits for the shared limiter up to this

@@ -163,7 +163,8 @@ export function toPlatformOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): P
     // No sku line costs less than nothing: the order is not summed past one (10.00 and −3.00 were
     // healed into the ledger as an order of 7.00, an amount TikTok never had), its total is that line,
     // which the ledger refuses (an invalid_order discrepancy, a webhook's 400), as an order of it alone.
-    if (line < 0) return { ...order, total: { amount: line, currency }, refunded: { amount: 0, currency }, commission: undefined };
+    // Exact as a positive line is: price × quantity past 2^53 was a rounded number in the detail.
+    if (line < 0) return { ...order, total: { amount: exactSum(o.id, 'total', 0, line), currency }, refunded: { amount: 0, currency }, commission: undefined };
     // Exact or refused: a product or sum past 2^53 minor units would be rounded by a double.
     total = exactSum(o.id, 'total', total, line);
     // The report has no refunded amount, only units: their share of the line (a cumulative figure:
