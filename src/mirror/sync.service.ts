@@ -243,11 +243,11 @@ export class SyncService {
    * last parse is reused while the text is the same (a string comparison). Frozen: runs share it.
    */
   private readonly targets = new Map<string, { raw: string; record: TargetRecord }>();
-  private targetRead(targetId: string, raw: string | null | undefined): TargetRecord | null {
+  private targetRead(partnerId: string, targetId: string, raw: string | null | undefined): TargetRecord | null {
     if (!raw) return null;
     const hit = this.targets.get(targetId);
     if (hit?.raw === raw) return hit.record;
-    const record = this.deps.partners.targetOf(raw);
+    const record = this.deps.partners.targetOf(raw, partnerId, targetId);
     if (!record) return null;
     Object.freeze(record);
     if (this.targets.size >= 10_000) this.targets.clear();
@@ -324,14 +324,12 @@ export class SyncService {
     const token = run.token ?? newLeaseToken();
     const { partners } = this.deps;
     let got: Awaited<ReturnType<IntentRepository['acquireAndRead']>>;
-    let target: TargetRecord | null;
+    let rawTarget: string | null | undefined;
     if (this.deps.redis.isCluster) {
-      let raw: string | null;
-      [got, raw] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs), this.targetRaw(partnerId, targetId)]);
-      target = this.targetRead(targetId, raw);
+      [got, rawTarget] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs), this.targetRaw(partnerId, targetId)]);
     } else {
       got = await intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs, partners.targetField(partnerId, targetId));
-      target = 'lease' in got ? this.targetRead(targetId, got.target) : null;
+      rawTarget = 'lease' in got ? got.target : null;
     }
     if (!('lease' in got)) return { kind: 'delay', delayMs: got.heldForMs + 50, reason: 'mirror owned by another run' };
     const { lease } = got;
@@ -342,12 +340,20 @@ export class SyncService {
     // Keys of another type read as absent in the step, so the lease is this run's (and released below).
     const wrong = (what: string): boolean => got.wrongType.includes(what);
     const rawMirror = got.mirror;
-    const first: FirstRead = {
-      target,
-      desired: wrong('desired') ? corruptRecord('show', showId, keys.desired(partnerId, showId), 'a Redis key of another type') : unreadableAs(() => this.deps.shows.desiredFromFlat(showId, got.desired, partnerId)),
-      mirror: wrong('mirror') ? corruptRecord('mirror', targetId, keys.mirror(partnerId, showId, targetId), 'a Redis key of another type') : rawMirror ? unreadableAs(() => this.deps.shows.parse(rawMirror, plain)) : null,
-    };
-    if (wrong('target')) first.target = corruptRecord('partner', partnerId, keys.partner(partnerId), 'a Redis key of another type');
+    let first: FirstRead;
+    // The lease is this run's from here: a record that does not read is kept as its error (thrown by
+    // the run, inside the try below that releases the lease); any other error here releases it too
+    // (a target that was not JSON left it held for its whole PTTL: the next run was "owned by another run").
+    try {
+      first = {
+        target: wrong('target') ? corruptRecord('partner', partnerId, keys.partner(partnerId), 'a Redis key of another type') : unreadableAs(() => this.targetRead(partnerId, targetId, rawTarget)),
+        desired: wrong('desired') ? corruptRecord('show', showId, keys.desired(partnerId, showId), 'a Redis key of another type') : unreadableAs(() => this.deps.shows.desiredFromFlat(showId, got.desired, partnerId)),
+        mirror: wrong('mirror') ? corruptRecord('mirror', targetId, keys.mirror(partnerId, showId, targetId), 'a Redis key of another type') : rawMirror ? unreadableAs(() => this.deps.shows.parse(rawMirror, plain)) : null,
+      };
+    } catch (err) {
+      await intents.release(lease).catch(() => undefined);
+      throw err;
+    }
     // Renewed on this process's event loop, like BullMQ's job lock: a stall lets both lapse. A renewal
     // only extends a lease that is still this run's (compare-and-pexpire). One that finds it gone or
     // another run's marks it lost: the timer stops for good and every later write of this run is

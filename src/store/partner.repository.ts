@@ -514,7 +514,7 @@ export class PartnerRepository {
 
   async getTarget(partnerId: string, targetId: string): Promise<TargetRecord | null> {
     const { key, field } = this.targetField(partnerId, targetId);
-    return this.targetOf(await this.redis.hget(key, field));
+    return this.targetOf(await this.redis.hget(key, field), partnerId, targetId);
   }
 
   /** Where a target record is stored (a field of the partner's hash), for a caller that reads it inside its own Lua step. */
@@ -522,9 +522,9 @@ export class PartnerRepository {
     return targetRecordField(this.keys, partnerId, targetId);
   }
 
-  /** A target record as stored (getTarget's parse). */
-  targetOf(raw: string | null | undefined): TargetRecord | null {
-    return raw ? (JSON.parse(raw) as TargetRecord) : null;
+  /** A target record as stored (getTarget's parse): one that does not read is a StoredRecordCorruptError, never a SyntaxError quoting it. */
+  targetOf(raw: string | null | undefined, partnerId: string, targetId: string): TargetRecord | null {
+    return raw ? parseStored<TargetRecord>('target', targetId, this.targetField(partnerId, targetId).key, raw, isTargetRecord) : null;
   }
 
   /**

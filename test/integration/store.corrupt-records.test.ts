@@ -117,6 +117,21 @@ test('a sync of a show whose desired state is a key of another type fails the mi
   expect((await svc.rt.shows.getMirror(p, 's1', `${p}-yt`))?.rev).toBe(rev);
 }, 60_000);
 
+test('a sync whose target record is not JSON fails clearly, naming the target, and frees the lease (the next run is not delayed behind it)', async () => {
+  const p = 'tj';
+  await partnerWithShows(p, ['s1']);
+  await youtubeTarget(p);
+  const { key, field } = svc.rt.partners.targetField(p, `${p}-yt`);
+  await svc.rt.redis.hset(key, field, '{"id":"trunc');
+  const job = { partnerId: p, showId: 's1', targetId: `${p}-yt` };
+
+  // Before: a raw SyntaxError thrown after the lease was taken and before the run's try, so the lease
+  // stayed for its PTTL and the next run answered "delay: mirror owned by another run".
+  await expect(svc.rt.syncService.sync(job)).rejects.toThrow(`target record ${p}-yt`);
+  expect(await svc.rt.redis.exists(svc.rt.keys.mirrorLease(p, 's1', `${p}-yt`))).toBe(0);
+  await expect(svc.rt.syncService.sync(job)).rejects.toThrow(/does not read \(not JSON\)/);
+}, 60_000);
+
 test.each([
   ['truncated JSON', '{"targetId":"mc-yt","state":"sch'],
   ['JSON null', 'null'],

@@ -6651,6 +6651,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'total: { amount: line, currency }',
     tests: ['test/unit/tiktok.order-amounts.test.ts'],
   },
+  {
+    name: 'sync-target-parsed-bare',
+    what: "the sync run's target record is parsed with a bare JSON.parse (src/store/partner.repository.ts targetOf): a target field that is not JSON is a raw SyntaxError quoting it, after the lease was taken (which it left held for its PTTL: the next run was 'owned by another run')",
+    file: 'src/store/partner.repository.ts',
+    from: "parseStored<TargetRecord>('target', targetId, this.targetField(partnerId, targetId).key, raw, isTargetRecord)",
+    to: '(JSON.parse(raw) as TargetRecord)',
+    tests: ['test/integration/store.corrupt-records.test.ts'],
+    testName: 'target record is not JSON',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
