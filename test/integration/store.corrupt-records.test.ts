@@ -14,6 +14,7 @@
  *   over the one record and go on with the others;
  * - each is counted in syndicast_stored_records_unreadable_total{family}.
  */
+import { jest } from '@jest/globals';
 import { OrderEventSweep } from '../../src/attribution/order-event.sweep.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { storedRecordsUnreadable } from '../../src/lib/metrics.js';
@@ -69,6 +70,23 @@ test.each(SHOW_CORRUPTIONS.map(([what, corrupt], i) => [what, `sc${i}`, corrupt]
   expect(problem.detail).toContain('show record bad');
   expect(problem.detail).not.toContain('Secret rec');
   expect(await counted('show')).toBeGreaterThanOrEqual(before + 3);
+}, 60_000);
+
+test('the show list while Redis is gone answers 503, never a 200 that leaves the shows it could not read out as unreadable', async () => {
+  const p = 'sd';
+  await partnerWithShows(p, ['bad', 'good']);
+  await svc.rt.redis.hset(svc.rt.keys.desired(p, 'bad'), 'snap', '{"id":"bad","title":"Secret rec');
+  // Redis gone between the page's index read and the shows' reads (ioredis's error for a closed connection).
+  const real = svc.rt.shows.desired.bind(svc.rt.shows);
+  const gone = jest.spyOn(svc.rt.shows, 'desired').mockImplementation((partnerId, showId) => (showId === 'good' ? Promise.reject(new Error('Connection is closed.')) : real(partnerId, showId)));
+  try {
+    const list = await svc.api(`/v1/partners/${p}/shows`);
+    expect(list.status).toBe(503);
+    expect(((await list.json()) as { type: string }).type).toBe('https://syndicast.dev/problems/service-unavailable');
+  } finally {
+    gone.mockRestore();
+  }
+  expect((await svc.api(`/v1/partners/${p}/shows`)).status).toBe(200);
 }, 60_000);
 
 test.each([

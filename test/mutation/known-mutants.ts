@@ -6660,6 +6660,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/store.corrupt-records.test.ts'],
     testName: 'target record is not JSON',
   },
+  {
+    name: 'show-list-any-error-unreadable',
+    what: 'GET /v1/partners/{p}/shows takes every error of a show\'s read for an unreadable record (src/api/routes/shows.routes.ts readPage): with Redis gone it answers a partial 200 whose `unreadable` counts the shows it could not read, not a 503',
+    file: 'src/api/routes/shows.routes.ts',
+    from: 'if (!(err instanceof StoredRecordCorruptError)) throw err;',
+    to: 'if (!(err instanceof StoredRecordCorruptError)) return (seen.unreadable += 1, null);',
+    tests: ['test/integration/store.corrupt-records.test.ts'],
+    testName: 'the show list while Redis is gone',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
