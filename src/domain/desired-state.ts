@@ -5,6 +5,7 @@
  * same events gives the same registers. `deriveDesired` turns the registers into what the mirror
  * worker drives the targets to. Pure: no I/O.
  */
+import { isPlainObject } from '../store/stored-record.js';
 import { impliedState, SHOW_STATES, type PartnerEvent, type Product, type Show, type ShowState } from './events.js';
 
 export interface RegisterWrite {
@@ -92,7 +93,6 @@ export function productOf(productId: string, values: (string | null | undefined)
   return (JSON.parse(snapRaw) as Show).products.findLast((p) => p.id === productId);
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 // null too: a record stored before nulls were dropped at the edge (nullAsAbsent) reads as before.
 const isOptionalString = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
 
@@ -102,13 +102,13 @@ const isOptionalString = (v: unknown): boolean => v === undefined || v === null 
  * hand edit or a half-migrated key, whose `null`, number or object without its price threw TypeErrors).
  */
 export function isStoredProduct(v: unknown): v is Product {
-  return isObject(v) && typeof v['id'] === 'string' && typeof v['title'] === 'string' && typeof v['url'] === 'string' && isObject(v['price']) && Number.isInteger(v['price']['amount']) && typeof v['price']['currency'] === 'string' && isOptionalString(v['imageUrl']) && isOptionalString(v['sku']);
+  return isPlainObject(v) && typeof v['id'] === 'string' && typeof v['title'] === 'string' && typeof v['url'] === 'string' && isPlainObject(v['price']) && Number.isInteger(v['price']['amount']) && typeof v['price']['currency'] === 'string' && isOptionalString(v['imageUrl']) && isOptionalString(v['sku']);
 }
 
 /** A stored show snapshot (`snap`) of the shape deriveDesired reads (isStoredProduct's rule). */
 export function isStoredShow(v: unknown): v is Show {
   return (
-    isObject(v) &&
+    isPlainObject(v) &&
     typeof v['title'] === 'string' &&
     typeof v['scheduledAt'] === 'string' &&
     (SHOW_STATES as readonly unknown[]).includes(v['state']) &&
