@@ -23,6 +23,7 @@ import {
   attributeByClick,
   commissionStatus,
   partnerOrderRef,
+  displacedPlatformOrderRef,
   legacyPlatformOrderRef,
   platformOrderRef,
   type Attribution,
@@ -250,14 +251,27 @@ export class AttributionService {
   }
 
   /**
-   * The ledger ref of a platform order: platformOrderRef, or — for a target whose id has a '%', ':',
-   * '{' or '}' — the legacyPlatformOrderRef it was stored under before keyPart, when that record is
-   * this target's order (so a re-reported order is found again instead of being stored twice).
+   * The ledger ref of a platform order: platformOrderRef, or
+   * - for a target whose id has a '%', ':', '{' or '}': the legacyPlatformOrderRef it was stored under
+   *   before keyPart, when that record is this target's order (so a re-reported order is found again
+   *   instead of being stored twice);
+   * - for any other target, an order id with a ':': the displacedPlatformOrderRef when the record under
+   *   platformOrderRef is another target's order. That ref is then that target's legacy ref (target
+   *   `t`'s `z:7` is `@t:z:7`, target `t:z`'s order `7` from before keyPart): written there, the order
+   *   was stored nowhere and its refund applied to the other's order. Legacy records are no longer
+   *   written (a target with ':' stores a new order under its new ref), so which of the two refs holds
+   *   `t`'s order is settled by that one read.
+   * An order id without ':' of such a target (every order the benchmarks send) reads nothing here: its
+   * ref can be no other target's (a legacy ref `@T:<id>` of a target T with ':' is `@t:` + `z:<id>`).
    */
   private async platformRef(partnerId: string, targetId: string, orderId: string): Promise<string> {
     const ref = platformOrderRef(targetId, orderId);
     const legacy = legacyPlatformOrderRef(targetId, orderId);
-    if (legacy === ref) return ref;
+    if (legacy === ref) {
+      if (!orderId.includes(':')) return ref;
+      const held = await this.deps.repo.get(partnerId, ref);
+      return held !== null && held.order.targetId !== targetId ? displacedPlatformOrderRef(targetId, orderId) : ref;
+    }
     const old = await this.deps.repo.get(partnerId, legacy);
     return old?.order.targetId === targetId && old.order.orderId === orderId ? legacy : ref;
   }
@@ -509,7 +523,8 @@ export class AttributionService {
     const prefix = platformOrderRef(targetId, '');
     const legacy = legacyPlatformOrderRef(targetId, '');
     const special = legacy !== prefix;
-    const idOf = (ref: string): string => ref.slice(ref.startsWith(prefix) ? prefix.length : legacy.length);
+    const displaced = displacedPlatformOrderRef(targetId, '');
+    const idOf = (ref: string): string => ref.slice(ref.startsWith(prefix) ? prefix.length : ref.startsWith(displaced) ? displaced.length : legacy.length);
     const view = (o: OrderRow): LedgerOrder => ({ orderId: idOf(o.ref), currency: o.currency, gross: o.gross, refunded: o.refunded });
     // Another target's legacy ref under this prefix is `@<targetId>:<rest of its id>:<order>`: the part
     // after the prefix has a ':'. Without one (every order of an ordinary id without ':') the ref decides.
@@ -519,11 +534,18 @@ export class AttributionService {
       return t !== undefined ? t === targetId : row.ref.startsWith(prefix);
     };
     if (!special) {
+      // an id with ':' may be under its displacedPlatformOrderRef (platformRef): looked up there too; a
+      // row under each (not written by platformRef, which settles on one) comes back once
       return {
-        lookup: async (orderIds) =>
-          (await repo.lookupAndMark(partnerId, orderIds.map((id) => platformOrderRef(targetId, id)), mark, mine)).map((l) => ({ order: view(l.row), named: l.named })),
+        lookup: async (orderIds) => {
+          const refs = orderIds.map((id) => platformOrderRef(targetId, id));
+          for (const id of orderIds) if (id.includes(':')) refs.push(displacedPlatformOrderRef(targetId, id));
+          const found = new Map<string, { row: OrderRow; named: boolean }>();
+          for (const l of await repo.lookupAndMark(partnerId, refs, mark, mine)) if (!found.has(idOf(l.row.ref)) || l.row.ref.startsWith(prefix)) found.set(idOf(l.row.ref), l);
+          return [...found.values()].map((l) => ({ order: view(l.row), named: l.named }));
+        },
         scan: async function* () {
-          for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix), mark, mine)) yield page.map(view);
+          for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix) || ref.startsWith(displaced), mark, mine)) yield page.map(view);
         },
         close: () => repo.dropMarks(partnerId, mark),
       };

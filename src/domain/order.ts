@@ -57,6 +57,17 @@ export function legacyPlatformOrderRef(targetId: string, platformOrderId: string
   return `@${targetId}:${platformOrderId}`;
 }
 
+/**
+ * Where a platform order of a target whose id has none of '%', ':', '{', '}' is stored when its
+ * platformOrderRef holds another target's order: another target's legacyPlatformOrderRef (target `t`'s
+ * `@t:z:7` is target `t:z`'s order `7` stored before keyPart), which that target still reads and
+ * updates. `@@` starts no other ref ('@' is outside the id alphabet and keyPart's output). Only
+ * AttributionService.platformRef decides when it applies.
+ */
+export function displacedPlatformOrderRef(targetId: string, platformOrderId: string): string {
+  return `@@${keyPart(targetId)}:${platformOrderId}`;
+}
+
 export type UnattributedReason = 'no_click' | 'unknown_click' | 'outside_window' | 'unknown_show';
 
 export type Attribution =

@@ -230,4 +230,27 @@ describe('platform-order-ref', () => {
     expect(await reconcileView('t:w', [])).toEqual({ found: [], scanned: ['9'] });
     expect(await reconcileView('t', [])).toEqual({ found: [], scanned: ['x:1'] });
   });
+
+  test("an ordinary target's order whose ref is another target's legacy ref is its own order, that record unchanged", async () => {
+    // target u:q's order 8 stored before keyPart under `@u:q:8`: target u's ref for its order q:8
+    await storeRaw('u:q', '8', 800);
+    const before = await svc.rt.attribution.order('rp', '8', 'u:q');
+    const repo = new AttributionRepository(svc.rt.redis, svc.rt.keys);
+    const legacyRecord = async (): Promise<string | null> => svc.rt.redis.hget(repo.orderKey('rp', legacyPlatformOrderRef('u:q', '8')), legacyPlatformOrderRef('u:q', '8'));
+    const raw = await legacyRecord();
+    const [first] = await svc.rt.attribution.ingestPlatformOrders('rp', 'u', [{ ...order('q:8', 1200), refunded: { amount: 300, currency: 'USD' } }], 'webhook');
+    expect(first).toMatchObject({ orderId: 'q:8', isNew: true });
+    expect(first!.ref).not.toBe(legacyPlatformOrderRef('u:q', '8'));
+    const [again] = await svc.rt.attribution.ingestPlatformOrders('rp', 'u', [{ ...order('q:8', 1200), refunded: { amount: 500, currency: 'USD' } }], 'report');
+    expect(again).toMatchObject({ ref: first!.ref, isNew: false });
+    expect(again!.conflict).toBeUndefined();
+    expect(await svc.rt.attribution.order('rp', 'q:8', 'u')).toMatchObject({ orderId: 'q:8', ref: first!.ref, total: { amount: 1200 }, refundedAmount: 500 });
+    expect(await svc.rt.attribution.storedUnder('rp', 'u', 'q:8')).toBe(true);
+    // u:q's order: the same record, byte for byte
+    expect(await legacyRecord()).toBe(raw);
+    expect(await svc.rt.attribution.order('rp', '8', 'u:q')).toEqual(before);
+    expect(await reconcileView('u', ['q:8'])).toEqual({ found: ['q:8'], scanned: [] });
+    expect(await reconcileView('u', [])).toEqual({ found: [], scanned: ['q:8'] });
+    expect(await reconcileView('u:q', [])).toEqual({ found: [], scanned: ['8'] });
+  });
 });
