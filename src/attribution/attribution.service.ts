@@ -533,17 +533,23 @@ export class AttributionService {
       const t = orderTargetId();
       return t !== undefined ? t === targetId : row.ref.startsWith(prefix);
     };
+    // The refs an id may be under: platformOrderRef, and the legacy ref (a target whose id has a ':') or
+    // the displaced ref (an ordinary target's id with ':'; platformRef). An id found under two comes back
+    // once: the legacy row, which platformRef keeps updating (for an ordinary target `legacy` is `prefix`:
+    // the platformOrderRef row; platformRef settles on one of the two, so both are not written by it).
+    const refsOf = (id: string): string[] =>
+      special ? [platformOrderRef(targetId, id), legacyPlatformOrderRef(targetId, id)] : id.includes(':') ? [platformOrderRef(targetId, id), displacedPlatformOrderRef(targetId, id)] : [platformOrderRef(targetId, id)];
+    const lookup: TargetLedger['lookup'] = async (orderIds) => {
+      const found = new Map<string, { row: OrderRow; named: boolean }>();
+      for (const l of await repo.lookupAndMark(partnerId, orderIds.flatMap(refsOf), mark, mine)) {
+        const id = idOf(l.row.ref);
+        if (!found.has(id) || l.row.ref.startsWith(legacy)) found.set(id, l);
+      }
+      return [...found.values()].map((l) => ({ order: view(l.row), named: l.named }));
+    };
     if (!special) {
-      // an id with ':' may be under its displacedPlatformOrderRef (platformRef): looked up there too; a
-      // row under each (not written by platformRef, which settles on one) comes back once
       return {
-        lookup: async (orderIds) => {
-          const refs = orderIds.map((id) => platformOrderRef(targetId, id));
-          for (const id of orderIds) if (id.includes(':')) refs.push(displacedPlatformOrderRef(targetId, id));
-          const found = new Map<string, { row: OrderRow; named: boolean }>();
-          for (const l of await repo.lookupAndMark(partnerId, refs, mark, mine)) if (!found.has(idOf(l.row.ref)) || l.row.ref.startsWith(prefix)) found.set(idOf(l.row.ref), l);
-          return [...found.values()].map((l) => ({ order: view(l.row), named: l.named }));
-        },
+        lookup,
         scan: async function* () {
           for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix) || ref.startsWith(displaced), mark, mine)) yield page.map(view);
         },
@@ -551,15 +557,7 @@ export class AttributionService {
       };
     }
     return {
-      lookup: async (orderIds) => {
-        const refs = orderIds.flatMap((id) => [platformOrderRef(targetId, id), legacyPlatformOrderRef(targetId, id)]);
-        const found = new Map<string, { row: OrderRow; named: boolean }>();
-        for (const l of await repo.lookupAndMark(partnerId, refs, mark, mine)) {
-          const id = idOf(l.row.ref);
-          if (!found.has(id) || l.row.ref.startsWith(legacy)) found.set(id, l);
-        }
-        return [...found.values()].map((l) => ({ order: view(l.row), named: l.named }));
-      },
+      lookup,
       scan: async function* () {
         for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix) || ref.startsWith(legacy), mark, mine)) {
           // a new-ref order whose legacy ref holds this target's order too is the legacy row (this scan's or a lookup's)
