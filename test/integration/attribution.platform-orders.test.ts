@@ -5,6 +5,7 @@
  * startService's defaults; each former file is a `describe` of its own, with its own partner (voids, rp)
  * and reads only that partner's orders and ledgers. Real redis-server, reports over real HTTP.
  */
+import { jest } from '@jest/globals';
 import type { PartnerEvent } from '../../src/domain/events.js';
 import { legacyPlatformOrderRef, platformOrderRef } from '../../src/domain/order.js';
 import { AttributionRepository } from '../../src/store/attribution.repository.js';
@@ -252,5 +253,16 @@ describe('platform-order-ref', () => {
     expect(await reconcileView('u', ['q:8'])).toEqual({ found: ['q:8'], scanned: [] });
     expect(await reconcileView('u', [])).toEqual({ found: [], scanned: ['q:8'] });
     expect(await reconcileView('u:q', [])).toEqual({ found: [], scanned: ['8'] });
+  });
+
+  test("an ordinary target's order id without ':' costs no ledger read before its step (no other target's legacy ref)", async () => {
+    const get = jest.spyOn(AttributionRepository.prototype, 'get');
+    try {
+      const [o] = await svc.rt.attribution.ingestPlatformOrders('rp', 'u', [order('q8', 100)], 'webhook');
+      expect(o).toMatchObject({ ref: platformOrderRef('u', 'q8'), isNew: true });
+      expect(get).not.toHaveBeenCalled();
+    } finally {
+      get.mockRestore();
+    }
   });
 });

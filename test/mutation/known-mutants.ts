@@ -6696,6 +6696,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/attribution.platform-orders.test.ts'],
     testName: "an ordinary target's order whose ref is another target's legacy ref",
   },
+  {
+    name: 'ordinary-ref-read-for-every-id',
+    what: "an ordinary target's platform order reads the record under its ref before its ledger step for every order id, not only for an id with ':' (src/attribution/attribution.service.ts platformRef): one Redis round trip more per ordinary platform order",
+    file: 'src/attribution/attribution.service.ts',
+    from: "if (!orderId.includes(':')) return ref;",
+    to: '',
+    tests: ['test/integration/attribution.platform-orders.test.ts'],
+    testName: 'costs no ledger read',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
