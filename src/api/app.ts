@@ -40,6 +40,7 @@ import { targetRoutes } from './routes/targets.routes.js';
 import { reconcileRoutes } from './routes/reconcile.routes.js';
 import { opsRoutes } from './routes/ops.routes.js';
 import { OpsService } from './ops/ops.service.js';
+import { closeQueue } from '../queues/close-queue.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -415,7 +416,7 @@ export async function buildApp(rt: Runtime, opts: AppOptions = {}): Promise<Fast
       void q.client.then((c) => c.on('ready', () => outage.recovered()), () => undefined);
     }
     app.addHook('onClose', async () => {
-      await Promise.all(extra.map((q) => q.close()));
+      await Promise.all(extra.map((q) => closeQueue(q)));
     });
     await app.register(queuesBoard, { queues: [...rt.syncProducer.allQueues(), rt.attributionProducer.queue, rt.outbound.queue, ...extra], sessions: rt.sessions });
   }

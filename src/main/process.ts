@@ -20,6 +20,7 @@ import type { IngestEdge } from '../relay/ingest.edge.js';
 import type { RelayService } from '../relay/relay.service.js';
 import type { SchedulerHandle } from './scheduler.js';
 import { PLATFORMS } from '../targets/target.adapter.js';
+import { CLOSE_WAIT_MS, closeQueue } from '../queues/close-queue.js';
 
 /**
  * `edge`: the RTMP ingest edge alone (part of `relay` unless RELAY_EDGE=none; tests run it apart).
@@ -253,7 +254,7 @@ export async function startRoles(roles: Role[], config: Config, opts: { logger?:
           rt.log.debug('shutdown: closing the dispatcher');
           await started.dispatcher?.close();
           rt.log.debug('shutdown: closing the workers');
-          await Promise.all(started.workers.map((w) => w.close()));
+          await Promise.all(started.workers.map((w) => closeQueue(w, CLOSE_WAIT_MS, false))); // a close waits for its running jobs
           rt.log.debug('shutdown: closing the scheduler');
           await started.scheduler?.close();
           rt.log.debug('shutdown: closing the runtime');

@@ -15,6 +15,7 @@ import type { ReconcileService } from '../reconcile/reconcile.service.js';
 import type { AuditRepository } from '../store/audit.repository.js';
 import { connectionErrorSummary, handleWorkerOutages, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { CRON_TZ, nextTick, readByBullmq } from '../lib/cron.js';
+import { CLOSE_WAIT_MS, closeQueue } from '../queues/close-queue.js';
 
 export const SCHEDULER_QUEUE = 'scheduler';
 const RECONCILE_SCHEDULES_EVERY_MS = 60_000;
@@ -239,8 +240,8 @@ export async function startScheduler(opts: SchedulerOptions): Promise<SchedulerH
   return {
     close: async () => {
       clearInterval(ensureTimer);
-      await worker.close();
-      await queue.close();
+      await closeQueue(worker, CLOSE_WAIT_MS, false); // its close waits for its running job
+      await closeQueue(queue);
     },
   };
 }

@@ -9,6 +9,7 @@ import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { createHash } from 'node:crypto';
 import type { PartnerEvent } from '../domain/events.js';
 import type { Keys } from '../store/keys.js';
+import { closeQueue } from './close-queue.js';
 
 export const ATTRIBUTION_QUEUE = 'attribution';
 
@@ -58,6 +59,6 @@ export class AttributionProducer {
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await closeQueue(this.queue);
   }
 }

@@ -6,6 +6,7 @@
 import { withCurrentRequestId } from '../lib/request-context.js';
 import { Queue, type ConnectionOptions, type Job, type JobsOptions } from 'bullmq';
 import type { Keys } from '../store/keys.js';
+import { closeQueue } from './close-queue.js';
 
 export const DELIVERY_QUEUE = 'delivery';
 
@@ -51,6 +52,6 @@ export class DeliveryProducer {
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await closeQueue(this.queue);
   }
 }

@@ -9,6 +9,7 @@ import { digestOf } from '../lib/crypto.js';
 import { PLATFORMS, type Platform } from '../targets/target.adapter.js';
 import { keyPart, type Keys } from '../store/keys.js';
 import { promoteIfDelayed } from './promote.js';
+import { closeQueue } from './close-queue.js';
 
 export interface SyncJob {
   partnerId: string;
@@ -109,6 +110,6 @@ export class SyncProducer {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await Promise.all([...this.queues.values()].map((q) => closeQueue(q)));
   }
 }

@@ -26,6 +26,7 @@ import type { Comparison } from './reconcile.compare.js';
 import { pagesOf, reconcileTargetStream } from './reconcile.stream.js';
 import type { PageStart } from '../store/zset-page.js';
 import type { OnUnreadable } from '../store/stored-record.js';
+import { closeQueue } from '../queues/close-queue.js';
 
 export const RECONCILE_QUEUE = 'reconcile';
 export const MAX_PERIOD_MS = 92 * 86_400_000;
@@ -404,6 +405,6 @@ export class ReconcileService {
   }
 
   async close(): Promise<void> {
-    await this.queue?.close();
+    if (this.queue) await closeQueue(this.queue);
   }
 }

@@ -6705,6 +6705,30 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/attribution.platform-orders.test.ts'],
     testName: 'costs no ledger read',
   },
+  {
+    name: 'queue-close-no-late-listener',
+    what: "closeQueue leaves no error listener on a BullMQ handle's connection after its close (src/queues/close-queue.ts): a queue closed while its start-up still waited on Redis (a process stopped right after its start) emitted the start-up's failure, once the runtime ended the shared connection, as an 'error' nobody listened to: an unhandled rejection",
+    file: 'src/queues/close-queue.ts',
+    from: "for (const c of [inner.connection, inner.blockingConnection]) c?.on('error', ignore);",
+    to: 'void inner;',
+    tests: ['test/integration/queue-close.start-up.test.ts'],
+  },
+  {
+    name: 'queue-close-no-start-wait',
+    what: "closeQueue closes a BullMQ handle without first waiting for its start-up (src/queues/close-queue.ts): a start-up failing during the shutdown no longer reaches the queue's own error listener (the dashboard's and the scheduler's logs)",
+    file: 'src/queues/close-queue.ts',
+    from: 'await within(handle.waitUntilReady(), boundMs);',
+    to: 'void within;',
+    tests: ['test/integration/queue-close.start-up.test.ts'],
+  },
+  {
+    name: 'attribution-producer-bare-close',
+    what: "the attribution producer closes its queue with BullMQ's own close() (src/queues/attribution.queue.ts): closed while its start-up still waited on Redis, the start-up's failure after the runtime ended the connection was an unhandled 'error' (CI: links.test.ts on the Cluster)",
+    file: 'src/queues/attribution.queue.ts',
+    from: 'await closeQueue(this.queue);',
+    to: 'await this.queue.close();',
+    tests: ['test/integration/queue-close.start-up.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -13,6 +13,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { MIRROR_STATES, PIN_STATES } from '../../domain/mirror.js';
 import { bounded, defaultsRegistry, processRegistry } from '../../lib/metrics.js';
 import type { OutboundService } from '../../outbound/outbound.service.js';
+import { closeQueue, within } from '../../queues/close-queue.js';
 import type { Keys } from '../../store/keys.js';
 import type { PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
 import type { RedisClient } from '../../store/redis.js';
@@ -53,19 +54,6 @@ const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 const MAX_SHOWS_PER_SCRAPE = 5000;
 /** How long a scrape waits for one Redis read before reporting that gauge as unknown (no series). */
 const SCRAPE_READ_MS = 2000;
-
-/** How long the metrics' close waits for a queue handle's start to end, then for its close. */
-const CLOSE_WAIT_MS = 1000;
-
-/** The promise's value, or null when it fails or takes longer than `ms` (the read is left to finish alone). */
-function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), ms);
-    timer.unref();
-  });
-  return Promise.race([p.catch(() => null), late]).finally(() => clearTimeout(timer));
-}
 
 export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
   const s: MetricsSources = typeof src === 'function' ? { queues: src } : src;
@@ -245,16 +233,13 @@ export function createMetrics(src: MetricsSources | (() => Queue[])): Metrics {
       // never was, so the wait below, and the API's close with it, never ended (the runtime ends its
       // connections only after the API closed). Ended, the start fails and the wait is over.
       for (const c of extraConnections) if (c.status !== 'end') c.disconnect();
-      // Closed only once its connection finished starting: BullMQ's close() removes the connection's
-      // error forwarding, so a start-up still in flight (a process closed right after it started)
-      // failed afterwards with an unhandled 'error' ("Stream isn't writeable"). Both waits are bounded:
-      // an ioredis Cluster ended while still connecting may never emit 'end', so BullMQ's wait for
-      // it, and its close, never ended (npm run test:cluster: intent-limiter.cluster's afterAll timed
-      // out, 2026-12-03).
-      await Promise.all(extra.map(async (q) => {
-        await within(q.waitUntilReady(), CLOSE_WAIT_MS);
-        await within(q.close(), CLOSE_WAIT_MS);
-      }));
+      // closeQueue: once its start-up ended (bounded), else with its late failure still listened to:
+      // BullMQ's close() removes the connection's error forwarding, so a start-up still in flight (a
+      // process closed right after it started) failed afterwards with an unhandled 'error' ("Stream
+      // isn't writeable"). Its close is bounded too: an ioredis Cluster ended while still connecting
+      // may never emit 'end', and the close never ended (npm run test:cluster: intent-limiter.cluster's
+      // afterAll timed out, 2026-12-03).
+      await Promise.all(extra.map((q) => closeQueue(q)));
     },
   };
 }
