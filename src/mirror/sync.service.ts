@@ -448,18 +448,24 @@ export class SyncService {
   /**
    * The mirror of a show whose stored desired state does not read: `failed`, its lastError naming the
    * key (StoredRecordCorruptError's message), until an operator repairs or deletes that key and resyncs
-   * (docs/operations.md, "Unreadable stored record"). Nothing is called on the platform.
+   * (docs/operations.md, "Unreadable stored record"). Nothing is called on the platform. Reported as
+   * every other failure is (notify): the partner's `mirror.updated` and the show's timeline entry (a
+   * run that finds it failed and told already writes and tells nothing; one whose report failed tells
+   * it again).
    */
   private async failUnreadableShow(job: OwnedJob, stored: MirrorDoc | null, target: TargetRecord, err: StoredRecordCorruptError): Promise<SyncOutcome> {
     const { partnerId, showId, targetId, lease } = job;
     const mirror = ownMirror(stored, target) ?? newMirror(targetId, target.platform, target.incarnation);
     const lastError = `the show's stored desired state does not read: ${err.message}; then resync the mirror`;
-    if (mirror.state === 'failed' && mirror.lastError === lastError) return { kind: 'done', state: 'failed' };
-    this.deps.log.error({ partnerId, showId, targetId, key: err.key, reason: err.reason }, "mirror failed: the show's stored desired state does not read");
-    mirror.state = 'failed';
-    mirror.lastError = lastError;
-    await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
-    return { kind: 'done', state: 'failed' };
+    const outcome: SyncOutcome = { kind: 'done', state: 'failed' };
+    if (mirror.state !== 'failed' || mirror.lastError !== lastError) {
+      this.deps.log.error({ partnerId, showId, targetId, key: err.key, reason: err.reason }, "mirror failed: the show's stored desired state does not read");
+      mirror.state = 'failed';
+      mirror.lastError = lastError;
+      await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
+    }
+    // No desired state to show the pins' reasons by: the view has none.
+    return await this.notify(partnerId, showId, mirror, lease, { enabled: target.enabled }, outcome);
   }
 
   private async syncOwned(job: OwnedJob, first?: FirstRead, startedAt?: number): Promise<SyncOutcome> {

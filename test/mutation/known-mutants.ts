@@ -6669,6 +6669,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/store.corrupt-records.test.ts'],
     testName: 'the show list while Redis is gone',
   },
+  {
+    name: 'sync-unreadable-show-fail-untold',
+    what: "a mirror failed because its show's stored desired state does not read is saved failed without the partner's mirror.updated and the show's timeline entry every other failure gives (src/mirror/sync.service.ts failUnreadableShow)",
+    file: 'src/mirror/sync.service.ts',
+    from: 'return await this.notify(partnerId, showId, mirror, lease, { enabled: target.enabled }, outcome);',
+    to: 'return outcome;',
+    tests: ['test/integration/store.corrupt-records.test.ts'],
+    testName: 'desired state is a key of another type',
+  },
+  {
+    name: 'order-sweep-unreadable-logged-every-tick',
+    what: 'an order the order-event sweep passes over because a key of it is of another type is logged at error level at every tick, not once (src/attribution/order-event.sweep.ts passOver)',
+    file: 'src/attribution/order-event.sweep.ts',
+    from: 'if (this.loggedUnreadable.has(id)) return;',
+    to: '',
+    tests: ['test/integration/store.corrupt-records.test.ts'],
+    testName: 'event log is a key of another type alone',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
