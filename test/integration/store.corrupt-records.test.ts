@@ -303,3 +303,50 @@ test("the order-event sweep passes over an order whose event log is a key of ano
   // Left for an operator: still pending.
   expect(await svc.rt.redis.zscore(k.pendingOrders(), JSON.stringify([p, 'streamwrong']))).not.toBeNull();
 }, 60_000);
+
+test('a sync whose partner hash (its target records) is a key of another type fails naming it and frees the lease, on a Cluster too (whose target read runs beside the lease step)', async () => {
+  const p = 'tw';
+  await partnerWithShows(p, ['s1']);
+  await youtubeTarget(p);
+  const { key } = svc.rt.partners.targetField(p, `${p}-yt`);
+  await svc.rt.redis.del(key);
+  await svc.rt.redis.set(key, 'hand edit');
+  const job = { partnerId: p, showId: 's1', targetId: `${p}-yt` };
+
+  // Before, on a Cluster: the read's WRONGTYPE thrown by Promise.all after the lease was taken, so the
+  // lease stayed for its PTTL and the next run answered "delay: mirror owned by another run". Each
+  // topology's path: on a single Redis the Cluster's is forced too (its commands run there alike).
+  const paths = svc.rt.redis.isCluster ? [true] : [false, true];
+  for (const cluster of paths) {
+    const redis = svc.rt.redis as { isCluster: boolean };
+    const was = redis.isCluster;
+    redis.isCluster = cluster;
+    try {
+      await expect(svc.rt.syncService.sync(job)).rejects.toThrow(`partner record ${p}`);
+      expect(await svc.rt.redis.exists(svc.rt.keys.mirrorLease(p, 's1', `${p}-yt`))).toBe(0);
+      await expect(svc.rt.syncService.sync(job)).rejects.toThrow(/another type/);
+    } finally {
+      redis.isCluster = was;
+    }
+  }
+}, 60_000);
+
+test("a partner's show index of another type leaves only that partner's part off GET /v1/ops/board, counted in `unreadable`; a show record that does not read, that show", async () => {
+  const now = Date.now();
+  const soon = new Date(now + 2 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const [bad, good] = ['obw', 'obg'];
+  for (const p of [bad, good]) {
+    const secret = await createPartner(svc, p);
+    for (const id of ['b1', 'b2']) expect((await sendEvent(svc, p, secret, showEvent('show.scheduled', sampleShow(id, { scheduledAt: soon }), soon))).status).toBe(202);
+  }
+  await svc.rt.redis.del(svc.rt.keys.partnerShows(bad));
+  await svc.rt.redis.set(svc.rt.keys.partnerShows(bad), 'hand edit');
+  await svc.rt.redis.hset(svc.rt.keys.desired(good, 'b2'), 'snap', 'null');
+
+  const r = await svc.api('/v1/ops/board');
+  expect(r.status).toBe(200);
+  const board = (await r.json()) as { shows: { partnerId: string; showId: string }[]; unreadable?: number };
+  const mine = board.shows.filter((s) => s.partnerId === bad || s.partnerId === good).map((s) => `${s.partnerId}/${s.showId}`);
+  expect(mine).toEqual([`${good}/b1`]);
+  expect(board.unreadable).toBeGreaterThanOrEqual(2);
+}, 60_000);

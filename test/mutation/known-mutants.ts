@@ -4590,8 +4590,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'ops-board-reads-every-partner',
     what: "the ops board reads every partner's bundle and show indexes, with shows in its range or not (OpsService.withShows): 2,000 partners without shows were 14,000 commands a board",
     file: 'src/api/ops/ops.service.ts',
-    from: 'for (const [scheduled, live] of counts) out.push({ busy: scheduled > 0 || live > 0, live });',
-    to: 'for (const [, live] of counts) out.push({ busy: true, live });',
+    from: '{ busy: c[0] > 0 || c[1] > 0, live: c[1] }',
+    to: '{ busy: true, live: c[1] }',
     tests: ['test/integration/ops.board-read.test.ts'],
   },
   {
@@ -6686,6 +6686,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '',
     tests: ['test/integration/store.corrupt-records.test.ts'],
     testName: 'event log is a key of another type alone',
+  },
+  {
+    name: 'sync-cluster-target-wrongtype-leaks-lease',
+    what: "on a Redis Cluster a sync run's target read (beside the lease step) that meets a partner hash of another type rejects Promise.all after the lease was taken (src/mirror/sync.service.ts runOnce): the lease stays for its PTTL and the next run is 'owned by another run'",
+    file: 'src/mirror/sync.service.ts',
+    from: 'this.targetRaw(partnerId, targetId).catch((err: unknown) => {',
+    to: 'this.targetRaw(partnerId, targetId).catch((err: unknown) => { if (err) throw err;',
+    tests: ['test/integration/store.corrupt-records.test.ts'],
+    testName: 'partner hash',
+  },
+  {
+    name: 'ops-board-index-wrongtype-fails-all',
+    what: "one partner's show index of another type fails GET /v1/ops/board (a typed 500) for everyone, not only that partner's part left off (src/api/ops/ops.service.ts withShows)",
+    file: 'src/api/ops/ops.service.ts',
+    from: ']).catch(unreadableAsFalse),',
+    to: ']),',
+    tests: ['test/integration/store.corrupt-records.test.ts'],
+    testName: 'ops/board',
   },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
