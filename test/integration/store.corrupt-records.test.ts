@@ -350,3 +350,17 @@ test("a partner's show index of another type leaves only that partner's part off
   expect(mine).toEqual([`${good}/b1`]);
   expect(board.unreadable).toBeGreaterThanOrEqual(2);
 }, 60_000);
+
+test.each([
+  ['truncated JSON', '{"code":"'],
+  ['JSON null', 'null'],
+  ['an object without its fields', '{"code":"x"}'],
+])('a link record that is %s: its redirect is a typed 500 naming the link, never its content', async (what, raw) => {
+  const code = `corruptlink${what.length}`;
+  await svc.rt.redis.set(svc.rt.keys.link(code), raw);
+  const r = await svc.api(`/l/${code}`, { redirect: 'manual' });
+  expect(r.status).toBe(500);
+  const problem = (await r.json()) as { type: string; detail: string };
+  expect(problem.type).toBe(TYPE);
+  expect(problem.detail).toContain(`link record ${code}`);
+}, 30_000);

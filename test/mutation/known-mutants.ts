@@ -6705,6 +6705,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/store.corrupt-records.test.ts'],
     testName: 'ops/board',
   },
+  {
+    name: 'link-record-parsed-bare',
+    what: "a link record is parsed with a bare JSON.parse (src/links/link.service.ts find): JSON null answers its redirect a TypeError's generic 500, truncated JSON a SyntaxError's, not the typed stored-record-unreadable naming the link",
+    file: 'src/links/link.service.ts',
+    from: "parseStored<LinkRecord>('link', code, this.keys.link(code), raw, isLinkRecord)",
+    to: '(JSON.parse(raw) as LinkRecord)',
+    tests: ['test/integration/store.corrupt-records.test.ts'],
+    testName: 'a link record that is',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
