@@ -37,6 +37,7 @@ function unreadableAsFalse(err: unknown): false {
   if (!(err instanceof StoredRecordCorruptError)) storedRecordsUnreadable.inc({ family: 'show' });
   return false;
 }
+
 /**
  * "Today" on a 24-hour ops floor: scheduled within a day either side of now, or live whatever its
  * scheduledAt (the partner's live-show index; live shows stored before it existed are added by a
@@ -208,10 +209,13 @@ export class OpsService {
       partners.map((x) => x.id),
       nowMs,
     );
-    const parts = await Promise.all(partners.flatMap((partner, i) => (counts[i]?.busy ? [this.partnerRows(partner, nowMs, counts[i].live).catch((err: unknown) => {
-              unreadableAsFalse(err);
-              return { rows: [], leftOff: 0, unreadable: 1 };
-            })] : [])));
+    // A partner whose part does not read (its show index of another type) is left off alone, counted.
+    const rowsOf = (partner: Partner, live: number) =>
+      this.partnerRows(partner, nowMs, live).catch((err: unknown) => {
+        unreadableAsFalse(err);
+        return { rows: [], leftOff: 0, unreadable: 1 };
+      });
+    const parts = await Promise.all(partners.flatMap((partner, i) => (counts[i]?.busy ? [rowsOf(partner, counts[i].live)] : [])));
     const rows = parts.flatMap((x) => x.rows);
     rows.sort((a, b) => rank(a) - rank(b) || a.scheduledAt.localeCompare(b.scheduledAt) || a.showId.localeCompare(b.showId));
     const leftOff = parts.reduce((n, x) => n + x.leftOff, 0);
