@@ -13,6 +13,7 @@ import type { OrderEventRepository } from '../store/show.repository.js';
 import type { AttributionService } from './attribution.service.js';
 import { storedRecordsUnreadable } from '../lib/metrics.js';
 import { isUnreadableRecord } from '../store/redis.js';
+import { StoredRecordCorruptError } from '../store/stored-record.js';
 
 export interface OrderEventSweepResult {
   orders: number;
@@ -35,38 +36,22 @@ export class OrderEventSweep {
     let settled = 0;
     for await (const page of this.orderEvents.pendingOrderPages(this.opts.pageSize)) {
       orders += page.length;
-      // Orders of a page concurrently, each order's events in log order.
+      // Orders of a page concurrently, each order's events in log order. An order one of whose keys
+      // does not read (WRONGTYPE on its pending mark, its event log or a key its handling writes) is
+      // logged (once per order: the sweep meets it every tick until an operator repairs it), counted,
+      // and passed over alone: before, its error failed the whole sweep, tick after tick, for every
+      // pending order of every partner.
       const results = await Promise.all(
         page.map(async (o) => {
-          let n = 0;
-          // An order whose keys are of another type (WRONGTYPE) is logged and passed over alone: before,
-          // its error (as a stored event that was not JSON) failed the whole sweep, tick after tick, for
-          // every pending order of every partner.
-          let pending: { eventId: string; storedAtMs: number }[];
+          const done = { n: 0 };
           try {
-            pending = await this.orderEvents.pendingEvents(o.partnerId, o.orderId);
+            const settledNow = await this.sweepOrder(o, now, done);
+            return { n: done.n, settled: settledNow };
           } catch (err) {
             if (!isUnreadableRecord(err)) throw err;
-            storedRecordsUnreadable.inc({ family: 'order' });
-            this.log.error({ partnerId: o.partnerId, orderId: o.orderId, err: { message: err instanceof Error ? err.message : String(err) } }, 'pending order unreadable (a key of another type); passed over by the sweep');
-            return { n, settled: false };
+            this.passOver(o, err);
+            return { n: done.n, settled: false };
           }
-          for (const { eventId, storedAtMs } of pending) {
-            if (now - storedAtMs < this.opts.graceMs) continue; // its job is probably still on it
-            const raw = await this.orderEvents.event(o.partnerId, o.orderId, eventId);
-            const parsed = raw === null ? null : PartnerEventSchema.safeParse(jsonOrUndefined(raw));
-            if (raw !== null && !parsed?.success) storedRecordsUnreadable.inc({ family: 'order' });
-            if (parsed?.success) {
-              // No store mark here (the log keeps the event only): an order.created's recorded
-              // currency is read (one command; the sweep hands on only events whose job failed or never came).
-              await this.attribution.handlePartnerEvent(o.partnerId, parsed.data);
-              n += 1;
-            } else {
-              this.log.error({ partnerId: o.partnerId, orderId: o.orderId, eventId }, 'pending order event missing or unreadable; dropped from the sweep');
-            }
-            await this.orderEvents.handled(o.partnerId, o.orderId, eventId);
-          }
-          return { n, settled: await this.orderEvents.settle(o.partnerId, o.orderId, o.member, o.score) };
         }),
       );
       for (const r of results) {
@@ -76,6 +61,40 @@ export class OrderEventSweep {
     }
     if (handled > 0) this.log.info({ orders, handled, settled }, 'order event sweep handed stored events to attribution');
     return { orders, handled, settled };
+  }
+
+  /** Orders this sweep logged as unreadable (the first tick that met each; bounded). */
+  private readonly loggedUnreadable = new Set<string>();
+
+  /** An order passed over because a key of it does not read: counted each time, logged once. */
+  private passOver(o: { partnerId: string; orderId: string }, err: unknown): void {
+    if (!(err instanceof StoredRecordCorruptError)) storedRecordsUnreadable.inc({ family: 'order' }); // (one is counted already)
+    const id = `${o.partnerId}\n${o.orderId}`;
+    if (this.loggedUnreadable.has(id)) return;
+    if (this.loggedUnreadable.size >= 10_000) this.loggedUnreadable.clear();
+    this.loggedUnreadable.add(id);
+    this.log.error({ partnerId: o.partnerId, orderId: o.orderId, err: { message: err instanceof Error ? err.message : String(err) } }, 'pending order unreadable (a key of another type); passed over by the sweep until it is repaired');
+  }
+
+  /** One order's events past the grace handed to attribution (`done.n` counts them); whether the order left the pending set. */
+  private async sweepOrder(o: { partnerId: string; orderId: string; member: string; score: string }, now: number, done: { n: number }): Promise<boolean> {
+    const pending = await this.orderEvents.pendingEvents(o.partnerId, o.orderId);
+    for (const { eventId, storedAtMs } of pending) {
+      if (now - storedAtMs < this.opts.graceMs) continue; // its job is probably still on it
+      const raw = await this.orderEvents.event(o.partnerId, o.orderId, eventId);
+      const parsed = raw === null ? null : PartnerEventSchema.safeParse(jsonOrUndefined(raw));
+      if (raw !== null && !parsed?.success) storedRecordsUnreadable.inc({ family: 'order' });
+      if (parsed?.success) {
+        // No store mark here (the log keeps the event only): an order.created's recorded
+        // currency is read (one command; the sweep hands on only events whose job failed or never came).
+        await this.attribution.handlePartnerEvent(o.partnerId, parsed.data);
+        done.n += 1;
+      } else {
+        this.log.error({ partnerId: o.partnerId, orderId: o.orderId, eventId }, 'pending order event missing or unreadable; dropped from the sweep');
+      }
+      await this.orderEvents.handled(o.partnerId, o.orderId, eventId);
+    }
+    return await this.orderEvents.settle(o.partnerId, o.orderId, o.member, o.score);
   }
 }
 

@@ -15,6 +15,7 @@ import { evalOnNode, flagRefused, NodeBatches, nodeBatchLua, nodeScript, notLoca
 import { keySlot, masterByKey } from '../store/slot.js';
 import { defineRedisScripts, type RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
+import { isPlainObject, parseStored } from '../store/stored-record.js';
 
 export interface LinkRecord {
   code: string;
@@ -24,6 +25,11 @@ export interface LinkRecord {
   platform: Platform;
   productId: string;
   url: string;
+}
+
+/** A stored link record's shape (JSON `null`, an array or an object without its fields is not one). */
+function isLinkRecord(v: unknown): v is LinkRecord {
+  return isPlainObject(v) && typeof v['partnerId'] === 'string' && typeof v['showId'] === 'string' && typeof v['targetId'] === 'string' && typeof v['productId'] === 'string' && typeof v['platform'] === 'string' && typeof v['url'] === 'string';
 }
 
 export interface ClickRecord {
@@ -481,11 +487,16 @@ export class LinkService {
           this.cache.delete(code);
           return;
         }
-        let link: LinkRecord;
+        let link: unknown;
         try {
-          link = JSON.parse(raw) as LinkRecord;
+          link = JSON.parse(raw);
         } catch {
-          this.cache.delete(code); // not a record: its next click reads it the usual way (find)
+          link = undefined;
+        }
+        if (!isLinkRecord(link)) {
+          // Not a record (not JSON, or JSON `null` whose fields read below threw out of this callback,
+          // unhandled): its next click reads it the usual way (find: a typed 500).
+          this.cache.delete(code);
           return;
         }
         const o = entry.link;
@@ -516,7 +527,9 @@ export class LinkService {
     const now = Date.now();
     const raw = await this.readLink(code);
     if (!raw) return null;
-    const link = JSON.parse(raw) as LinkRecord;
+    // One that does not read (not JSON, JSON `null` or of another shape) is a typed 500 naming the code,
+    // never a TypeError of a field read on null further on, nor a SyntaxError quoting it.
+    const link = parseStored<LinkRecord>('link', code, this.keys.link(code), raw, isLinkRecord);
     if (this.cache.size >= LINK_CACHE_MAX) this.cache.clear();
     this.cache.set(code, { link, at: now, d: undefined, rereading: false });
     return link;

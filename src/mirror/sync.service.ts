@@ -14,7 +14,7 @@ import { IntentCorruptError, LeaseLostError, newLeaseToken, stillOwned, type Int
 import type { PartnerRepository, TargetRecord } from '../store/partner.repository.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Keys } from '../store/keys.js';
-import { corruptRecord, StoredRecordCorruptError } from '../store/stored-record.js';
+import { corruptRecord, isWrongType, StoredRecordCorruptError } from '../store/stored-record.js';
 import { MirrorConflictError, TargetDeletingError, TargetGoneError, TargetReplacedError, type ShowRepository } from '../store/show.repository.js';
 import { mirrorActivityEntry, type ActivityEntry, type ShowActivityRepository } from '../store/show-activity.repository.js';
 import { RedisRateLimiter } from '../store/rate-limiter.js';
@@ -325,8 +325,22 @@ export class SyncService {
     const { partners } = this.deps;
     let got: Awaited<ReturnType<IntentRepository['acquireAndRead']>>;
     let rawTarget: string | null | undefined;
+    /** The Cluster's target read's error: kept (not thrown by Promise.all) so a lease taken beside it is not left held. */
+    let targetErr: unknown;
     if (this.deps.redis.isCluster) {
-      [got, rawTarget] = await Promise.all([intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs), this.targetRaw(partnerId, targetId)]);
+      [got, rawTarget] = await Promise.all([
+        intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs),
+        this.targetRaw(partnerId, targetId).catch((err: unknown) => {
+          targetErr = err;
+          return null;
+        }),
+      ]);
+      // A partner hash of another type is the run's StoredRecordCorruptError below, as on a single Redis
+      // (its step reads it as absent); any other error is thrown once the lease it may have taken is released.
+      if (targetErr !== undefined && !isWrongType(targetErr)) {
+        if ('lease' in got) await intents.release(got.lease).catch(() => undefined);
+        throw targetErr;
+      }
     } else {
       got = await intents.acquireAndRead(partnerId, showId, targetId, token, leaseMs, partners.targetField(partnerId, targetId));
       rawTarget = 'lease' in got ? got.target : null;
@@ -346,7 +360,7 @@ export class SyncService {
     // (a target that was not JSON left it held for its whole PTTL: the next run was "owned by another run").
     try {
       first = {
-        target: wrong('target') ? corruptRecord('partner', partnerId, keys.partner(partnerId), 'a Redis key of another type') : unreadableAs(() => this.targetRead(partnerId, targetId, rawTarget)),
+        target: wrong('target') || targetErr !== undefined ? corruptRecord('partner', partnerId, keys.partner(partnerId), 'a Redis key of another type') : unreadableAs(() => this.targetRead(partnerId, targetId, rawTarget)),
         desired: wrong('desired') ? corruptRecord('show', showId, keys.desired(partnerId, showId), 'a Redis key of another type') : unreadableAs(() => this.deps.shows.desiredFromFlat(showId, got.desired, partnerId)),
         mirror: wrong('mirror') ? corruptRecord('mirror', targetId, keys.mirror(partnerId, showId, targetId), 'a Redis key of another type') : rawMirror ? unreadableAs(() => this.deps.shows.parse(rawMirror, plain)) : null,
       };
@@ -448,18 +462,24 @@ export class SyncService {
   /**
    * The mirror of a show whose stored desired state does not read: `failed`, its lastError naming the
    * key (StoredRecordCorruptError's message), until an operator repairs or deletes that key and resyncs
-   * (docs/operations.md, "Unreadable stored record"). Nothing is called on the platform.
+   * (docs/operations.md, "Unreadable stored record"). Nothing is called on the platform. Reported as
+   * every other failure is (notify): the partner's `mirror.updated` and the show's timeline entry (a
+   * run that finds it failed and told already writes and tells nothing; one whose report failed tells
+   * it again).
    */
   private async failUnreadableShow(job: OwnedJob, stored: MirrorDoc | null, target: TargetRecord, err: StoredRecordCorruptError): Promise<SyncOutcome> {
     const { partnerId, showId, targetId, lease } = job;
     const mirror = ownMirror(stored, target) ?? newMirror(targetId, target.platform, target.incarnation);
     const lastError = `the show's stored desired state does not read: ${err.message}; then resync the mirror`;
-    if (mirror.state === 'failed' && mirror.lastError === lastError) return { kind: 'done', state: 'failed' };
-    this.deps.log.error({ partnerId, showId, targetId, key: err.key, reason: err.reason }, "mirror failed: the show's stored desired state does not read");
-    mirror.state = 'failed';
-    mirror.lastError = lastError;
-    await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
-    return { kind: 'done', state: 'failed' };
+    const outcome: SyncOutcome = { kind: 'done', state: 'failed' };
+    if (mirror.state !== 'failed' || mirror.lastError !== lastError) {
+      this.deps.log.error({ partnerId, showId, targetId, key: err.key, reason: err.reason }, "mirror failed: the show's stored desired state does not read");
+      mirror.state = 'failed';
+      mirror.lastError = lastError;
+      await this.deps.shows.saveMirror(partnerId, showId, mirror, lease);
+    }
+    // No desired state to show the pins' reasons by: the view has none.
+    return await this.notify(partnerId, showId, mirror, lease, { enabled: target.enabled }, outcome);
   }
 
   private async syncOwned(job: OwnedJob, first?: FirstRead, startedAt?: number): Promise<SyncOutcome> {

@@ -18,6 +18,7 @@ import { jest } from '@jest/globals';
 import { OrderEventSweep } from '../../src/attribution/order-event.sweep.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { storedRecordsUnreadable } from '../../src/lib/metrics.js';
+import type { Logger } from 'pino';
 import { createPartner, orderEvent, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -121,18 +122,31 @@ test('a sync of a show whose desired state is a key of another type fails the mi
   const key = svc.rt.keys.desired(p, 's1');
   await svc.rt.redis.set(key, 'hand edit');
   const job = { partnerId: p, showId: 's1', targetId: `${p}-yt` };
+  const emits = jest.spyOn(svc.rt.outbound, 'emitMade');
 
-  const first = await svc.rt.syncService.sync(job);
+  let first;
+  let told;
+  try {
+    first = await svc.rt.syncService.sync(job);
+    told = emits.mock.calls.filter((c) => c[0] === p && c[1] === 'mirror.updated').length;
+  } finally {
+    emits.mockRestore();
+  }
   expect(first).toMatchObject({ kind: 'done', state: 'failed' });
   const mirror = await svc.rt.shows.getMirror(p, 's1', `${p}-yt`);
   expect(mirror?.state).toBe('failed');
   expect(mirror?.lastError).toContain(key);
   expect(mirror?.lastError).toContain('another type');
+  // Told as every other failure is: the partner's mirror.updated (once) and the show's timeline.
+  expect(told).toBe(1);
+  expect(mirror?.notified).toBeDefined();
+  expect((await svc.rt.activity.list(p, 's1', 10)).filter((e) => e.kind === 'mirror')).toMatchObject([{ targetId: `${p}-yt`, state: 'failed' }]);
   // The lease was released: the next run is not delayed behind it, and finds the mirror failed already.
   expect(await svc.rt.redis.exists(svc.rt.keys.mirrorLease(p, 's1', `${p}-yt`))).toBe(0);
   const rev = (await svc.rt.shows.getMirror(p, 's1', `${p}-yt`))?.rev;
   expect(await svc.rt.syncService.sync(job)).toMatchObject({ kind: 'done', state: 'failed' });
   expect((await svc.rt.shows.getMirror(p, 's1', `${p}-yt`))?.rev).toBe(rev);
+  expect((await svc.rt.activity.list(p, 's1', 10)).filter((e) => e.kind === 'mirror')).toHaveLength(1);
 }, 60_000);
 
 test('a sync whose target record is not JSON fails clearly, naming the target, and frees the lease (the next run is not delayed behind it)', async () => {
@@ -265,3 +279,88 @@ test('the order-event sweep passes over what does not read (a pending member, an
   expect((await svc.api(`/v1/partners/${p}/attribution/orders/good`)).status).toBe(200);
   expect(await counted('order')).toBeGreaterThanOrEqual(before + 3);
 }, 60_000);
+
+test("the order-event sweep passes over an order whose event log is a key of another type alone, logged once, counted; another partner's order is handed on", async () => {
+  const [p, q] = ['oew', 'oew2'];
+  await createPartner(svc, p);
+  const secret = await createPartner(svc, q);
+  const k = svc.rt.keys;
+  // p's order: its pending mark fine, its event log a string (xrange: WRONGTYPE).
+  await svc.rt.redis.zadd(k.pendingOrders(), 0, JSON.stringify([p, 'streamwrong']));
+  await svc.rt.redis.hset(k.orderPending(p, 'streamwrong'), '1-1', '0');
+  await svc.rt.redis.set(k.orderEvents(p, 'streamwrong'), 'hand edit');
+  expect((await sendEvent(svc, q, secret, orderEvent('fine'))).status).toBe(202);
+  const before = await counted('order');
+  const log = { error: jest.fn(), info: jest.fn(), warn: jest.fn(), debug: jest.fn() };
+  const sweep = new OrderEventSweep(svc.rt.orderEvents, svc.rt.attribution, log as unknown as Logger, { graceMs: 0, pageSize: 10 });
+
+  await expect(sweep.sweep()).resolves.toBeDefined();
+  expect((await svc.api(`/v1/partners/${q}/attribution/orders/fine`)).status).toBe(200);
+  await expect(sweep.sweep()).resolves.toBeDefined();
+  const logged = log.error.mock.calls.filter((c) => (c[0] as { orderId?: string }).orderId === 'streamwrong');
+  expect(logged).toHaveLength(1);
+  expect(await counted('order')).toBeGreaterThanOrEqual(before + 2);
+  // Left for an operator: still pending.
+  expect(await svc.rt.redis.zscore(k.pendingOrders(), JSON.stringify([p, 'streamwrong']))).not.toBeNull();
+}, 60_000);
+
+test('a sync whose partner hash (its target records) is a key of another type fails naming it and frees the lease, on a Cluster too (whose target read runs beside the lease step)', async () => {
+  const p = 'tw';
+  await partnerWithShows(p, ['s1']);
+  await youtubeTarget(p);
+  const { key } = svc.rt.partners.targetField(p, `${p}-yt`);
+  await svc.rt.redis.del(key);
+  await svc.rt.redis.set(key, 'hand edit');
+  const job = { partnerId: p, showId: 's1', targetId: `${p}-yt` };
+
+  // Before, on a Cluster: the read's WRONGTYPE thrown by Promise.all after the lease was taken, so the
+  // lease stayed for its PTTL and the next run answered "delay: mirror owned by another run". Each
+  // topology's path: on a single Redis the Cluster's is forced too (its commands run there alike).
+  const paths = svc.rt.redis.isCluster ? [true] : [false, true];
+  for (const cluster of paths) {
+    const redis = svc.rt.redis as { isCluster: boolean };
+    const was = redis.isCluster;
+    redis.isCluster = cluster;
+    try {
+      await expect(svc.rt.syncService.sync(job)).rejects.toThrow(`partner record ${p}`);
+      expect(await svc.rt.redis.exists(svc.rt.keys.mirrorLease(p, 's1', `${p}-yt`))).toBe(0);
+      await expect(svc.rt.syncService.sync(job)).rejects.toThrow(/another type/);
+    } finally {
+      redis.isCluster = was;
+    }
+  }
+}, 60_000);
+
+test("a partner's show index of another type leaves only that partner's part off GET /v1/ops/board, counted in `unreadable`; a show record that does not read, that show", async () => {
+  const now = Date.now();
+  const soon = new Date(now + 2 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const [bad, good] = ['obw', 'obg'];
+  for (const p of [bad, good]) {
+    const secret = await createPartner(svc, p);
+    for (const id of ['b1', 'b2']) expect((await sendEvent(svc, p, secret, showEvent('show.scheduled', sampleShow(id, { scheduledAt: soon }), soon))).status).toBe(202);
+  }
+  await svc.rt.redis.del(svc.rt.keys.partnerShows(bad));
+  await svc.rt.redis.set(svc.rt.keys.partnerShows(bad), 'hand edit');
+  await svc.rt.redis.hset(svc.rt.keys.desired(good, 'b2'), 'snap', 'null');
+
+  const r = await svc.api('/v1/ops/board');
+  expect(r.status).toBe(200);
+  const board = (await r.json()) as { shows: { partnerId: string; showId: string }[]; unreadable?: number };
+  const mine = board.shows.filter((s) => s.partnerId === bad || s.partnerId === good).map((s) => `${s.partnerId}/${s.showId}`);
+  expect(mine).toEqual([`${good}/b1`]);
+  expect(board.unreadable).toBeGreaterThanOrEqual(2);
+}, 60_000);
+
+test.each([
+  ['truncated JSON', '{"code":"'],
+  ['JSON null', 'null'],
+  ['an object without its fields', '{"code":"x"}'],
+])('a link record that is %s: its redirect is a typed 500 naming the link, never its content', async (what, raw) => {
+  const code = `corruptlink${what.length}`;
+  await svc.rt.redis.set(svc.rt.keys.link(code), raw);
+  const r = await svc.api(`/l/${code}`, { redirect: 'manual' });
+  expect(r.status).toBe(500);
+  const problem = (await r.json()) as { type: string; detail: string };
+  expect(problem.type).toBe(TYPE);
+  expect(problem.detail).toContain(`link record ${code}`);
+}, 30_000);

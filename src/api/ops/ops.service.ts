@@ -15,16 +15,29 @@ import type { Keys } from '../../store/keys.js';
 import type { Partner, PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
 import type { ReconcileRepository } from '../../store/reconcile.repository.js';
 import { tupleBefore, tupleCursor, tupleOrder } from '../../lib/tuple-cursor.js';
-import { inOneWrite, type RedisClient } from '../../store/redis.js';
+import { inOneWrite, isUnreadableRecord, type RedisClient } from '../../store/redis.js';
+import { storedRecordsUnreadable } from '../../lib/metrics.js';
 import { streamIdTime as atOf } from '../../store/stream-id.js';
 import { comesAfter, pageCursor, zrevPage } from '../../store/zset-page.js';
 import type { ShowActivityRepository } from '../../store/show-activity.repository.js';
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { RelayRepository, RelayStatus } from '../../store/relay.repository.js';
 import type { Readiness, ReadinessService } from '../../mirror/readiness.service.js';
-import { unlessUnreadable, type OnUnreadable } from '../../store/stored-record.js';
+import { StoredRecordCorruptError, unlessUnreadable, type OnUnreadable } from '../../store/stored-record.js';
 
 const HOUR = 3_600_000;
+
+/**
+ * For a board read's `.catch`: false for a record that does not read (a key of another type: counted,
+ * as StoredRecordCorruptError's own are already), the error thrown again otherwise (Redis down: the
+ * board fails, never a partial one).
+ */
+function unreadableAsFalse(err: unknown): false {
+  if (!isUnreadableRecord(err)) throw err;
+  if (!(err instanceof StoredRecordCorruptError)) storedRecordsUnreadable.inc({ family: 'show' });
+  return false;
+}
+
 /**
  * "Today" on a 24-hour ops floor: scheduled within a day either side of now, or live whatever its
  * scheduledAt (the partner's live-show index; live shows stored before it existed are added by a
@@ -166,30 +179,48 @@ export class OpsService {
    * Read each board (no cache): a show written a moment ago is on the next one. Each partner's count of
    * live shows comes back too (partnerRows reads the live-show index only when it is not empty).
    */
-  private async withShows(ids: string[], nowMs: number): Promise<{ busy: boolean; live: number }[]> {
-    await Promise.all(ids.map((id) => this.backfilledLive(id)));
-    const out: { busy: boolean; live: number }[] = [];
+  private async withShows(ids: string[], nowMs: number): Promise<{ busy: boolean; live: number; unreadable?: true }[]> {
+    // A partner whose show index does not read (a key of another type) is left off the board alone.
+    const walked = await Promise.all(ids.map((id) => this.backfilledLive(id).then(() => true, unreadableAsFalse)));
+    const out: { busy: boolean; live: number; unreadable?: true }[] = [];
     for (let i = 0; i < ids.length; i += BOARD_BATCH) {
       const batch = ids.slice(i, i + BOARD_BATCH);
       const counts = await inOneWrite(this.d.redis, () =>
-        Promise.all(batch.map((id) => Promise.all([this.d.redis.zcount(this.d.keys.partnerShows(id), nowMs - LIVE_LOOKBACK_MS, nowMs + WINDOW_MS), this.d.redis.scard(this.d.keys.partnerLiveShows(id))]))),
+        Promise.all(
+          batch.map((id) =>
+            Promise.all([this.d.redis.zcount(this.d.keys.partnerShows(id), nowMs - LIVE_LOOKBACK_MS, nowMs + WINDOW_MS), this.d.redis.scard(this.d.keys.partnerLiveShows(id))]).catch(unreadableAsFalse),
+          ),
+        ),
       );
-      for (const [scheduled, live] of counts) out.push({ busy: scheduled > 0 || live > 0, live });
+      counts.forEach((c, j) => out.push(c === false || !walked[i + j] ? { busy: false, live: 0, unreadable: true } : { busy: c[0] > 0 || c[1] > 0, live: c[1] }));
     }
     return out;
   }
 
-  async board(p: Principal, nowMs = Date.now()): Promise<{ generatedAt: string; partners: { id: string; name: string }[]; shows: BoardRow[]; leftOff: number }> {
+  /**
+   * `unreadable` (absent when none): the parts left off the board because their stored record does not
+   * read (a data fault for an operator, counted in syndicast_stored_records_unreadable_total): a
+   * partner's show index of another type (that partner's shows), or one show's record. One such key
+   * answered the whole board 500 for everyone.
+   */
+  async board(p: Principal, nowMs = Date.now()): Promise<{ generatedAt: string; partners: { id: string; name: string }[]; shows: BoardRow[]; leftOff: number; unreadable?: number }> {
     const partners = await this.partnersFor(p);
     const counts = await this.withShows(
       partners.map((x) => x.id),
       nowMs,
     );
-    const parts = await Promise.all(partners.flatMap((partner, i) => (counts[i]?.busy ? [this.partnerRows(partner, nowMs, counts[i].live)] : [])));
+    // A partner whose part does not read (its show index of another type) is left off alone, counted.
+    const rowsOf = (partner: Partner, live: number) =>
+      this.partnerRows(partner, nowMs, live).catch((err: unknown) => {
+        unreadableAsFalse(err);
+        return { rows: [], leftOff: 0, unreadable: 1 };
+      });
+    const parts = await Promise.all(partners.flatMap((partner, i) => (counts[i]?.busy ? [rowsOf(partner, counts[i].live)] : [])));
     const rows = parts.flatMap((x) => x.rows);
     rows.sort((a, b) => rank(a) - rank(b) || a.scheduledAt.localeCompare(b.scheduledAt) || a.showId.localeCompare(b.showId));
     const leftOff = parts.reduce((n, x) => n + x.leftOff, 0);
-    return { generatedAt: new Date(nowMs).toISOString(), partners: partners.map((x) => ({ id: x.id, name: x.name })), shows: rows, leftOff };
+    const unreadable = counts.filter((c) => c.unreadable).length + parts.reduce((n, x) => n + x.unreadable, 0);
+    return { generatedAt: new Date(nowMs).toISOString(), partners: partners.map((x) => ({ id: x.id, name: x.name })), shows: rows, leftOff, ...(unreadable > 0 ? { unreadable } : {}) };
   }
 
   /**
@@ -197,9 +228,9 @@ export class OpsService {
    * MAX_SHOWS_PER_PARTNER). `liveCount`: its live-show index's size, as the board's count pass read it
    * (0: the index is not read again).
    */
-  private async partnerRows(partner: Partner, nowMs: number, liveCount: number): Promise<{ rows: BoardRow[]; leftOff: number }> {
+  private async partnerRows(partner: Partner, nowMs: number, liveCount: number): Promise<{ rows: BoardRow[]; leftOff: number; unreadable: number }> {
     const bundle = await this.d.partners.bundle(partner.id);
-    if (!bundle) return { rows: [], leftOff: 0 };
+    if (!bundle) return { rows: [], leftOff: 0, unreadable: 0 };
     // Today's window, and apart from it the shows scheduled before it, newest first (only live ones stay):
     // one read of the whole week oldest first let a busy partner's past days fill the limit, and
     // today's and live shows fell off the board.
@@ -221,9 +252,11 @@ export class OpsService {
     const near = nearest([...pairs(ahead), ...pairs(behind)], nowMs, MAX_SHOWS_PER_PARTNER);
     const ids = [...new Set([...near, ...earlier, ...live])];
     const rows: BoardRow[] = [];
+    let unreadable = 0;
     await Promise.all(
       ids.map(async (showId) => {
-        const desired = await this.d.shows.desired(partner.id, showId);
+        // A show whose record does not read is left off (counted), as by the show list.
+        const desired = await unlessUnreadable(this.d.shows.desired(partner.id, showId), () => (unreadable += 1));
         if (!desired) return;
         const at = Date.parse(desired.scheduledAt);
         if (desired.state !== 'live' && !(Math.abs(at - nowMs) <= WINDOW_MS)) return;
@@ -233,7 +266,7 @@ export class OpsService {
     );
     // The window's shows on the board: the nearest read, and live ones of the window beyond them.
     const shownInWindow = rows.filter((r) => Math.abs(Date.parse(r.scheduledAt) - nowMs) <= WINDOW_MS).length;
-    return { rows, leftOff: Math.max(0, inWindow - shownInWindow) };
+    return { rows, leftOff: Math.max(0, inWindow - shownInWindow), unreadable };
   }
 
   /** The show with its mirrors as board cells, its timeline (newest first) and its sales per target. */

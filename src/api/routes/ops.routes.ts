@@ -31,6 +31,12 @@ const Board = z.object({
   partners: z.array(PartnerRef).describe("the partners with shows on the board (for its partner filter); a partner key's: its own. The board reads only the partners with a show scheduled within a day of now or live, from an index the show writes keep"),
   shows: z.array(z.looseObject({ partnerId: z.string(), showId: z.string(), title: z.string(), state: z.string(), scheduledAt: z.string(), mirrors: z.array(z.looseObject({ targetId: z.string(), platform: z.string(), state: z.string(), needsAction: z.boolean(), lastError: z.string().nullable() })) })),
   leftOff: z.number().int().describe("shows scheduled within a day of now that are not in `shows`: of each partner's, the board holds the 300 scheduled nearest to now (and every live one)"),
+  unreadable: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe("parts left off the board because their stored record does not read (a data fault for an operator, counted in syndicast_stored_records_unreadable_total): a partner's show index of another type (all of that partner's shows: 1), or one show's record (1 each); absent when none"),
 });
 
 export const SESSION_COOKIE = 'syndicast_ops';
@@ -166,7 +172,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
     const hit = shared.get(scope);
     if (hit && now - hit.at < streamIntervalMs) return hit.board;
     const board = ops.board(p).then((b) => ({
-      hash: createHash('sha256').update(JSON.stringify(b.shows)).update(JSON.stringify(b.partners)).update(String(b.leftOff)).digest('base64url'),
+      hash: createHash('sha256').update(JSON.stringify(b.shows)).update(JSON.stringify(b.partners)).update(String(b.leftOff)).update(String(b.unreadable ?? 0)).digest('base64url'),
       json: JSON.stringify(b),
     }));
     // Scopes no stream asked for in two intervals (a partner's console closed) are not kept.
