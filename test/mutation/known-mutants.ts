@@ -6669,6 +6669,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/store.corrupt-records.test.ts'],
     testName: 'the show list while Redis is gone',
   },
+  {
+    name: 'reconcile-period-by-report',
+    what: "every held order a report page names is compared and counted in the run, whatever period the ledger dates it in (src/reconcile/reconcile.stream.ts comparePage): an order the ledger dates at the end of P1 and the platform at the start of P2 is compared in both runs (an amount_mismatch reported twice) and counted in both runs' ledgerOrders",
+    file: 'src/reconcile/reconcile.stream.ts',
+    from: 'const ours = looked.filter((l) => inPeriod(l.createdAtMs));',
+    to: 'const ours = looked;',
+    tests: ['test/e2e/reconcile.period-boundary.test.ts'],
+  },
+  {
+    name: 'reconcile-report-no-margin',
+    what: "the platform's report is read over the period only, not the period widened by RECONCILE_CLOCK_SKEW_MS (src/reconcile/reconcile.service.ts run): an order the ledger dates at the end of P1 and the platform at the start of P2 is missing_in_platform in P1's run",
+    file: 'src/reconcile/reconcile.service.ts',
+    from: 'const skewMs = this.deps.clockSkewMs ?? DEFAULT_RECONCILE_CLOCK_SKEW_MS;',
+    to: 'const skewMs = 0;',
+    tests: ['test/e2e/reconcile.period-boundary.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
