@@ -7,7 +7,7 @@
  * on either side. Dated further apart than the margin, it is `missing_in_platform` in the ledger's
  * period (and not compared in the report's). Against the Whatnot simulator's report, through the API.
  */
-import { createPartner, waitFor, type TestService } from '../helpers/service.js';
+import { createPartner, retryingUnavailable, waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
 import { simServicePerFile } from '../helpers/mirrors.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
@@ -35,13 +35,21 @@ async function reconcile(partnerId: string, period: { from: string; to: string }
   });
 }
 
-test('an order the ledger and the report date on two sides of a boundary (either way) is compared and counted in one period only, never missing; dated further apart than the margin, it is missing_in_platform in the ledger\'s period', async () => {
-  await createPartner(svc, 'pb');
-  const t = await svc.api('/v1/partners/pb/targets', {
-    json: { id: 'wn', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000 },
-  });
+/** A partner with a Whatnot target on the simulator's seller a; a show of that seller on the platform (its id). */
+async function whatnotPartner(partnerId: string, targetId: string): Promise<string> {
+  await createPartner(svc, partnerId);
+  // (a 503 sent again: the target's credential check may time out under CI load)
+  const t = await retryingUnavailable(() =>
+    svc.api(`/v1/partners/${partnerId}/targets`, {
+      json: { id: targetId, platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000 },
+    }),
+  );
   expect(t.status).toBe(201);
-  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Boundary show' })) as { externalId: string };
+  return ((await sim.control('POST', '/_sim/whatnot/shows', { title: `${partnerId} show` })) as { externalId: string }).externalId;
+}
+
+test('an order the ledger and the report date on two sides of a boundary (either way) is compared and counted in one period only, never missing; dated further apart than the margin, it is missing_in_platform in the ledger\'s period', async () => {
+  const externalId = await whatnotPartner('pb', 'wn');
   // [platform's date, ledger's date, platform's total, ledger's total]
   const cases: Record<string, [string, string, number, number]> = {
     // the ledger dates it at the end of P1, the platform at the start of P2
@@ -83,12 +91,7 @@ test('an order the ledger and the report date on two sides of a boundary (either
 });
 
 test("an order only the platform reports, dated in the margin after the period, is left to the next period's run: not healed, reported nor counted by this one", async () => {
-  await createPartner(svc, 'pm');
-  const t = await svc.api('/v1/partners/pm/targets', {
-    json: { id: 'wm', platform: 'whatnot', name: 'Whatnot', credentials: { accessToken: CREDENTIALS.whatnot.accessToken! }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000 },
-  });
-  expect(t.status).toBe(201);
-  const { externalId } = (await sim.control('POST', '/_sim/whatnot/shows', { title: 'Margin show' })) as { externalId: string };
+  const externalId = await whatnotPartner('pm', 'wm');
   // (periods of their own: the first test's orders are on the same simulated seller)
   const Q1 = { from: '2026-12-02T00:00:00.000Z', to: '2026-12-03T00:00:00.000Z' };
   const Q2 = { from: '2026-12-03T00:00:00.000Z', to: '2026-12-04T00:00:00.000Z' };
