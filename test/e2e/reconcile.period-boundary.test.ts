@@ -60,6 +60,8 @@ test('an order the ledger and the report date on two sides of a boundary (either
     differs: ['2026-12-01T00:00:02.000Z', '2026-11-30T23:59:59.000Z', 3500, 3000],
     // 20 minutes apart (the margin is 5): the platform's P1 report (widened) does not name it
     far: ['2026-12-01T00:10:00.000Z', '2026-11-30T23:50:00.000Z', 4000, 4000],
+    // straddling, with a refund on the platform the ledger lacks: healed by P1's run, remembered under P1
+    refunded: ['2026-12-01T00:00:04.000Z', '2026-11-30T23:59:57.000Z', 2500, 2500],
   };
   const ids: Record<string, string> = {};
   for (const [name, [platformAt, ledgerAt, platformTotal, ledgerTotal]] of Object.entries(cases)) {
@@ -69,25 +71,30 @@ test('an order the ledger and the report date on two sides of a boundary (either
       { orderId, externalShowId: externalId, productId: 'p1', clickId: undefined, createdAt: ledgerAt, total: { amount: ledgerTotal, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined },
     ], 'webhook');
   }
+  const refundedId = Object.keys(ids).find((id) => ids[id] === 'refunded')!;
+  await sim.control('POST', `/_sim/whatnot/orders/${refundedId}/refunds`, { amount: { amount: 500, currency: 'USD' } });
   const found = (r: Recon): string[] => r.discrepancies.map((d) => `${ids[d.orderId] ?? d.orderId}:${d.kind}`).sort();
 
   const run1 = await reconcile('pb', P1);
   const run2 = await reconcile('pb', P2);
   expect(run1.status).toBe('completed');
   expect(run2.status).toBe('completed');
-  expect(found(run1)).toEqual(['differs:amount_mismatch', 'far:missing_in_platform']);
+  const inP1 = ['differs:amount_mismatch', 'far:missing_in_platform', 'refunded:amount_mismatch'];
+  expect(found(run1)).toEqual(inP1);
+  expect(run1.discrepancies.filter((d) => d.healed).map((d) => ids[d.orderId])).toEqual(['refunded']);
   expect(found(run2)).toEqual([]);
   // platformOrders: the report's orders the platform dates in the period; ledgerOrders: those the ledger does
-  expect(run1.summary.targets[0]).toMatchObject({ platformOrders: 1, ledgerOrders: 3, discrepancies: 2 });
-  expect(run2.summary.targets[0]).toMatchObject({ platformOrders: 3, ledgerOrders: 1, discrepancies: 0 });
-  // the ledger holds four orders: each counted by one of the two runs
-  expect(run1.summary.targets[0]!.ledgerOrders + run2.summary.targets[0]!.ledgerOrders).toBe(4);
+  expect(run1.summary.targets[0]).toMatchObject({ platformOrders: 1, ledgerOrders: 4, discrepancies: 3 });
+  expect(run2.summary.targets[0]).toMatchObject({ platformOrders: 4, ledgerOrders: 1, discrepancies: 0 });
+  // the ledger holds five orders: each counted by one of the two runs
+  expect(run1.summary.targets[0]!.ledgerOrders + run2.summary.targets[0]!.ledgerOrders).toBe(5);
   // nothing was added to the ledger (every order was held)
-  expect((await svc.rt.attribution.orders('pb')).length).toBe(4);
+  expect((await svc.rt.attribution.orders('pb')).length).toBe(5);
 
-  // Re-runs give the same result (§6), either order of the two periods
+  // Re-runs give the same result (§6), either order of the two periods: the refund's heal is P1's
+  // (remembered under the ledger's date, not the report's in P2)
   expect(found(await reconcile('pb', P2))).toEqual([]);
-  expect(found(await reconcile('pb', P1))).toEqual(['differs:amount_mismatch', 'far:missing_in_platform']);
+  expect(found(await reconcile('pb', P1))).toEqual(inP1);
 });
 
 test("an order only the platform reports, dated in the margin after the period, is left to the next period's run: not healed, reported nor counted by this one", async () => {

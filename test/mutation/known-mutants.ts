@@ -6694,6 +6694,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/reconcile.period-boundary.test.ts'],
     testName: 'dated in the margin after the period',
   },
+  {
+    name: 'reconcile-heal-dated-by-report',
+    what: "a heal of a held order is remembered under the report's date, not the ledger's (src/reconcile/reconcile.service.ts run): a refund healed for an order the ledger dates at the end of P1 and the platform at the start of P2 is not listed by P1's re-run (the same result on re-run, §6), and P2's runs list a heal they did not make",
+    file: 'src/reconcile/reconcile.service.ts',
+    from: 'ledgerDated.get(d.orderId) ?? (p ? Date.parse(p.createdAt) : fromMs)',
+    to: '(p ? Date.parse(p.createdAt) : fromMs)',
+    tests: ['test/e2e/reconcile.period-boundary.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
