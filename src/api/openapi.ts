@@ -146,9 +146,9 @@ export const EndpointSchema = z.object({
 const TargetSummary = z.looseObject({
   targetId: z.string(),
   platform: z.enum(PLATFORMS),
-  platformOrders: z.number().int().describe("orders in the platform's report for the period"),
+  platformOrders: z.number().int().describe("orders in the platform's report for the period (the report is read over the period widened by RECONCILE_CLOCK_SKEW_MS on both sides; the orders of that margin are not counted)"),
   otherTargetOrders: z.number().int().describe("of platformOrders, those another target on the same platform account counts (the one that holds the order's platform show or already stores it, else the first to heal it): not compared or healed here, no discrepancies of this target; 0 in runs stored before it was counted"),
-  ledgerOrders: z.number().int().describe("the target's platform-native orders in the ledger before this run's heals: those the report names (held is decided by the order id, whatever day the ledger dates the order: clock skew or a time zone can put it just outside the period) and the period's others"),
+  ledgerOrders: z.number().int().describe("the target's platform-native orders the ledger dates in the period, before this run's heals: each is compared in the period the ledger dates it in, also when the report dates it just outside (clock skew, a time zone: within RECONCILE_CLOCK_SKEW_MS), so over consecutive periods each is counted once"),
   discrepancies: z.number().int(),
   healed: z.number().int(),
   error: z.string().optional().describe("the platform's report could not be read (whole or in part): this target's findings are not reported, nor the heals earlier runs of the period made for it (this run confirmed none); only orders this run healed before the failure are listed (in this attempt or an interrupted earlier one of the same run)"),

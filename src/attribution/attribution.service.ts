@@ -512,7 +512,8 @@ export class AttributionService {
    * such a row is checked against the target stored with the order; an order stored under both refs
    * comes back once (the legacy one, which platformRef keeps updating).
    * `lookup` answers by ref whatever day the ledger dates the order: an order the ledger holds is held
-   * (the by-ref read is what the ingest itself decides by). Filtered to the range, an order the ledger
+   * (the by-ref read is what the ingest itself decides by), with the ledger's date (reconcile.stream.ts
+   * compares it in the period of that date only). Filtered to the range, an order the ledger
    * dated just outside it and the platform's report inside (clock skew, a time zone) was reported
    * `missing_in_ledger` and "healed": the heal changed nothing (the ref was taken) but was reported and
    * remembered for every later run, and the order went to `sift` as absent (on a shared account another
@@ -545,10 +546,12 @@ export class AttributionService {
         const id = idOf(l.row.ref);
         if (!found.has(id) || l.row.ref.startsWith(legacy)) found.set(id, l);
       }
-      return [...found.values()].map((l) => ({ order: view(l.row), named: l.named }));
+      return [...found.values()].map((l) => ({ order: view(l.row), named: l.named, createdAtMs: l.row.createdAtMs }));
     };
+    const period = { fromMs: range.fromMs, toMs: range.toMs };
     if (!special) {
       return {
+        period,
         lookup,
         scan: async function* () {
           for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix) || ref.startsWith(displaced), mark, mine)) yield page.map(view);
@@ -557,6 +560,7 @@ export class AttributionService {
       };
     }
     return {
+      period,
       lookup,
       scan: async function* () {
         for await (const page of repo.scanUnmarked(partnerId, range, (ref) => ref.startsWith(prefix) || ref.startsWith(legacy), mark, mine)) {

@@ -490,6 +490,12 @@ const ConfigSchema = z.object({
   claimProvisionalSec: sec(60, 2),
   /** Attribution: an attributed order's commission is pending for this many days after the order, then approved. */
   commissionHoldDays: days(30, 0),
+  /**
+   * Reconciliation reads each platform report over the period widened by this on both sides: an order
+   * the ledger and the platform date on two sides of a period's boundary (clock skew, a time zone) is
+   * compared in the ledger's period, never reported missing (docs/attribution.md "Periods and clock skew").
+   */
+  reconcileClockSkewMs: ms(300_000, 0, 86_400_000, 'a day: a wider margin reads a neighbouring day of every report'),
   shutdownTimeoutMs: ms(25_000, 1000),
   /**
    * Shutdown, first step: the API answers /health/ready 503 and keeps serving this long, every answer
@@ -627,6 +633,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   INBOX_TTL_DAYS: 'inboxTtlDays',
   CLAIM_PROVISIONAL_SEC: 'claimProvisionalSec',
   COMMISSION_HOLD_DAYS: 'commissionHoldDays',
+  RECONCILE_CLOCK_SKEW_MS: 'reconcileClockSkewMs',
   SHUTDOWN_TIMEOUT_MS: 'shutdownTimeoutMs',
   SHUTDOWN_DRAIN_MS: 'shutdownDrainMs',
   HTTP_IDLE_TIMEOUT_MS: 'httpIdleTimeoutMs',

@@ -278,6 +278,7 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
     connection: producerConn,
     keys,
     log: log.child({ module: 'reconcile' }),
+    clockSkewMs: config.reconcileClockSkewMs,
   });
 
   return {

@@ -43,7 +43,16 @@ export interface ReconcileDeps {
   log: Logger;
   /** The run's job retries (default 5 attempts, exponential backoff from 5 s with jitter); tests shorten them. */
   retry?: Partial<RunRetry>;
+  /**
+   * RECONCILE_CLOCK_SKEW_MS (default 5 minutes): each report is read over the period widened by this on
+   * both sides, so that an order the ledger and the platform date on two sides of a period's boundary
+   * is recognised by the run of the ledger's period (reconcile.stream.ts).
+   */
+  clockSkewMs?: number;
 }
+
+/** RECONCILE_CLOCK_SKEW_MS's default. */
+export const DEFAULT_RECONCILE_CLOCK_SKEW_MS = 300_000;
 
 export interface RunRetry {
   attempts: number;
@@ -288,8 +297,11 @@ export class ReconcileService {
       targets.push(summary);
       // Both sides streamed (reconcile.stream.ts): the adapter's report page by page as the platform
       // returns it (orderPages), the ledger by point lookups and a paged scan.
-      const from = new Date(fromMs);
-      const to = new Date(toMs);
+      // The report over the period and the margin around it: its orders of the margin only name the
+      // ledger's orders of the period (the ledger dates them in it, the platform just outside).
+      const skewMs = this.deps.clockSkewMs ?? DEFAULT_RECONCILE_CLOCK_SKEW_MS;
+      const from = new Date(fromMs - skewMs);
+      const to = new Date(toMs + skewMs);
       const listOrders = adapter.listOrders.bind(adapter);
       const report = adapter.orderPages ? adapter.orderPages(from, to, signal) : (async function* () { yield* pagesOf(await listOrders(from, to, signal)); })();
       let res;
@@ -297,13 +309,14 @@ export class ReconcileService {
         // A target saved before its platform was asked who the account is: asked now (once per credentials).
         await this.accounts.learnFrom(t, adapter);
         const sift = await this.accounts.sifter(t);
-        res = await reconcileTargetStream(t.id, report, attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp) => {
+        res = await reconcileTargetStream(t.id, report, attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp, ledgerDated) => {
           await attribution.ingestPlatformOrders(rec.partnerId, t.id, await withDetails(adapter, cmp, signal), 'report');
           const healed = new Map(cmp.heal.map((p) => [p.orderId, p]));
           for (const d of cmp.discrepancies) {
             if (!d.healed) continue;
             const p = healed.get(d.orderId);
-            await repo.rememberHeal(rec.partnerId, d, p ? Date.parse(p.createdAt) : fromMs, rec.id);
+            // Remembered under the order's period: the ledger's date of a held order (the report may date it in the margin), else the report's.
+            await repo.rememberHeal(rec.partnerId, d, ledgerDated.get(d.orderId) ?? (p ? Date.parse(p.createdAt) : fromMs), rec.id);
           }
         }, sift);
       } catch (err) {

@@ -4,6 +4,12 @@
  * lookups), and the ledger is then scanned page by page for orders the report did not name. Which
  * orders the report named is kept by the ledger (in Redis, per run): the process holds a few pages,
  * not the period's orders nor their ids.
+ *
+ * Periods and clock skew (docs/attribution.md "Periods and clock skew"): the report handed in covers
+ * the ledger's period widened by a margin on both sides. An order belongs to one period: the one the
+ * ledger dates it in when the ledger holds it, else the one the report dates it in. This run compares,
+ * heals and counts only the orders of its period; a report order outside the period serves only to
+ * name the ledger order of this period it matches (so that order is compared, not reported missing).
  */
 import type { PlatformOrder } from '../targets/target.adapter.js';
 import type { Discrepancy } from '../store/reconcile.repository.js';
@@ -11,12 +17,14 @@ import type { SiftOrders } from './account-orders.js';
 import { compareTarget, type Comparison, type LedgerOrder } from './reconcile.compare.js';
 
 export interface TargetLedger {
+  /** The run's period, [fromMs, toMs): the ledger orders it compares and counts are those it dates in it. */
+  readonly period: { fromMs: number; toMs: number };
   /**
    * The ledger's view of these platform order ids of the target (every one the ledger holds, whatever
-   * day it dates it: the report's period decides what the report names, the ref whether it is held),
-   * each with whether an earlier lookup of this run named it already; remembers them as named.
+   * day it dates it: the ref decides whether it is held, `createdAtMs` whose period it is), each with
+   * whether an earlier lookup of this run named it already; remembers them as named.
    */
-  lookup(orderIds: string[]): Promise<{ order: LedgerOrder; named: boolean }[]>;
+  lookup(orderIds: string[]): Promise<{ order: LedgerOrder; named: boolean; createdAtMs: number }[]>;
   /** The ledger orders of the target created in the period that no lookup named, page by page. */
   scan(): AsyncIterable<LedgerOrder[]>;
   /** Forgets what this run named. */
@@ -24,10 +32,11 @@ export interface TargetLedger {
 }
 
 export interface StreamedComparison {
+  /** The report's orders dated in the period (not those of the margin around it). */
   platformOrders: number;
   /** Of platformOrders, those `sift` left to another target of the account. */
   otherTargetOrders: number;
-  /** Ledger orders of the target before any heal of this run: those the report names (wherever the ledger dates them) and those of the period it does not. */
+  /** Ledger orders of the target dated in the period, before any heal of this run (named by the report or not). */
   ledgerOrders: number;
   discrepancies: Discrepancy[];
 }
@@ -36,29 +45,39 @@ export interface StreamedComparison {
 const PAGES_IN_FLIGHT = 4;
 
 /**
- * `heal` runs once per report page that has something to heal. `sift` (account-orders.ts) gets the
- * page's orders the target's ledger lacks and keeps those that are this target's to compare and heal:
- * the others (another target's on the same platform account) are counted, nothing more.
+ * `heal` runs once per report page that has something to heal, with the ledger's date of each held
+ * order it heals (a refund: the period the heal is remembered under is the ledger's). `sift`
+ * (account-orders.ts) gets the page's orders of the period the target's ledger lacks and keeps those
+ * that are this target's to compare and heal: the others (another target's on the same platform
+ * account) are counted, nothing more.
  */
 export async function reconcileTargetStream(
   targetId: string,
   report: AsyncIterable<PlatformOrder[]>,
   ledger: TargetLedger,
   voided: RegExp,
-  heal: (cmp: Comparison) => Promise<void>,
+  heal: (cmp: Comparison, ledgerDated: ReadonlyMap<string, number>) => Promise<void>,
   sift?: SiftOrders,
 ): Promise<StreamedComparison> {
   const discrepancies: Discrepancy[] = [];
+  const { fromMs, toMs } = ledger.period;
+  const inPeriod = (ms: number): boolean => ms >= fromMs && ms < toMs;
   let platformOrders = 0;
   let otherTargetOrders = 0;
   let ledgerOrders = 0;
   const comparePage = async (page: PlatformOrder[]): Promise<void> => {
+    // Every order of the page is looked up (and so named), also one of the margin: named, the ledger's
+    // order of this period it matches is not reported missing_in_platform by the scan below.
     const looked = await ledger.lookup([...new Set(page.map((p) => p.orderId))]);
-    const found = looked.map((l) => l.order);
+    const held = new Set(looked.map((l) => l.order.orderId));
+    // Held: this period's when the ledger dates it in it (wherever the report dates it), else another
+    // period's (compared there: the report's margin names it to that run); not held: the report's date decides.
+    const ours = looked.filter((l) => inPeriod(l.createdAtMs));
+    const owned = new Map(ours.map((l) => [l.order.orderId, l.createdAtMs]));
     // an order the report names on two pages is one ledger order
-    ledgerOrders += looked.filter((l) => !l.named).length;
+    ledgerOrders += ours.filter((l) => !l.named).length;
+    page = page.filter((p) => (held.has(p.orderId) ? owned.has(p.orderId) : inPeriod(Date.parse(p.createdAt))));
     if (sift) {
-      const held = new Set(found.map((l) => l.orderId));
       const absent = page.filter((p) => !held.has(p.orderId));
       const { mine, others } = absent.length > 0 ? await sift(absent) : { mine: absent, others: 0 };
       otherTargetOrders += others;
@@ -68,14 +87,14 @@ export async function reconcileTargetStream(
       }
     }
     // every ledger order handed in is named by the page: compareTarget adds no missing_in_platform here
-    const cmp = compareTarget(targetId, page, found, voided);
+    const cmp = compareTarget(targetId, page, ours.map((l) => l.order), voided);
     discrepancies.push(...cmp.discrepancies);
-    if (cmp.heal.length > 0) await heal(cmp);
+    if (cmp.heal.length > 0) await heal(cmp, owned);
   };
   const inflight: Promise<void>[] = [];
   try {
     for await (const page of report) {
-      platformOrders += page.length;
+      for (const p of page) if (inPeriod(Date.parse(p.createdAt))) platformOrders += 1;
       const task = comparePage(page);
       task.catch(() => undefined); // awaited below; this only keeps a rejection from counting as unhandled meanwhile
       inflight.push(task);

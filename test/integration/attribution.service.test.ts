@@ -656,12 +656,14 @@ describe('reports from the ledger aggregates, and the ledger view reconciliation
     const ledger = service.targetLedger(Q, 'yq', range, run1);
     // 'nope' is not stored; A at the period's start is held, and so is C, created at its end: held is
     // decided by the ref, whatever day the ledger dates the order (a report that names it puts it in the
-    // period: reported missing and "healed" before, though the ledger held it).
+    // period: reported missing and "healed" before, though the ledger held it). Each with the ledger's
+    // date: the period it is compared in (reconcile.stream.ts).
+    expect(ledger.period).toEqual(range);
     expect((await ledger.lookup(['A', 'C', 'nope'])).sort((a, b) => a.order.orderId.localeCompare(b.order.orderId))).toEqual([
-      { order: { orderId: 'A', currency: 'USD', gross: 1_000, refunded: 0 }, named: false },
-      { order: { orderId: 'C', currency: 'USD', gross: 4_000, refunded: 0 }, named: false },
+      { order: { orderId: 'A', currency: 'USD', gross: 1_000, refunded: 0 }, named: false, createdAtMs: D0 },
+      { order: { orderId: 'C', currency: 'USD', gross: 4_000, refunded: 0 }, named: false, createdAtMs: D0 + DAY },
     ]);
-    expect(await ledger.lookup(['A'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 1_000, refunded: 0 }, named: true }]);
+    expect(await ledger.lookup(['A'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 1_000, refunded: 0 }, named: true, createdAtMs: D0 }]);
     const scanned: { orderId: string }[] = [];
     for await (const page of ledger.scan()) scanned.push(...page);
     // Not A (named), not C (outside), not yz's order A, not the partner's own order.
@@ -686,6 +688,6 @@ describe('reports from the ledger aggregates, and the ledger view reconciliation
     for await (const page of service.scan(Q, range)) all.push(...page.map((o) => `${o.order.ref}=${o.gross}`));
     expect(all.sort()).toEqual(['@yq:A=1000', '@yq:B=2000', '@yq:U=8000', '@yz:A=32000', 'PQ1=16000']);
     // The other target's view holds its own order A.
-    expect(await service.targetLedger(Q, 'yz', range, randomUUID()).lookup(['A'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 32_000, refunded: 0 }, named: false }]);
+    expect(await service.targetLedger(Q, 'yz', range, randomUUID()).lookup(['A'])).toEqual([{ order: { orderId: 'A', currency: 'USD', gross: 32_000, refunded: 0 }, named: false, createdAtMs: D0 + 1 }]);
   });
 });
