@@ -6669,6 +6669,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/store.corrupt-records.test.ts'],
     testName: 'the show list while Redis is gone',
   },
+  {
+    name: 'tiktok-odd-order-fails-report',
+    what: 'the TikTok order report maps each affiliate order with toPlatformOrder again (src/targets/tiktok/tiktok.adapter.ts orderPages): one order with skus in two currencies or a price that is no decimal fails the whole report (malformed_response), not only that order (an invalid_order)',
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'const mapped = reportOrder(o, log);',
+    to: 'const mapped = toPlatformOrder(o, log);',
+    tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

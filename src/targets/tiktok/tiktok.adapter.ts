@@ -176,6 +176,37 @@ export function toPlatformOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): P
   return { ...order, total: { amount: total, currency }, refunded: { amount: refunded, currency }, commission: commission === undefined ? undefined : { amount: commission, currency } };
 }
 
+/**
+ * One order of the affiliate order report: toPlatformOrder's order, or, when TikTok names it in a form
+ * that cannot be read (sku lines in two currencies, a price that is no decimal in its currency, a sum
+ * past 2^53 minor units), that order marked `unreadable`: reconciliation reports it (invalid_order)
+ * and never heals it. It failed the target's whole report (`malformed_response`) before, and one odd
+ * order stopped the reconciliation of every other order of the shop. A webhook's order still fails
+ * (400: nothing stored), as it did.
+ */
+export function reportOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): PlatformOrder | undefined {
+  try {
+    return toPlatformOrder(o, log);
+  } catch (err) {
+    if (!(err instanceof PermanentError) || err.reason !== 'malformed_response') throw err;
+    const createdMs = unixSecondsMs(o.create_time);
+    const currency = o.skus.find((s) => s.price)?.price?.currency ?? 'XXX';
+    log.warn({ orderId: o.id, err: err.message }, 'tiktok affiliate order cannot be read; reported as an invalid order');
+    return {
+      orderId: o.id,
+      externalShowId: o.skus.find((s) => s.content_type === 'LIVE' && s.content_id)?.content_id,
+      productId: undefined,
+      clickId: undefined,
+      createdAt: createdMs === undefined ? '' : new Date(createdMs).toISOString(),
+      total: { amount: 0, currency },
+      refunded: { amount: 0, currency },
+      status: o.status,
+      commission: undefined,
+      unreadable: err.message.replace(/^malformed response from TikTok Shop: /, ''),
+    };
+  }
+}
+
 export interface TiktokAdapterOptions {
   now?: () => number;
   pageSize?: number;
@@ -455,7 +486,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
         for (const o of page) {
           const at = o.create_time * 1000;
           if (at < fromMs || at >= toMs || seen.has(o.id)) continue;
-          const mapped = toPlatformOrder(o, log);
+          const mapped = reportOrder(o, log);
           if (!mapped) continue;
           seen.add(o.id);
           out.push(mapped);
