@@ -6677,6 +6677,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'const mapped = toPlatformOrder(o, log);',
     tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
   },
+  {
+    name: 'tiktok-twice-first-read-kept',
+    what: 'the TikTok order report keeps the first read of an order id it names twice, whatever the second says (src/targets/tiktok/tiktok.adapter.ts orderPages): an order named with two totals is compared and healed as the first, silently, instead of an invalid_order',
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'if (before === digest || before === TWICE) continue;',
+    to: 'continue;',
+    tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
+  },
+  {
+    name: 'tiktok-zero-quantity-line-counted',
+    what: 'a TikTok sku line of quantity 0 is a line of the order again (src/targets/tiktok/tiktok.adapter.ts toPlatformOrder): an order of such lines alone is healed into the ledger as an order of 0.00, and the line\'s currency can refuse an order that sold in one currency',
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'o.skus.filter((s) => s.quantity !== 0 && toMinor(s.price, o.id) !== undefined)',
+    to: 'o.skus.filter((s) => toMinor(s.price, o.id) !== undefined)',
+    tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -16,6 +16,7 @@
  *   order up (Get Order Detail for its creation time, then the affiliate order search around it); the
  *   affiliate order search is the report listOrders() pages through for reconciliation.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { UNIX_SECONDS_MESSAGE, unixSecondsMs } from '../../lib/timestamp.js';
@@ -127,12 +128,16 @@ export function lineShare(line: number, quantity: number, units: number): number
 /**
  * One affiliate order → our normalised order; undefined (and a warning) when it carries no prices.
  * Amounts are exact or the order is refused (PermanentError `malformed_response`). Pure but for the log.
+ * A sku line of quantity 0 sold nothing: it is no line of the order (neither its amount, its currency
+ * nor its product), and an order of such lines alone is no sale, skipped as one without prices is (the
+ * way Whatnot's unpaid orders are not reported): it was healed into the ledger as an order of 0.00,
+ * counted among the show's orders.
  */
 export function toPlatformOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): PlatformOrder | undefined {
-  const priced = o.skus.filter((s) => toMinor(s.price, o.id) !== undefined);
+  const priced = o.skus.filter((s) => s.quantity !== 0 && toMinor(s.price, o.id) !== undefined);
   const currency = priced[0]?.price?.currency;
   if (!currency) {
-    log.warn({ orderId: o.id }, 'tiktok affiliate order without prices; skipped');
+    log.warn({ orderId: o.id }, 'tiktok affiliate order without a priced sku line of one unit or more; skipped');
     return undefined;
   }
   const live = o.skus.find((s) => s.content_type === 'LIVE' && s.content_id);
@@ -206,6 +211,13 @@ export function reportOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): Platf
     };
   }
 }
+
+/** What orderPages keeps of an order it handed on: a digest of all that was read of it. */
+function orderDigest(p: PlatformOrder): string {
+  return createHash('sha256').update(JSON.stringify(p)).digest('base64');
+}
+/** orderPages' mark of an order id named twice with different data (no digest is this). */
+const TWICE = 'twice';
 
 export interface TiktokAdapterOptions {
   now?: () => number;
@@ -468,8 +480,13 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
   };
 
   /**
-   * The affiliate order report of [from, to), page by page, each order once (the ids seen are kept,
-   * not the orders): windows of at most MAX_WINDOW_S, each searched page by page.
+   * The affiliate order report of [from, to), page by page, each order once (the ids seen are kept with
+   * a digest of what was read of the order, not the orders): windows of at most MAX_WINDOW_S, each
+   * searched page by page. An order id TikTok names twice with the same data is one order; with other
+   * data (another total, status, time...) it is an invalid order (`unreadable`: which one is TikTok's
+   * is not known), never healed: the first read was kept silently. Within a page neither is handed on;
+   * when the second comes on a later page, the first was compared already (pages are streamed) and the
+   * second is handed on as the invalid order, so the run reports it all the same.
    */
   async function* orderPages(from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<PlatformOrder[]> {
     const fromMs = from.getTime();
@@ -477,7 +494,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     // [from, to) in whole seconds: TikTok's create_time is a unix second.
     let ge = Math.ceil(fromMs / 1000);
     const lt = Math.ceil(toMs / 1000);
-    const seen = new Set<string>();
+    const seen = new Map<string, string>();
     const budget = reportWaitBudget(); // one for the whole report, all its windows
     while (ge < lt) {
       const end = Math.min(lt, ge + MAX_WINDOW_S);
@@ -485,11 +502,23 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
         const out: PlatformOrder[] = [];
         for (const o of page) {
           const at = o.create_time * 1000;
-          if (at < fromMs || at >= toMs || seen.has(o.id)) continue;
+          if (at < fromMs || at >= toMs) continue;
           const mapped = reportOrder(o, log);
           if (!mapped) continue;
-          seen.add(o.id);
-          out.push(mapped);
+          const digest = orderDigest(mapped);
+          const before = seen.get(o.id);
+          if (before === undefined) {
+            seen.set(o.id, digest);
+            out.push(mapped);
+            continue;
+          }
+          if (before === digest || before === TWICE) continue;
+          seen.set(o.id, TWICE);
+          log.warn({ orderId: o.id }, 'tiktok affiliate order reported twice with different data; reported as an invalid order');
+          const twice = { ...mapped, unreadable: `order ${o.id} twice, with different data` };
+          const i = out.findIndex((p) => p.orderId === o.id);
+          if (i >= 0) out[i] = twice;
+          else out.push(twice);
         }
         if (out.length > 0) yield out;
       }
