@@ -16,7 +16,9 @@ import type { AddressInfo } from 'node:net';
 import { simTargetCredentials } from '../../src/simulators/sim.accounts.js';
 import { compareTarget } from '../../src/reconcile/reconcile.compare.js';
 import type { PlatformOrder } from '../../src/targets/target.adapter.js';
+import { PermanentError } from '../../src/targets/target.errors.js';
 import { buildTiktokAdapter } from '../../src/targets/tiktok/tiktok.adapter.js';
+import { webhookSignature } from '../../src/targets/tiktok/tiktok.sign.js';
 import { adapterHarness } from '../helpers/adapter-harness.js';
 
 let server: Server;
@@ -39,8 +41,9 @@ afterAll(async () => new Promise<void>((resolve) => server.close(() => resolve()
 const createdS = Math.floor(Date.now() / 1000) - 60;
 const sku = (amount: string, currency = 'USD', quantity = 1): Record<string, unknown> => ({ product_id: 'p1', quantity, price: { amount, currency }, content_type: 'LIVE', content_id: '1234567' });
 const order = (id: string, ...skus: Record<string, unknown>[]): Record<string, unknown> => ({ id, status: 'COMPLETED', create_time: createdS, skus });
-const report = (): Promise<PlatformOrder[]> =>
-  adapterHarness((ctx) => buildTiktokAdapter(ctx), { platform: 'tiktok', baseUrl: url, credentials: { ...simTargetCredentials('tiktok', 'a'), accessToken: 'at-1' } }).adapter.listOrders!(new Date(Date.now() - 3600_000), new Date());
+const CREDENTIALS: Record<string, string> = { ...simTargetCredentials('tiktok', 'a'), accessToken: 'at-1' };
+const adapter = (): ReturnType<typeof adapterHarness>['adapter'] => adapterHarness((ctx) => buildTiktokAdapter(ctx), { platform: 'tiktok', baseUrl: url, credentials: CREDENTIALS }).adapter;
+const report = (): Promise<PlatformOrder[]> => adapter().listOrders!(new Date(Date.now() - 3600_000), new Date());
 
 test.each([
   ['sku lines in USD and in EUR', [sku('10.00'), sku('5.00', 'EUR')]],
@@ -83,6 +86,13 @@ test('an order id named twice with the same data is one order; with another tota
     ['tt-diff', undefined],
     ['tt-diff', 'order tt-diff twice, with different data'],
   ]);
+  // Its webhook (the order looked up in the same report): nothing stored (400), not the first read.
+  const raw = Buffer.from(JSON.stringify({ type: 1, data: { order_id: 'tt-diff' } }));
+  const webhook = (): Promise<PlatformOrder[]> => adapter().handleWebhook!({ authorization: webhookSignature(CREDENTIALS['appKey']!, CREDENTIALS['appSecret']!, raw) }, raw);
+  pages = [[order('tt-diff', sku('1.00')), order('tt-diff', sku('9.00'))]];
+  await expect(webhook()).rejects.toThrow(new PermanentError('malformed response from TikTok Shop: order tt-diff twice, with different data', 'malformed_response'));
+  pages = [[order('tt-diff', sku('1.00')), order('tt-diff', sku('1.00'))]];
+  expect((await webhook()).map((o) => o.total)).toEqual([{ amount: 100, currency: 'USD' }]);
 });
 
 test('a sku line of quantity 0 sold nothing: alone it is no order of the report (it was healed as 0.00), beside others it adds nothing', async () => {

@@ -6693,6 +6693,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'o.skus.filter((s) => toMinor(s.price, o.id) !== undefined)',
     tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
   },
+  {
+    name: 'tiktok-webhook-twice-first-read-stored',
+    what: 'a TikTok webhook\'s order that the affiliate search names twice with different data is stored as the first read again (src/targets/tiktok/tiktok.adapter.ts readOrder), not refused (400) as reconciliation reports it (invalid_order)',
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: "reads.map((p) => (p ? orderDigest(p) : ''))).size > 1",
+    to: "reads.map((p) => (p ? orderDigest(p) : ''))).size > 2",
+    tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

@@ -316,14 +316,19 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
       log.info({ orderId }, 'tiktok order from a webhook not found by Get Order Detail; skipped');
       return undefined;
     }
-    const affiliate = (await searchAffiliateOrders(order.create_time, order.create_time + 1)).find((o) => o.id === orderId);
+    const named = (await searchAffiliateOrders(order.create_time, order.create_time + 1)).filter((o) => o.id === orderId);
+    const affiliate = named[0];
     if (!affiliate) {
       // Not an affiliate (LIVE/video) order, or TikTok has not reported it yet: reconciliation
       // (listOrders) picks it up once the affiliate report has it.
       log.info({ orderId }, 'tiktok order has no affiliate record (yet); left to reconciliation');
       return undefined;
     }
-    return toPlatformOrder(affiliate, log);
+    // Named twice with different data (as orderPages judges it): neither is known to be TikTok's, so
+    // nothing is stored (400); the first was stored silently. Reconciliation reports it (invalid_order).
+    const reads = named.map((o) => toPlatformOrder(o, log));
+    if (new Set(reads.map((p) => (p ? orderDigest(p) : ''))).size > 1) throw new PermanentError(`malformed response from TikTok Shop: order ${orderId.slice(0, 64)} twice, with different data`, 'malformed_response');
+    return reads[0];
   }
 
   /**
