@@ -6701,6 +6701,14 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "reads.map((p) => (p ? orderDigest(p) : ''))).size > 2",
     tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
   },
+  {
+    name: 'bambuser-unreadable-webhook-refused',
+    what: 'a verified Bambuser webhook whose body cannot be read (a payload that is no object, no JSON) is refused again (src/targets/bambuser/bambuser.adapter.ts handleWebhook): a 400, which Bambuser retries until it gets a 200, forever',
+    file: 'src/targets/bambuser/bambuser.adapter.ts',
+    from: 'if (!(err instanceof PermanentError)) throw err;',
+    to: 'throw err;',
+    tests: ['test/integration/platform-webhooks.bambuser-unreadable.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
