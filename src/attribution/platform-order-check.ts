@@ -80,6 +80,8 @@ export const PLATFORM_ORDER_PROBLEMS = {
  * for those; a lone surrogate is refused in every id (LONE_SURROGATE: no ledger record is exactly it).
  */
 export function checkPlatformOrder(p: PlatformOrder, nowMs: number, held = false): keyof typeof PLATFORM_ORDER_PROBLEMS | undefined {
+  // An order its platform's report named in a form the adapter could not read: its amounts are placeholders.
+  if (p.unreadable !== undefined) return 'total';
   if (!(held ? isHeldIdText(p.orderId) : isPlatformIdText(p.orderId))) return 'orderId';
   // The same bounds as a partner's order (ingest.service.ts): an unset time serialised as a zero value
   // (`0001-01-01T00:00:00Z`) was stored as an order of year 1, outside every attribution window, and the

@@ -104,6 +104,18 @@ export const platformOrderConflicts = new Counter({
   registers: [processRegistry],
 });
 
+/**
+ * Platform webhooks that verified (the platform's signature or header) but whose body could not be read,
+ * acknowledged all the same (Bambuser: no topic of it carries orders, and it retries a delivery until it
+ * gets a 200, forever), by platform. Nothing of them is stored.
+ */
+export const platformWebhooksUnreadable = new Counter({
+  name: 'syndicast_platform_webhooks_unreadable_total',
+  help: 'Verified platform webhooks whose body could not be read, acknowledged (2xx) so that the platform stops retrying them; nothing stored',
+  labelNames: ['platform'],
+  registers: [processRegistry],
+});
+
 export const commissionBooked = new Counter({
   name: 'syndicast_ledger_commission_booked_minor_total',
   help: 'Commission accrued in the ledger, in minor units of the currency (reversals are counted apart)',

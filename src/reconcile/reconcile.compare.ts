@@ -51,6 +51,12 @@ export function compareTarget(targetId: string, report: PlatformOrder[], ledger:
     inReport.add(p.orderId);
     const l = inLedger.get(p.orderId);
     const what = l ? 'not compared with the ledger' : 'not added to the ledger';
+    if (p.unreadable !== undefined) {
+      // One order of the report the adapter could not read (adapter.ts PlatformOrder.unreadable): that
+      // order alone is reported and left as it is; it failed the target's whole report before.
+      discrepancies.push({ kind: l ? 'amount_mismatch' : 'missing_in_ledger', reason: 'invalid_order', targetId, orderId: p.orderId, detail: `platform reports ${p.unreadable}: ${what}`, healed: false });
+      continue;
+    }
     if (!isCurrency(p.total.currency)) {
       // Not a currency the ledger counts in (refused at the edge for partner events too): nothing to compare, nothing to add.
       discrepancies.push({ kind: l ? 'amount_mismatch' : 'missing_in_ledger', reason: 'invalid_currency', targetId, orderId: p.orderId, detail: `platform reports ${shown(p.total)}, not an ISO 4217 currency: ${what}`, healed: false });

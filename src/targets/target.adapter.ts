@@ -340,6 +340,13 @@ export interface PlatformOrder {
   status: string | undefined;
   /** Commission the platform says it pays, if it reports one. */
   commission: Money | undefined;
+  /**
+   * Set (to what is wrong, e.g. "sku lines in USD and in EUR") when the platform's report names the
+   * order in a form that cannot be read: its amounts are then no figures of the platform's. One such
+   * order fails neither the report nor the other orders: reconciliation reports it (an invalid_order
+   * discrepancy) and never heals it, and the ledger stores no such order (checkPlatformOrder).
+   */
+  unreadable?: string | undefined;
 }
 
 /** What a credential check learned of the account (verifyCredentials): the platform's id of it (accountId()). */

@@ -6807,6 +6807,46 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: '(p ? Date.parse(p.createdAt) : fromMs)',
     tests: ['test/e2e/reconcile.period-boundary.test.ts'],
   },
+  {
+    name: 'tiktok-odd-order-fails-report',
+    what: 'the TikTok order report maps each affiliate order with toPlatformOrder again (src/targets/tiktok/tiktok.adapter.ts orderPages): one order with skus in two currencies or a price that is no decimal fails the whole report (malformed_response), not only that order (an invalid_order)',
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'const mapped = reportOrder(o, log);',
+    to: 'const mapped = toPlatformOrder(o, log);',
+    tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
+  },
+  {
+    name: 'tiktok-twice-first-read-kept',
+    what: 'the TikTok order report keeps the first read of an order id it names twice, whatever the second says (src/targets/tiktok/tiktok.adapter.ts orderPages): an order named with two totals is compared and healed as the first, silently, instead of an invalid_order',
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'if (before === digest || before === TWICE) continue;',
+    to: 'continue;',
+    tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
+  },
+  {
+    name: 'tiktok-zero-quantity-line-counted',
+    what: 'a TikTok sku line of quantity 0 is a line of the order again (src/targets/tiktok/tiktok.adapter.ts toPlatformOrder): an order of such lines alone is healed into the ledger as an order of 0.00, and the line\'s currency can refuse an order that sold in one currency',
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'o.skus.filter((s) => s.quantity !== 0 && toMinor(s.price, o.id) !== undefined)',
+    to: 'o.skus.filter((s) => toMinor(s.price, o.id) !== undefined)',
+    tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
+  },
+  {
+    name: 'tiktok-webhook-twice-first-read-stored',
+    what: 'a TikTok webhook\'s order that the affiliate search names twice with different data is stored as the first read again (src/targets/tiktok/tiktok.adapter.ts readOrder), not refused (400) as reconciliation reports it (invalid_order)',
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: "reads.map((p) => (p ? orderDigest(p) : ''))).size > 1",
+    to: "reads.map((p) => (p ? orderDigest(p) : ''))).size > 2",
+    tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
+  },
+  {
+    name: 'bambuser-unreadable-webhook-refused',
+    what: 'a verified Bambuser webhook whose body cannot be read (a payload that is no object, no JSON) is refused again (src/targets/bambuser/bambuser.adapter.ts handleWebhook): a 400, which Bambuser retries until it gets a 200, forever',
+    file: 'src/targets/bambuser/bambuser.adapter.ts',
+    from: 'if (!(err instanceof PermanentError)) throw err;',
+    to: 'throw err;',
+    tests: ['test/integration/platform-webhooks.bambuser-unreadable.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);

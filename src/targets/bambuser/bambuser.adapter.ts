@@ -30,6 +30,7 @@ import { z } from 'zod';
 import { pagedOrderReport, type AdapterFactory, type Capabilities, type OpContext, type PinSpec, type PlatformOrder, type RecoverAttempt, type RemoteShow, type ShowSpec, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError } from '../target.errors.js';
 import { patiently } from '../report-wait.js';
+import { platformWebhooksUnreadable } from '../../lib/metrics.js';
 import { CursorTrail } from '../cursor-trail.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
@@ -410,7 +411,20 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     async handleWebhook(headers, raw) {
       const { webhookHeaderName, webhookHeaderValue } = client.credentials;
       verifyWebhookHeader(headers, webhookHeaderName, webhookHeaderValue, adviceTarget(ctx.target, CREDENTIAL_FIELDS));
-      const event = parseWebhookEvent(raw);
+      let event;
+      try {
+        event = parseWebhookEvent(raw);
+      } catch (err) {
+        if (!(err instanceof PermanentError)) throw err;
+        // Verified (the header), but no event we can read (not JSON, a payload that is no object...):
+        // acknowledged, logged and counted. Bambuser retries a delivery until it gets a 200, so the 400
+        // it got was retried forever; and no Bambuser topic carries orders: nothing would be stored
+        // from it. (TikTok's and Whatnot's unreadable bodies stay 400: theirs may carry an order, and
+        // they stop retrying.) An unverified one is still 401 (above).
+        platformWebhooksUnreadable.inc({ platform: 'bambuser' });
+        log.warn({ reason: err.message }, 'bambuser webhook verified but unreadable; acknowledged, nothing stored');
+        return [];
+      }
       log.debug({ collection: event.collection, action: event.action, eventId: event.eventId }, 'bambuser webhook');
       return []; // no Bambuser topic carries orders
     },

@@ -16,6 +16,7 @@
  *   order up (Get Order Detail for its creation time, then the affiliate order search around it); the
  *   affiliate order search is the report listOrders() pages through for reconciliation.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { UNIX_SECONDS_MESSAGE, unixSecondsMs } from '../../lib/timestamp.js';
@@ -127,12 +128,16 @@ export function lineShare(line: number, quantity: number, units: number): number
 /**
  * One affiliate order → our normalised order; undefined (and a warning) when it carries no prices.
  * Amounts are exact or the order is refused (PermanentError `malformed_response`). Pure but for the log.
+ * A sku line of quantity 0 sold nothing: it is no line of the order (neither its amount, its currency
+ * nor its product), and an order of such lines alone is no sale, skipped as one without prices is (the
+ * way Whatnot's unpaid orders are not reported): it was healed into the ledger as an order of 0.00,
+ * counted among the show's orders.
  */
 export function toPlatformOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): PlatformOrder | undefined {
-  const priced = o.skus.filter((s) => toMinor(s.price, o.id) !== undefined);
+  const priced = o.skus.filter((s) => s.quantity !== 0 && toMinor(s.price, o.id) !== undefined);
   const currency = priced[0]?.price?.currency;
   if (!currency) {
-    log.warn({ orderId: o.id }, 'tiktok affiliate order without prices; skipped');
+    log.warn({ orderId: o.id }, 'tiktok affiliate order without a priced sku line of one unit or more; skipped');
     return undefined;
   }
   const live = o.skus.find((s) => s.content_type === 'LIVE' && s.content_id);
@@ -175,6 +180,44 @@ export function toPlatformOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): P
   }
   return { ...order, total: { amount: total, currency }, refunded: { amount: refunded, currency }, commission: commission === undefined ? undefined : { amount: commission, currency } };
 }
+
+/**
+ * One order of the affiliate order report: toPlatformOrder's order, or, when TikTok names it in a form
+ * that cannot be read (sku lines in two currencies, a price that is no decimal in its currency, a sum
+ * past 2^53 minor units), that order marked `unreadable`: reconciliation reports it (invalid_order)
+ * and never heals it. It failed the target's whole report (`malformed_response`) before, and one odd
+ * order stopped the reconciliation of every other order of the shop. A webhook's order still fails
+ * (400: nothing stored), as it did.
+ */
+export function reportOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): PlatformOrder | undefined {
+  try {
+    return toPlatformOrder(o, log);
+  } catch (err) {
+    if (!(err instanceof PermanentError) || err.reason !== 'malformed_response') throw err;
+    const createdMs = unixSecondsMs(o.create_time);
+    const currency = o.skus.find((s) => s.price)?.price?.currency ?? 'XXX';
+    log.warn({ orderId: o.id, err: err.message }, 'tiktok affiliate order cannot be read; reported as an invalid order');
+    return {
+      orderId: o.id,
+      externalShowId: o.skus.find((s) => s.content_type === 'LIVE' && s.content_id)?.content_id,
+      productId: undefined,
+      clickId: undefined,
+      createdAt: createdMs === undefined ? '' : new Date(createdMs).toISOString(),
+      total: { amount: 0, currency },
+      refunded: { amount: 0, currency },
+      status: o.status,
+      commission: undefined,
+      unreadable: err.message.replace(/^malformed response from TikTok Shop: /, ''),
+    };
+  }
+}
+
+/** What orderPages keeps of an order it handed on: a digest of all that was read of it. */
+function orderDigest(p: PlatformOrder): string {
+  return createHash('sha256').update(JSON.stringify(p)).digest('base64');
+}
+/** orderPages' mark of an order id named twice with different data (no digest is this). */
+const TWICE = 'twice';
 
 export interface TiktokAdapterOptions {
   now?: () => number;
@@ -273,14 +316,19 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
       log.info({ orderId }, 'tiktok order from a webhook not found by Get Order Detail; skipped');
       return undefined;
     }
-    const affiliate = (await searchAffiliateOrders(order.create_time, order.create_time + 1)).find((o) => o.id === orderId);
+    const named = (await searchAffiliateOrders(order.create_time, order.create_time + 1)).filter((o) => o.id === orderId);
+    const affiliate = named[0];
     if (!affiliate) {
       // Not an affiliate (LIVE/video) order, or TikTok has not reported it yet: reconciliation
       // (listOrders) picks it up once the affiliate report has it.
       log.info({ orderId }, 'tiktok order has no affiliate record (yet); left to reconciliation');
       return undefined;
     }
-    return toPlatformOrder(affiliate, log);
+    // Named twice with different data (as orderPages judges it): neither is known to be TikTok's, so
+    // nothing is stored (400); the first was stored silently. Reconciliation reports it (invalid_order).
+    const reads = named.map((o) => toPlatformOrder(o, log));
+    if (new Set(reads.map((p) => (p ? orderDigest(p) : ''))).size > 1) throw new PermanentError(`malformed response from TikTok Shop: order ${orderId.slice(0, 64)} twice, with different data`, 'malformed_response');
+    return reads[0];
   }
 
   /**
@@ -437,8 +485,13 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
   };
 
   /**
-   * The affiliate order report of [from, to), page by page, each order once (the ids seen are kept,
-   * not the orders): windows of at most MAX_WINDOW_S, each searched page by page.
+   * The affiliate order report of [from, to), page by page, each order once (the ids seen are kept with
+   * a digest of what was read of the order, not the orders): windows of at most MAX_WINDOW_S, each
+   * searched page by page. An order id TikTok names twice with the same data is one order; with other
+   * data (another total, status, time...) it is an invalid order (`unreadable`: which one is TikTok's
+   * is not known), never healed: the first read was kept silently. Within a page neither is handed on;
+   * when the second comes on a later page, the first was compared already (pages are streamed) and the
+   * second is handed on as the invalid order, so the run reports it all the same.
    */
   async function* orderPages(from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<PlatformOrder[]> {
     const fromMs = from.getTime();
@@ -446,7 +499,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     // [from, to) in whole seconds: TikTok's create_time is a unix second.
     let ge = Math.ceil(fromMs / 1000);
     const lt = Math.ceil(toMs / 1000);
-    const seen = new Set<string>();
+    const seen = new Map<string, string>();
     const budget = reportWaitBudget(); // one for the whole report, all its windows
     while (ge < lt) {
       const end = Math.min(lt, ge + MAX_WINDOW_S);
@@ -454,11 +507,23 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
         const out: PlatformOrder[] = [];
         for (const o of page) {
           const at = o.create_time * 1000;
-          if (at < fromMs || at >= toMs || seen.has(o.id)) continue;
-          const mapped = toPlatformOrder(o, log);
+          if (at < fromMs || at >= toMs) continue;
+          const mapped = reportOrder(o, log);
           if (!mapped) continue;
-          seen.add(o.id);
-          out.push(mapped);
+          const digest = orderDigest(mapped);
+          const before = seen.get(o.id);
+          if (before === undefined) {
+            seen.set(o.id, digest);
+            out.push(mapped);
+            continue;
+          }
+          if (before === digest || before === TWICE) continue;
+          seen.set(o.id, TWICE);
+          log.warn({ orderId: o.id }, 'tiktok affiliate order reported twice with different data; reported as an invalid order');
+          const twice = { ...mapped, unreadable: `order ${o.id} twice, with different data` };
+          const i = out.findIndex((p) => p.orderId === o.id);
+          if (i >= 0) out[i] = twice;
+          else out.push(twice);
         }
         if (out.length > 0) yield out;
       }
