@@ -12,6 +12,7 @@
  * name the ledger order of this period it matches (so that order is compared, not reported missing).
  */
 import type { PlatformOrder } from '../targets/target.adapter.js';
+import { reportedIn } from '../targets/report-order.js';
 import type { Discrepancy } from '../store/reconcile.repository.js';
 import type { SiftOrders } from './account-orders.js';
 import { compareTarget, type Comparison, type LedgerOrder } from './reconcile.compare.js';
@@ -76,7 +77,8 @@ export async function reconcileTargetStream(
     const owned = new Map(ours.map((l) => [l.order.orderId, l.createdAtMs]));
     // an order the report names on two pages is one ledger order
     ledgerOrders += ours.filter((l) => !l.named).length;
-    page = page.filter((p) => (held.has(p.orderId) ? owned.has(p.orderId) : inPeriod(Date.parse(p.createdAt))));
+    // An unreadable order without a date (report-order.ts) is in every period whose report lists it: reported, never healed.
+    page = page.filter((p) => (held.has(p.orderId) ? owned.has(p.orderId) : reportedIn(p, fromMs, toMs)));
     if (sift) {
       const absent = page.filter((p) => !held.has(p.orderId));
       const { mine, others } = absent.length > 0 ? await sift(absent) : { mine: absent, others: 0 };
@@ -94,7 +96,7 @@ export async function reconcileTargetStream(
   const inflight: Promise<void>[] = [];
   try {
     for await (const page of report) {
-      for (const p of page) if (inPeriod(Date.parse(p.createdAt))) platformOrders += 1;
+      for (const p of page) if (reportedIn(p, fromMs, toMs)) platformOrders += 1;
       const task = comparePage(page);
       task.catch(() => undefined); // awaited below; this only keeps a rejection from counting as unhandled meanwhile
       inflight.push(task);

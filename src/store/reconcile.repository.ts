@@ -19,7 +19,8 @@ export type DiscrepancyKind = (typeof DISCREPANCY_KINDS)[number];
  * different currencies are never compared nor added up (no FX), and such an order is never healed.
  * `invalid_order`: the platform reports what the ledger does not store (a negative total or refund,
  * an order time more than a year ahead, an order id over the length kept) or an order of its report the
- * adapter could not read (PlatformOrder.unreadable: TikTok sku lines in two currencies); never healed either.
+ * adapter could not read (PlatformOrder.unreadable: TikTok sku lines in two currencies, a Whatnot or
+ * Bambuser amount, currency or date that cannot be read); never healed either.
  */
 export const DISCREPANCY_REASONS = ['currency_mismatch', 'invalid_currency', 'invalid_order'] as const;
 export type DiscrepancyReason = (typeof DISCREPANCY_REASONS)[number];

@@ -32,12 +32,13 @@ import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError } f
 import { patiently } from '../report-wait.js';
 import { platformWebhooksUnreadable } from '../../lib/metrics.js';
 import { CursorTrail } from '../cursor-trail.js';
+import { reportedIn, type ReportElement } from '../report-order.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { MAX_REPORT_VALUES } from '../platform-http.js';
 import { adviceTarget } from '../credentials-advice.js';
 import { createBambuserClient, CREDENTIAL_FIELDS } from './bambuser.client.js';
-import { showMayHaveOrders, toPlatformOrder } from './bambuser.orders.js';
+import { reportOrder, showMayHaveOrders } from './bambuser.orders.js';
 import {
   EmptySchema,
   HighlightListSchema,
@@ -181,7 +182,7 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
   }
 
   /** The show's order stats (`GET /v1/stats/show/{showId}/orders`, READ_STATS): every order Bambuser has for it. */
-  async function showOrders(showId: string): Promise<BambuserStatsOrder[]> {
+  async function showOrders(showId: string): Promise<ReportElement<BambuserStatsOrder>[]> {
     // Every order of the show in one answer: more values than a page's bound allows (≈ 10 per order).
     const path = `${V1}/stats/show/${encodeURIComponent(showId)}/orders`;
     return (await client.call({ method: 'GET', path, scope: 'READ_STATS', schema: StatsOrdersSchema, maxJsonValues: MAX_REPORT_VALUES })).orders;
@@ -474,10 +475,12 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       const report = await patiently(deadline, () => showOrders(show.id), signal);
       const orders: PlatformOrder[] = [];
       for (const o of report) {
-        if (seen.has(o.orderId)) continue;
-        const order = toPlatformOrder(show.id, o);
-        const at = Date.parse(order.createdAt);
-        if (at >= fromMs && at < toMs) {
+        // One order that cannot be read is that order's invalid_order, not the report's (report-order.ts);
+        // one whose createdAt cannot be read is in every period that asks its show (reportedIn).
+        const order = reportOrder(show.id, o);
+        if (seen.has(order.orderId)) continue;
+        if (reportedIn(order, fromMs, toMs)) {
+          if (order.unreadable !== undefined) log.warn({ orderId: order.orderId, problem: order.unreadable }, 'bambuser order cannot be read; reported as an invalid order');
           seen.add(order.orderId);
           orders.push(order);
         }

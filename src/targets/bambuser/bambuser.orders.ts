@@ -9,6 +9,7 @@
  */
 import { rfc3339Ms } from '../../lib/timestamp.js';
 import { decimalToMinor } from '../decimal-amount.js';
+import { unreadableOrder, type ReportElement } from '../report-order.js';
 import type { PlatformOrder } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
 import type { BambuserShow, BambuserStatsOrder } from './bambuser.schemas.js';
@@ -50,6 +51,24 @@ export function toPlatformOrder(showId: string, o: BambuserStatsOrder): Platform
     status: undefined,
     commission: undefined,
   };
+}
+
+/**
+ * An order of a show's report: toPlatformOrder's, or, when Bambuser names it in a form that cannot be
+ * read (an orderValue that is no decimal in its currency or past 10^15 minor units as a JSON number, a
+ * currency that is no ISO code, a createdAt or products that cannot be read), that order marked
+ * `unreadable`: reconciliation reports it (invalid_order) and never heals it. It failed the target's
+ * whole report (`malformed_response`) before: every show's orders, for every period the show is asked.
+ */
+export function reportOrder(showId: string, e: ReportElement<BambuserStatsOrder>): PlatformOrder {
+  const read = (r: Record<string, unknown>): { createdAt: unknown; currency: unknown; showId: string; status: undefined } => ({ createdAt: r['createdAt'], currency: r['currency'], showId, status: undefined });
+  if (e.unreadable) return unreadableOrder(e.unreadable.orderId, e.unreadable.problem, read(e.unreadable.raw));
+  try {
+    return toPlatformOrder(showId, e.order);
+  } catch (err) {
+    if (!(err instanceof PermanentError) || err.reason !== 'malformed_response') throw err;
+    return unreadableOrder(e.order.orderId, `order ${e.order.orderId}: ${err.message.replace(/^malformed response from Bambuser order stats: /, '')}`, read(e.order));
+  }
 }
 
 /**

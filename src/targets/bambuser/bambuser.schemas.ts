@@ -17,6 +17,7 @@
 import { z } from 'zod';
 import { PlatformTimestampSchema } from '../../lib/timestamp.js';
 import { firstRefusalArray } from '../../lib/first-refusal.js';
+import { reportElement } from '../report-order.js';
 
 const nullableString = z.string().nullable().optional();
 
@@ -84,8 +85,12 @@ export const StatsOrderSchema = z.object({
 });
 export type BambuserStatsOrder = z.infer<typeof StatsOrderSchema>;
 
-/** One answer holds every order of the show (no paging): read to its first refused order (firstRefusalArray). */
-export const StatsOrdersSchema = z.object({ orders: firstRefusalArray(StatsOrderSchema) });
+/**
+ * One answer holds every order of the show (no paging): read to its first refused order
+ * (firstRefusalArray). An order that does not fit StatsOrderSchema but has an `orderId` is no refusal:
+ * it is that order's problem (an invalid_order of the run, report-order.ts); one without an orderId is.
+ */
+export const StatsOrdersSchema = z.object({ orders: firstRefusalArray(reportElement(StatsOrderSchema, 'orderId')) });
 
 /** WebhookEventModel: the body of every webhook delivery (and of GET /webhooks/{eventId}). */
 export const WebhookEventSchema = z.object({

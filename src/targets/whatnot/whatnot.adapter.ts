@@ -26,11 +26,12 @@ import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS, type WaitBudge
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError, productPathSegment, sendableSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
 import { CursorTrail } from '../cursor-trail.js';
+import { reportedIn } from '../report-order.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { createWhatnotClient, CREDENTIAL_FIELDS, CREDENTIAL_KINDS } from './whatnot.client.js';
 import { UnknownResourceError } from './whatnot.errors.js';
-import { judgeOrder } from './whatnot.orders.js';
-import { MerchandisingSchema, OrderItemsPageSchema, OrderPageSchema, OrderSchema, ShowSchema, WebhookBodySchema, type WhatnotOrder } from './whatnot.schemas.js';
+import { judgeOrder, judgeReportOrder, type OrderVerdict } from './whatnot.orders.js';
+import { MerchandisingSchema, OrderItemsPageSchema, OrderPageSchema, OrderSchema, ShowSchema, WebhookBodySchema } from './whatnot.schemas.js';
 
 export const WHATNOT_CAPABILITIES: Capabilities = {
   createShow: 'operator_link',
@@ -68,12 +69,14 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
   const log = ctx.log.child({ module: 'whatnot.adapter', targetId: ctx.target.id });
   const redact = ctx.redact ?? ((text: string): string => text);
 
-  /** The order as a sale, or undefined when Whatnot does not say it was paid. */
-  function saleOf(o: WhatnotOrder, where: string): PlatformOrder | undefined {
-    const verdict = judgeOrder(o, where);
-    if (verdict.kind === 'sale') return verdict.order;
-    if (verdict.documented) log.debug({ orderId: o.id, status: verdict.status }, 'whatnot order is not a sale (yet)');
-    else log.warn({ orderId: o.id, status: verdict.status }, 'whatnot order with an undocumented status; not counted as a sale');
+  /** The order of a verdict (judgeOrder) as a sale, or undefined when Whatnot does not say it was paid. */
+  function saleOf(orderId: string, verdict: OrderVerdict): PlatformOrder | undefined {
+    if (verdict.kind === 'sale') {
+      if (verdict.order.unreadable !== undefined) log.warn({ orderId, problem: verdict.order.unreadable }, 'whatnot order cannot be read; reported as an invalid order');
+      return verdict.order;
+    }
+    if (verdict.documented) log.debug({ orderId, status: verdict.status }, 'whatnot order is not a sale (yet)');
+    else log.warn({ orderId, status: verdict.status }, 'whatnot order with an undocumented status; not counted as a sale');
     return undefined;
   }
 
@@ -296,7 +299,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
           .join('; ');
         throw new PermanentError(`Whatnot ${body.data.type} webhook carries no readable order (${where})`, 'malformed_webhook');
       }
-      const sale = saleOf(order.data, 'data');
+      const sale = saleOf(order.data.id, judgeOrder(order.data, 'data'));
       if (!sale) return [];
       // A sale's product is one more call, made before the order is stored. A full window (ours or
       // Whatnot's 429) is waited out for a few seconds; if the items still cannot be read the sale is
@@ -326,6 +329,8 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
   /**
    * GET /orders page by page; each order once (ids seen are kept, not the orders), in [from, to).
    * Without products (no line items in the list): orderDetails reads them for the orders that need one.
+   * An order that cannot be read is handed on marked `unreadable` (judgeReportOrder); one whose
+   * created_at cannot be read is in every period whose list names it (reportedIn).
    */
   async function* orderPages(from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<PlatformOrder[]> {
     const fromMs = from.getTime();
@@ -350,10 +355,10 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
       );
       const out: PlatformOrder[] = [];
       for (const [i, o] of res.data.entries()) {
-        const mapped = saleOf(o, `data.${i}`);
+        // One order that cannot be read is that order's invalid_order, not the report's (report-order.ts).
+        const mapped = saleOf(o.unreadable ? o.unreadable.orderId : o.order.id, judgeReportOrder(o, `data.${i}`));
         if (!mapped || seen.has(mapped.orderId)) continue;
-        const at = Date.parse(mapped.createdAt);
-        if (at >= fromMs && at < toMs) {
+        if (reportedIn(mapped, fromMs, toMs)) {
           seen.add(mapped.orderId);
           out.push(mapped);
         }

@@ -10,6 +10,7 @@
  */
 import { rfc3339Ms } from '../../lib/timestamp.js';
 import { decimalToMinor } from '../decimal-amount.js';
+import { unreadableOrder, type ReportElement } from '../report-order.js';
 import type { PlatformOrder } from '../target.adapter.js';
 import { PermanentError } from '../target.errors.js';
 import type { WhatnotOrder } from './whatnot.schemas.js';
@@ -56,4 +57,28 @@ export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
       commission: undefined, // Whatnot reports no commission: ours is computed from the target's rate
     },
   };
+}
+
+/**
+ * An order of the `GET /orders` report (`where`: `data.3`): judgeOrder's verdict, or, when Whatnot names
+ * it in a form that cannot be read (a total or refund that is no amount in its currency, below zero, a
+ * currency that is no ISO code, a created_at, status or show_id that cannot be read), a sale marked
+ * `unreadable`, whatever its status says (as a webhook's such order is refused whatever its status):
+ * reconciliation reports it (invalid_order) and never heals it. It failed the target's whole report
+ * (`malformed_response`) before. A webhook's order is still refused (400: judgeOrder).
+ */
+export function judgeReportOrder(e: ReportElement<WhatnotOrder>, where: string): OrderVerdict {
+  if (e.unreadable) {
+    const { orderId, problem, raw } = e.unreadable;
+    const amounts = raw['amounts'] as { total?: { currency?: unknown } } | undefined;
+    return { kind: 'sale', order: unreadableOrder(orderId, problem, { createdAt: raw['created_at'], currency: amounts?.total?.currency, showId: raw['show_id'], status: raw['status'] }) };
+  }
+  const o = e.order;
+  try {
+    return judgeOrder(o, where);
+  } catch (err) {
+    if (!(err instanceof PermanentError) || err.reason !== 'malformed_response') throw err;
+    const problem = `order ${o.id}: ${err.message.replace(/^malformed response from Whatnot: /, '')}`;
+    return { kind: 'sale', order: unreadableOrder(o.id, problem, { createdAt: o.created_at, currency: o.amounts.total.currency, showId: o.show_id, status: o.status }) };
+  }
 }

@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { PlatformTimestampSchema } from '../../lib/timestamp.js';
+import { reportElement } from '../report-order.js';
 
 /** RFC 9457 problem details, plus Whatnot's extras. `type` is a short slug, e.g. "rate-limited". */
 export const ProblemSchema = z.object({
@@ -81,9 +82,14 @@ export const OrderSchema = z.object({
 });
 export type WhatnotOrder = z.infer<typeof OrderSchema>;
 
-/** GET /orders (unconfirmed: `created_at_gte`, `created_at_lt`, `limit`, `cursor` → `{data, next_cursor}`). */
+/**
+ * GET /orders (unconfirmed: `created_at_gte`, `created_at_lt`, `limit`, `cursor` → `{data, next_cursor}`).
+ * An order of the list that does not fit OrderSchema but has an id is that order's problem (an
+ * invalid_order of the run, report-order.ts); one without an id, or an envelope of another shape,
+ * fails the page (`malformed_response`, e.g. `data.3.id`).
+ */
 export const OrderPageSchema = z.object({
-  data: z.array(OrderSchema),
+  data: z.array(reportElement(OrderSchema, 'id')),
   next_cursor: z.string().nullish(),
 });
 
