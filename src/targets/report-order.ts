@@ -30,8 +30,9 @@ export function problemText(text: string): string {
 
 /**
  * An order element of a report read with `schema`. One that does not fit but has an id (`idKey`, a
- * non-empty string) is that order's unreadable element (its first issue named); one without is refused,
- * the issues of its id: the report's malformed_response names it (e.g. `data.3.id`).
+ * non-empty string) is that order's unreadable element (its first issue named, the text alone kept: a
+ * refused element's zod issues are ~2 KiB, and an unpaged report may hold 100,000 orders); one without
+ * is refused, the issues of its id: the report's malformed_response names it (e.g. `data.3.id`).
  */
 export function reportElement<T extends z.ZodType>(schema: T, idKey: string): z.ZodType<ReportElement<z.output<T>>, unknown> {
   const idSchema = z.looseObject({ [idKey]: z.string().min(1) });
