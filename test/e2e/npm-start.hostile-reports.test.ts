@@ -10,7 +10,8 @@
  *   never in the log.
  * - a target's order report, read by reconciliation, answered by a loopback proxy in front of the
  *   simulators with what the attacker chose: a TikTok order of a 10.00 and a −3.00 sku line (it was healed
- *   into the ledger as an order of 7.00: now an invalid_order, not healed), a TikTok cursor loop, a
+ *   into the ledger as an order of 7.00: now an invalid_order, not healed), a Bambuser order whose value
+ *   is no decimal (it failed the target's whole report: now that order's invalid_order), a TikTok cursor loop, a
  *   Bambuser show list that never ends (it stopped silently after 50 pages, now it is read to 1,000 and the run completed
  *   without the rest: now the target's report fails too_many_pages), an order report of 50 MB (the
  *   target's report fails saying so: it said the API was unreachable; the process stays small). Nothing the report got wrong reaches the ledger.
@@ -177,7 +178,6 @@ const createdS = (): number => Math.floor(Date.now() / 1000) - 60;
 const sku = (amount: string): Record<string, unknown> => ({ product_id: 'p1', quantity: 1, price: { amount, currency: 'USD' }, content_type: 'LIVE', content_id: '1234567' });
 const tiktokPage = (orders: unknown[], next?: string): unknown => ({ code: 0, message: 'Success', request_id: 'r', data: { orders, ...(next ? { next_page_token: next } : {}) } });
 const isSearch = (path: string): boolean => path.includes('/affiliate_seller/202410/orders/search');
-const noShows = { results: [], cursor: null };
 const isShowList = (path: string): boolean => /^\/bambuser\/v1\/shows(\?|$)/.test(path);
 
 async function grossInLedger(): Promise<number> {
@@ -185,11 +185,16 @@ async function grossInLedger(): Promise<number> {
   return [...report.totals, ...report.unattributed].reduce((s, t) => s + t.grossAmount, 0);
 }
 
-test('a TikTok order of a 10.00 and a −3.00 sku line is an invalid_order, not healed as 7.00; a cursor loop fails the report', async () => {
-  answers.bambuser = (path) => (isShowList(path) ? noShows : undefined);
+test('a TikTok order of a 10.00 and a −3.00 sku line is an invalid_order, not healed as 7.00; a Bambuser order of "12,50" is one too; a cursor loop fails the report', async () => {
+  // The Bambuser order failed the target's whole report (malformed_response, `orders.0.orderValue`) until 2026-12-07.
+  const odd = { showId: 's-odd', orders: [{ orderId: 'bo-odd', createdAt: new Date(Date.now() - 60_000).toISOString(), currency: 'USD', orderValue: '12,50' }] };
+  answers.bambuser = (path) => (isShowList(path) ? { results: [{ id: 's-odd', state: 'live' }], cursor: null } : path.includes('/stats/show/s-odd/orders') ? odd : undefined);
   answers.tiktok = (path) => (isSearch(path) ? tiktokPage([{ id: 'tt-mixed', status: 'PROCESSING', create_time: createdS(), skus: [sku('10.00'), sku('-3.00')] }]) : undefined);
   const run = await reconcile();
   expect(run.discrepancies.filter((d) => d.targetId === 'tt')).toEqual([expect.objectContaining({ kind: 'missing_in_ledger', orderId: 'tt-mixed', healed: false, reason: 'invalid_order' })]);
+  // bmb and bmb-open are one Bambuser account: the order is one target's (the other counts it as another's).
+  expect([targetOf(run, 'bmb')?.error, targetOf(run, 'bmb-open')?.error]).toEqual([undefined, undefined]);
+  expect(run.discrepancies.filter((d) => d.targetId.startsWith('bmb'))).toEqual([expect.objectContaining({ kind: 'missing_in_ledger', orderId: 'bo-odd', healed: false, reason: 'invalid_order' })]);
   expect(await grossInLedger()).toBe(0);
 
   answers.tiktok = (path) => (isSearch(path) ? tiktokPage([], path.includes('page_token=A') ? 'B' : 'A') : undefined);
