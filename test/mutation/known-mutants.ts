@@ -6854,7 +6854,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: '.hget(k.desired(partnerId, id), \'snap\').catch(unreadableAsNull)',
     to: '.hget(k.desired(partnerId, id), \'snap\')',
     tests: ['test/integration/store.corrupt-records.test.ts'],
-    testName: 'is first walked',
+    testName: 'are first walked',
   },
   {
     name: 'ops-board-broken-partner-counted-twice',
