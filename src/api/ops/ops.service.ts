@@ -38,6 +38,12 @@ function unreadableAsFalse(err: unknown): false {
   return false;
 }
 
+/** unreadableAsFalse uncounted (its caller counts). */
+function uncountedUnreadable(err: unknown): false {
+  if (!isUnreadableRecord(err)) throw err;
+  return false;
+}
+
 /**
  * "Today" on a 24-hour ops floor: scheduled within a day either side of now, or live whatever its
  * scheduledAt (the partner's live-show index; live shows stored before it existed are added by a
@@ -180,8 +186,9 @@ export class OpsService {
    * live shows comes back too (partnerRows reads the live-show index only when it is not empty).
    */
   private async withShows(ids: string[], nowMs: number): Promise<{ busy: boolean; live: number; unreadable?: true }[]> {
-    // A partner whose show index does not read (a key of another type) is left off the board alone.
-    const walked = await Promise.all(ids.map((id) => this.backfilledLive(id).then(() => true, unreadableAsFalse)));
+    // A partner whose show index does not read (a key of another type) is left off the board alone,
+    // counted once a board (its walk and its count below fail alike: counted by the count's failure).
+    const walked = await Promise.all(ids.map((id) => this.backfilledLive(id).then(() => true, uncountedUnreadable)));
     const out: { busy: boolean; live: number; unreadable?: true }[] = [];
     for (let i = 0; i < ids.length; i += BOARD_BATCH) {
       const batch = ids.slice(i, i + BOARD_BATCH);
@@ -192,7 +199,11 @@ export class OpsService {
           ),
         ),
       );
-      counts.forEach((c, j) => out.push(c === false || !walked[i + j] ? { busy: false, live: 0, unreadable: true } : { busy: c[0] > 0 || c[1] > 0, live: c[1] }));
+      counts.forEach((c, j) => {
+        if (c !== false && walked[i + j]) return out.push({ busy: c[0] > 0 || c[1] > 0, live: c[1] });
+        if (c !== false) storedRecordsUnreadable.inc({ family: 'show' });
+        return out.push({ busy: false, live: 0, unreadable: true });
+      });
     }
     return out;
   }
