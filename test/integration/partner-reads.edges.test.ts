@@ -216,6 +216,21 @@ describe('endpoints.url-viewer-mask', () => {
     for (const secret of [TOKEN, PASSWORD, SLACK_SECRET, HOST_TOKEN, UUID]) expect(JSON.stringify(seen)).not.toContain(secret);
   });
 
+  test("a target's baseUrl: masked for a viewer key, whole for the others", async () => {
+    const BASE = `https://${HOST_TOKEN}.m.pipedream.net/api?key=${TOKEN}`;
+    const created = await svc.api(`/v1/partners/${P}/targets?verify=false`, { key: ADMIN_KEY, json: { id: 'pe-wn', platform: 'whatnot', name: 'w', credentials: { accessToken: 'wn-token-pe' }, commissionRateBps: 100 } });
+    expect(created.status).toBe(201);
+    // A host the test's DNS does not know: stored as a checked one is.
+    expect(await svc.rt.partners.updateTarget(P, 'pe-wn', (t) => ({ ...t, baseUrl: BASE }))).not.toBeNull();
+    const baseSeenBy = async (key: string): Promise<string | undefined> => {
+      const r = await svc.api(`/v1/partners/${P}/targets`, { key });
+      expect(r.status).toBe(200);
+      return ((await r.json()) as { targets: { id: string; baseUrl?: string }[] }).targets.find((t) => t.id === 'pe-wn')?.baseUrl;
+    };
+    expect(await baseSeenBy(keys['viewer']!)).toBe('https://***.m.pipedream.net/***?key=***');
+    for (const role of ['operator', 'admin', 'partner']) expect(await baseSeenBy(keys[role]!)).toBe(BASE);
+  });
+
   test.each(['operator', 'admin', 'partner'])('the %s key gets the url whole on every route', async (role) => {
     const whole = { [ids['query']!]: QUERY_URL, [ids['path']!]: PATH_URL, [ids['userinfo']!]: USERINFO_URL, [ids['host']!]: HOST_URL, [ids['uuid']!]: UUID_URL };
     expect(await urlsSeenBy(keys[role]!)).toEqual({ list: whole, get: whole, ops: whole });
