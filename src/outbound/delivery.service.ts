@@ -45,6 +45,7 @@ import type { OutboundMessageRepository } from '../store/outbound-message.reposi
 import type { DeliveryState, EndpointRecord, OutboundEventType } from './outbound.types.js';
 import { parseRetryAfter, RETRY_SCHEDULE_MS, retryDelayMs } from './retry-schedule.js';
 import { postWebhook, type SendResult, type WebhookSender } from './webhook.sender.js';
+import { maskHostIn, maskUrl } from '../relay/mask.js';
 import { PARK_FALLBACK_MS, ParkedJobs } from '../queues/parking.js';
 
 export const USER_AGENT = 'Syndicast-Webhooks/1';
@@ -341,7 +342,9 @@ export class DeliveryService {
     const runAttempt = d.runAttempts + 1;
     const runStartedAt = d.runStartedAt ?? now.toISOString();
     const ok = res.statusCode !== null && res.statusCode >= 200 && res.statusCode < 300;
-    const error = ok ? null : (res.error ?? describeStatus(res.statusCode, res.location));
+    // The attempt log and lastError are read by viewer keys (and logged): the endpoint's host as maskUrl
+    // shows it (Pipedream's token is its first label: `getaddrinfo ENOTFOUND eo….m.pipedream.net`).
+    const error = ok ? null : maskHostIn(res.error ?? describeStatus(res.statusCode, res.location, o.url), o.url);
     if (!o.logged) {
       await endpoints.addAttempt(partnerId, endpointId, {
         messageId,
@@ -376,7 +379,7 @@ export class DeliveryService {
     if (res.statusCode === 410) {
       const disabled = await endpoints.disable(partnerId, endpointId, 'endpoint answered 410 Gone', now);
       await messages.saveDelivery(partnerId, messageId, { ...next, state: 'failed' });
-      log.warn({ url: redactUrl(ep.url) }, 'webhook endpoint answered 410 Gone: disabled');
+      log.warn({ url: maskUrl(ep.url) }, 'webhook endpoint answered 410 Gone: disabled');
       return { kind: 'failed', reason: 'HTTP 410 Gone', endpointDisabled: disabled };
     }
 
@@ -386,7 +389,7 @@ export class DeliveryService {
       const reason = `no 2xx since ${runStartedAt}: ${runAttempt} attempts of ${messageId} failed (last: ${error})`;
       const disabled = await endpoints.disableIfFailingSince(partnerId, endpointId, Date.parse(runStartedAt), reason, now);
       await messages.saveDelivery(partnerId, messageId, { ...next, state: 'failed' });
-      log.warn({ url: redactUrl(ep.url), attempts: runAttempt, endpointDisabled: disabled, error }, 'webhook delivery failed after the whole retry schedule');
+      log.warn({ url: maskUrl(ep.url), attempts: runAttempt, endpointDisabled: disabled, error }, 'webhook delivery failed after the whole retry schedule');
       return { kind: 'failed', reason: error ?? 'failed', endpointDisabled: disabled };
     }
     // The retry may come after the retention from the emit ends (a Retry-After of a day, a short
@@ -517,29 +520,27 @@ function notDue(d: DeliveryState, nowMs: number): DeliveryOutcome | null {
   return dueInMs > EARLY_SLACK_MS ? { kind: 'deferred', delayMs: dueInMs, reason: `next attempt not due before ${d.nextAttemptAt}` } : null;
 }
 
-function describeStatus(status: number | null, location: string | undefined): string {
+function describeStatus(status: number | null, location: string | undefined, url: string): string {
   if (status === null) return 'no response';
-  if (status >= 300 && status < 400) return `HTTP ${status}: redirect not followed${location ? ` (Location: ${withoutQuery(location)})` : ''}`;
+  if (status >= 300 && status < 400) return `HTTP ${status}: redirect not followed${location ? ` (Location: ${shownLocation(location, url)})` : ''}`;
   return `HTTP ${status}`;
 }
 
-function withoutQuery(location: string): string {
-  return location.split(/[?#]/, 1)[0]!.slice(0, 200);
+/** A redirect's target as maskUrl shows it (the receiver's new URL carries its token as the old one did). */
+function shownLocation(location: string, url: string): string {
+  let target: string;
+  try {
+    target = new URL(location, url).href;
+  } catch {
+    return '***';
+  }
+  return maskUrl(target).slice(0, 200);
 }
 
 /** The host of an endpoint URL, for an error (never its path or query). */
 function hostOf(url: string): string {
   try {
     return new URL(url).hostname;
-  } catch {
-    return '[invalid url]';
-  }
-}
-
-/** Logs carry the endpoint's origin only (paths and queries may hold tokens). */
-function redactUrl(url: string): string {
-  try {
-    return new URL(url).origin;
   } catch {
     return '[invalid url]';
   }

@@ -40,9 +40,9 @@ const ignore = (): void => undefined;
 /**
  * Closes a BullMQ handle: first waits (at most `boundMs`; a failure is ignored) for its start-up to end,
  * so that a start-up failing now is forwarded to the handle (which has an error listener from here on)
- * rather than after the close removed the forwarding; then closes it, within `boundMs` too (an ioredis
- * Cluster ended while still connecting may never emit 'end', and BullMQ's close waited for it for
- * ever) unless `boundClose` is false (a Worker: its close waits for its running jobs, as long as they
+ * rather than after the close removed the forwarding; then closes it, within `boundMs` too (defensive: BullMQ
+ * 5.81's close of a handle on a shared connection neither sends QUIT nor waits, so it cannot hang today;
+ * the bound keeps a later version's from holding a shutdown) unless `boundClose` is false (a Worker: its close waits for its running jobs, as long as they
  * take). A start-up still waiting after `boundMs` (Redis not answering) may fail only after the close:
  * its connection objects get an error listener once the close removed theirs. BullMQ's close on a shared
  * connection ends within the same turn, so nothing can fail in between.

@@ -18,42 +18,96 @@ export function maskSecrets(text: string, secrets: readonly string[] = []): stri
   return redactSecrets(text, secrets, '***').replace(USERINFO, '$1***@').replace(RTMP_KEY, '$1***').replace(QUERY, '$1***');
 }
 
+/** What a hidden part of a URL is shown as. */
+const HIDDEN = '***';
+
 /**
- * A URL as a viewer key is shown it, without what authenticates it: user:password (as `***`), the RTMP
- * key path and the query (maskSecrets). The one mask of every URL a partner gave that may carry a
- * secret: a show's pull `sourceUrl` (the show view) and an outbound webhook endpoint's `url`
- * (`…/endpoints`, `/v1/ops/endpoints`: a receiver's `?token=`). Operator, admin and the partner's own key see them whole.
- * `path`: the path (but a bare `/`) and the fragment are hidden too (maskEndpointUrl).
+ * Whether a path segment, host label or query key may be a credential: anything but letters, digits
+ * and `._~-` (percent-encoding, base64's `+/=`), 6 characters or more with a digit (ids, hex, UUIDs,
+ * most random tokens), or a run of letters and digits of `longAt` or more (a long random token without
+ * a digit; no word of a path is that long).
  */
-export function maskUrlSecrets(url: string, opts: { path?: boolean } = {}): string {
-  let s = url;
-  try {
-    const u = new URL(url);
-    const hideUser = u.username !== '' || u.password !== '';
-    const hidePath = opts.path === true && u.pathname !== '/' && u.pathname !== '';
-    const hideHash = opts.path === true && u.hash !== '';
-    if (hideUser) {
-      u.username = '***';
-      u.password = '';
-    }
-    if (hidePath) u.pathname = '/***';
-    if (hideHash) u.hash = '***';
-    // Re-serialised only when something was hidden (the parser would otherwise normalise the text).
-    if (hideUser || hidePath || hideHash) s = u.toString();
-  } catch {
-    // Not a URL the WHATWG parser takes: masked as text below; with `path`, nothing of it is shown
-    // (which part is its path is not known).
-    if (opts.path === true) return '***';
-  }
-  return maskSecrets(s);
+function looksSecret(part: string, longAt: number): boolean {
+  if (part === '') return false;
+  if (/[^A-Za-z0-9._~-]/.test(part)) return true;
+  if (part.length >= 6 && /[0-9]/.test(part)) return true;
+  return new RegExp(`[A-Za-z0-9]{${longAt}}`).test(part);
+}
+
+/** Host labels kept whatever they look like: the registrable part (`example.com`, `example.co.uk`). */
+function registrableLabels(labels: readonly string[]): number {
+  const n = labels.length;
+  // A two-letter country code under a short second level (co.uk, com.au, co.jp): three labels.
+  return n >= 3 && /^[a-z]{2}$/i.test(labels[n - 1]!) && labels[n - 2]!.length <= 3 ? 3 : 2;
 }
 
 /**
- * An outbound webhook endpoint's `url` as a viewer key is shown it: maskUrlSecrets, and its path and
- * fragment hidden as well (`https://hooks.slack.com/***`: scheme, host and port kept). Slack
- * (`/services/T…/B…/<secret>`), Discord (`/api/webhooks/<id>/<token>`) and Zapier put the receiver's
- * token in the path. A show's sourceUrl keeps its path (its RTMP key is masked by maskSecrets).
+ * `hostname` as shown: an IP address whole; a name's registrable part whole, each label before it that
+ * may be a token (looksSecret, 12: Pipedream's `eo…` receiver id of 15) as `***`.
  */
-export function maskEndpointUrl(url: string): string {
-  return maskUrlSecrets(url, { path: true });
+function maskHost(hostname: string): string {
+  if (hostname.startsWith('[') || /^[0-9.]+$/.test(hostname)) return hostname;
+  const labels = hostname.split('.');
+  const keep = labels.length - registrableLabels(labels);
+  return labels.map((l, i) => (i < keep && looksSecret(l, 12) ? HIDDEN : l)).join('.');
+}
+
+/**
+ * A URL a partner gave (an outbound webhook endpoint's `url`, a show's pull `sourceUrl`, a target's
+ * `baseUrl`) as a viewer key and the logs are shown it, without what may authenticate it. The one mask
+ * of such URLs; scheme, port and the path's shape are kept:
+ * - user:password as `***@`;
+ * - the host's registrable part kept, a label before it that may be a token as `***`
+ *   (`***.m.pipedream.net`);
+ * - the path's segments kept up to the first one that may be a token (looksSecret, 16), which and every
+ *   one after it are `***`, and the last one is `***` whatever it looks like: receivers and RTMP put the
+ *   token last (`/services/T…/B…/<secret>` → `/services/T…/B…/***`, `/hooks/catch/<n>/<token>/`,
+ *   webhook.site's `/<uuid>`, Discord's `/api/webhooks/<id>/<token>`, `rtmp://host/app/<key>`);
+ * - every query value as `***` (a key kept unless it may be a token itself), the fragment as `***`.
+ * What does not parse as a URL with a host is `***` (which part is which is not known).
+ */
+export function maskUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return HIDDEN;
+  }
+  if (u.hostname === '') return HIDDEN;
+  const user = u.username !== '' || u.password !== '' ? `${HIDDEN}@` : '';
+  const port = u.port === '' ? '' : `:${u.port}`;
+  const segments = u.pathname.split('/');
+  let last = segments.length - 1;
+  while (last > 0 && segments[last] === '') last -= 1;
+  let hiding = false;
+  const path = segments
+    .map((s, i) => {
+      if (s === '') return s;
+      hiding ||= i === last || looksSecret(s, 16);
+      return hiding ? HIDDEN : s;
+    })
+    .join('/');
+  const query = u.search === '' ? '' : `?${u.search.slice(1).split('&').map((p) => {
+    const eq = p.indexOf('=');
+    if (eq < 0) return p === '' ? p : HIDDEN;
+    const key = p.slice(0, eq);
+    return `${looksSecret(key, 16) ? HIDDEN : key}=${HIDDEN}`;
+  }).join('&')}`;
+  const hash = u.hash === '' ? '' : `#${HIDDEN}`;
+  return `${u.protocol}//${user}${maskHost(u.hostname)}${port}${path}${query}${hash}`;
+}
+
+/**
+ * `text` (an error that names where it went: `getaddrinfo ENOTFOUND <host>`, a refused destination)
+ * with `url`'s host name as maskUrl shows it.
+ */
+export function maskHostIn(text: string, url: string): string {
+  let hostname: string;
+  try {
+    hostname = new URL(url).hostname;
+  } catch {
+    return text;
+  }
+  const shown = maskHost(hostname);
+  return hostname === '' || shown === hostname ? text : text.split(hostname).join(shown);
 }

@@ -21,7 +21,7 @@ import type { ShowRepository } from '../store/show.repository.js';
 import { DestinationSupervisor, InputPeers, STOP_GRACE_MS, type DestinationSpec } from './destination.supervisor.js';
 import { HlsProxy, type HlsProxySession } from './hls.proxy.js';
 import { EDGE_PLAY_LABEL, EDGE_STALL_NOTICE_MS, RELAY_CODECS, edgeCheckMs, edgePlayToken } from './ingest.edge.js';
-import { maskSecrets } from './mask.js';
+import { maskHostIn, maskSecrets, maskUrl } from './mask.js';
 import { StartGate } from './start-gate.js';
 import { armedShows } from './armed-readers.js';
 
@@ -1060,7 +1060,8 @@ export class RelayService {
     const log = this.deps.log.child({ partnerId: o.partnerId, showId: o.showId, role: 'pull' });
     const edge = this.deps.edgeUrl();
     const secrets = [showKey];
-    const masked = maskSecrets(sourceUrl);
+    // lastError (viewer keys, mirror.updated) and the log show the URL as a viewer key reads it.
+    const masked = maskUrl(sourceUrl);
     if (!edge) {
       o.sourceError = `source: cannot pull ${masked}: this relay process has no ingest edge (RELAY_EDGE=embedded or RELAY_EDGE_INTERNAL_URL)`;
       return;
@@ -1076,7 +1077,7 @@ export class RelayService {
         input = u.toString();
       }
     } catch (err) {
-      const reason = (err as Error).message;
+      const reason = maskHostIn((err as Error).message, sourceUrl);
       const forGood = refusedWhateverDns(host, this.deps.destinations);
       const why = `${SOURCE_REFUSED} ${masked}: ${reason}${forGood ? FOR_GOOD : ''}`;
       // Logged once per show and refusal, not every pass (each second per live show, at info, it was).

@@ -18,7 +18,8 @@ import { assertHeld, INTENT_TTL_SEC, IntentCorruptError, LeaseLostError, OWNED_B
 import { assertEntryLua } from './external-show.index.js';
 import { targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
-import { defineRedisScripts, inOneWrite, type RedisClient } from './redis.js';
+import { defineRedisScripts, inOneWrite, isUnreadableRecord, type RedisClient } from './redis.js';
+import { storedRecordsUnreadable } from '../lib/metrics.js';
 import { zrevPage, type PageStart, type ZsetPage } from './zset-page.js';
 import { inlineSyncAddLua } from '../queues/inline-sync.js';
 
@@ -814,6 +815,13 @@ function isStoredMirror(v: unknown): boolean {
 /** A `[partnerId, id]` member of an index set. */
 const isIdPair = (v: unknown): boolean => Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string';
 
+/** A show's record that does not read (counted): null, as absent. Any other error (Redis unavailable) is thrown. */
+function unreadableAsNull(err: unknown): null {
+  if (!isUnreadableRecord(err)) throw err;
+  storedRecordsUnreadable.inc({ family: 'show' });
+  return null;
+}
+
 /** A parsed mirror's pins as an id record (parseMirror's rule). */
 function withPins(m: MirrorDoc): MirrorDoc {
   m.pins = idRecord(m.pins);
@@ -1172,7 +1180,9 @@ export class ShowRepository {
     if (await this.redis.exists(k.partnerLiveBackfilled(partnerId))) return;
     for (let start = 0; ; start += pageSize) {
       const ids = await this.redis.zrange(k.partnerShows(partnerId), start, start + pageSize - 1);
-      const snaps = await Promise.all(ids.map((id) => this.redis.hget(k.desired(partnerId, id), 'snap')));
+      // A show whose desired state is a key of another type is not live (counted): the walk goes on. Its
+      // WRONGTYPE failed the walk, left the partner's whole part off the board, and every board walked again.
+      const snaps = await Promise.all(ids.map((id) => this.redis.hget(k.desired(partnerId, id), 'snap').catch(unreadableAsNull)));
       const live = ids.filter((_, i) => {
         try {
           return (JSON.parse(snaps[i] ?? 'null') as { state?: string } | null)?.state === 'live';

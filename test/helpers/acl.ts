@@ -31,3 +31,11 @@ export async function refuseWritesTo(admin: Redis | Cluster, key: string): Promi
 export async function allowAllWrites(admin: Redis | Cluster): Promise<void> {
   for (const n of nodes(admin)) await n.call('ACL', 'SETUSER', 'default', 'resetkeys', '~*');
 }
+
+/**
+ * Redis refusing every command on `key` for real (NOPERM: an error that is neither a key of another type
+ * nor an unavailable Redis). Undone by allowAllWrites.
+ */
+export async function refuseAccessTo(admin: Redis | Cluster, key: string): Promise<void> {
+  for (const n of nodes(admin)) await n.call('ACL', 'SETUSER', 'default', 'resetkeys', ...everyKeyBut(key).map((p) => `~${p}`));
+}

@@ -226,8 +226,12 @@ describe('platform-order-ref', () => {
   test('an order stored under both its legacy and its new ref comes back once', async () => {
     // e.g. written by an instance of each version during a rolling upgrade
     await storeRaw('t:w', '9', 900);
-    await storeRaw('t:w', '9', 900, platformOrderRef('t:w', '9'));
+    await storeRaw('t:w', '9', 500, platformOrderRef('t:w', '9'));
     expect(await reconcileView('t:w', ['9'])).toEqual({ found: ['9'], scanned: [] });
+    // The legacy row's (the one platformRef keeps updating), not the new ref's.
+    const ledger = svc.rt.attribution.targetLedger('rp', 't:w', period);
+    expect((await ledger.lookup(['9'])).map((f) => f.order.gross)).toEqual([900]);
+    await ledger.close();
     expect(await reconcileView('t:w', [])).toEqual({ found: [], scanned: ['9'] });
     expect(await reconcileView('t', [])).toEqual({ found: [], scanned: ['x:1'] });
   });

@@ -137,9 +137,11 @@ describe('endpoints.url-viewer-mask', () => {
    * An outbound webhook endpoint's `url` may carry the receiver's secret (`?token=…`, user:password,
    * or in the path: Slack's `/services/T…/B…/<secret>`, Discord's `/api/webhooks/<id>/<token>`). A
    * viewer key read it whole on GET …/endpoints, GET …/endpoints/{e} and the ops console's
-   * GET /v1/ops/endpoints (attack, 2026-12-07). A viewer now gets it masked (maskEndpointUrl:
-   * user:password, the path and the query as `***`; scheme, host and port kept); operator, admin and the
-   * partner's own key get it whole, on every one of those routes.
+   * GET /v1/ops/endpoints (attack, 2026-12-07). A viewer now gets it masked (maskUrl: user:password,
+   * query values, the path from its first token-like segment and its last one, token-like host labels
+   * as `***`: Pipedream's `eo….m.pipedream.net` kept its token in the host, webhook.site its UUID in the
+   * path, as viewers read them; scheme, port, registrable host and path shape kept); operator, admin and
+   * the partner's own key get it whole (as registered), on every one of those routes.
    */
   const P = 'pe';
   const TOKEN = 'ENDPOINTTOKEN0123456789';
@@ -148,6 +150,10 @@ describe('endpoints.url-viewer-mask', () => {
   const USERINFO_URL = `https://hook:${PASSWORD}@hooks.example.com/in`;
   const SLACK_SECRET = 'SLACKSECRET0123456789';
   const PATH_URL = `https://hooks.example.com/services/T0000/B0000/${SLACK_SECRET}`;
+  const HOST_TOKEN = 'eo3jwbzqd6ltmxx';
+  const HOST_URL = `https://${HOST_TOKEN}.m.pipedream.net/`;
+  const UUID = '0f3c2b1a-1234-4abc-9def-0123456789ab';
+  const UUID_URL = `https://webhook.site/${UUID}`;
   const keys: Record<string, string> = {};
   const ids: Record<string, string> = {};
 
@@ -174,6 +180,11 @@ describe('endpoints.url-viewer-mask', () => {
     // user:password is refused in a new url (assertPublicDestination); one stored before that check is still read.
     ids['userinfo'] = await create('https://hooks.example.com/in');
     expect(await svc.rt.outbound.endpoints.update(P, ids['userinfo'], { url: USERINFO_URL })).toBe(true);
+    // Hosts the test's DNS does not know: stored as registered ones are.
+    for (const [name, url] of [['host', HOST_URL], ['uuid', UUID_URL]] as const) {
+      ids[name] = await create('https://hooks.example.com/in');
+      expect(await svc.rt.outbound.endpoints.update(P, ids[name], { url })).toBe(true);
+    }
   });
 
   /** The url of each endpoint of P as `key` reads it on each route, by route. */
@@ -192,15 +203,36 @@ describe('endpoints.url-viewer-mask', () => {
     };
   };
 
-  test('a viewer key gets the url without its query, path and user:password on every route', async () => {
-    const masked = { [ids['query']!]: 'https://hooks.example.com/***?***', [ids['path']!]: 'https://hooks.example.com/***', [ids['userinfo']!]: 'https://***@hooks.example.com/***' };
+  test('a viewer key gets the url without its query values, path token, host token and user:password on every route', async () => {
+    const masked = {
+      [ids['query']!]: 'https://hooks.example.com/***?token=***&v=***',
+      [ids['path']!]: 'https://hooks.example.com/services/T0000/B0000/***',
+      [ids['userinfo']!]: 'https://***@hooks.example.com/***',
+      [ids['host']!]: 'https://***.m.pipedream.net/',
+      [ids['uuid']!]: 'https://webhook.site/***',
+    };
     const seen = await urlsSeenBy(keys['viewer']!);
     expect(seen).toEqual({ list: masked, get: masked, ops: masked });
-    expect(JSON.stringify(seen)).not.toContain(SLACK_SECRET);
+    for (const secret of [TOKEN, PASSWORD, SLACK_SECRET, HOST_TOKEN, UUID]) expect(JSON.stringify(seen)).not.toContain(secret);
+  });
+
+  test("a target's baseUrl: masked for a viewer key, whole for the others", async () => {
+    const BASE = `https://${HOST_TOKEN}.m.pipedream.net/api?key=${TOKEN}`;
+    const created = await svc.api(`/v1/partners/${P}/targets?verify=false`, { key: ADMIN_KEY, json: { id: 'pe-wn', platform: 'whatnot', name: 'w', credentials: { accessToken: 'wn-token-pe' }, commissionRateBps: 100 } });
+    expect(created.status).toBe(201);
+    // A host the test's DNS does not know: stored as a checked one is.
+    expect(await svc.rt.partners.updateTarget(P, 'pe-wn', (t) => ({ ...t, baseUrl: BASE }))).not.toBeNull();
+    const baseSeenBy = async (key: string): Promise<string | undefined> => {
+      const r = await svc.api(`/v1/partners/${P}/targets`, { key });
+      expect(r.status).toBe(200);
+      return ((await r.json()) as { targets: { id: string; baseUrl?: string }[] }).targets.find((t) => t.id === 'pe-wn')?.baseUrl;
+    };
+    expect(await baseSeenBy(keys['viewer']!)).toBe('https://***.m.pipedream.net/***?key=***');
+    for (const role of ['operator', 'admin', 'partner']) expect(await baseSeenBy(keys[role]!)).toBe(BASE);
   });
 
   test.each(['operator', 'admin', 'partner'])('the %s key gets the url whole on every route', async (role) => {
-    const whole = { [ids['query']!]: QUERY_URL, [ids['path']!]: PATH_URL, [ids['userinfo']!]: USERINFO_URL };
+    const whole = { [ids['query']!]: QUERY_URL, [ids['path']!]: PATH_URL, [ids['userinfo']!]: USERINFO_URL, [ids['host']!]: HOST_URL, [ids['uuid']!]: UUID_URL };
     expect(await urlsSeenBy(keys[role]!)).toEqual({ list: whole, get: whole, ops: whole });
   });
 });

@@ -1,6 +1,6 @@
 /** Stream keys never reach a log: the masking applied to ffmpeg command lines and ffmpeg's own output. */
 import { copyArgs } from '../../src/relay/ffmpeg.process.js';
-import { maskEndpointUrl, maskSecrets, maskUrlSecrets } from '../../src/relay/mask.js';
+import { maskHostIn, maskSecrets, maskUrl } from '../../src/relay/mask.js';
 
 const SHOW_KEY = 'sk_3q2-7wKf0eHcVbN1mPqRsTuVwXyZ0123456789abcde';
 const YT_KEY = 'abcd-efgh-ijkl-mnop-qrst';
@@ -53,26 +53,36 @@ test('an RTMP input is opened without frame-rate probing (a second of start-up);
 });
 
 /**
- * maskUrlSecrets (a show's sourceUrl, the base of an endpoint's url for a viewer key) parses the URL
- * first: a password the text mask's USERINFO stops at (a `'`, as in `p'w`) is masked only by the parse;
- * a sourceUrl keeps its path and fragment. maskEndpointUrl (an endpoint's url as a viewer reads it)
- * hides the path and the fragment too: Slack, Discord and Zapier put the receiver's token in the path.
- * Scheme, host and port are kept, a bare `/` path too.
+ * maskUrl: the one mask of a URL a partner gave (an endpoint's url, a show's sourceUrl, a target's
+ * baseUrl) as viewer keys and logs read it. It parses the URL first: a password the text mask's USERINFO
+ * stops at (a `'`, as in `p'w`) is masked only by the parse. Scheme, port, the host's registrable part
+ * and the path's shape are kept; user:password, every query value, the fragment, the path from its first
+ * token-like segment on and its last segment, and token-like host labels (Pipedream's receiver id) are
+ * `***`. Each receiver shape below: its token is not in the masked URL.
  */
-const MASKS = { maskUrlSecrets, maskEndpointUrl };
-test.each<[keyof typeof MASKS, string, string]>([
-  ['maskUrlSecrets', "https://u:p'w@host/x", 'https://***@host/x'],
-  ['maskUrlSecrets', 'https://user:PASS0123@cdn.example.com/hls/index.m3u8?token=T', 'https://***@cdn.example.com/hls/index.m3u8?***'],
-  ['maskUrlSecrets', 'rtmp://a.rtmp.youtube.com/live2/KEY0123', 'rtmp://a.rtmp.youtube.com/live2/***'],
-  ['maskUrlSecrets', 'https://cdn.example.com/hls/index.m3u8#x', 'https://cdn.example.com/hls/index.m3u8#x'],
-  ['maskEndpointUrl', 'https://hooks.slack.com/services/T0123/B0123/SLACKSECRET0123', 'https://hooks.slack.com/***'],
-  ['maskEndpointUrl', 'https://discord.com/api/webhooks/123456/DISCORDTOKEN?wait=true', 'https://discord.com/***?***'],
-  ['maskEndpointUrl', 'https://hooks.zapier.com/hooks/catch/123/abcZAP/', 'https://hooks.zapier.com/***'],
-  ['maskEndpointUrl', "https://u:p'w@hooks.example.com:8443/in#FRAG", 'https://***@hooks.example.com:8443/***#***'],
-  ['maskEndpointUrl', 'https://hooks.example.com/', 'https://hooks.example.com/'],
-  ['maskEndpointUrl', 'https://hooks.example.com/#FRAG', 'https://hooks.example.com/#***'],
-  ['maskEndpointUrl', 'https://hooks.example.com', 'https://hooks.example.com'],
-  ['maskEndpointUrl', 'not a url /path/SECRET', '***'],
-])('%s %s', (mask, url, masked) => {
-  expect(MASKS[mask](url)).toBe(masked);
+test.each<[string, string]>([
+  ["https://u:p'w@host/x", 'https://***@host/***'],
+  ['https://user:PASS0123@cdn.example.com/hls/index.m3u8?token=T', 'https://***@cdn.example.com/hls/***?token=***'],
+  ['rtmp://a.rtmp.youtube.com/live2/KEY0123', 'rtmp://a.rtmp.youtube.com/live2/***'],
+  ['https://cdn.example.com/live/0123456789abcdef0123/index.m3u8#x', 'https://cdn.example.com/live/***/***#***'],
+  ['https://hooks.slack.com/services/T0123/B0123/SLACKSECRET0123', 'https://hooks.slack.com/services/T0123/B0123/***'],
+  ['https://discord.com/api/webhooks/123456/DISCORDTOKEN?wait=true', 'https://discord.com/api/webhooks/***/***?wait=***'],
+  ['https://hooks.zapier.com/hooks/catch/1234567/abcdefg/', 'https://hooks.zapier.com/hooks/catch/***/***/'],
+  ['https://webhook.site/0f3c2b1a-1234-4abc-9def-0123456789ab', 'https://webhook.site/***'],
+  ['https://eo3jwbzqd6ltmxx.m.pipedream.net/', 'https://***.m.pipedream.net/'],
+  ['https://eoabcdefghijklm.m.pipedream.net', 'https://***.m.pipedream.net/'],
+  ['https://hooks.example/in?token=SECRET1&key=SECRET2&sig=SECRET3&code=SECRET4', 'https://hooks.example/***?token=***&key=***&sig=***&code=***'],
+  ['https://hooks.example.co.uk/?SECRETONLY&a0123456789abcdef0=x', 'https://hooks.example.co.uk/?***&***=***'],
+  ["https://u:p'w@hooks.example.com:8443/in#FRAG", 'https://***@hooks.example.com:8443/***#***'],
+  ['https://api.eu.example.com/', 'https://api.eu.example.com/'],
+  ['https://203.0.113.7:8080/x', 'https://203.0.113.7:8080/***'],
+  ['not a url /path/SECRET', '***'],
+])('maskUrl %s', (url, masked) => {
+  expect(maskUrl(url)).toBe(masked);
+});
+
+test('maskHostIn: an error naming a token-like host names it masked', () => {
+  expect(maskHostIn('getaddrinfo ENOTFOUND eo3jwbzqd6ltmxx.m.pipedream.net', 'https://eo3jwbzqd6ltmxx.m.pipedream.net/')).toBe('getaddrinfo ENOTFOUND ***.m.pipedream.net');
+  expect(maskHostIn('getaddrinfo ENOTFOUND hooks.example.com', 'https://hooks.example.com/in')).toBe('getaddrinfo ENOTFOUND hooks.example.com');
+  expect(maskHostIn('x', 'not a url')).toBe('x');
 });

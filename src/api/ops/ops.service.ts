@@ -8,7 +8,7 @@ import type { DesiredShow } from '../../domain/desired-state.js';
 import type { MirrorDoc } from '../../domain/mirror.js';
 import { currencyExponent } from '../../domain/money.js';
 import { showView } from '../../mirror/show.view.js';
-import { maskEndpointUrl } from '../../relay/mask.js';
+import { maskUrl } from '../../relay/mask.js';
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import type { Principal } from '../../store/apikey.repository.js';
 import type { Keys } from '../../store/keys.js';
@@ -35,6 +35,12 @@ const HOUR = 3_600_000;
 function unreadableAsFalse(err: unknown): false {
   if (!isUnreadableRecord(err)) throw err;
   if (!(err instanceof StoredRecordCorruptError)) storedRecordsUnreadable.inc({ family: 'show' });
+  return false;
+}
+
+/** unreadableAsFalse uncounted (its caller counts). */
+function uncountedUnreadable(err: unknown): false {
+  if (!isUnreadableRecord(err)) throw err;
   return false;
 }
 
@@ -180,8 +186,9 @@ export class OpsService {
    * live shows comes back too (partnerRows reads the live-show index only when it is not empty).
    */
   private async withShows(ids: string[], nowMs: number): Promise<{ busy: boolean; live: number; unreadable?: true }[]> {
-    // A partner whose show index does not read (a key of another type) is left off the board alone.
-    const walked = await Promise.all(ids.map((id) => this.backfilledLive(id).then(() => true, unreadableAsFalse)));
+    // A partner whose show index does not read (a key of another type) is left off the board alone,
+    // counted once a board (its walk and its count below fail alike: counted by the count's failure).
+    const walked = await Promise.all(ids.map((id) => this.backfilledLive(id).then(() => true, uncountedUnreadable)));
     const out: { busy: boolean; live: number; unreadable?: true }[] = [];
     for (let i = 0; i < ids.length; i += BOARD_BATCH) {
       const batch = ids.slice(i, i + BOARD_BATCH);
@@ -192,7 +199,11 @@ export class OpsService {
           ),
         ),
       );
-      counts.forEach((c, j) => out.push(c === false || !walked[i + j] ? { busy: false, live: 0, unreadable: true } : { busy: c[0] > 0 || c[1] > 0, live: c[1] }));
+      counts.forEach((c, j) => {
+        if (c !== false && walked[i + j]) return out.push({ busy: c[0] > 0 || c[1] > 0, live: c[1] });
+        if (c !== false) storedRecordsUnreadable.inc({ family: 'show' });
+        return out.push({ busy: false, live: 0, unreadable: true });
+      });
     }
     return out;
   }
@@ -387,7 +398,7 @@ export class OpsService {
     const out: OpsEndpoint[] = page.map(({ e }, i) => ({
       id: e.id,
       partnerId: e.partnerId,
-      url: masked ? maskEndpointUrl(e.url) : e.url,
+      url: masked ? maskUrl(e.url) : e.url,
       events: e.events,
       enabled: e.enabled,
       disabledAt: e.disabledAt,

@@ -10,7 +10,7 @@ import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import { OUTBOUND_EVENT_TYPES, type EndpointRecord } from '../../outbound/outbound.types.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
-import { maskEndpointUrl } from '../../relay/mask.js';
+import { maskUrl } from '../../relay/mask.js';
 import { StreamCursorSchema } from '../../store/stream-id.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { EndpointSchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NoBody, ok, operatorText } from '../openapi.js';
@@ -63,16 +63,17 @@ const AttemptsQuery = z.object({
 const Redeliver = z.strictObject({ endpointId: IdSchema.optional() }).nullish();
 
 /**
- * An endpoint as the API shows it; `masked` (a viewer key's read) without what authenticates its URL
- * (maskEndpointUrl: user:password, the query, the path and the fragment): a receiver's `?token=`, user:password or
- * path token (Slack, Discord, Zapier) is the partner's secret, as a show's
- * sourceUrl is. Operator, admin and the partner's own key see it whole.
+ * An endpoint as the API shows it; `masked` (a viewer key's read) without what may authenticate its URL
+ * (maskUrl: user:password, query values, the path from its first token-like segment and its last one,
+ * token-like host labels, the fragment): a receiver's `?token=`, user:password, path token (Slack,
+ * Discord, Zapier, webhook.site) or host token (Pipedream) is the partner's secret, as a show's sourceUrl
+ * is. Operator, admin and the partner's own key see it whole (the URL as registered, CONTRACT §8).
  */
 export function publicEndpoint(e: EndpointRecord, masked: boolean) {
   return {
     id: e.id,
     partnerId: e.partnerId,
-    url: masked ? maskEndpointUrl(e.url) : e.url,
+    url: masked ? maskUrl(e.url) : e.url,
     events: e.events,
     description: e.description,
     enabled: e.enabled,

@@ -8,7 +8,7 @@ import { MIRROR_STATES, newMirror, PIN_STATES, type MirrorDoc } from '../../doma
 import { AppError, conflict, notFound } from '../../lib/errors.js';
 import { SecretUnreadableError, undefinedIfUnreadable, type SecretBox } from '../../lib/crypto.js';
 import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf.js';
-import { maskUrlSecrets } from '../../relay/mask.js';
+import { maskUrl } from '../../relay/mask.js';
 import { mirrorIngest } from '../../relay/relay.service.js';
 import type { RelayRepository } from '../../store/relay.repository.js';
 import { idRecord } from '../../lib/id-record.js';
@@ -303,7 +303,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
     });
     const view = showView(desired, bundle.targets, mirrors, { ingest, relay: statuses, mirrorIngest: mirrorIngests, revealMirrorKeys: role === 'admin' || role === 'operator' }, readiness);
     // The pull source's credentials (its stream key, token, password) are the partner's stream key too.
-    if (role === 'viewer' && view.show.sourceUrl) view.show.sourceUrl = maskUrlSecrets(view.show.sourceUrl);
+    if (role === 'viewer' && view.show.sourceUrl) view.show.sourceUrl = maskUrl(view.show.sourceUrl);
     return view;
   });
 

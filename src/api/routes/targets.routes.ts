@@ -16,6 +16,7 @@ import { PLATFORMS, type AccessToken, type TargetAdapter } from '../../targets/t
 import { sameGrant, sameGrantNewSecret } from '../../targets/target.registry.js';
 import type { AccountOrders } from '../../reconcile/account-orders.js';
 import type { CredentialVerifier, VerifyTarget } from '../../targets/target.verify.js';
+import { maskUrl } from '../../relay/mask.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NameSchema, ok, TargetSchema } from '../openapi.js';
 
@@ -76,9 +77,13 @@ function unopenable(targetId: string): AppError {
   return new AppError(409, 'Conflict', detail, [{ path: 'body.credentials', message: 'required: the stored credentials cannot be opened' }]);
 }
 
-export function publicTarget(t: TargetRecord): Omit<TargetRecord, 'credentialsSealed' | 'deleting' | 'incarnation'> & { hasCredentials: true } {
+/**
+ * A target as the API shows it, never its credentials; `masked` (a viewer key's read): its `baseUrl` as
+ * maskUrl shows it (a base URL may carry user:password or a token as another URL a partner gives).
+ */
+export function publicTarget(t: TargetRecord, masked = false): Omit<TargetRecord, 'credentialsSealed' | 'deleting' | 'incarnation'> & { hasCredentials: true } {
   const { credentialsSealed: _sealed, deleting: _deleting, incarnation: _incarnation, ...rest } = t;
-  return { ...rest, hasCredentials: true };
+  return { ...rest, ...(masked && rest.baseUrl !== undefined ? { baseUrl: maskUrl(rest.baseUrl) } : {}), hasCredentials: true };
 }
 
 export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (app, opts) => {
@@ -158,7 +163,7 @@ export const targetRoutes: FastifyPluginAsyncZod<TargetRoutesOptions> = async (a
     assertPartnerAccess(req, req.params.partnerId);
     const b = await partners.bundle(req.params.partnerId);
     if (!b) throw notFound(`partner ${req.params.partnerId}`);
-    return { targets: b.targets.map(publicTarget) };
+    return { targets: b.targets.map((t) => publicTarget(t, req.principal?.role === 'viewer')) };
   });
 
   app.patch('/v1/partners/:partnerId/targets/:targetId', { preHandler: app.requireRole('operator'), schema: { tags: ['targets'], summary: 'Disable/enable, rename, rotate credentials (new credentials or baseUrl are checked with the platform unless ?verify=false)', description: PATCH_CREDENTIALS, params: TargetParams, querystring: SaveQuery, body: PatchTarget, docResponses: { 200: ok('the target as changed', TargetSchema), 400: 'invalid body, or baseUrl refused: its host does not exist (also with ALLOW_PRIVATE_DESTINATIONS), or is not a public address', 403: FORBIDDEN_ROLE, 404: 'unknown partner or target', 409: "a checked change of `baseUrl` alone, of a target whose stored credentials no key opens (SECRETS_KEY_PREVIOUS removed too early): there is nothing to check the new host with; nothing changed. Send new `credentials` with it, or save it with ?verify=false. Also: another PATCH of the target's `credentials` or `baseUrl` (they run one at a time, each waiting for the one before) did not finish within the longest a check may take; nothing changed, try again. Also: this PATCH lost its hold on the target (a stalled process); the target was not changed (a refresh token the platform rotated during the check is kept), try again", 422: "the platform refused the new credentials (`detail` carries the platform's reason); nothing changed", 503: 'the platform could not be asked (unreachable, 5xx, timeout, rate limited) or DNS cannot look up the host of baseUrl right now (nothing changed), or storage is unavailable or did not answer in time (the request may or may not have taken effect); retry later (Retry-After); ?verify=false saves without asking the platform, but the host of baseUrl is looked up either way' } } }, async (req) => {
