@@ -115,7 +115,7 @@ export const TargetSchema = z.object({
   partnerId: z.string(),
   platform: z.enum(PLATFORMS),
   name: z.string(),
-  baseUrl: z.string().optional().describe("the platform API's base URL when not the platform's own; a viewer key gets it masked as an endpoint's url is"),
+  baseUrl: z.string().optional().describe("the platform API's base URL when not the platform's own; a viewer key gets it masked as an endpoint's url is, but its path's shape kept (the segments before the first token-like one; that one on and the last segment as `***`)"),
   commissionRateBps: z.number().int(),
   enabled: z.boolean(),
   pinDelayMs: z.number().int(),
@@ -127,7 +127,7 @@ export const TargetSchema = z.object({
 
 /** What a viewer key is told of an endpoint's `url` (GET …/endpoints, GET /v1/ops/endpoints). */
 export const ENDPOINT_URL_DESCRIPTION =
-  "the endpoint's URL; a viewer key gets it without what may authenticate it (maskUrl: scheme, port, the host's registrable part and the path's shape kept; user:password, every query value, the fragment, a host label that looks like a token (Pipedream's `eo….m.pipedream.net`), and the path from its first token-like segment on plus its last segment as `***`: `https://hooks.slack.com/services/T…/B…/***`, `https://hooks.example.com/***?token=***`, `https://***.m.pipedream.net/`, `https://webhook.site/***`), operator, admin and the partner's own key get it whole, as registered";
+  "the endpoint's URL; a viewer key gets it without what may authenticate it (maskUrl, path hidden: scheme, port, the host's registrable part and the query's keys kept; user:password, every query value, the fragment, a host label that looks like a token (Pipedream's `eo….m.pipedream.net`), and the whole path but a bare `/` as `***`: `https://hooks.slack.com/***`, `https://hooks.example.com/***?token=***`, `https://***.m.pipedream.net/`, `https://webhook.site/***`), operator, admin and the partner's own key get it whole, as registered";
 
 export const EndpointSchema = z.object({
   id: z.string(),

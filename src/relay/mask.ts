@@ -53,9 +53,27 @@ function maskHost(hostname: string): string {
 }
 
 /**
+ * `pathname` as maskUrl shows its shape: its segments up to the first one that may be a token
+ * (looksSecret, 16), which, every one after it and the last one are `***`.
+ */
+function pathShape(pathname: string): string {
+  const segments = pathname.split('/');
+  let last = segments.length - 1;
+  while (last > 0 && segments[last] === '') last -= 1;
+  let hiding = false;
+  return segments
+    .map((s, i) => {
+      if (s === '') return s;
+      hiding ||= i === last || looksSecret(s, 16);
+      return hiding ? HIDDEN : s;
+    })
+    .join('/');
+}
+
+/**
  * A URL a partner gave (an outbound webhook endpoint's `url`, a show's pull `sourceUrl`, a target's
  * `baseUrl`) as a viewer key and the logs are shown it, without what may authenticate it. The one mask
- * of such URLs; scheme, port and the path's shape are kept:
+ * of such URLs; scheme, port and (but with `path: 'hidden'`) the path's shape are kept:
  * - user:password as `***@`;
  * - the host's registrable part kept, a label before it that may be a token as `***`
  *   (`***.m.pipedream.net`);
@@ -64,9 +82,12 @@ function maskHost(hostname: string): string {
  *   token last (`/services/T…/B…/<secret>` → `/services/T…/B…/***`, `/hooks/catch/<n>/<token>/`,
  *   webhook.site's `/<uuid>`, Discord's `/api/webhooks/<id>/<token>`, `rtmp://host/app/<key>`);
  * - every query value as `***` (a key kept unless it may be a token itself), the fragment as `***`.
+ * `path: 'hidden'` (an outbound webhook endpoint's `url`: the API to viewer keys, the ops console, the
+ * delivery's log lines and errors, a redirect's Location) shows none of the path, `/***` (a bare `/`
+ * kept): a receiver's token in its path may be any word (`/abcdefgh/in`), which the shape would show.
  * What does not parse as a URL with a host is `***` (which part is which is not known).
  */
-export function maskUrl(url: string): string {
+export function maskUrl(url: string, opts: { path?: 'shape' | 'hidden' } = {}): string {
   let u: URL;
   try {
     u = new URL(url);
@@ -76,17 +97,7 @@ export function maskUrl(url: string): string {
   if (u.hostname === '') return HIDDEN;
   const user = u.username !== '' || u.password !== '' ? `${HIDDEN}@` : '';
   const port = u.port === '' ? '' : `:${u.port}`;
-  const segments = u.pathname.split('/');
-  let last = segments.length - 1;
-  while (last > 0 && segments[last] === '') last -= 1;
-  let hiding = false;
-  const path = segments
-    .map((s, i) => {
-      if (s === '') return s;
-      hiding ||= i === last || looksSecret(s, 16);
-      return hiding ? HIDDEN : s;
-    })
-    .join('/');
+  const path = opts.path === 'hidden' && u.pathname !== '/' && u.pathname !== '' ? `/${HIDDEN}` : pathShape(u.pathname);
   const query = u.search === '' ? '' : `?${u.search.slice(1).split('&').map((p) => {
     const eq = p.indexOf('=');
     if (eq < 0) return p === '' ? p : HIDDEN;

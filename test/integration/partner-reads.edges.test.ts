@@ -137,10 +137,11 @@ describe('endpoints.url-viewer-mask', () => {
    * An outbound webhook endpoint's `url` may carry the receiver's secret (`?token=…`, user:password,
    * or in the path: Slack's `/services/T…/B…/<secret>`, Discord's `/api/webhooks/<id>/<token>`). A
    * viewer key read it whole on GET …/endpoints, GET …/endpoints/{e} and the ops console's
-   * GET /v1/ops/endpoints (attack, 2026-12-07). A viewer now gets it masked (maskUrl: user:password,
-   * query values, the path from its first token-like segment and its last one, token-like host labels
-   * as `***`: Pipedream's `eo….m.pipedream.net` kept its token in the host, webhook.site its UUID in the
-   * path, as viewers read them; scheme, port, registrable host and path shape kept); operator, admin and
+   * GET /v1/ops/endpoints (attack, 2026-12-07). A viewer now gets it masked (maskUrl, `path: 'hidden'`:
+   * user:password, query values, the whole path but a bare `/`, token-like host labels as `***`:
+   * Pipedream's `eo….m.pipedream.net` kept its token in the host, webhook.site its UUID in the path, as
+   * viewers read them; scheme, port, registrable host and query keys kept). The path's shape is not shown:
+   * a short all-letter secret in a middle segment (`/abcdefgh/in`) looks like a word. Operator, admin and
    * the partner's own key get it whole (as registered), on every one of those routes.
    */
   const P = 'pe';
@@ -150,6 +151,8 @@ describe('endpoints.url-viewer-mask', () => {
   const USERINFO_URL = `https://hook:${PASSWORD}@hooks.example.com/in`;
   const SLACK_SECRET = 'SLACKSECRET0123456789';
   const PATH_URL = `https://hooks.example.com/services/T0000/B0000/${SLACK_SECRET}`;
+  const WORD_SECRET = 'abcdefgh';
+  const WORD_URL = `https://hooks.example.com/${WORD_SECRET}/in`;
   const HOST_TOKEN = 'eo3jwbzqd6ltmxx';
   const HOST_URL = `https://${HOST_TOKEN}.m.pipedream.net/`;
   const UUID = '0f3c2b1a-1234-4abc-9def-0123456789ab';
@@ -177,6 +180,7 @@ describe('endpoints.url-viewer-mask', () => {
     };
     ids['query'] = await create(QUERY_URL);
     ids['path'] = await create(PATH_URL);
+    ids['word'] = await create(WORD_URL);
     // user:password is refused in a new url (assertPublicDestination); one stored before that check is still read.
     ids['userinfo'] = await create('https://hooks.example.com/in');
     expect(await svc.rt.outbound.endpoints.update(P, ids['userinfo'], { url: USERINFO_URL })).toBe(true);
@@ -206,14 +210,15 @@ describe('endpoints.url-viewer-mask', () => {
   test('a viewer key gets the url without its query values, path token, host token and user:password on every route', async () => {
     const masked = {
       [ids['query']!]: 'https://hooks.example.com/***?token=***&v=***',
-      [ids['path']!]: 'https://hooks.example.com/services/T0000/B0000/***',
+      [ids['path']!]: 'https://hooks.example.com/***',
+      [ids['word']!]: 'https://hooks.example.com/***',
       [ids['userinfo']!]: 'https://***@hooks.example.com/***',
       [ids['host']!]: 'https://***.m.pipedream.net/',
       [ids['uuid']!]: 'https://webhook.site/***',
     };
     const seen = await urlsSeenBy(keys['viewer']!);
     expect(seen).toEqual({ list: masked, get: masked, ops: masked });
-    for (const secret of [TOKEN, PASSWORD, SLACK_SECRET, HOST_TOKEN, UUID]) expect(JSON.stringify(seen)).not.toContain(secret);
+    for (const secret of [TOKEN, PASSWORD, SLACK_SECRET, WORD_SECRET, HOST_TOKEN, UUID]) expect(JSON.stringify(seen)).not.toContain(secret);
   });
 
   test("a target's baseUrl: masked for a viewer key, whole for the others", async () => {
@@ -232,7 +237,7 @@ describe('endpoints.url-viewer-mask', () => {
   });
 
   test.each(['operator', 'admin', 'partner'])('the %s key gets the url whole on every route', async (role) => {
-    const whole = { [ids['query']!]: QUERY_URL, [ids['path']!]: PATH_URL, [ids['userinfo']!]: USERINFO_URL, [ids['host']!]: HOST_URL, [ids['uuid']!]: UUID_URL };
+    const whole = { [ids['query']!]: QUERY_URL, [ids['path']!]: PATH_URL, [ids['word']!]: WORD_URL, [ids['userinfo']!]: USERINFO_URL, [ids['host']!]: HOST_URL, [ids['uuid']!]: UUID_URL };
     expect(await urlsSeenBy(keys[role]!)).toEqual({ list: whole, get: whole, ops: whole });
   });
 });

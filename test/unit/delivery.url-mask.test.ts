@@ -4,8 +4,9 @@
  * …/attempts, GET …/messages/{m}, the ops console's recent failures) and the log lines. The logs carried
  * the endpoint's origin, the error named its host as the request failed on it: a receiver whose token
  * is its host's first label (Pipedream's `eo….m.pipedream.net`) had it in both. A redirect's Location
- * was shown with its path (a webhook.site UUID). Now the URL as maskUrl shows it, the host in an error
- * masked (maskHostIn). No Redis, no send: the repositories are stubs, the log is captured.
+ * was shown with its path (a webhook.site UUID). Now the URL as maskUrl shows an endpoint's url (its
+ * whole path hidden: a short all-letter token in a middle segment looks like a word), the host in an
+ * error masked (maskHostIn). No Redis, no send: the repositories are stubs, the log is captured.
  */
 import { pino, type Logger } from 'pino';
 import { DeliveryService, type DeliveryDeps } from '../../src/outbound/delivery.service.js';
@@ -17,7 +18,8 @@ interface Internals {
 
 const HOST_TOKEN = 'eo3jwbzqd6ltmxx';
 const URL_TOKEN = 'PDQUERYTOKEN0123456789';
-const URL = `https://${HOST_TOKEN}.m.pipedream.net/?token=${URL_TOKEN}`;
+const PATH_TOKEN = 'abcdefgh';
+const URL = `https://${HOST_TOKEN}.m.pipedream.net/${PATH_TOKEN}/in?token=${URL_TOKEN}`;
 const UUID = '0f3c2b1a-1234-4abc-9def-0123456789ab';
 
 /** The texts one outcome (`res`) leaves: the attempt's and the delivery's error, and every log line. */
@@ -46,17 +48,20 @@ test('an error naming the host, the last attempt of the schedule: no token in th
   expect(left).toContain('whole retry schedule');
   expect(left).not.toContain(HOST_TOKEN);
   expect(left).not.toContain(URL_TOKEN);
+  expect(left).not.toContain(PATH_TOKEN);
 });
 
-test('410 Gone: the log line names the url masked', async () => {
+test('410 Gone: the log line names the url masked, its path hidden', async () => {
   const left = await leftBy({ statusCode: 410, error: null });
-  expect(left).toContain('https://***.m.pipedream.net/?token=***');
+  expect(left).toContain('https://***.m.pipedream.net/***?token=***');
   expect(left).not.toContain(HOST_TOKEN);
+  expect(left).not.toContain(PATH_TOKEN);
 });
 
-test("a redirect's Location is shown masked", async () => {
-  const left = await leftBy({ statusCode: 302, error: null, location: `https://webhook.site/${UUID}?k=${URL_TOKEN}` });
+test("a redirect's Location is shown masked, its path hidden", async () => {
+  const left = await leftBy({ statusCode: 302, error: null, location: `https://webhook.site/${PATH_TOKEN}/${UUID}?k=${URL_TOKEN}` });
   expect(left).toContain('redirect not followed (Location: https://webhook.site/***?k=***)');
+  expect(left).not.toContain(PATH_TOKEN);
   expect(left).not.toContain(UUID);
   expect(left).not.toContain(URL_TOKEN);
 });

@@ -53,8 +53,8 @@ test('an RTMP input is opened without frame-rate probing (a second of start-up);
 });
 
 /**
- * maskUrl: the one mask of a URL a partner gave (an endpoint's url, a show's sourceUrl, a target's
- * baseUrl) as viewer keys and logs read it. It parses the URL first: a password the text mask's USERINFO
+ * maskUrl: the one mask of a URL a partner gave (a show's sourceUrl, a target's baseUrl; an endpoint's
+ * url with `path: 'hidden'`, below) as viewer keys and logs read it. It parses the URL first: a password the text mask's USERINFO
  * stops at (a `'`, as in `p'w`) is masked only by the parse. Scheme, port, the host's registrable part
  * and the path's shape are kept; user:password, every query value, the fragment, the path from its first
  * token-like segment on and its last segment, and token-like host labels (Pipedream's receiver id) are
@@ -79,6 +79,24 @@ test.each<[string, string]>([
   ['not a url /path/SECRET', '***'],
 ])('maskUrl %s', (url, masked) => {
   expect(maskUrl(url)).toBe(masked);
+});
+
+/**
+ * maskUrl with `path: 'hidden'` (an outbound webhook endpoint's url: viewer keys, the ops console, the
+ * delivery's logs and errors): the whole path is `***` (a bare `/` kept), not its shape: a short
+ * all-letter token in a middle segment (`/abcdefgh/in`) looks like a word and the shape showed it.
+ * Host, userinfo, query and fragment masked as without it.
+ */
+test.each<[string, string]>([
+  ['https://hooks.example.com/abcdefgh/in', 'https://hooks.example.com/***'],
+  ['https://hooks.slack.com/services/T0123/B0123/SLACKSECRET0123', 'https://hooks.slack.com/***'],
+  ['https://eo3jwbzqd6ltmxx.m.pipedream.net/', 'https://***.m.pipedream.net/'],
+  ['https://eoabcdefghijklm.m.pipedream.net', 'https://***.m.pipedream.net/'],
+  ["https://u:p'w@hooks.example.com:8443/in?token=SECRET1&v=2#FRAG", 'https://***@hooks.example.com:8443/***?token=***&v=***#***'],
+  ['https://hooks.example.co.uk/?SECRETONLY', 'https://hooks.example.co.uk/?***'],
+  ['not a url /path/SECRET', '***'],
+])("maskUrl path 'hidden' %s", (url, masked) => {
+  expect(maskUrl(url, { path: 'hidden' })).toBe(masked);
 });
 
 test('maskHostIn: an error naming a token-like host names it masked', () => {

@@ -398,7 +398,7 @@ export class OpsService {
     const out: OpsEndpoint[] = page.map(({ e }, i) => ({
       id: e.id,
       partnerId: e.partnerId,
-      url: masked ? maskUrl(e.url) : e.url,
+      url: masked ? maskUrl(e.url, { path: 'hidden' }) : e.url,
       events: e.events,
       enabled: e.enabled,
       disabledAt: e.disabledAt,

@@ -64,7 +64,7 @@ const Redeliver = z.strictObject({ endpointId: IdSchema.optional() }).nullish();
 
 /**
  * An endpoint as the API shows it; `masked` (a viewer key's read) without what may authenticate its URL
- * (maskUrl: user:password, query values, the path from its first token-like segment and its last one,
+ * (maskUrl with `path: 'hidden'`: user:password, query values, the whole path but a bare `/`,
  * token-like host labels, the fragment): a receiver's `?token=`, user:password, path token (Slack,
  * Discord, Zapier, webhook.site) or host token (Pipedream) is the partner's secret, as a show's sourceUrl
  * is. Operator, admin and the partner's own key see it whole (the URL as registered, CONTRACT §8).
@@ -73,7 +73,7 @@ export function publicEndpoint(e: EndpointRecord, masked: boolean) {
   return {
     id: e.id,
     partnerId: e.partnerId,
-    url: masked ? maskUrl(e.url) : e.url,
+    url: masked ? maskUrl(e.url, { path: 'hidden' }) : e.url,
     events: e.events,
     description: e.description,
     enabled: e.enabled,
