@@ -168,7 +168,7 @@ export const DiscrepancySchema = z.looseObject({
   orderId: z.string().describe("the platform's order id"),
   detail: z.string().describe('what differs, in words'),
   healed: z.boolean().describe('the ledger was corrected by a new entry (the order or refund added from the report, marked as a heal)'),
-  reason: z.enum(DISCREPANCY_REASONS).optional().describe('set when the money was not compared: another currency (no FX), a code that is not ISO 4217, or an order the ledger does not store (invalid_order: a negative amount, a time over a year ahead, or an order the platform\'s report names in a form that cannot be read, e.g. sku lines in two currencies, an amount, currency or date that cannot be read: such an order without a date is reported by every run whose report lists it)'),
+  reason: z.enum(DISCREPANCY_REASONS).optional().describe('set when the money was not compared: another currency (no FX), a code that is not ISO 4217, or an order the ledger does not store (invalid_order: a negative amount, a time over a year ahead, or an order the platform\'s report names in a form that cannot be read, e.g. sku lines in two currencies, a second copy of an order id in other data, an amount, currency or date that cannot be read: such an order without a date is reported by every run whose report lists it)'),
 });
 export const ReconciliationSchema = z.object({
   id: z.string(),

@@ -10,6 +10,7 @@
 import { checkPlatformOrder, PLATFORM_ORDER_PROBLEMS } from '../attribution/platform-order-check.js';
 import { platformRefunded } from '../attribution/platform-refund.js';
 import { formatMoney, isCurrency, type Money } from '../domain/money.js';
+import { quotedText } from '../targets/platform-text.js';
 import type { PlatformOrder } from '../targets/target.adapter.js';
 import type { Discrepancy } from '../store/reconcile.repository.js';
 
@@ -30,16 +31,6 @@ export interface Comparison {
 /** Money as a discrepancy's detail shows it: `10.50 USD`, or the raw amount and a quoted code that is no currency. */
 function shown(m: Money): string {
   return isCurrency(m.currency) ? formatMoney(m) : `${m.amount} ${JSON.stringify(String(m.currency).slice(0, 16))}`;
-}
-
-/**
- * A platform's text as a discrepancy's detail quotes it: JSON.stringify (which writes control characters
- * and lone surrogates as escapes), and every other \p{C} character (a format character such as U+200E
- * or U+FEFF, a private-use or unassigned one) as \uXXXX too: invisible as itself, the operator would not
- * see which character the ledger refused.
- */
-function quotedText(v: string): string {
-  return JSON.stringify(v).replace(/\p{C}/gu, (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
 }
 
 export function compareTarget(targetId: string, report: PlatformOrder[], ledger: LedgerOrder[], voided: RegExp, nowMs = Date.now()): Comparison {

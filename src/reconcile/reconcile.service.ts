@@ -281,6 +281,8 @@ export class ReconcileService {
     const targets: ReconTargetSummary[] = [];
     const skipped: string[] = [];
     const found: Discrepancy[] = [];
+    // The reports' repeat notes (reconcile.stream.ts `repeated`): listed, never a finding that replaces a remembered heal.
+    const repeated: Discrepancy[] = [];
     // Targets whose report could not be read: the heals earlier runs made for them are not listed (below).
     const unread = new Set<string>();
     // Every target on its platform account's registry before any report is read: a run of another
@@ -338,6 +340,7 @@ export class ReconcileService {
       summary.otherTargetOrders = res.otherTargetOrders;
       summary.ledgerOrders = res.ledgerOrders;
       found.push(...res.discrepancies);
+      repeated.push(...res.repeated);
     }
     // What an earlier run healed in this period is still a discrepancy of the period (same result on
     // re-run): each remembered heal that this run did not find again (same target, order and kind), of a
@@ -361,7 +364,7 @@ export class ReconcileService {
       }
       listed.push(d);
     }
-    const discrepancies = [...found, ...listed].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.orderId.localeCompare(b.orderId) || a.kind.localeCompare(b.kind));
+    const discrepancies = [...found, ...repeated, ...listed].sort((a, b) => a.targetId.localeCompare(b.targetId) || a.orderId.localeCompare(b.orderId) || a.kind.localeCompare(b.kind) || a.detail.localeCompare(b.detail));
     for (const s of targets) {
       const mine = discrepancies.filter((d) => d.targetId === s.targetId);
       s.discrepancies = mine.length;

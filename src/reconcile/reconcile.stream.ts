@@ -40,6 +40,12 @@ export interface StreamedComparison {
   /** Ledger orders of the target dated in the period, before any heal of this run (named by the report or not). */
   ledgerOrders: number;
   discrepancies: Discrepancy[];
+  /**
+   * The report's `repeat` notes of this period (a later copy of an order in other data: PlatformOrder.repeat),
+   * one discrepancy each, whatever the ledger holds: the same on every run. Kept apart from
+   * `discrepancies`: none of them is a finding that replaces a heal an earlier run remembered.
+   */
+  repeated: Discrepancy[];
 }
 
 /** Report pages compared at once (their lookups overlap; each page's heals run when its comparison is done). */
@@ -66,6 +72,7 @@ export async function reconcileTargetStream(
   let platformOrders = 0;
   let otherTargetOrders = 0;
   let ledgerOrders = 0;
+  const repeated: Discrepancy[] = [];
   const comparePage = async (page: PlatformOrder[]): Promise<void> => {
     // Every order of the page is looked up (and so named), also one of the margin: named, the ledger's
     // order of this period it matches is not reported missing_in_platform by the scan below.
@@ -88,15 +95,25 @@ export async function reconcileTargetStream(
         page = page.filter((p) => held.has(p.orderId) || kept.has(p));
       }
     }
+    // A repeat note is no order: its discrepancy does not hang on the ledger (run 1 may or may not have
+    // healed its first copy yet, a re-run finds it held) nor on which page's comparison ends first.
+    // Its ledger order (the first copy's, compared on an earlier page) is not compared again here.
+    const noted = new Set<string>();
+    for (const p of page) {
+      if (p.repeat === undefined) continue;
+      noted.add(p.orderId);
+      repeated.push({ kind: 'amount_mismatch', reason: 'invalid_order', targetId, orderId: p.orderId, detail: `platform reports ${p.repeat}: only its first copy is compared with the ledger`, healed: false });
+    }
+    if (noted.size > 0) page = page.filter((p) => p.repeat === undefined);
     // every ledger order handed in is named by the page: compareTarget adds no missing_in_platform here
-    const cmp = compareTarget(targetId, page, ours.map((l) => l.order), voided);
+    const cmp = compareTarget(targetId, page, ours.filter((l) => !noted.has(l.order.orderId)).map((l) => l.order), voided);
     discrepancies.push(...cmp.discrepancies);
     if (cmp.heal.length > 0) await heal(cmp, owned);
   };
   const inflight: Promise<void>[] = [];
   try {
     for await (const page of report) {
-      for (const p of page) if (reportedIn(p, fromMs, toMs)) platformOrders += 1;
+      for (const p of page) if (p.repeat === undefined && reportedIn(p, fromMs, toMs)) platformOrders += 1;
       const task = comparePage(page);
       task.catch(() => undefined); // awaited below; this only keeps a rejection from counting as unhandled meanwhile
       inflight.push(task);
@@ -117,7 +134,7 @@ export async function reconcileTargetStream(
     throw err;
   }
   await ledger.close();
-  return { platformOrders, otherTargetOrders, ledgerOrders, discrepancies };
+  return { platformOrders, otherTargetOrders, ledgerOrders, discrepancies, repeated };
 }
 
 /** A report that arrived whole, as pages. */

@@ -52,3 +52,13 @@ export function platformTitle(s: string, fallback: string): string {
   const line = platformLine(s);
   return line.trim() === '' ? fallback : line;
 }
+
+/**
+ * A platform's text as a discrepancy's detail quotes it: JSON.stringify (which writes control characters
+ * and lone surrogates as escapes), and every other \p{C} character (a format character such as U+200E
+ * or U+FEFF, a private-use or unassigned one) as \uXXXX too: invisible as itself, the operator would not
+ * see which character the ledger refused.
+ */
+export function quotedText(v: string): string {
+  return JSON.stringify(v).replace(/\p{C}/gu, (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
+}

@@ -347,6 +347,14 @@ export interface PlatformOrder {
    * discrepancy) and never heals it, and the ledger stores no such order (checkPlatformOrder).
    */
   unreadable?: string | undefined;
+  /**
+   * Set (to what is wrong, e.g. `order "X" twice, with different data`) on a later copy of an order the
+   * report handed on already, in other data (TikTok names an id twice, on two pages): no order of the
+   * report (not counted, compared or healed; the first copy was), only a note that reconciliation
+   * reports as one invalid_order discrepancy, of a fixed kind and text on every run. At most one per
+   * order id and report, after that id's order.
+   */
+  repeat?: string | undefined;
 }
 
 /** What a credential check learned of the account (verifyCredentials): the platform's id of it (accountId()). */
@@ -418,7 +426,7 @@ export interface TargetAdapter {
    */
   listOrders?(from: Date, to: Date, signal?: AbortSignal): Promise<PlatformOrder[]>;
   /**
-   * capabilities.orderReport: the same report as listOrders (each order once), handed over page by
+   * capabilities.orderReport: the same report as listOrders (each order once; an order's `repeat` note is no order), handed over page by
    * page as the platform returns them, so that reconciliation holds a few pages rather than the whole
    * period's orders. A failed page throws from the iteration.
    */

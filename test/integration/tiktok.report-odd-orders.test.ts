@@ -62,29 +62,30 @@ test.each([
   expect(cmp.heal.map((p) => p.orderId)).toEqual(['tt-ok-1']);
   expect(cmp.discrepancies).toEqual([
     expect.objectContaining({ kind: 'missing_in_ledger', orderId: 'tt-ok-1', healed: true }),
-    expect.objectContaining({ kind: 'missing_in_ledger', reason: 'invalid_order', orderId: 'tt-odd', healed: false, detail: expect.stringMatching(/^platform reports order tt-odd has .*: not added to the ledger$/) }),
+    expect.objectContaining({ kind: 'missing_in_ledger', reason: 'invalid_order', orderId: 'tt-odd', healed: false, detail: expect.stringMatching(/^platform reports order "tt-odd" has .*: not added to the ledger$/) }),
   ]);
   // Held by the ledger (its webhook stored it before TikTok's report went odd): reported, left as it is.
   const held = compareTarget('tt', orders.filter((o) => o.orderId === 'tt-odd'), [{ orderId: 'tt-odd', currency: 'USD', gross: 1000, refunded: 0 }], /CANCEL/);
   expect([held.heal, held.discrepancies.map((d) => [d.kind, d.reason, d.healed])]).toEqual([[], [['amount_mismatch', 'invalid_order', false]]]);
 });
 
-const ids = (orders: PlatformOrder[]): [string, string | undefined][] => orders.map((o) => [o.orderId, o.unreadable]);
+const ids = (orders: PlatformOrder[]): [string, string | undefined][] => orders.map((o) => [o.orderId, o.unreadable ?? (o.repeat === undefined ? undefined : `repeat: ${o.repeat}`)]);
 
 test('an order id named twice with the same data is one order; with another total, an invalid order (on one page or two), never healed', async () => {
   pages = [[order('tt-same', sku('1.00')), order('tt-same', sku('1.00')), order('tt-diff', sku('1.00')), order('tt-diff', sku('9.00'))]];
   const orders = await report();
   expect(ids(orders)).toEqual([
     ['tt-same', undefined],
-    ['tt-diff', 'order tt-diff twice, with different data'],
+    ['tt-diff', 'order "tt-diff" twice, with different data'],
   ]);
   const cmp = compareTarget('tt', orders, [], /CANCEL/);
   expect([cmp.heal.map((p) => p.orderId), cmp.discrepancies.map((d) => [d.orderId, d.reason, d.healed])]).toEqual([['tt-same'], [['tt-same', undefined, true], ['tt-diff', 'invalid_order', false]]]);
-  // On a later page (the first read was handed on already): the second is reported, once however often it comes.
+  // On a later page (the first read was handed on already): the id is not handed on again, the second is a
+  // note (`repeat`, reconcile.tiktok-repeat.test.ts), once however often it comes.
   pages = [[order('tt-diff', sku('1.00'))], [order('tt-diff', { ...sku('1.00'), refunded_quantity: 1 }), order('tt-diff', sku('3.00'))], [order('tt-diff', sku('1.00'))]];
   expect(ids(await report())).toEqual([
     ['tt-diff', undefined],
-    ['tt-diff', 'order tt-diff twice, with different data'],
+    ['tt-diff', 'repeat: order "tt-diff" twice, with different data'],
   ]);
   // Its webhook (the order looked up in the same report): nothing stored (400), not the first read.
   const raw = Buffer.from(JSON.stringify({ type: 1, data: { order_id: 'tt-diff' } }));
@@ -99,4 +100,23 @@ test('a sku line of quantity 0 sold nothing: alone it is no order of the report 
   pages = [[order('tt-zero', sku('10.00', 'USD', 0)), order('tt-some', sku('4.00', 'EUR', 0), sku('2.00', 'USD', 3))]];
   const orders = await report();
   expect(orders.map((o) => [o.orderId, o.total, o.unreadable])).toEqual([['tt-some', { amount: 600, currency: 'USD' }, undefined]]);
+});
+
+test('the details of an unreadable order quote its id, cut to 40 characters, and name the field: a commission of "1e3" is not its price', async () => {
+  const id = `tt-\u202Eodd-${'x'.repeat(60)}`;
+  const commission = { ...sku('10.00'), estimated_paid_commission: { amount: '1e3', currency: 'USD' } };
+  pages = [[order(id, sku('10.00'), sku('1e3')), order('tt-com', commission), order('tt-sum', sku('90071992547409.91'), sku('0.01'))]];
+  expect((await report()).map((o) => o.unreadable)).toEqual([
+    `order "tt-\\u202eodd-${'x'.repeat(32)}" has a sku price of "1e3", not a decimal in USD minor units`,
+    'order "tt-com" has a sku commission of "1e3", not a decimal in USD minor units',
+    `the total of order "tt-sum" passes ${Number.MAX_SAFE_INTEGER} minor units`,
+  ]);
+});
+
+test('a copy without a priced line beside a priced one: the priced one is the order, for the report and for its webhook (it was a 400)', async () => {
+  pages = [[order('tt-half', sku('10.00', 'USD', 0)), order('tt-half', sku('4.00'))]];
+  expect((await report()).map((o) => [o.orderId, o.total.amount, o.unreadable])).toEqual([['tt-half', 400, undefined]]);
+  const raw = Buffer.from(JSON.stringify({ type: 1, data: { order_id: 'tt-half' } }));
+  const stored = await adapter().handleWebhook!({ authorization: webhookSignature(CREDENTIALS['appKey']!, CREDENTIALS['appSecret']!, raw) }, raw);
+  expect(stored.map((o) => [o.orderId, o.total.amount])).toEqual([['tt-half', 400]]);
 });

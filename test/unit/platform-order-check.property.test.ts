@@ -69,3 +69,8 @@ test(`an id over ${PLATFORM_ID_MAX} printable characters, or empty, is refused`,
   expect(checkPlatformOrder(withId('x'.repeat(PLATFORM_ID_MAX)), NOW)).toBeUndefined();
   expect(checkPlatformOrder(withId('x'.repeat(PLATFORM_ID_MAX + 1)), NOW)).toBe('orderId');
 });
+
+test('an order its platform\'s report could not read (`unreadable`: placeholder amounts) is refused, held or not', () => {
+  const o = { ...withId('ord-1'), unreadable: 'order "ord-1" has skus in USD and in EUR' };
+  expect([checkPlatformOrder(withId('ord-1'), NOW), checkPlatformOrder(o, NOW), checkPlatformOrder(o, NOW, true)]).toEqual([undefined, 'total', 'total']);
+});

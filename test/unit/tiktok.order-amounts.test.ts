@@ -59,7 +59,7 @@ test('a sku line below zero past 2^53 − 1 minor units is refused as a positive
 
 test('skus in two currencies fail the order, instead of an order of the first currency\'s skus alone (10.00 USD and 5.00 EUR healed as 10.00 USD)', () => {
   const eur = { ...sku('5.00'), price: { amount: '5.00', currency: 'EUR' } };
-  expect(() => toPlatformOrder(order([sku('10.00'), eur]), log)).toThrow(new PermanentError('malformed response from TikTok Shop: order tt-1 has skus in USD and in EUR', 'malformed_response'));
+  expect(() => toPlatformOrder(order([sku('10.00'), eur]), log)).toThrow(new PermanentError('malformed response from TikTok Shop: order "tt-1" has skus in USD and in EUR', 'malformed_response'));
 });
 
 test.each([9007199254740991, 253402300800, -1])('create_time %d (not unix seconds of 1970–9999) fails the order with a PermanentError, not a RangeError', (t) => {
