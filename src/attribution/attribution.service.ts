@@ -93,6 +93,8 @@ export interface OrderOutcome {
    * another total"). Its refunds are applied to the ledger's order as ever.
    */
   conflict?: { ledgerTotal: Money; reportedTotal: Money };
+  /** The date the ledger holds the order with (its first stored `createdAt`); absent when nothing was stored (another currency than the recorded one). */
+  createdAtMs?: number;
 }
 
 export interface OrderView {
@@ -299,12 +301,12 @@ export class AttributionService {
       if (!waits) await externalShows.addWaiting(order.targetId, order.externalShowId, order.ref);
       if (await externalShows.get(order.targetId, order.externalShowId)) {
         const attributed = await this.attributeWaiting(partnerId, order.targetId, order.externalShowId);
-        if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true, ...conflict };
+        if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true, createdAtMs: res.createdAtMs, ...conflict };
       }
     }
     // A new order's stored decision is the one made here: no need to read it back.
     await this.notify(partnerId, order.ref, res, res.isNew && attribution.attributed ? { order, attribution, accrued: res.accrued } : undefined);
-    return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed, ...conflict };
+    return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed, createdAtMs: res.createdAtMs, ...conflict };
   }
 
   /**
