@@ -118,3 +118,35 @@ test("an order only the platform reports, dated in the margin after the period, 
   expect(run2.discrepancies.map((d) => [d.orderId, d.kind, d.healed])).toEqual([[orderId, 'missing_in_ledger', true]]);
   expect(run2.summary.targets[0]).toMatchObject({ platformOrders: 1, ledgerOrders: 0 });
 });
+
+test('a missing_in_ledger heal is remembered under the date the ledger stored the order with: a webhook that stored it meanwhile, dated in the period before within the margin, makes it that period\'s', async () => {
+  const externalId = await whatnotPartner('ph', 'wh');
+  // (periods of their own: the other tests' orders are on the same simulated seller)
+  const R0 = { from: '2026-12-04T00:00:00.000Z', to: '2026-12-05T00:00:00.000Z' };
+  const R1 = { from: '2026-12-05T00:00:00.000Z', to: '2026-12-06T00:00:00.000Z' };
+  const { orderId } = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 1700, currency: 'USD' }, createdAt: '2026-12-05T00:01:00.000Z' })) as { orderId: string };
+  // Between R1's lookup (the ledger lacks the order) and its heal, the order's webhook stores it dated 2 minutes earlier, in R0.
+  const attribution = svc.rt.attribution;
+  const ingest = attribution.ingestPlatformOrders.bind(attribution);
+  Object.assign(attribution, {
+    ingestPlatformOrders: async (...args: Parameters<typeof ingest>) => {
+      const [partnerId, targetId, orders, source] = args;
+      const p = orders.find((o) => o.orderId === orderId);
+      if (source === 'report' && p) await ingest(partnerId, targetId, [{ ...p, createdAt: '2026-12-04T23:59:00.000Z' }], 'webhook');
+      return ingest(...args);
+    },
+  });
+  let run1;
+  try {
+    run1 = await reconcile('ph', R1);
+  } finally {
+    Reflect.deleteProperty(attribution, 'ingestPlatformOrders');
+  }
+  expect(run1.discrepancies.map((d) => [d.orderId, d.kind, d.healed])).toEqual([[orderId, 'missing_in_ledger', true]]);
+  const held = await svc.rt.attribution.orders('ph');
+  expect(held.map((o) => [o.order.orderId, o.order.createdAt])).toEqual([[orderId, '2026-12-04T23:59:00.000Z']]);
+  // The order is R0's (the ledger's date, the report's 2 minutes from it): so is its heal. Remembered
+  // under the report's date, R1's re-runs listed a heal of an order R1 no longer compares.
+  expect((await reconcile('ph', R1)).discrepancies).toEqual([]);
+  expect((await reconcile('ph', R0)).discrepancies.map((d) => [d.orderId, d.kind, d.healed])).toEqual([[orderId, 'missing_in_ledger', true]]);
+});

@@ -158,6 +158,19 @@ test('a report that fails midway: the pages read are compared and healed, the er
   expect(await keysMatching(client, 'rtest:{lg:' + partnerId + ':*}:rc:*')).toEqual([]);
 });
 
+test('a held order a report names first in the margin (another period\'s entry) and then in the period, far from the ledger\'s date, is compared and counted once', async () => {
+  const partnerId = `rs-twice${run++}`;
+  const repo = new AttributionRepository(client, new Keys('rtest'));
+  const svc = new AttributionService({ repo, partners: null as never, links: null as never, externalShows: null as never, log: pino({ level: 'silent' }), holdDays: 0 });
+  const createdAt = new Date(FROM + 3_600_000).toISOString();
+  const order: NormalizedOrder = { ref: '@t1:o1', orderId: 'o1', source: 'platform_report', targetId: 't1', clickId: undefined, showId: undefined, externalShowId: 'x', productId: undefined, createdAt, total: { amount: 100, currency: 'USD' }, lines: [] };
+  await repo.applyOrder(partnerId, order, { attributed: false, reason: 'unknown_show', clickId: undefined }, { nowMs: TO, holdMs: 0 });
+  const entry = (atMs: number): PlatformOrder => ({ orderId: 'o1', externalShowId: 'x', productId: undefined, clickId: undefined, createdAt: new Date(atMs).toISOString(), total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined });
+  // page 1: dated in the margin after the period (the next period's entry); page 2: in the period, hours from the ledger's date
+  const res = await reconcileTargetStream('t1', pagesOf([entry(TO + 60_000), entry(FROM + 7_200_000)], 1), svc.targetLedger(partnerId, 't1', { fromMs: FROM, toMs: TO }), VOIDED, async () => undefined, undefined, SKEW);
+  expect(res).toMatchObject({ platformOrders: 1, ledgerOrders: 1, discrepancies: [] });
+});
+
 /** The shared-account rules' pieces on the test Redis (account-orders.ts), with a fresh credentials key. */
 function accountRig(): { partners: PartnerRepository; externalShows: ExternalShowIndex; attribution: AttributionService; accounts: AccountOrders; repo: ReconcileRepository; process: () => AccountOrders } {
   const keys = new Keys('rtest');
