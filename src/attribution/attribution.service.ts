@@ -515,7 +515,7 @@ export class AttributionService {
    * comes back once (the legacy one, which platformRef keeps updating).
    * `lookup` answers by ref whatever day the ledger dates the order: an order the ledger holds is held
    * (the by-ref read is what the ingest itself decides by), with the ledger's date (reconcile.stream.ts
-   * compares it in the period of that date only). Filtered to the range, an order the ledger
+   * owningDateMs: with the report's, it decides which period compares it). Filtered to the range, an order the ledger
    * dated just outside it and the platform's report inside (clock skew, a time zone) was reported
    * `missing_in_ledger` and "healed": the heal changed nothing (the ref was taken) but was reported and
    * remembered for every later run, and the order went to `sift` as absent (on a shared account another

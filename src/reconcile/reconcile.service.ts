@@ -46,7 +46,7 @@ export interface ReconcileDeps {
   /**
    * RECONCILE_CLOCK_SKEW_MS (default 5 minutes): each report is read over the period widened by this on
    * both sides, so that an order the ledger and the platform date on two sides of a period's boundary
-   * is recognised by the run of the ledger's period (reconcile.stream.ts).
+   * is recognised by the run of the ledger's period (reconcile.stream.ts owningDateMs).
    */
   clockSkewMs?: number;
 }
@@ -294,8 +294,8 @@ export class ReconcileService {
       targets.push(summary);
       // Both sides streamed (reconcile.stream.ts): the adapter's report page by page as the platform
       // returns it (orderPages), the ledger by point lookups and a paged scan.
-      // The report over the period and the margin around it: its orders of the margin only name the
-      // ledger's orders of the period (the ledger dates them in it, the platform just outside).
+      // The report over the period and the margin around it: its orders of the margin are compared only
+      // when they are this period's (owningDateMs: the ledger dates them in it, within the margin).
       const skewMs = this.deps.clockSkewMs ?? DEFAULT_RECONCILE_CLOCK_SKEW_MS;
       const from = new Date(fromMs - skewMs);
       const to = new Date(toMs + skewMs);
