@@ -93,8 +93,11 @@ export interface OrderOutcome {
    * another total"). Its refunds are applied to the ledger's order as ever.
    */
   conflict?: { ledgerTotal: Money; reportedTotal: Money };
-  /** The date the ledger holds the order with (its first stored `createdAt`); absent when nothing was stored (another currency than the recorded one). */
-  createdAtMs?: number;
+}
+
+/** A platform order's outcome: with the date the ledger holds the order with (its first stored `createdAt`: a webhook's may precede a report's). */
+export interface PlatformOrderOutcome extends OrderOutcome {
+  createdAtMs: number;
 }
 
 export interface OrderView {
@@ -143,7 +146,7 @@ export class AttributionService {
       // refund in its currency was refused until then and taken after (stored and booked disagreed).
       // That first order.created is stored too, and is booked when its own job runs.
       const recorded = otherCurrency === undefined ? this.deps.recordedCurrency?.(partnerId, o.id) : undefined;
-      return this.applyOrder(
+      const { createdAtMs: _createdAtMs, ...outcome } = await this.applyOrder(
         partnerId,
         {
           ref: partnerOrderRef(o.id),
@@ -161,6 +164,7 @@ export class AttributionService {
         undefined,
         recorded,
       );
+      return outcome;
     }
     if (event.type === 'order.refunded') {
       const r = event.data.refund;
@@ -209,8 +213,8 @@ export class AttributionService {
    * Orders a target platform reported (its webhook, or its order report during reconciliation).
    * Durable when this returns. Orders with an unusable shape are skipped (and logged), never half-stored.
    */
-  async ingestPlatformOrders(partnerId: string, targetId: string, orders: PlatformOrder[], source: PlatformOrderSource): Promise<OrderOutcome[]> {
-    const out: OrderOutcome[] = [];
+  async ingestPlatformOrders(partnerId: string, targetId: string, orders: PlatformOrder[], source: PlatformOrderSource): Promise<PlatformOrderOutcome[]> {
+    const out: PlatformOrderOutcome[] = [];
     for (const p of orders) {
       const problem = await this.platformOrderProblem(partnerId, targetId, p);
       if (problem) {
@@ -247,7 +251,8 @@ export class AttributionService {
         platformOrderConflicts.inc({ platform_source: source });
         this.deps.log.warn({ partnerId, targetId, orderId: p.orderId, ledgerTotal: outcome.conflict.ledgerTotal, platformTotal: p.total, source }, 'platform order re-sent with another total than the ledger holds; the ledger keeps its own');
       }
-      out.push(outcome);
+      // (always stored: a platform order has no recorded currency to refuse it)
+      out.push({ ...outcome, createdAtMs: outcome.createdAtMs ?? rfc3339Ms(p.createdAt)! });
     }
     return out;
   }
@@ -279,7 +284,7 @@ export class AttributionService {
   }
 
   /** `recorded`: a partner order's recorded currency (handlePartnerEvent), read alongside the attribution's reads; another than the order's: not booked. */
-  private async applyOrder(partnerId: string, order: NormalizedOrder, floor?: RefundedFloor, recorded?: Promise<string | undefined>): Promise<OrderOutcome> {
+  private async applyOrder(partnerId: string, order: NormalizedOrder, floor?: RefundedFloor, recorded?: Promise<string | undefined>): Promise<OrderOutcome & { createdAtMs?: number }> {
     const { repo, externalShows } = this.deps;
     const [attribution, recordedCurrency] = await Promise.all([this.attribute(partnerId, order), recorded]);
     if (recordedCurrency !== undefined && recordedCurrency !== order.total.currency) return { ref: order.ref, orderId: order.orderId, isNew: false, attributed: false };
