@@ -95,6 +95,11 @@ export interface OrderOutcome {
   conflict?: { ledgerTotal: Money; reportedTotal: Money };
 }
 
+/** A platform order's outcome: with the date the ledger holds the order with (its first stored `createdAt`: a webhook's may precede a report's). */
+export interface PlatformOrderOutcome extends OrderOutcome {
+  createdAtMs: number;
+}
+
 export interface OrderView {
   orderId: string;
   ref: string;
@@ -141,7 +146,7 @@ export class AttributionService {
       // refund in its currency was refused until then and taken after (stored and booked disagreed).
       // That first order.created is stored too, and is booked when its own job runs.
       const recorded = otherCurrency === undefined ? this.deps.recordedCurrency?.(partnerId, o.id) : undefined;
-      return this.applyOrder(
+      const { createdAtMs: _createdAtMs, ...outcome } = await this.applyOrder(
         partnerId,
         {
           ref: partnerOrderRef(o.id),
@@ -159,6 +164,7 @@ export class AttributionService {
         undefined,
         recorded,
       );
+      return outcome;
     }
     if (event.type === 'order.refunded') {
       const r = event.data.refund;
@@ -207,8 +213,8 @@ export class AttributionService {
    * Orders a target platform reported (its webhook, or its order report during reconciliation).
    * Durable when this returns. Orders with an unusable shape are skipped (and logged), never half-stored.
    */
-  async ingestPlatformOrders(partnerId: string, targetId: string, orders: PlatformOrder[], source: PlatformOrderSource): Promise<OrderOutcome[]> {
-    const out: OrderOutcome[] = [];
+  async ingestPlatformOrders(partnerId: string, targetId: string, orders: PlatformOrder[], source: PlatformOrderSource): Promise<PlatformOrderOutcome[]> {
+    const out: PlatformOrderOutcome[] = [];
     for (const p of orders) {
       const problem = await this.platformOrderProblem(partnerId, targetId, p);
       if (problem) {
@@ -245,7 +251,8 @@ export class AttributionService {
         platformOrderConflicts.inc({ platform_source: source });
         this.deps.log.warn({ partnerId, targetId, orderId: p.orderId, ledgerTotal: outcome.conflict.ledgerTotal, platformTotal: p.total, source }, 'platform order re-sent with another total than the ledger holds; the ledger keeps its own');
       }
-      out.push(outcome);
+      // (always stored: a platform order has no recorded currency to refuse it)
+      out.push({ ...outcome, createdAtMs: outcome.createdAtMs ?? rfc3339Ms(p.createdAt)! });
     }
     return out;
   }
@@ -277,7 +284,7 @@ export class AttributionService {
   }
 
   /** `recorded`: a partner order's recorded currency (handlePartnerEvent), read alongside the attribution's reads; another than the order's: not booked. */
-  private async applyOrder(partnerId: string, order: NormalizedOrder, floor?: RefundedFloor, recorded?: Promise<string | undefined>): Promise<OrderOutcome> {
+  private async applyOrder(partnerId: string, order: NormalizedOrder, floor?: RefundedFloor, recorded?: Promise<string | undefined>): Promise<OrderOutcome & { createdAtMs?: number }> {
     const { repo, externalShows } = this.deps;
     const [attribution, recordedCurrency] = await Promise.all([this.attribute(partnerId, order), recorded]);
     if (recordedCurrency !== undefined && recordedCurrency !== order.total.currency) return { ref: order.ref, orderId: order.orderId, isNew: false, attributed: false };
@@ -299,12 +306,12 @@ export class AttributionService {
       if (!waits) await externalShows.addWaiting(order.targetId, order.externalShowId, order.ref);
       if (await externalShows.get(order.targetId, order.externalShowId)) {
         const attributed = await this.attributeWaiting(partnerId, order.targetId, order.externalShowId);
-        if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true, ...conflict };
+        if (attributed.includes(order.ref)) return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: true, createdAtMs: res.createdAtMs, ...conflict };
       }
     }
     // A new order's stored decision is the one made here: no need to read it back.
     await this.notify(partnerId, order.ref, res, res.isNew && attribution.attributed ? { order, attribution, accrued: res.accrued } : undefined);
-    return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed, ...conflict };
+    return { ref: order.ref, orderId: order.orderId, isNew: res.isNew, attributed: res.attributed, createdAtMs: res.createdAtMs, ...conflict };
   }
 
   /**
@@ -513,7 +520,7 @@ export class AttributionService {
    * comes back once (the legacy one, which platformRef keeps updating).
    * `lookup` answers by ref whatever day the ledger dates the order: an order the ledger holds is held
    * (the by-ref read is what the ingest itself decides by), with the ledger's date (reconcile.stream.ts
-   * compares it in the period of that date only). Filtered to the range, an order the ledger
+   * owningDateMs: with the report's, it decides which period compares it). Filtered to the range, an order the ledger
    * dated just outside it and the platform's report inside (clock skew, a time zone) was reported
    * `missing_in_ledger` and "healed": the heal changed nothing (the ref was taken) but was reported and
    * remembered for every later run, and the order went to `sift` as absent (on a shared account another

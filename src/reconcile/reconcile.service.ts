@@ -23,7 +23,7 @@ import type { PlatformOrder, TargetAdapter } from '../targets/target.adapter.js'
 import { isTargetError } from '../targets/target.errors.js';
 import { AccountOrders } from './account-orders.js';
 import type { Comparison } from './reconcile.compare.js';
-import { pagesOf, reconcileTargetStream } from './reconcile.stream.js';
+import { DEFAULT_RECONCILE_CLOCK_SKEW_MS, owningDateMs, pagesOf, reconcileTargetStream } from './reconcile.stream.js';
 import type { PageStart } from '../store/zset-page.js';
 import type { OnUnreadable } from '../store/stored-record.js';
 import { closeQueue } from '../queues/close-queue.js';
@@ -46,13 +46,10 @@ export interface ReconcileDeps {
   /**
    * RECONCILE_CLOCK_SKEW_MS (default 5 minutes): each report is read over the period widened by this on
    * both sides, so that an order the ledger and the platform date on two sides of a period's boundary
-   * is recognised by the run of the ledger's period (reconcile.stream.ts).
+   * is recognised by the run of the ledger's period (reconcile.stream.ts owningDateMs).
    */
   clockSkewMs?: number;
 }
-
-/** RECONCILE_CLOCK_SKEW_MS's default. */
-export const DEFAULT_RECONCILE_CLOCK_SKEW_MS = 300_000;
 
 export interface RunRetry {
   attempts: number;
@@ -299,8 +296,8 @@ export class ReconcileService {
       targets.push(summary);
       // Both sides streamed (reconcile.stream.ts): the adapter's report page by page as the platform
       // returns it (orderPages), the ledger by point lookups and a paged scan.
-      // The report over the period and the margin around it: its orders of the margin only name the
-      // ledger's orders of the period (the ledger dates them in it, the platform just outside).
+      // The report over the period and the margin around it: its orders of the margin are compared only
+      // when they are this period's (owningDateMs: the ledger dates them in it, within the margin).
       const skewMs = this.deps.clockSkewMs ?? DEFAULT_RECONCILE_CLOCK_SKEW_MS;
       const from = new Date(fromMs - skewMs);
       const to = new Date(toMs + skewMs);
@@ -311,16 +308,21 @@ export class ReconcileService {
         // A target saved before its platform was asked who the account is: asked now (once per credentials).
         await this.accounts.learnFrom(t, adapter);
         const sift = await this.accounts.sifter(t);
-        res = await reconcileTargetStream(t.id, report, attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp, ledgerDated) => {
-          await attribution.ingestPlatformOrders(rec.partnerId, t.id, await withDetails(adapter, cmp, signal), 'report');
+        res = await reconcileTargetStream(t.id, report, attribution.targetLedger(rec.partnerId, t.id, { fromMs, toMs }), VOIDED, async (cmp, heldDated) => {
+          const outcomes = await attribution.ingestPlatformOrders(rec.partnerId, t.id, await withDetails(adapter, cmp, signal), 'report');
+          // the date the ledger stored each order with (a webhook may have stored one meanwhile, with its own date)
+          const stored = new Map(outcomes.map((o) => [o.orderId, o.createdAtMs]));
           const healed = new Map(cmp.heal.map((p) => [p.orderId, p]));
           for (const d of cmp.discrepancies) {
             if (!d.healed) continue;
             const p = healed.get(d.orderId);
-            // Remembered under the order's period: the ledger's date of a held order (the report may date it in the margin), else the report's.
-            await repo.rememberHeal(rec.partnerId, d, ledgerDated.get(d.orderId) ?? (p ? Date.parse(p.createdAt) : fromMs), rec.id);
+            const reportMs = p ? Date.parse(p.createdAt) : fromMs;
+            const ledgerMs = stored.get(d.orderId);
+            // Remembered under the order's period (owningDateMs): a held order's as the comparison decided
+            // it; one this heal stored, by the ledger's stored date beside the report's.
+            await repo.rememberHeal(rec.partnerId, d, heldDated.get(d.orderId) ?? (ledgerMs !== undefined ? owningDateMs(ledgerMs, reportMs, skewMs) : reportMs), rec.id);
           }
-        }, sift);
+        }, sift, skewMs);
       } catch (err) {
         if (!isTargetError(err)) throw err;
         // The report failed (at its first page or midway): the target's comparison is incomplete, so

@@ -6,10 +6,11 @@
  * not the period's orders nor their ids.
  *
  * Periods and clock skew (docs/attribution.md "Periods and clock skew"): the report handed in covers
- * the ledger's period widened by a margin on both sides. An order belongs to one period: the one the
- * ledger dates it in when the ledger holds it, else the one the report dates it in. This run compares,
- * heals and counts only the orders of its period; a report order outside the period serves only to
- * name the ledger order of this period it matches (so that order is compared, not reported missing).
+ * the ledger's period widened by a margin (`skewMs`) on both sides. An order belongs to one period
+ * (owningDateMs): the one the ledger dates it in when the ledger holds it and the report dates it at
+ * most the margin away, else the one the report dates it in. This run compares, heals and counts only
+ * the orders of its period; a report order it leaves still names the ledger order it matches (so that
+ * order is not reported missing here: it is compared in the report order's period).
  */
 import type { PlatformOrder } from '../targets/target.adapter.js';
 import { reportedIn } from '../targets/report-order.js';
@@ -18,11 +19,11 @@ import type { SiftOrders } from './account-orders.js';
 import { compareTarget, type Comparison, type LedgerOrder } from './reconcile.compare.js';
 
 export interface TargetLedger {
-  /** The run's period, [fromMs, toMs): the ledger orders it compares and counts are those it dates in it. */
+  /** The run's period, [fromMs, toMs): the orders it compares and counts are those of it (owningDateMs), the ones it scans those the ledger dates in it. */
   readonly period: { fromMs: number; toMs: number };
   /**
    * The ledger's view of these platform order ids of the target (every one the ledger holds, whatever
-   * day it dates it: the ref decides whether it is held, `createdAtMs` whose period it is), each with
+   * day it dates it: the ref decides whether it is held, `createdAtMs` with the report's date whose period it is), each with
    * whether an earlier lookup of this run named it already; remembers them as named.
    */
   lookup(orderIds: string[]): Promise<{ order: LedgerOrder; named: boolean; createdAtMs: number }[]>;
@@ -33,11 +34,19 @@ export interface TargetLedger {
 }
 
 export interface StreamedComparison {
-  /** The report's orders dated in the period (not those of the margin around it). */
+  /**
+   * The report's orders of the period (owningDateMs): those this run compared, sifted or healed (a
+   * held order the report dates in the margin but the ledger in the period included; a held order the
+   * report dates in the period but the ledger, at most the margin away, in another left out).
+   */
   platformOrders: number;
   /** Of platformOrders, those `sift` left to another target of the account. */
   otherTargetOrders: number;
-  /** Ledger orders of the target dated in the period, before any heal of this run (named by the report or not). */
+  /**
+   * Ledger orders of the target of the period, before any heal of this run: those this run compared
+   * (each once, whatever page named it) and those it reports missing_in_platform (dated in the period,
+   * named by no report order).
+   */
   ledgerOrders: number;
   discrepancies: Discrepancy[];
   /**
@@ -48,12 +57,35 @@ export interface StreamedComparison {
   repeated: Discrepancy[];
 }
 
+/** RECONCILE_CLOCK_SKEW_MS's default. */
+export const DEFAULT_RECONCILE_CLOCK_SKEW_MS = 300_000;
+
+/**
+ * The date whose period a held order the report dates at `reportMs` belongs to: the ledger's date when
+ * the two are at most `skewMs` apart, else the report's. Either way that period's run reads the order
+ * and so decides the same: the run of any period holding the ledger's date reads its report up to
+ * `skewMs` beyond the period, so it reads a report date that close to the ledger's; a report date
+ * further away is read by the run of its own period, whose report names it while the ledger's period's
+ * report (widened by the margin only) may not. Leaving such an order to the ledger's period lost it: no
+ * run compared it (a refund the platform made was never healed). A report date that does not parse
+ * leaves the order to the ledger's period.
+ */
+export function owningDateMs(ledgerMs: number, reportMs: number, skewMs: number): number {
+  return Number.isNaN(reportMs) || Math.abs(reportMs - ledgerMs) <= skewMs ? ledgerMs : reportMs;
+}
+
+/** What one page adds to ledgerOrders, settled in report order: the held orders it compared, and those it named first without comparing them. */
+interface PageCount {
+  compared: { id: string; named: boolean }[];
+  leftFirst: string[];
+}
+
 /** Report pages compared at once (their lookups overlap; each page's heals run when its comparison is done). */
 const PAGES_IN_FLIGHT = 4;
 
 /**
- * `heal` runs once per report page that has something to heal, with the ledger's date of each held
- * order it heals (a refund: the period the heal is remembered under is the ledger's). `sift`
+ * `heal` runs once per report page that has something to heal, with, for each held order the page
+ * compared, the date whose period it is (owningDateMs: a refund's heal is remembered under it). `sift`
  * (account-orders.ts) gets the page's orders of the period the target's ledger lacks and keeps those
  * that are this target's to compare and heal: the others (another target's on the same platform
  * account) are counted, nothing more.
@@ -63,8 +95,9 @@ export async function reconcileTargetStream(
   report: AsyncIterable<PlatformOrder[]>,
   ledger: TargetLedger,
   voided: RegExp,
-  heal: (cmp: Comparison, ledgerDated: ReadonlyMap<string, number>) => Promise<void>,
+  heal: (cmp: Comparison, heldDated: ReadonlyMap<string, number>) => Promise<void>,
   sift?: SiftOrders,
+  skewMs = DEFAULT_RECONCILE_CLOCK_SKEW_MS,
 ): Promise<StreamedComparison> {
   const discrepancies: Discrepancy[] = [];
   const { fromMs, toMs } = ledger.period;
@@ -73,19 +106,36 @@ export async function reconcileTargetStream(
   let otherTargetOrders = 0;
   let ledgerOrders = 0;
   const repeated: Discrepancy[] = [];
-  const comparePage = async (page: PlatformOrder[]): Promise<void> => {
+  // Held orders a page named first without comparing them (the margin's, mostly): counted when a later
+  // page compares them. Pages are settled in report order, and the lookup that names an order first is
+  // its earliest page's, so each compared ledger order is counted once.
+  const leftFirst = new Set<string>();
+  const settle = (c: PageCount): void => {
+    for (const id of c.leftFirst) leftFirst.add(id);
+    for (const { id, named } of c.compared) if (!named || leftFirst.delete(id)) ledgerOrders += 1;
+  };
+  const comparePage = async (page: PlatformOrder[]): Promise<PageCount> => {
     // Every order of the page is looked up (and so named), also one of the margin: named, the ledger's
     // order of this period it matches is not reported missing_in_platform by the scan below.
     const looked = await ledger.lookup([...new Set(page.map((p) => p.orderId))]);
-    const held = new Set(looked.map((l) => l.order.orderId));
-    // Held: this period's when the ledger dates it in it (wherever the report dates it), else another
-    // period's (compared there: the report's margin names it to that run); not held: the report's date decides.
-    const ours = looked.filter((l) => inPeriod(l.createdAtMs));
-    const owned = new Map(ours.map((l) => [l.order.orderId, l.createdAtMs]));
-    // an order the report names on two pages is one ledger order
-    ledgerOrders += ours.filter((l) => !l.named).length;
-    // An unreadable order without a date (report-order.ts) is in every period whose report lists it: reported, never healed.
-    page = page.filter((p) => (held.has(p.orderId) ? owned.has(p.orderId) : reportedIn(p, fromMs, toMs)));
+    const held = new Map(looked.map((l) => [l.order.orderId, l]));
+    // Each report order is compared in its period (owningDateMs): a held one in the ledger's when the
+    // report dates it within the margin of the ledger's date, else in the report's; one the ledger lacks
+    // in the report's (an unreadable order without a date, report-order.ts: in every period whose report
+    // lists it, reported, never healed). The date each held order compared here is this period's by.
+    const owned = new Map<string, number>();
+    page = page.filter((p) => {
+      const reportMs = Date.parse(p.createdAt);
+      const l = held.get(p.orderId);
+      if (!l) return reportedIn(p, fromMs, toMs);
+      const ms = owningDateMs(l.createdAtMs, reportMs, skewMs);
+      if (!inPeriod(ms)) return false;
+      if (!owned.has(p.orderId)) owned.set(p.orderId, ms);
+      return true;
+    });
+    // a repeat note (PlatformOrder.repeat) is no order: not counted
+    for (const p of page) if (p.repeat === undefined) platformOrders += 1;
+    const ours = looked.filter((l) => owned.has(l.order.orderId));
     if (sift) {
       const absent = page.filter((p) => !held.has(p.orderId));
       const { mine, others } = absent.length > 0 ? await sift(absent) : { mine: absent, others: 0 };
@@ -109,17 +159,24 @@ export async function reconcileTargetStream(
     const cmp = compareTarget(targetId, page, ours.filter((l) => !noted.has(l.order.orderId)).map((l) => l.order), voided);
     discrepancies.push(...cmp.discrepancies);
     if (cmp.heal.length > 0) await heal(cmp, owned);
+    return {
+      compared: ours.map((l) => ({ id: l.order.orderId, named: l.named })),
+      leftFirst: looked.filter((l) => !l.named && !owned.has(l.order.orderId)).map((l) => l.order.orderId),
+    };
   };
-  const inflight: Promise<void>[] = [];
+  const inflight: Promise<PageCount>[] = [];
   try {
     for await (const page of report) {
-      for (const p of page) if (p.repeat === undefined && reportedIn(p, fromMs, toMs)) platformOrders += 1;
       const task = comparePage(page);
       task.catch(() => undefined); // awaited below; this only keeps a rejection from counting as unhandled meanwhile
       inflight.push(task);
-      if (inflight.length >= PAGES_IN_FLIGHT) await inflight.shift();
+      if (inflight.length >= PAGES_IN_FLIGHT) settle(await inflight.shift()!);
     }
-    await Promise.all(inflight);
+    // in report order (settle); a failure leaves the rest to the catch below
+    while (inflight.length > 0) {
+      settle(await inflight[0]!);
+      void inflight.shift(); // settled just above
+    }
     for await (const page of ledger.scan()) {
       for (const l of page) {
         ledgerOrders += 1;

@@ -6,8 +6,9 @@
  *   puts inside it (clock skew, a time zone): the by-period lookup missed it, so the run reported it
  *   `missing_in_ledger`, "added to the ledger", `healed: true`, and remembered that heal for every later
  *   run of the period. The heal added nothing (the order's ref was taken): the ledger holds it once, and
- *   the run now says so (no discrepancy). The order is the period's the ledger dates it in (the one
- *   before: docs/attribution.md "Periods and clock skew"), so this run neither compares nor counts it.
+ *   the run now says so (no discrepancy). The two dates are 12 minutes apart, more than the margin
+ *   (RECONCILE_CLOCK_SKEW_MS, 5 minutes: docs/attribution.md "Periods and clock skew"): the order is
+ *   the period's the report dates it in, this one's, which compares and counts it.
  * - A run whose only target's report failed (the platform answers 500) listed the heals earlier runs of
  *   the period made (`healed: 1` beside `ledgerOrders: 0`): the target's report is failed in the run's
  *   result, and only heals this run made are listed. A later run that reads the report gives the first
@@ -69,8 +70,9 @@ test.each([
   const run1 = await reconcileAndWait(svc, skew, iso(from), iso(to));
   expect(run1.status).toBe('completed');
   expect(run1.discrepancies).toEqual([]);
-  // the ledger dates it in the period before: that period's order (compared and counted there), held here
-  expect(run1.summary.targets).toEqual([expect.objectContaining({ targetId: wn, platformOrders: 1, ledgerOrders: 0, healed: 0 })]);
+  // the ledger dates it in the period before, 12 minutes from the report's date (more than the margin):
+  // this period's order, compared and counted here (that period's report, widened by 5 minutes, does not name it)
+  expect(run1.summary.targets).toEqual([expect.objectContaining({ targetId: wn, platformOrders: 1, ledgerOrders: 1, healed: 0 })]);
   const run2 = await reconcileAndWait(svc, skew, iso(from), iso(to));
   expect(run2.discrepancies).toEqual([]);
 
@@ -193,6 +195,6 @@ test('a missing_in_ledger heal remembered by the code before run ids for an orde
   const run = await reconcileAndWait(svc, 'oldheal', iso(from), iso(to));
   expect(run.status).toBe('completed');
   expect(run.discrepancies).toEqual([]);
-  // (the ledger dates the order in the period before: counted there)
-  expect(run.summary.targets).toEqual([expect.objectContaining({ targetId: 'wno', ledgerOrders: 0, healed: 0 })]);
+  // (the ledger dates the order in the period before, 12 minutes from the report's date, more than the margin: this period's, counted here)
+  expect(run.summary.targets).toEqual([expect.objectContaining({ targetId: 'wno', ledgerOrders: 1, healed: 0 })]);
 }, 60_000);

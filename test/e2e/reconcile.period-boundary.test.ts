@@ -48,7 +48,7 @@ async function whatnotPartner(partnerId: string, targetId: string): Promise<stri
   return ((await sim.control('POST', '/_sim/whatnot/shows', { title: `${partnerId} show` })) as { externalId: string }).externalId;
 }
 
-test('an order the ledger and the report date on two sides of a boundary (either way) is compared and counted in one period only, never missing; dated further apart than the margin, it is missing_in_platform in the ledger\'s period', async () => {
+test('an order the ledger and the report date on two sides of a boundary (either way) is compared and counted in one period only, never missing; dated further apart than the margin, it is compared in the report\'s period (its refund healed) and missing_in_platform in the ledger\'s', async () => {
   const externalId = await whatnotPartner('pb', 'wn');
   // [platform's date, ledger's date, platform's total, ledger's total]
   const cases: Record<string, [string, string, number, number]> = {
@@ -58,8 +58,11 @@ test('an order the ledger and the report date on two sides of a boundary (either
     early: ['2026-11-30T23:59:58.000Z', '2026-12-01T00:00:01.000Z', 2000, 2000],
     // straddling with another total: one amount_mismatch, in the ledger's period (P1)
     differs: ['2026-12-01T00:00:02.000Z', '2026-11-30T23:59:59.000Z', 3500, 3000],
-    // 20 minutes apart (the margin is 5): the platform's P1 report (widened) does not name it
+    // 20 minutes apart (the margin is 5): the platform's P1 report (widened) does not name it; P2's run
+    // compares it (it was left to P1's, which never compared it: the platform's refund was never healed)
     far: ['2026-12-01T00:10:00.000Z', '2026-11-30T23:50:00.000Z', 4000, 4000],
+    // the same with another total: P2 reports the amount_mismatch
+    farDiffers: ['2026-12-01T00:08:00.000Z', '2026-11-30T23:52:00.000Z', 4200, 4000],
     // straddling, with a refund on the platform the ledger lacks: healed by P1's run, remembered under P1
     refunded: ['2026-12-01T00:00:04.000Z', '2026-11-30T23:59:57.000Z', 2500, 2500],
   };
@@ -71,29 +74,33 @@ test('an order the ledger and the report date on two sides of a boundary (either
       { orderId, externalShowId: externalId, productId: 'p1', clickId: undefined, createdAt: ledgerAt, total: { amount: ledgerTotal, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined },
     ], 'webhook');
   }
-  const refundedId = Object.keys(ids).find((id) => ids[id] === 'refunded')!;
-  await sim.control('POST', `/_sim/whatnot/orders/${refundedId}/refunds`, { amount: { amount: 500, currency: 'USD' } });
+  const idOf = (name: string): string => Object.keys(ids).find((id) => ids[id] === name)!;
+  await sim.control('POST', `/_sim/whatnot/orders/${idOf('refunded')}/refunds`, { amount: { amount: 500, currency: 'USD' } });
+  await sim.control('POST', `/_sim/whatnot/orders/${idOf('far')}/refunds`, { amount: { amount: 1000, currency: 'USD' } });
   const found = (r: Recon): string[] => r.discrepancies.map((d) => `${ids[d.orderId] ?? d.orderId}:${d.kind}`).sort();
 
   const run1 = await reconcile('pb', P1);
   const run2 = await reconcile('pb', P2);
   expect(run1.status).toBe('completed');
   expect(run2.status).toBe('completed');
-  const inP1 = ['differs:amount_mismatch', 'far:missing_in_platform', 'refunded:amount_mismatch'];
+  const inP1 = ['differs:amount_mismatch', 'far:missing_in_platform', 'farDiffers:missing_in_platform', 'refunded:amount_mismatch'];
+  const inP2 = ['far:amount_mismatch', 'farDiffers:amount_mismatch'];
   expect(found(run1)).toEqual(inP1);
   expect(run1.discrepancies.filter((d) => d.healed).map((d) => ids[d.orderId])).toEqual(['refunded']);
-  expect(found(run2)).toEqual([]);
-  // platformOrders: the report's orders the platform dates in the period; ledgerOrders: those the ledger does
-  expect(run1.summary.targets[0]).toMatchObject({ platformOrders: 1, ledgerOrders: 4, discrepancies: 3 });
-  expect(run2.summary.targets[0]).toMatchObject({ platformOrders: 4, ledgerOrders: 1, discrepancies: 0 });
-  // the ledger holds five orders: each counted by one of the two runs
-  expect(run1.summary.targets[0]!.ledgerOrders + run2.summary.targets[0]!.ledgerOrders).toBe(5);
+  expect(found(run2)).toEqual(inP2);
+  expect(run2.discrepancies.filter((d) => d.healed).map((d) => ids[d.orderId])).toEqual(['far']);
+  const farRow = (await svc.rt.attribution.orders('pb')).find((o) => o.order.orderId === idOf('far'))!;
+  expect(farRow.refunded).toBe(1000);
+  // Both counts by the period each order is compared in (late, differs, refunded in P1; early, far,
+  // farDiffers in P2), the ledger's also by what the scan reports missing (far, farDiffers in P1)
+  expect(run1.summary.targets[0]).toMatchObject({ platformOrders: 3, ledgerOrders: 5, discrepancies: 4 });
+  expect(run2.summary.targets[0]).toMatchObject({ platformOrders: 3, ledgerOrders: 3, discrepancies: 2 });
   // nothing was added to the ledger (every order was held)
-  expect((await svc.rt.attribution.orders('pb')).length).toBe(5);
+  expect((await svc.rt.attribution.orders('pb')).length).toBe(6);
 
   // Re-runs give the same result (§6), either order of the two periods: the refund's heal is P1's
-  // (remembered under the ledger's date, not the report's in P2)
-  expect(found(await reconcile('pb', P2))).toEqual([]);
+  // (remembered under the ledger's date, not the report's in P2), far's P2's (the report's)
+  expect(found(await reconcile('pb', P2))).toEqual(inP2);
   expect(found(await reconcile('pb', P1))).toEqual(inP1);
 });
 
@@ -110,4 +117,36 @@ test("an order only the platform reports, dated in the margin after the period, 
   const run2 = await reconcile('pm', Q2);
   expect(run2.discrepancies.map((d) => [d.orderId, d.kind, d.healed])).toEqual([[orderId, 'missing_in_ledger', true]]);
   expect(run2.summary.targets[0]).toMatchObject({ platformOrders: 1, ledgerOrders: 0 });
+});
+
+test('a missing_in_ledger heal is remembered under the date the ledger stored the order with: a webhook that stored it meanwhile, dated in the period before within the margin, makes it that period\'s', async () => {
+  const externalId = await whatnotPartner('ph', 'wh');
+  // (periods of their own: the other tests' orders are on the same simulated seller)
+  const R0 = { from: '2026-12-04T00:00:00.000Z', to: '2026-12-05T00:00:00.000Z' };
+  const R1 = { from: '2026-12-05T00:00:00.000Z', to: '2026-12-06T00:00:00.000Z' };
+  const { orderId } = (await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount: 1700, currency: 'USD' }, createdAt: '2026-12-05T00:01:00.000Z' })) as { orderId: string };
+  // Between R1's lookup (the ledger lacks the order) and its heal, the order's webhook stores it dated 2 minutes earlier, in R0.
+  const attribution = svc.rt.attribution;
+  const ingest = attribution.ingestPlatformOrders.bind(attribution);
+  Object.assign(attribution, {
+    ingestPlatformOrders: async (...args: Parameters<typeof ingest>) => {
+      const [partnerId, targetId, orders, source] = args;
+      const p = orders.find((o) => o.orderId === orderId);
+      if (source === 'report' && p) await ingest(partnerId, targetId, [{ ...p, createdAt: '2026-12-04T23:59:00.000Z' }], 'webhook');
+      return ingest(...args);
+    },
+  });
+  let run1;
+  try {
+    run1 = await reconcile('ph', R1);
+  } finally {
+    Reflect.deleteProperty(attribution, 'ingestPlatformOrders');
+  }
+  expect(run1.discrepancies.map((d) => [d.orderId, d.kind, d.healed])).toEqual([[orderId, 'missing_in_ledger', true]]);
+  const held = await svc.rt.attribution.orders('ph');
+  expect(held.map((o) => [o.order.orderId, o.order.createdAt])).toEqual([[orderId, '2026-12-04T23:59:00.000Z']]);
+  // The order is R0's (the ledger's date, the report's 2 minutes from it): so is its heal. Remembered
+  // under the report's date, R1's re-runs listed a heal of an order R1 no longer compares.
+  expect((await reconcile('ph', R1)).discrepancies).toEqual([]);
+  expect((await reconcile('ph', R0)).discrepancies.map((d) => [d.orderId, d.kind, d.healed])).toEqual([[orderId, 'missing_in_ledger', true]]);
 });

@@ -107,7 +107,7 @@ describe('platform orders that cannot be stored are skipped and logged, never ha
 
   test('the edges that are allowed: a 256-character id, a zero total, a zero refund', async () => {
     const out = await service.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'y'.repeat(256), total: { amount: 0, currency: 'USD' } })], 'report');
-    expect(out).toEqual([{ ref: `@yt:${'y'.repeat(256)}`, orderId: 'y'.repeat(256), isNew: true, attributed: false }]);
+    expect(out).toEqual([{ ref: `@yt:${'y'.repeat(256)}`, orderId: 'y'.repeat(256), isNew: true, attributed: false, createdAtMs: expect.any(Number) }]);
     const v = (await service.order(P, 'y'.repeat(256), 'yt'))!;
     expect(v).toMatchObject({ source: 'platform_report', total: { amount: 0, currency: 'USD' }, refundedAmount: 0 });
     expect(v.refunds).toEqual([]);
@@ -129,14 +129,14 @@ describe('platform orders that cannot be stored are skipped and logged, never ha
 describe('a platform order', () => {
   test('is stored under @target:id with its time normalised; webhook and report sources are told apart', async () => {
     const [w] = await service.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'W1', createdAt: '2026-06-01T14:00:00+02:00' })], 'webhook');
-    expect(w).toEqual({ ref: '@yt:W1', orderId: 'W1', isNew: true, attributed: false });
+    expect(w).toEqual({ ref: '@yt:W1', orderId: 'W1', isNew: true, attributed: false, createdAtMs: expect.any(Number) });
     const v = (await service.order(P, 'W1', 'yt'))!;
     expect(v).toMatchObject({ orderId: 'W1', ref: '@yt:W1', source: 'platform_webhook', createdAt: '2026-06-01T12:00:00.000Z' });
     expect(v.attribution).toEqual({ attributed: false, reason: 'no_click', clickId: undefined });
     expect(await service.order(P, 'W1')).toBeNull();
     expect((await service.orders(P)).find((o) => o.order.ref === '@yt:W1')!.order.lines).toEqual([]);
     const [again] = await service.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'W1' })], 'report');
-    expect(again).toEqual({ ref: '@yt:W1', orderId: 'W1', isNew: false, attributed: false });
+    expect(again).toEqual({ ref: '@yt:W1', orderId: 'W1', isNew: false, attributed: false, createdAtMs: Date.parse('2026-06-01T12:00:00Z') });
   });
 
   test('void statuses take the whole order back (anchored, any case); other statuses keep what the platform says was refunded', () => {
@@ -432,7 +432,7 @@ describe('the edges of the attribution decision', () => {
         hooked.push({ partnerId, payload, key });
       },
     });
-    expect(await racing.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'RACE', externalShowId: 'B-race' })], 'webhook')).toEqual([{ ref: '@yt:RACE', orderId: 'RACE', isNew: true, attributed: true }]);
+    expect(await racing.ingestPlatformOrders(P, 'yt', [platformOrder({ orderId: 'RACE', externalShowId: 'B-race' })], 'webhook')).toEqual([{ ref: '@yt:RACE', orderId: 'RACE', isNew: true, attributed: true, createdAtMs: expect.any(Number) }]);
     expect((await service.order(P, 'RACE', 'yt'))!.attribution).toMatchObject({ attributed: true, showId: 'show-race' });
     expect(await shows.waiting('yt', 'B-race')).toEqual([]);
     expect(hooked.map((h) => h.key)).toEqual(['order_attributed:@yt:RACE']);

@@ -3,7 +3,7 @@
  * on a real Redis, the "named" bookkeeping kept in Redis) finds exactly the discrepancies that
  * comparing the whole report with the whole ledger of the period finds — including orders the report
  * repeats on several pages, ledger orders outside the period, report orders dated in the margin around
- * it (clock skew: each order is compared in the period the ledger dates it in) and another target's orders.
+ * it (clock skew: each order is compared in one period, owningDateMs) and another target's orders.
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -26,6 +26,8 @@ import { keysMatching, runsFor, testRedisClientPerFile } from '../helpers/redis-
 
 const FROM = Date.parse('2026-11-10T00:00:00Z');
 const TO = Date.parse('2026-11-13T00:00:00Z');
+/** The margin the report is read over around the period (its dates below are within it). */
+const SKEW = 300_000;
 
 let client: RedisClient;
 testRedisClientPerFile((started) => ({ client } = started));
@@ -40,7 +42,7 @@ const scenario = fc.record({
     { maxLength: 10, selector: (l) => `${l.target}:${l.id}` },
   ),
   // The report is read over the period and a margin around it (clock skew): some of its orders are dated just outside.
-  report: fc.array(fc.record({ id: fc.nat(9), gross: fc.integer({ min: 1, max: 5000 }), refunded: fc.nat(3000), status: fc.constantFrom(undefined, 'COMPLETED', 'CANCELLED'), atMs: fc.constantFrom(FROM - 60_000, FROM, FROM + 3_600_000, TO - 1, TO + 60_000) }), { maxLength: 12 }),
+  report: fc.array(fc.record({ id: fc.nat(9), gross: fc.integer({ min: 1, max: 5000 }), refunded: fc.nat(3000), status: fc.constantFrom(undefined, 'COMPLETED', 'CANCELLED'), atMs: fc.constantFrom(FROM - 60_000, FROM, FROM + 240_000, FROM + 3_600_000, TO - 1, TO + 60_000) }), { maxLength: 12 }),
   pageSize: fc.integer({ min: 1, max: 4 }),
 });
 
@@ -53,7 +55,7 @@ test('streamed comparison = whole comparison, for any page size', async () => {
       const partnerId = `rs${run++}`;
       const repo = new AttributionRepository(client, new Keys('rtest'));
       const opts = { nowMs: TO, holdMs: 0 };
-      const stored = new Map<string, { orderId: string; currency: string; gross: number; refunded: number; inRange: boolean; target: string }>();
+      const stored = new Map<string, { orderId: string; currency: string; gross: number; refunded: number; inRange: boolean; createdAtMs: number; target: string }>();
       for (const l of s.ledger) {
         const orderId = `o${l.id}`;
         const createdAt = new Date(FROM + l.atH * 3_600_000).toISOString();
@@ -75,7 +77,7 @@ test('streamed comparison = whole comparison, for any page size', async () => {
         // first write wins: what the ledger holds is the first of each ref
         if (!stored.has(order.ref)) {
           const t = Date.parse(createdAt);
-          stored.set(order.ref, { orderId, currency: 'USD', gross: l.gross, refunded: l.refunded, inRange: t >= FROM && t < TO, target: l.target });
+          stored.set(order.ref, { orderId, currency: 'USD', gross: l.gross, refunded: l.refunded, inRange: t >= FROM && t < TO, createdAtMs: t, target: l.target });
         }
       }
       const report: PlatformOrder[] = s.report.map((r) => ({
@@ -89,21 +91,31 @@ test('streamed comparison = whole comparison, for any page size', async () => {
         status: r.status,
         commission: undefined,
       }));
-      // An order is the period's when the ledger dates it in the period (wherever the report dates it),
-      // or, not held, when the report does. So the ledger's side is its orders of the period, and the
-      // report's side its orders that are the period's: a held order the ledger dates elsewhere is that
-      // period's (not compared, not missing_in_ledger: held is decided by the ref), an order the ledger
-      // lacks dated in the margin the neighbouring period's.
+      // An order is the period's (owningDateMs) when, held, the ledger dates it in the period and the
+      // report at most SKEW from that, or else the report dates it in the period; not held, when the
+      // report does. Each report entry is decided by its own date (an order the report repeats may have
+      // two). The ledger's side: the held orders of the period's entries, and the ledger's orders dated
+      // in the period that the report does not name at all (missing_in_platform); one it names, but
+      // only in entries of another period, is compared there and missing in neither.
       const held = (id: string) => stored.get(`@t1:${id}`);
       const inPeriod = (ms: number): boolean => ms >= FROM && ms < TO;
-      const reportWhole = report.filter((r) => { const l = held(r.orderId); return l ? l.inRange : inPeriod(Date.parse(r.createdAt)); });
-      const ledgerWhole = [...stored.values()].filter((o) => o.target === 't1' && o.inRange).map(({ orderId, currency, gross, refunded }) => ({ orderId, currency, gross, refunded }));
+      const ours = (r: PlatformOrder): boolean => {
+        const l = held(r.orderId);
+        const reportMs = Date.parse(r.createdAt);
+        return inPeriod(l && Math.abs(reportMs - l.createdAtMs) > SKEW ? reportMs : l ? l.createdAtMs : reportMs);
+      };
+      const reportWhole = report.filter(ours);
+      const named = new Set(report.map((r) => r.orderId));
+      const compared = new Set(reportWhole.map((r) => r.orderId));
+      const ledgerWhole = [...stored.values()]
+        .filter((o) => o.target === 't1' && (compared.has(o.orderId) || (o.inRange && !named.has(o.orderId))))
+        .map(({ orderId, currency, gross, refunded }) => ({ orderId, currency, gross, refunded }));
       const expected = compareTarget('t1', reportWhole, ledgerWhole, VOIDED).discrepancies.map(key).sort();
 
       const svc = new AttributionService({ repo, partners: null as never, links: null as never, externalShows: null as never, log: pino({ level: 'silent' }), holdDays: 0 });
-      const res = await reconcileTargetStream('t1', pagesOf(report, s.pageSize), svc.targetLedger(partnerId, 't1', { fromMs: FROM, toMs: TO }), VOIDED, async () => undefined);
+      const res = await reconcileTargetStream('t1', pagesOf(report, s.pageSize), svc.targetLedger(partnerId, 't1', { fromMs: FROM, toMs: TO }), VOIDED, async () => undefined, undefined, SKEW);
       expect(res.discrepancies.map(key).sort()).toEqual(expected);
-      expect(res.platformOrders).toBe(report.filter((r) => inPeriod(Date.parse(r.createdAt))).length);
+      expect(res.platformOrders).toBe(reportWhole.length);
       expect(res.ledgerOrders).toBe(ledgerWhole.length);
       // the run's bookkeeping is gone (on every master of a cluster)
       expect(await keysMatching(client, 'rtest:{lg:' + partnerId + ':*}:rc:*')).toEqual([]);
@@ -144,6 +156,19 @@ test('a report that fails midway: the pages read are compared and healed, the er
   // the first page's comparison finished before the error came out (nothing left running)
   expect(healedIds.sort()).toEqual(['a1', 'a2']);
   expect(await keysMatching(client, 'rtest:{lg:' + partnerId + ':*}:rc:*')).toEqual([]);
+});
+
+test('a held order a report names first in the margin (another period\'s entry) and then in the period, far from the ledger\'s date, is compared and counted once', async () => {
+  const partnerId = `rs-twice${run++}`;
+  const repo = new AttributionRepository(client, new Keys('rtest'));
+  const svc = new AttributionService({ repo, partners: null as never, links: null as never, externalShows: null as never, log: pino({ level: 'silent' }), holdDays: 0 });
+  const createdAt = new Date(FROM + 3_600_000).toISOString();
+  const order: NormalizedOrder = { ref: '@t1:o1', orderId: 'o1', source: 'platform_report', targetId: 't1', clickId: undefined, showId: undefined, externalShowId: 'x', productId: undefined, createdAt, total: { amount: 100, currency: 'USD' }, lines: [] };
+  await repo.applyOrder(partnerId, order, { attributed: false, reason: 'unknown_show', clickId: undefined }, { nowMs: TO, holdMs: 0 });
+  const entry = (atMs: number): PlatformOrder => ({ orderId: 'o1', externalShowId: 'x', productId: undefined, clickId: undefined, createdAt: new Date(atMs).toISOString(), total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined });
+  // page 1: dated in the margin after the period (the next period's entry); page 2: in the period, hours from the ledger's date
+  const res = await reconcileTargetStream('t1', pagesOf([entry(TO + 60_000), entry(FROM + 7_200_000)], 1), svc.targetLedger(partnerId, 't1', { fromMs: FROM, toMs: TO }), VOIDED, async () => undefined, undefined, SKEW);
+  expect(res).toMatchObject({ platformOrders: 1, ledgerOrders: 1, discrepancies: [] });
 });
 
 /** The shared-account rules' pieces on the test Redis (account-orders.ts), with a fresh credentials key. */
