@@ -7022,6 +7022,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/reconcile.stream.test.ts'],
     testName: 'an unreadable order',
   },
+  {
+    name: 'report-all-unreadable-accepted',
+    what: "a report page whose orders all cannot be read is taken as odd orders (src/targets/report-order.ts refuseAllUnreadable): a renamed field makes a run 'complete' with an invalid_order and a warn line per order, not one malformed_response",
+    file: 'src/targets/report-order.ts',
+    from: 'if (orders.length < ALL_UNREADABLE_MIN || !orders.every((o) => o?.unreadable !== undefined)) return;',
+    to: 'return;',
+    tests: ['test/integration/whatnot-bambuser.report-odd-orders.test.ts'],
+    testName: 'all cannot be read',
+  },
+  {
+    name: 'report-all-unreadable-readable-counted',
+    what: "the all-unreadable guard counts a readable order too (src/targets/report-order.ts refuseAllUnreadable): a page of odd orders with one good one fails the report",
+    file: 'src/targets/report-order.ts',
+    from: '!orders.every((o) => o?.unreadable !== undefined)',
+    to: '!orders.some((o) => o?.unreadable !== undefined)',
+    tests: ['test/integration/whatnot-bambuser.report-odd-orders.test.ts'],
+    testName: 'all cannot be read',
+  },
+  {
+    name: 'whatnot-report-no-sale-amounts-judged',
+    what: "a Whatnot report order whose readable status says no sale (pending, failed) has its amounts judged first (src/targets/whatnot/whatnot.orders.ts judgeReportOrder): a pending order's odd total is an invalid_order in every run",
+    file: 'src/targets/whatnot/whatnot.orders.ts',
+    from: "if (typeof status === 'string' && !SALE.has(status) && !TAKEN_BACK.has(status)) return",
+    to: "if (typeof status === 'string' && !SALE.has(status) && !TAKEN_BACK.has(status) && false) return",
+    tests: ['test/integration/whatnot-bambuser.report-odd-orders.test.ts'],
+    testName: 'readable status says no sale',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
