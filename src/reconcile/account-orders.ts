@@ -344,9 +344,17 @@ export class AccountOrders {
     const left = (key: string): boolean => others.some((o) => o.key === key && !o.onAccount);
     const ownerOf = async (p: PlatformOrder): Promise<string> => {
       for (const o of others) if (await attribution.storedUnder(o.partnerId, o.id, p.orderId)) return o.key;
+      // The show rule: an order of a platform show another target of the account holds is that target's.
+      const show = p.externalShowId;
+      const showHolder = async (): Promise<string | undefined> => {
+        if (show === undefined || (await attribution.holdsPlatformShow(t.id, show))) return undefined;
+        for (const o of others) if (o.onAccount && (await attribution.holdsPlatformShow(o.id, show))) return o.key;
+        return undefined;
+      };
       const createdAtMs = rfc3339Ms(p.createdAt);
-      // A time the ledger cannot take: the comparison reports it (invalid_order) and nothing is healed.
-      if (createdAtMs === undefined) return me;
+      // A time the ledger cannot take: the comparison reports it (invalid_order) and nothing is healed;
+      // of a show another target holds (Bambuser: the show asked) it is that target's to report, once.
+      if (createdAtMs === undefined) return (await showHolder()) ?? me;
       // An earlier claim stands before the show rule: a claimant whose run died between its claim and its
       // heal heals the order next time, even if another target has linked the order's show meanwhile (else
       // that target would leave it to the claim, and the claimant to the show: healed by no one). A claimant
@@ -362,14 +370,16 @@ export class AccountOrders {
       for (const a of aliases) {
         const h = await repo.accountOrderClaimant(a, p.orderId, createdAtMs);
         // Its own claim there (a run before the move died before its heal): claimed here as well.
-        if (h === me) return repo.claimAccountOrder(account, p.orderId, createdAtMs, h, held ?? '');
+        if (h === me) return p.unreadable !== undefined ? me : repo.claimAccountOrder(account, p.orderId, createdAtMs, h, held ?? '');
         if (h !== null && !left(h)) return h;
         aliasHeld.push(h ?? '');
       }
-      const show = p.externalShowId;
-      if (show !== undefined && !(await attribution.holdsPlatformShow(t.id, show))) {
-        for (const o of others) if (o.onAccount && (await attribution.holdsPlatformShow(o.id, show))) return o.key;
-      }
+      const holder = await showHolder();
+      if (holder !== undefined) return holder;
+      // An unreadable order (PlatformOrder.unreadable) is reported, never claimed: what could not be read
+      // (a show id) may decide whose it is, and a claim would stand before the show rule once the order
+      // is read (a webhook, a later report): another target's sale healed by this one.
+      if (p.unreadable !== undefined) return me;
       for (const [i, a] of aliases.entries()) {
         const h = await repo.claimAccountOrder(a, p.orderId, createdAtMs, me, aliasHeld[i]!);
         if (h !== me) return h;

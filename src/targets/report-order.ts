@@ -7,7 +7,8 @@
  * What still fails the report: its shape (an envelope that is not the documented one: no list, a cursor
  * that is no text), and an order element whose id cannot be read (not an object, no id, an id that is no
  * text): an order that cannot be named cannot be reported by itself, and skipping it would drop a sale
- * from the run without a word (Whatnot's `GET /orders`, Bambuser's order stats).
+ * from the run without a word (Whatnot's `GET /orders`, Bambuser's order stats); and a page whose
+ * orders all cannot be read (refuseAllUnreadable).
  *
  * An order whose date cannot be read cannot be placed in a period: it is reported (createdAt '') in
  * every run whose report lists it (reportedIn): Whatnot lists it in its answer for the run's period,
@@ -16,6 +17,7 @@
 import { z } from 'zod';
 import { rfc3339Ms } from '../lib/timestamp.js';
 import type { PlatformOrder } from './target.adapter.js';
+import { PermanentError } from './target.errors.js';
 
 /** An order element of a report: read by its schema, or named by its id alone with what could not be read. */
 export type ReportElement<T> = { order: T; unreadable?: undefined } | { order?: undefined; unreadable: { orderId: string; problem: string; raw: Record<string, unknown> } };
@@ -81,4 +83,20 @@ export function reportedIn(p: PlatformOrder, fromMs: number, toMs: number): bool
   const at = Date.parse(p.createdAt);
   if (Number.isNaN(at)) return p.unreadable !== undefined;
   return at >= fromMs && at < toMs;
+}
+
+/** Fewest orders of a report page that, all unreadable, fail the report (refuseAllUnreadable). */
+export const ALL_UNREADABLE_MIN = 5;
+
+/**
+ * A report page (Whatnot: one page of `GET /orders`; Bambuser: one show's order stats) whose orders
+ * are all unreadable, at least ALL_UNREADABLE_MIN of them, is not read as odd orders but as a shape we
+ * do not know (a field renamed): the report fails (`malformed_response`) naming the first problem, as
+ * one odd order did before, instead of a run that "completes" with an invalid_order (and a warn line)
+ * per order. `orders`: the page's orders as read, undefined for one read and left out (a Whatnot order
+ * that is no sale).
+ */
+export function refuseAllUnreadable(what: string, orders: readonly (PlatformOrder | undefined)[]): void {
+  if (orders.length < ALL_UNREADABLE_MIN || !orders.every((o) => o?.unreadable !== undefined)) return;
+  throw new PermanentError(problemText(`malformed response from ${what}: none of its ${orders.length} orders can be read, e.g. ${orders[0]!.unreadable!}`), 'malformed_response');
 }

@@ -451,3 +451,23 @@ test('a claimant whose stored credentials no key opens (SECRETS_KEY_PREVIOUS rem
   // t leaves it to o's claim (taking it over, as from a target that left the account, would count it twice).
   expect(await (await accounts.sifter(t))([order])).toEqual({ mine: [], others: 1 });
 });
+
+test('targets on one platform account: an unreadable order (a show id that cannot be read) is reported, never claimed, so once read it is the show holder\'s; an undated one of a show another target holds is that target\'s alone', async () => {
+  const { partners, externalShows, accounts } = accountRig();
+  const [a, b] = [sellerTarget(partners, 'ur-a', 'ur-pa', 'seller-unreadable'), sellerTarget(partners, 'ur-b', 'ur-pb', 'seller-unreadable')];
+  for (const x of [a, b]) expect(await partners.createTarget(x)).toBe(true);
+  await accounts.register([a, b]);
+  await externalShows.set('ur-b', 'show-b', 'sb');
+  const [siftA, siftB] = [await accounts.sifter(a), await accounts.sifter(b)];
+  // a's report: show_id 42, unreadable: a reports it (invalid_order), claims nothing.
+  const odd: PlatformOrder = { ...plainOrder('u-1'), unreadable: 'order u-1: show_id: expected string' };
+  expect((await siftA([odd])).mine).toHaveLength(1);
+  // The same order read (a webhook, a later report): b's show, so b's; a leaves it.
+  const read: PlatformOrder = { ...plainOrder('u-1'), externalShowId: 'show-b' };
+  expect(await siftA([read])).toEqual({ mine: [], others: 1 });
+  expect((await siftB([read])).mine).toHaveLength(1);
+  // Undated and unreadable, of b's show (Bambuser: the show asked): b reports it, a does not.
+  const undated: PlatformOrder = { ...plainOrder('u-2'), externalShowId: 'show-b', createdAt: '', unreadable: 'order u-2: createdAt: invalid' };
+  expect(await siftA([undated])).toEqual({ mine: [], others: 1 });
+  expect((await siftB([undated])).mine).toHaveLength(1);
+});

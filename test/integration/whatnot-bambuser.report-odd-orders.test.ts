@@ -18,6 +18,7 @@ import { compareTarget } from '../../src/reconcile/reconcile.compare.js';
 import { pagesOf, reconcileTargetStream } from '../../src/reconcile/reconcile.stream.js';
 import { createBambuserAdapter } from '../../src/targets/bambuser/bambuser.adapter.js';
 import type { PlatformOrder } from '../../src/targets/target.adapter.js';
+import { ALL_UNREADABLE_MIN } from '../../src/targets/report-order.js';
 import { PermanentError } from '../../src/targets/target.errors.js';
 import { buildWhatnotAdapter } from '../../src/targets/whatnot/whatnot.adapter.js';
 import { caught } from '../helpers/adapter-context.js';
@@ -79,10 +80,37 @@ test.each([
   ['a status that is no text', wn('w-odd', { status: 7 }), /status/],
   ['a show id that is no text', wn('w-odd', { show_id: 42 }), /show_id/],
   ['a created_at that is no date ("yesterday"): in the run whose list names it', wn('w-odd', { created_at: 'yesterday' }), /created_at/],
-  ['a malformed total on a pending order', wn('w-odd', { status: 'pending' }, { amount: '25,99', currency: 'USD' }), /amounts\.total\.amount/],
 ])('Whatnot: an order with %s is an invalid order, never healed; the others of the report are compared and healed', async (_what, odd, problem) => {
   whatnot = { data: [wn('w-ok-1'), odd, wn('w-ok-2', { status: 'pending_fulfillment' })], next_cursor: null };
   expectComparedAlone(await whatnotAdapter().listOrders!(from(), to()), ['w-ok-1', 'w-odd', 'w-ok-2'], problem);
+});
+
+test('Whatnot: an order whose readable status says no sale (pending, failed) is left out, its odd amounts never judged', async () => {
+  whatnot = {
+    data: [wn('w-ok-1'), wn('w-pending', { status: 'pending' }, { amount: '25,99', currency: 'USD' }), wn('w-failed', { status: 'failed' }, { amount: null, currency: 'usd' }), wn('w-ok-2')],
+    next_cursor: null,
+  };
+  expect(ids(await whatnotAdapter().listOrders!(from(), to()))).toEqual([
+    ['w-ok-1', undefined],
+    ['w-ok-2', undefined],
+  ]);
+});
+
+test(`a report page whose orders all cannot be read (at least ${ALL_UNREADABLE_MIN}: a field renamed) fails the report (malformed_response naming the first problem); one readable order among them, or fewer, does not`, async () => {
+  const odd = (id: string): Record<string, unknown> => ({ ...wn(id), amounts: { sum: { amount: '10.00', currency: 'USD' } } });
+  const oddIds = Array.from({ length: ALL_UNREADABLE_MIN }, (_, i) => `w-odd-${i}`);
+  whatnot = { data: oddIds.map(odd), next_cursor: null };
+  const err = await caught(whatnotAdapter().listOrders!(from(), to()));
+  expect([err instanceof PermanentError && err.reason, (err as Error).message]).toEqual(['malformed_response', expect.stringMatching(/^malformed response from Whatnot GET \/orders: none of its 5 orders can be read, e\.g\. order w-odd-0: amounts\.total/)]);
+  whatnot = { data: [...oddIds.map(odd), wn('w-ok-1')], next_cursor: null };
+  expect(await whatnotAdapter().listOrders!(from(), to())).toHaveLength(ALL_UNREADABLE_MIN + 1);
+  whatnot = { data: oddIds.slice(1).map(odd), next_cursor: null };
+  expect(await whatnotAdapter().listOrders!(from(), to())).toHaveLength(ALL_UNREADABLE_MIN - 1);
+  bambuser = { showId: 's1', orders: oddIds.map((id) => bo(id, { orderValue: 'x' })) };
+  const berr = await caught(bambuserReport());
+  expect([berr instanceof PermanentError && berr.reason, (berr as Error).message]).toEqual(['malformed_response', expect.stringMatching(/^malformed response from Bambuser order stats of show s1: none of its 5 orders can be read, e\.g\. order w-odd-0: /)]);
+  bambuser = { showId: 's1', orders: [...oddIds.map((id) => bo(id, { orderValue: 'x' })), bo('b-ok-1')] };
+  expect(await bambuserReport()).toHaveLength(ALL_UNREADABLE_MIN + 1);
 });
 
 test('Whatnot: an order without an id, or a list of another shape, still fails the report (malformed_response naming it); a webhook of an odd order is still refused', async () => {

@@ -32,7 +32,7 @@ import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError } f
 import { patiently } from '../report-wait.js';
 import { platformWebhooksUnreadable } from '../../lib/metrics.js';
 import { CursorTrail } from '../cursor-trail.js';
-import { reportedIn, type ReportElement } from '../report-order.js';
+import { refuseAllUnreadable, reportedIn, type ReportElement } from '../report-order.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { MAX_REPORT_VALUES } from '../platform-http.js';
@@ -474,10 +474,12 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     for (const show of shows.values()) {
       const report = await patiently(deadline, () => showOrders(show.id), signal);
       const orders: PlatformOrder[] = [];
-      for (const o of report) {
+      const read = report.map((o) => reportOrder(show.id, o));
+      // A show's report of unreadable orders alone is a shape we do not know, not odd orders (report-order.ts).
+      refuseAllUnreadable(`Bambuser order stats of show ${show.id}`, read);
+      for (const order of read) {
         // One order that cannot be read is that order's invalid_order, not the report's (report-order.ts);
         // one whose createdAt cannot be read is in every period that asks its show (reportedIn).
-        const order = reportOrder(show.id, o);
         if (seen.has(order.orderId)) continue;
         if (reportedIn(order, fromMs, toMs)) {
           if (order.unreadable !== undefined) log.warn({ orderId: order.orderId, problem: order.unreadable }, 'bambuser order cannot be read; reported as an invalid order');

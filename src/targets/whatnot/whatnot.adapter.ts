@@ -26,7 +26,7 @@ import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS, type WaitBudge
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError, productPathSegment, sendableSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
 import { CursorTrail } from '../cursor-trail.js';
-import { reportedIn } from '../report-order.js';
+import { refuseAllUnreadable, reportedIn } from '../report-order.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { createWhatnotClient, CREDENTIAL_FIELDS, CREDENTIAL_KINDS } from './whatnot.client.js';
 import { UnknownResourceError } from './whatnot.errors.js';
@@ -354,9 +354,12 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
         budget,
       );
       const out: PlatformOrder[] = [];
+      const verdicts = res.data.map((o, i) => judgeReportOrder(o, `data.${i}`));
+      // A page of unreadable orders alone is a shape we do not know, not odd orders (report-order.ts).
+      refuseAllUnreadable('Whatnot GET /orders', verdicts.map((v) => (v.kind === 'sale' ? v.order : undefined)));
       for (const [i, o] of res.data.entries()) {
         // One order that cannot be read is that order's invalid_order, not the report's (report-order.ts).
-        const mapped = saleOf(o.unreadable ? o.unreadable.orderId : o.order.id, judgeReportOrder(o, `data.${i}`));
+        const mapped = saleOf(o.unreadable ? o.unreadable.orderId : o.order.id, verdicts[i]!);
         if (!mapped || seen.has(mapped.orderId)) continue;
         if (reportedIn(mapped, fromMs, toMs)) {
           seen.add(mapped.orderId);

@@ -63,11 +63,16 @@ export function judgeOrder(o: WhatnotOrder, where: string): OrderVerdict {
  * An order of the `GET /orders` report (`where`: `data.3`): judgeOrder's verdict, or, when Whatnot names
  * it in a form that cannot be read (a total or refund that is no amount in its currency, below zero, a
  * currency that is no ISO code, a created_at, status or show_id that cannot be read), a sale marked
- * `unreadable`, whatever its status says (as a webhook's such order is refused whatever its status):
- * reconciliation reports it (invalid_order) and never heals it. It failed the target's whole report
+ * `unreadable` unless its status can be read and says no sale (then left out, as judgeOrder leaves
+ * it): reconciliation reports it (invalid_order) and never heals it. It failed the target's whole report
  * (`malformed_response`) before. A webhook's order is still refused (400: judgeOrder).
  */
 export function judgeReportOrder(e: ReportElement<WhatnotOrder>, where: string): OrderVerdict {
+  // A status that can be read and says no sale (pending, failed, one Whatnot does not document): the
+  // order is left out as judgeOrder leaves it, its amounts never judged (a pending order's odd total
+  // was an invalid_order in every run until it was paid).
+  const status = e.unreadable ? e.unreadable.raw['status'] : e.order.status;
+  if (typeof status === 'string' && !SALE.has(status) && !TAKEN_BACK.has(status)) return { kind: 'no_sale', status, documented: NO_SALE.has(status) };
   if (e.unreadable) {
     const { orderId, problem, raw } = e.unreadable;
     const amounts = raw['amounts'] as { total?: { currency?: unknown } } | undefined;
