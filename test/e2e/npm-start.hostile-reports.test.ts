@@ -192,9 +192,13 @@ test('a TikTok order of a 10.00 and a −3.00 sku line is an invalid_order, not 
   answers.tiktok = (path) => (isSearch(path) ? tiktokPage([{ id: 'tt-mixed', status: 'PROCESSING', create_time: createdS(), skus: [sku('10.00'), sku('-3.00')] }]) : undefined);
   const run = await reconcile();
   expect(run.discrepancies.filter((d) => d.targetId === 'tt')).toEqual([expect.objectContaining({ kind: 'missing_in_ledger', orderId: 'tt-mixed', healed: false, reason: 'invalid_order' })]);
-  // bmb and bmb-open are one Bambuser account: the order is one target's (the other counts it as another's).
+  // bmb and bmb-open are one Bambuser account, and neither holds show s-odd: an unreadable order is never
+  // claimed (a claim on what cannot be read could later take a readable copy from the target that holds
+  // the show: src/reconcile/account-orders.ts ownerOf), so each target reports it, unclaimed, unhealed.
   expect([targetOf(run, 'bmb')?.error, targetOf(run, 'bmb-open')?.error]).toEqual([undefined, undefined]);
-  expect(run.discrepancies.filter((d) => d.targetId.startsWith('bmb'))).toEqual([expect.objectContaining({ kind: 'missing_in_ledger', orderId: 'bo-odd', healed: false, reason: 'invalid_order' })]);
+  const odds = run.discrepancies.filter((d) => d.targetId.startsWith('bmb'));
+  expect(odds.map((d) => d.targetId).sort()).toEqual(['bmb', 'bmb-open']);
+  for (const d of odds) expect(d).toEqual(expect.objectContaining({ kind: 'missing_in_ledger', orderId: 'bo-odd', healed: false, reason: 'invalid_order' }));
   expect(await grossInLedger()).toBe(0);
 
   answers.tiktok = (path) => (isSearch(path) ? tiktokPage([], path.includes('page_token=A') ? 'B' : 'A') : undefined);
