@@ -12,8 +12,7 @@ import { PartnerEventSchema } from '../domain/events.js';
 import type { OrderEventRepository } from '../store/show.repository.js';
 import type { AttributionService } from './attribution.service.js';
 import { storedRecordsUnreadable } from '../lib/metrics.js';
-import { isUnreadableRecord } from '../store/redis.js';
-import { StoredRecordCorruptError } from '../store/stored-record.js';
+import { countUnreadable, isUnreadableRecord } from '../store/redis.js';
 
 export interface OrderEventSweepResult {
   orders: number;
@@ -68,7 +67,7 @@ export class OrderEventSweep {
 
   /** An order passed over because a key of it does not read: counted each time, logged once. */
   private passOver(o: { partnerId: string; orderId: string }, err: unknown): void {
-    if (!(err instanceof StoredRecordCorruptError)) storedRecordsUnreadable.inc({ family: 'order' }); // (one is counted already)
+    countUnreadable(err, 'order');
     const id = `${o.partnerId}\n${o.orderId}`;
     if (this.loggedUnreadable.has(id)) return;
     if (this.loggedUnreadable.size >= 10_000) this.loggedUnreadable.clear();

@@ -9,7 +9,8 @@ import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { closeHandler } from 'ioredis/built/redis/event_handler.js';
 import { clusterConnection } from '../config/config.js';
 import { REDIS_REFUSAL_ALTERNATION } from '../lib/redis-refusals.js';
-import { isWrongType, StoredRecordCorruptError } from './stored-record.js';
+import { storedRecordsUnreadable } from '../lib/metrics.js';
+import { isWrongType, StoredRecordCorruptError, type StoredFamily } from './stored-record.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -433,6 +434,27 @@ export function isUnreadableRecord(err: unknown): boolean {
   if (err instanceof StoredRecordCorruptError) return true;
   if (!(err instanceof Error) || isRedisUnavailable(err)) return false;
   return err instanceof SyntaxError || isWrongType(err);
+}
+
+/**
+ * Counts a record that does not read (isUnreadableRecord) under `family`, unless it is a
+ * StoredRecordCorruptError: that one was counted when it was made (corruptRecord).
+ */
+export function countUnreadable(err: unknown, family: StoredFamily): void {
+  if (!(err instanceof StoredRecordCorruptError)) storedRecordsUnreadable.inc({ family });
+}
+
+/**
+ * For a read's `.catch`: `value` for a record that does not read (counted under `family` by
+ * countUnreadable; not counted without one: the caller counts), any other error (Redis unavailable)
+ * thrown again, so a list or a board fails rather than answering a partial one.
+ */
+export function unreadableAs<T>(value: T, family?: StoredFamily): (err: unknown) => T {
+  return (err) => {
+    if (!isUnreadableRecord(err)) throw err;
+    if (family !== undefined) countUnreadable(err, family);
+    return value;
+  };
 }
 
 /**

@@ -18,8 +18,7 @@ import { assertHeld, INTENT_TTL_SEC, IntentCorruptError, LeaseLostError, OWNED_B
 import { assertEntryLua } from './external-show.index.js';
 import { targetRecordField } from './partner.repository.js';
 import type { Keys } from './keys.js';
-import { defineRedisScripts, inOneWrite, isUnreadableRecord, type RedisClient } from './redis.js';
-import { storedRecordsUnreadable } from '../lib/metrics.js';
+import { defineRedisScripts, inOneWrite, unreadableAs, type RedisClient } from './redis.js';
 import { zrevPage, type PageStart, type ZsetPage } from './zset-page.js';
 import { inlineSyncAddLua } from '../queues/inline-sync.js';
 
@@ -816,11 +815,7 @@ function isStoredMirror(v: unknown): boolean {
 const isIdPair = (v: unknown): boolean => Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string';
 
 /** A show's record that does not read (counted): null, as absent. Any other error (Redis unavailable) is thrown. */
-function unreadableAsNull(err: unknown): null {
-  if (!isUnreadableRecord(err)) throw err;
-  storedRecordsUnreadable.inc({ family: 'show' });
-  return null;
-}
+const unreadableAsNull = unreadableAs(null, 'show');
 
 /** A parsed mirror's pins as an id record (parseMirror's rule). */
 function withPins(m: MirrorDoc): MirrorDoc {

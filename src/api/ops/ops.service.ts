@@ -15,7 +15,7 @@ import type { Keys } from '../../store/keys.js';
 import type { Partner, PartnerRepository, TargetRecord } from '../../store/partner.repository.js';
 import type { ReconcileRepository } from '../../store/reconcile.repository.js';
 import { tupleBefore, tupleCursor, tupleOrder } from '../../lib/tuple-cursor.js';
-import { inOneWrite, isUnreadableRecord, type RedisClient } from '../../store/redis.js';
+import { inOneWrite, unreadableAs, type RedisClient } from '../../store/redis.js';
 import { storedRecordsUnreadable } from '../../lib/metrics.js';
 import { streamIdTime as atOf } from '../../store/stream-id.js';
 import { comesAfter, pageCursor, zrevPage } from '../../store/zset-page.js';
@@ -23,7 +23,7 @@ import type { ShowActivityRepository } from '../../store/show-activity.repositor
 import type { ShowRepository } from '../../store/show.repository.js';
 import type { RelayRepository, RelayStatus } from '../../store/relay.repository.js';
 import type { Readiness, ReadinessService } from '../../mirror/readiness.service.js';
-import { StoredRecordCorruptError, unlessUnreadable, type OnUnreadable } from '../../store/stored-record.js';
+import { unlessUnreadable, type OnUnreadable } from '../../store/stored-record.js';
 
 const HOUR = 3_600_000;
 
@@ -32,17 +32,10 @@ const HOUR = 3_600_000;
  * as StoredRecordCorruptError's own are already), the error thrown again otherwise (Redis down: the
  * board fails, never a partial one).
  */
-function unreadableAsFalse(err: unknown): false {
-  if (!isUnreadableRecord(err)) throw err;
-  if (!(err instanceof StoredRecordCorruptError)) storedRecordsUnreadable.inc({ family: 'show' });
-  return false;
-}
+const unreadableAsFalse = unreadableAs(false as const, 'show');
 
 /** unreadableAsFalse uncounted (its caller counts). */
-function uncountedUnreadable(err: unknown): false {
-  if (!isUnreadableRecord(err)) throw err;
-  return false;
-}
+const uncountedUnreadable = unreadableAs(false as const);
 
 /**
  * "Today" on a 24-hour ops floor: scheduled within a day either side of now, or live whatever its
