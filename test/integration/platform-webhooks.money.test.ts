@@ -12,6 +12,9 @@ import type { TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
 import { AttributionRepository, DAY_MS } from '../../src/store/attribution.repository.js';
 import { legacyPlatformOrderRef, platformOrderRef } from '../../src/domain/order.js';
+import { CONFLICTING_ORDERS_LISTED } from '../../src/api/routes/platform-webhooks.routes.js';
+import type { TargetRecord } from '../../src/store/partner.repository.js';
+import type { PlatformOrder, TargetAdapter } from '../../src/targets/target.adapter.js';
 
 const P = 'pmoney';
 const SECRET = 'whsec_' + Buffer.from('platform-webhooks-money-secret').toString('base64');
@@ -311,4 +314,44 @@ test("a shared account's order whose id is another target's legacy ref: sorted a
   expect((await svc.api(`/v1/partners/${P}/attribution/orders/${encodeURIComponent(id)}?targetId=wn`)).status).toBe(404);
   const own = await svc.api(`/v1/partners/${P}/attribution/orders/${encodeURIComponent(id)}?targetId=wn3`);
   expect(((await own.json()) as { orderId: string; refundedAmount: number })).toMatchObject({ orderId: id, refundedAmount: 400 });
+});
+
+/**
+ * The answer's `conflictingOrders` lists the first 20 of the conflicting orders, `conflicting` counts
+ * them all (the cap keeps an answer to a webhook of many such orders short). No platform's webhook
+ * carries more than one order today (Whatnot and TikTok Shop one, Bambuser none), but the adapter
+ * interface returns a list: the target's real adapter verifies the webhook and reads its order, and
+ * this test's wrapper hands the route 25 orders made from it, stored first with one total and then
+ * sent again with another.
+ */
+test('a webhook with 25 conflicting orders: conflicting 25, conflictingOrders the first 20', async () => {
+  const COPIES = 25;
+  const sync = svc.rt.syncService;
+  const real = sync.adapterFor.bind(sync);
+  const adapterFor = (t: TargetRecord): TargetAdapter | null => {
+    const a = real(t);
+    if (t.id !== 'wn' || !a?.handleWebhook) return a;
+    const handle = a.handleWebhook.bind(a);
+    const handleWebhook = async (headers: Record<string, string | undefined>, raw: Buffer): Promise<PlatformOrder[]> =>
+      (await handle(headers, raw)).flatMap((o) => Array.from({ length: COPIES }, (_, i) => ({ ...o, orderId: `${o.orderId}-${i}` })));
+    return new Proxy(a, { get: (obj, k) => (k === 'handleWebhook' ? handleWebhook : Reflect.get(obj, k)) });
+  };
+  Object.assign(sync, { adapterFor });
+  try {
+    const id = 'wn-many-conflicts';
+    const createdAt = new Date().toISOString();
+    const body = (amount: string): string => JSON.stringify({ type: 'orders.created', timestamp: createdAt, data: { id, show_id: 'wn-show-1', status: 'completed', created_at: createdAt, amounts: { total: { amount, currency: 'USD' } } } });
+    const first = await post(body('10.00'));
+    expect(await first.json()).toEqual({ received: COPIES, stored: COPIES, new: COPIES, otherTargetOrders: 0, conflicting: 0, conflictingOrders: [] });
+    const again = await post(body('15.00'));
+    expect(again.status).toBe(200);
+    const answer = (await again.json()) as { conflicting: number; conflictingOrders: { orderId: string }[] };
+    expect(CONFLICTING_ORDERS_LISTED).toBe(20);
+    expect({ ...answer, conflictingOrders: answer.conflictingOrders.length }).toEqual({ received: COPIES, stored: 0, new: 0, otherTargetOrders: 0, conflicting: COPIES, conflictingOrders: 20 });
+    expect(answer.conflictingOrders).toEqual(
+      Array.from({ length: 20 }, (_, i) => ({ orderId: `${id}-${i}`, ledgerTotal: { amount: 1000, currency: 'USD' }, platformTotal: { amount: 1500, currency: 'USD' } })),
+    );
+  } finally {
+    Reflect.deleteProperty(sync, 'adapterFor');
+  }
 });

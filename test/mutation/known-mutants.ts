@@ -7128,6 +7128,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/whatnot-bambuser.report-odd-orders.test.ts'],
     testName: 'readable status says no sale',
   },
+  {
+    name: 'platform-webhook-conflicts-uncapped',
+    what: "a platform webhook's answer lists every conflicting order in conflictingOrders, not the first 20 (src/api/routes/platform-webhooks.routes.ts CONFLICTING_ORDERS_LISTED): an answer as long as the webhook",
+    file: 'src/api/routes/platform-webhooks.routes.ts',
+    from: 'conflictingOrders: conflicting.slice(0, CONFLICTING_ORDERS_LISTED).map(',
+    to: 'conflictingOrders: conflicting.map(',
+    tests: ['test/integration/platform-webhooks.money.test.ts'],
+    testName: '25 conflicting orders',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
