@@ -37,7 +37,7 @@ import { IntentRepository, intentTiming } from '../store/intent.repository.js';
 import { ReplicaAck } from '../store/replica-ack.js';
 import { Keys } from '../store/keys.js';
 import { PartnerRepository } from '../store/partner.repository.js';
-import { clusterSeedProblem, createRedis, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
+import { clusterSeedProblem, createRedis, unresolvableClusterSeeds, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
 import { redisDurabilityProblems, redisWriteRefusal } from '../store/redis-durability.js';
 import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { RefundIdClaims } from '../store/refund-id.repository.js';
@@ -119,7 +119,8 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       ? { url: '', source: 'env' as const, stop: async () => undefined }
       : await resolveRedis({ url: config.redisUrl, dataDir: config.dataDir, appendfsync: config.redisAppendfsync, stop: opts.stop }));
   const target = { url: redisInfo.url || undefined, clusterNodes: config.redisClusterNodes };
-  const seedProblem = config.redisClusterNodes ? await unlessStopped(clusterSeedProblem(config.redisClusterNodes), opts.stop) : null;
+  // Seeds none of whose names exist are said at once (not after the 15 s ready wait), as an unreachable REDIS_URL is.
+  const seedProblem = config.redisClusterNodes ? ((await unlessStopped(unresolvableClusterSeeds(config.redisClusterNodes), opts.stop)) ?? (await unlessStopped(clusterSeedProblem(config.redisClusterNodes), opts.stop))) : null;
   if (seedProblem) throw new RedisUnavailableError(`Syndicast cannot use REDIS_CLUSTER_NODES=${printableClusterNodes(config.redisClusterNodes!)}: ${seedProblem}`);
   const redis = createRedis(target, role);
   // Once per outage (and a reminder at most every 15 s), not once per reconnect attempt: ioredis emits

@@ -3,6 +3,7 @@
  * outage becomes a 503 rather than a hung request; BullMQ workers need maxRetriesPerRequest: null.
  * REDIS_CLUSTER_NODES switches to a Redis Cluster: every key we use carries a {hash tag}.
  */
+import { lookup } from 'node:dns/promises';
 import { connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
@@ -277,6 +278,30 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = 's
 
 /** A server's refusal of a connection's credentials (none given, or a wrong user or password). */
 const AUTH_REFUSED = /\b(?:NOAUTH|WRONGPASS)\b/;
+
+/**
+ * Why no seed of REDIS_CLUSTER_NODES can be reached at all: none of their host names resolves
+ * (ENOTFOUND, the name does not exist: a typo, `REDIS_CLUSTER_NODES=garbage`, which reads as the host
+ * `garbage` on port 6379) on any of `tries` looks, `gapMs` apart. The start waited its 15 s ready wait
+ * for a name that does not exist, then said only that no node answered; an unreachable REDIS_URL is
+ * given up after ~3 s the same way (resolveRedis). Null when any seed's host resolves (an IP address
+ * always does), or a look-up fails otherwise (EAI_AGAIN: the DNS may answer later): left to the ready wait.
+ */
+export async function unresolvableClusterSeeds(clusterNodes: string, tries = 5, gapMs = 500): Promise<string | null> {
+  const { seeds } = clusterConnection(clusterNodes);
+  const hosts = [...new Set(seeds.map(({ host }) => host))];
+  let failures: string[] = [];
+  for (let i = 0; i < tries; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, gapMs));
+    const looks = await Promise.all(hosts.map((host) => lookup(host).then(() => null, (err: NodeJS.ErrnoException) => (err.code === 'ENOTFOUND' ? `"${host}" (${err.message})` : undefined))));
+    if (looks.some((l) => l === null || l === undefined)) return null;
+    failures = looks as string[];
+  }
+  return (
+    `no seed's host name resolves: ${failures.join(', ')}, on each of ${tries} looks ${gapMs / 1000} s apart. ` +
+    `Check the names: each seed is host:port (a host alone is port 6379), an IPv6 address in brackets ([fd00::5]:7000), or redis://user:password@host:port`
+  );
+}
 
 /**
  * Why no seed of REDIS_CLUSTER_NODES can serve as a cluster although one answers, as a sentence naming

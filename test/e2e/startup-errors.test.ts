@@ -318,6 +318,21 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
     });
   }, 60_000);
 
+  /**
+   * Found by an attack: REDIS_CLUSTER_NODES=garbage (a host alone, port 6379, as documented) waited
+   * the 15 s ready wait for a name that does not exist, then said only that no node answered. Seeds
+   * none of whose names resolve (ENOTFOUND; `.invalid` never does, RFC 6761) stop the start after a
+   * few looks, as an unreachable REDIS_URL does.
+   */
+  test('REDIS_CLUSTER_NODES whose host names do not resolve: exit 1 within seconds naming the variable and the names, no stack', async () => {
+    const nodes = 'redis-a.invalid:7000,redis-b.invalid';
+    const { code, out, killed } = await startOnClusterNodes(nodes);
+    expect({ killed, code }).toEqual({ killed: false, code: 1 });
+    expect(out).toContain(`REDIS_CLUSTER_NODES=${nodes}: no seed's host name resolves: "redis-a.invalid" (getaddrinfo ENOTFOUND redis-a.invalid), "redis-b.invalid" (getaddrinfo ENOTFOUND redis-b.invalid)`);
+    expect(out).not.toMatch(/within 15 s|Failed to refresh slots cache/);
+    noStack(out);
+  }, 60_000);
+
   test('a REDIS_URL the server refuses (a user it does not have) is not retried as if unreachable: one paragraph at once', async () => {
     const t0 = Date.now();
     const err = await resolveRedis({ url: `redis://nobody:wrong@127.0.0.1:${redis.port}/0`, dataDir: mkdtempSync(join(tmpdir(), 'sc-start-')), appendfsync: 'everysec' }).then(

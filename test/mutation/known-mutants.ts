@@ -7137,6 +7137,23 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/platform-webhooks.money.test.ts'],
     testName: '25 conflicting orders',
   },
+  {
+    name: 'cluster-seeds-unresolvable-not-checked',
+    what: 'the start does not look up the host names of REDIS_CLUSTER_NODES first (src/main/runtime.ts unresolvableClusterSeeds): REDIS_CLUSTER_NODES=garbage waits the 15 s ready wait for a name that does not exist, then says only that no node answered',
+    file: 'src/main/runtime.ts',
+    from: '(await unlessStopped(unresolvableClusterSeeds(config.redisClusterNodes), opts.stop)) ?? ',
+    to: '',
+    tests: ['test/e2e/startup-errors.test.ts'],
+    testName: 'host names do not resolve',
+  },
+  {
+    name: 'cluster-seeds-resolvable-one-ignored',
+    what: 'a seed of REDIS_CLUSTER_NODES whose name resolves does not keep the start going when the other seeds do not resolve (src/store/redis.ts unresolvableClusterSeeds): a cluster reachable through that one seed is refused',
+    file: 'src/store/redis.ts',
+    from: 'if (looks.some((l) => l === null || l === undefined)) return null;',
+    to: 'if (looks.some((l) => l === undefined)) return null;',
+    tests: ['test/unit/cluster-seeds.unresolvable.test.ts'],
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
