@@ -286,14 +286,15 @@ const AUTH_REFUSED = /\b(?:NOAUTH|WRONGPASS)\b/;
  * for a name that does not exist, then said only that no node answered; an unreachable REDIS_URL is
  * given up after ~3 s the same way (resolveRedis). Null when any seed's host resolves (an IP address
  * always does), or a look-up fails otherwise (EAI_AGAIN: the DNS may answer later): left to the ready wait.
+ * `look` is the system's resolver (tests give one that answers `.invalid` names without a DNS server).
  */
-export async function unresolvableClusterSeeds(clusterNodes: string, tries = 5, gapMs = 500): Promise<string | null> {
+export async function unresolvableClusterSeeds(clusterNodes: string, tries = 5, gapMs = 500, look: (host: string) => Promise<unknown> = lookup): Promise<string | null> {
   const { seeds } = clusterConnection(clusterNodes);
   const hosts = [...new Set(seeds.map(({ host }) => host))];
   let failures: string[] = [];
   for (let i = 0; i < tries; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, gapMs));
-    const looks = await Promise.all(hosts.map((host) => lookup(host).then(() => null, (err: NodeJS.ErrnoException) => (err.code === 'ENOTFOUND' ? `"${host}" (${err.message})` : undefined))));
+    const looks = await Promise.all(hosts.map((host) => look(host).then(() => null, (err: NodeJS.ErrnoException) => (err.code === 'ENOTFOUND' ? `"${host}" (${err.message})` : undefined))));
     if (looks.some((l) => l === null || l === undefined)) return null;
     failures = looks as string[];
   }

@@ -253,8 +253,8 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
   }, 60_000);
 
   /** REDIS_CLUSTER_NODES at a Redis that cannot serve as a cluster: no REDIS_URL, a bound well below the 15 s ready wait. */
-  const startOnClusterNodes = (nodes: string): ReturnType<typeof start> =>
-    start({ RELAY_RTMP_PORT: '0', REDIS_CLUSTER_NODES: nodes, KEY_PREFIX: 'sc' + Math.random().toString(36).slice(2, 8), DATA_DIR: mkdtempSync(join(tmpdir(), 'sc-start-')) }, 25_000);
+  const startOnClusterNodes = (nodes: string, env: Record<string, string> = {}): ReturnType<typeof start> =>
+    start({ RELAY_RTMP_PORT: '0', REDIS_CLUSTER_NODES: nodes, KEY_PREFIX: 'sc' + Math.random().toString(36).slice(2, 8), DATA_DIR: mkdtempSync(join(tmpdir(), 'sc-start-')), ...env }, 25_000);
 
   test('REDIS_CLUSTER_NODES naming a single (non-cluster) Redis: exit 1 at once saying so and what to set instead, no stack', async () => {
     const { code, out, killed } = await startOnClusterNodes(`127.0.0.1:${redis.port}`);
@@ -322,11 +322,12 @@ describe('bad settings with a working Redis (review D5, D6)', () => {
    * Found by an attack: REDIS_CLUSTER_NODES=garbage (a host alone, port 6379, as documented) waited
    * the 15 s ready wait for a name that does not exist, then said only that no node answered. Seeds
    * none of whose names resolve (ENOTFOUND; `.invalid` never does, RFC 6761) stop the start after a
-   * few looks, as an unreachable REDIS_URL does.
+   * few looks, as an unreachable REDIS_URL does. The child answers `.invalid` names itself
+   * (test/helpers/invalid-names.preload.mjs): no query leaves the machine.
    */
   test('REDIS_CLUSTER_NODES whose host names do not resolve: exit 1 within seconds naming the variable and the names, no stack', async () => {
     const nodes = 'redis-a.invalid:7000,redis-b.invalid';
-    const { code, out, killed } = await startOnClusterNodes(nodes);
+    const { code, out, killed } = await startOnClusterNodes(nodes, { NODE_OPTIONS: `--import=${resolve(root, 'test/helpers/invalid-names.preload.mjs')}` });
     expect({ killed, code }).toEqual({ killed: false, code: 1 });
     expect(out).toContain(`REDIS_CLUSTER_NODES=${nodes}: no seed's host name resolves: "redis-a.invalid" (getaddrinfo ENOTFOUND redis-a.invalid), "redis-b.invalid" (getaddrinfo ENOTFOUND redis-b.invalid)`);
     expect(out).not.toMatch(/within 15 s|Failed to refresh slots cache/);
