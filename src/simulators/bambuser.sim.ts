@@ -692,7 +692,7 @@ export function createBambuserSimulator(): BambuserSimulator {
       return newShow(orgId, { title, published: true }).id;
     },
     showExists: (externalId) => shows.has(externalId),
-    listsOrderCopies: true,
+    listsOrderCopies: (orderShow, copyShow) => shows.get(orderShow)?.orgId === shows.get(copyShow)?.orgId,
     startBroadcast,
     stopBroadcast,
   };

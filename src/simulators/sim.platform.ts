@@ -801,9 +801,10 @@ export interface PlatformSimulator {
   checkOrder?(input: SimOrderInput): void;
   /**
    * POST /_sim/{platform}/orders/{orderId}/copies lists an order a second time in the order report
-   * (SimPlatform.copyOrder): only where the simulated report reads SimPlatform.reportedOrders().
+   * (SimPlatform.copyOrder): only where the simulated report reads SimPlatform.reportedOrders(), and
+   * under a show of the same account only (this says whether `copyShow` is of `orderShow`'s account).
    */
-  readonly listsOrderCopies?: boolean;
+  listsOrderCopies?(orderShow: string, copyShow: string): boolean;
   /** After an order was stored: the platform's own notification (webhook), if it has one. */
   onOrderCreated?(order: SimOrder): Promise<void>;
   /** After a refund was stored: likewise. */

@@ -189,8 +189,11 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
     if (!s.listsOrderCopies) throw new SimProblem(404, 'Not supported', `${s.platform}'s simulated order report lists no order twice`);
     const { orderId } = req.params as { orderId: string };
     const body = parse(OrderCopyBody, req.body, ORDER_COPY_SHAPE);
-    if (body.externalId !== undefined && s.showExists && !s.showExists(body.externalId)) {
-      throw new SimProblem(404, 'Show not found', `${s.platform} has no show ${body.externalId}`);
+    const order = s.sim.orders.get(orderId);
+    if (!order) throw new SimProblem(404, 'Order not found', `no order ${orderId} on ${s.platform}`);
+    // A report is one account's: another account's show (or none) cannot list this account's order.
+    if (body.externalId !== undefined && (!(s.showExists?.(body.externalId) ?? true) || !s.listsOrderCopies(order.externalId, body.externalId))) {
+      throw new SimProblem(404, 'Show not found', `${s.platform} has no show ${body.externalId} on the order's account`);
     }
     const copy = s.sim.copyOrder(orderId, body);
     return reply.code(201).send({ orderId: copy.orderId });

@@ -665,7 +665,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
       return s.id;
     },
     showExists: (externalId) => shows.has(externalId),
-    listsOrderCopies: true,
+    listsOrderCopies: (orderShow, copyShow) => showSeller.get(orderShow) === showSeller.get(copyShow),
     async onOrderCreated(order) {
       await sendWebhook('orders.created', renderOrder(order));
     },

@@ -139,6 +139,13 @@ test('POST /_sim/{platform}/orders/{id}/copies lists an order again (Whatnot, Ba
     (await copy('whatnot', made.orderId, { total: { amount: 250, currency: 'USD' } })).status,
   ];
   expect(statuses).toEqual([400, 400, 404, 404, 404, 201]);
+  // Bambuser: under another show of the organisation, not under another organisation's show.
+  const bShow = async (account?: string): Promise<string> => ((await (await call('POST', '/_sim/bambuser/shows', JSON.stringify({ title: 'copied', ...(account ? { account } : {}) }))).json()) as { externalId: string }).externalId;
+  const [own, sibling] = [await bShow(), await bShow()];
+  const org = ((await (await call('POST', '/_sim/bambuser/accounts', JSON.stringify({}))).json()) as { orgId: string }).orgId;
+  const other = await bShow(org);
+  const bOrder = (await (await call('POST', '/_sim/bambuser/orders', JSON.stringify({ externalId: own, productId: 'p1', total: { amount: 100, currency: 'USD' } }))).json()) as { orderId: string };
+  expect([(await copy('bambuser', bOrder.orderId, { externalId: other })).status, (await copy('bambuser', bOrder.orderId, { externalId: sibling })).status]).toEqual([404, 201]);
 });
 
 /**
