@@ -629,7 +629,8 @@ export function createBambuserSimulator(): BambuserSimulator {
     api.get('/stats/show/:showId/orders', async (req) => {
       requireScope(req, 'READ_STATS');
       const s = findShow((req.params as { showId: string }).showId, req);
-      const orders = [...sim.orders.values()].filter((o) => o.externalId === s.id).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+      // With the copies the report lists again (SimPlatform.copyOrder): one order may be under two shows.
+      const orders = sim.reportedOrders().filter((o) => o.externalId === s.id).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
       return { showId: s.id, orders: orders.map(statsOrder) };
     });
 
@@ -691,6 +692,7 @@ export function createBambuserSimulator(): BambuserSimulator {
       return newShow(orgId, { title, published: true }).id;
     },
     showExists: (externalId) => shows.has(externalId),
+    listsOrderCopies: (orderShow, copyShow) => shows.get(orderShow)?.orgId === shows.get(copyShow)?.orgId,
     startBroadcast,
     stopBroadcast,
   };

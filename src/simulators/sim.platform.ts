@@ -344,6 +344,11 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
   effects: SimEffect[] = [];
   requests: SimRequestRecord[] = [];
   orders = new Map<string, SimOrder>();
+  /**
+   * Orders the platform's order report lists a second time, in the data given (copyOrder): a report
+   * that names an id twice, which no platform promises not to send (PlatformSimulator.listsOrderCopies).
+   */
+  orderCopies: SimOrder[] = [];
   webhook: SimWebhookDestination | undefined;
   webhookDeliveries: SimWebhookDelivery[] = [];
   faults: SimFaults = { ...DEFAULT_FAULTS };
@@ -396,6 +401,7 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
     this.effects = [];
     this.requests = [];
     this.orders.clear();
+    this.orderCopies = [];
     this.webhook = undefined;
     this.webhookDeliveries = [];
     this.faults = { ...DEFAULT_FAULTS };
@@ -566,6 +572,24 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
     };
     this.orders.set(order.orderId, order);
     return order;
+  }
+
+  /**
+   * The order `orderId` listed once more by the order report, as it is now with `changes` (another
+   * show, total or time): a copy, which the order's later refunds do not change. A SimProblem 404 for
+   * an order that does not exist.
+   */
+  copyOrder(orderId: string, changes: Partial<Pick<SimOrder, 'externalId' | 'total' | 'createdAt'>>): SimOrder {
+    const order = this.orders.get(orderId);
+    if (!order) throw new SimProblem(404, 'Order not found', `no order ${orderId} on ${this.name}`);
+    const copy: SimOrder = { ...order, ...changes, total: { ...(changes.total ?? order.total) }, refunds: [...order.refunds] };
+    this.orderCopies.push(copy);
+    return copy;
+  }
+
+  /** What the order report lists: every order, then the copies (copyOrder) in the order they were made. */
+  reportedOrders(): SimOrder[] {
+    return [...this.orders.values(), ...this.orderCopies];
   }
 
   refundOrder(orderId: string, amount: Money): { order: SimOrder; refund: SimRefund } {
@@ -775,6 +799,12 @@ export interface PlatformSimulator {
   showExists?(externalId: string): boolean;
   /** POST /_sim/{platform}/orders: a SimProblem for what the platform could not have sold. */
   checkOrder?(input: SimOrderInput): void;
+  /**
+   * POST /_sim/{platform}/orders/{orderId}/copies lists an order a second time in the order report
+   * (SimPlatform.copyOrder): only where the simulated report reads SimPlatform.reportedOrders(), and
+   * under a show of the same account only (this says whether `copyShow` is of `orderShow`'s account).
+   */
+  listsOrderCopies?(orderShow: string, copyShow: string): boolean;
   /** After an order was stored: the platform's own notification (webhook), if it has one. */
   onOrderCreated?(order: SimOrder): Promise<void>;
   /** After a refund was stored: likewise. */

@@ -36,6 +36,11 @@ const OrderBody = z.strictObject({
   clickId: z.string().min(1).optional(),
   createdAt: z.iso.datetime({ offset: true }).optional(),
 });
+const OrderCopyBody = z.strictObject({
+  externalId: OrderBody.shape.externalId.optional(),
+  total: OrderBody.shape.total.optional(),
+  createdAt: OrderBody.shape.createdAt,
+});
 const RefundBody = z.strictObject({ amount: MoneySchema.strict().extend({ amount: z.number().int().positive() }) });
 const ShowBody = z.strictObject({ title: z.string().min(1).max(500), account: z.string().min(1).max(200).optional() });
 const WebhookBody = z.strictObject({ url: z.url({ protocol: /^https?$/ }), secret: z.string().min(1).optional() });
@@ -68,6 +73,7 @@ const SinceQuery = z.object({ since: z.coerce.number().int().min(0).optional() }
 
 // The shapes a 400 of each names (invalidControlBody), next to the offending fields.
 const ORDER_SHAPE = 'expected {externalId, productId, total: {amount: integer >= 0, currency}, quantity?: 1..1000, clickId?, createdAt?: ISO-8601 date-time with offset}';
+const ORDER_COPY_SHAPE = 'expected {externalId?, total?: {amount: integer >= 0, currency}, createdAt?: ISO-8601 date-time with offset}';
 const REFUND_SHAPE = 'expected {amount: {amount: integer > 0, currency}}';
 const SHOW_SHAPE = 'expected {title: 1-500 characters, account?}';
 const WEBHOOK_SHAPE = 'expected {url: http(s) URL, secret?}';
@@ -174,6 +180,23 @@ export function buildSimulatorApp(opts: SimulatorAppOptions = {}): FastifyInstan
     const order = s.sim.createOrder(body);
     await s.onOrderCreated?.(order);
     return reply.code(201).send({ orderId: order.orderId });
+  });
+
+  // The order report lists the order a second time, in other data (or the same): what a platform's
+  // report may do, which the service must not take as two orders nor heal on a guess. No webhook.
+  app.post('/_sim/:platform/orders/:orderId/copies', async (req, reply) => {
+    const s = platformOf(req);
+    if (!s.listsOrderCopies) throw new SimProblem(404, 'Not supported', `${s.platform}'s simulated order report lists no order twice`);
+    const { orderId } = req.params as { orderId: string };
+    const body = parse(OrderCopyBody, req.body, ORDER_COPY_SHAPE);
+    const order = s.sim.orders.get(orderId);
+    if (!order) throw new SimProblem(404, 'Order not found', `no order ${orderId} on ${s.platform}`);
+    // A report is one account's: another account's show (or none) cannot list this account's order.
+    if (body.externalId !== undefined && (!(s.showExists?.(body.externalId) ?? true) || !s.listsOrderCopies(order.externalId, body.externalId))) {
+      throw new SimProblem(404, 'Show not found', `${s.platform} has no show ${body.externalId} on the order's account`);
+    }
+    const copy = s.sim.copyOrder(orderId, body);
+    return reply.code(201).send({ orderId: copy.orderId });
   });
 
   app.post('/_sim/:platform/orders/:orderId/refunds', async (req, reply) => {

@@ -461,7 +461,8 @@ export function createWhatnotSimulator(): PlatformSimulator {
       const listed = listings.get(me(req));
       if (listed && !listed.has(productId)) throw notFound(`Product ${productId}`);
     };
-    const myOrders = (req: FastifyRequest): SimOrder[] => [...sim.orders.values()].filter((o) => mine(req, o.externalId));
+    /** The calling seller's orders as its order list names them: with the copies it lists again (SimPlatform.copyOrder). */
+    const myOrders = (req: FastifyRequest): SimOrder[] => sim.reportedOrders().filter((o) => mine(req, o.externalId));
 
     // The seller behind the token (the Seller API's Users section): an app's token (any grant of the
     // seller, a refresh token or another) and the seller's personal token name the same seller. Path and
@@ -664,6 +665,7 @@ export function createWhatnotSimulator(): PlatformSimulator {
       return s.id;
     },
     showExists: (externalId) => shows.has(externalId),
+    listsOrderCopies: (orderShow, copyShow) => showSeller.get(orderShow) === showSeller.get(copyShow),
     async onOrderCreated(order) {
       await sendWebhook('orders.created', renderOrder(order));
     },

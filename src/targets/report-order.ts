@@ -14,8 +14,10 @@
  * every run whose report lists it (reportedIn): Whatnot lists it in its answer for the run's period,
  * Bambuser in its show's report, asked by every run up to 30 days after the show ended.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { rfc3339Ms } from '../lib/timestamp.js';
+import { quotedText } from './platform-text.js';
 import type { PlatformOrder } from './target.adapter.js';
 import { PermanentError } from './target.errors.js';
 
@@ -99,4 +101,65 @@ export const ALL_UNREADABLE_MIN = 5;
 export function refuseAllUnreadable(what: string, orders: readonly (PlatformOrder | undefined)[]): void {
   if (orders.length < ALL_UNREADABLE_MIN || !orders.every((o) => o?.unreadable !== undefined)) return;
   throw new PermanentError(problemText(`malformed response from ${what}: none of its ${orders.length} orders can be read, e.g. ${orders[0]!.unreadable!}`), 'malformed_response');
+}
+
+/** An order id as a discrepancy's detail quotes it (as reconcile.compare.ts quotes the fields the ledger refuses): cut to 40 characters. */
+export function quotedId(id: string): string {
+  return quotedText(id.slice(0, 40));
+}
+
+/**
+ * What a report keeps of an order it handed on (OncePerReport): 30 bits of a SHA-256 of all that was
+ * read of it, a small integer that V8 keeps in the Map's slot. Measured on 1,000,000 ids of 20
+ * characters (node 20): the Map holds 181 MB with these digests as with none, 244 MB with the
+ * 44-character base64 digests kept before. Two copies of an id in other data pass for one with a
+ * chance of 1 in 2^30.
+ */
+export function orderDigest(p: PlatformOrder): number {
+  return createHash('sha256').update(JSON.stringify(p)).digest().readUInt32BE(0) >>> 2;
+}
+/** OncePerReport's mark of an order id named twice with different data (no digest is this). */
+const TWICE = -1;
+
+/** What OncePerReport.add did with an order: handed it on (`new`), dropped it as a copy in the same data (`same`), or took it as an id named twice in other data (`twice`). */
+export type ReportedAs = 'new' | 'same' | 'twice';
+
+/**
+ * Each order of one report once (the adapter contract), for every platform's report alike (TikTok's
+ * affiliate search, Whatnot's `GET /orders`, Bambuser's order stats of every show): the ids seen are
+ * kept with a digest of what was read of the order (orderDigest), not the orders. An order id the
+ * report names twice with the same data is one order; with other data (another total, status, time...)
+ * it is an invalid order, never healed: which copy is the platform's is not known, and no money moves
+ * on it (the first read was kept silently). Within a page neither copy is handed on: the order is
+ * handed on as the invalid one (`unreadable`). When the second comes on a later page, the first was
+ * handed on already (pages are streamed: compared, maybe healed): the id is not handed on again (as the
+ * invalid order the run reported it twice, "added to the ledger" and "not added", and a re-run, which
+ * finds the first copy in the ledger, another kind); the second is a note (PlatformOrder.repeat) that
+ * reconciliation reports the same on every run (reconcile.stream.ts). `same`: what of an order counts
+ * as its data (Bambuser: not the show it is listed under, docs/platforms.md); all of it by default.
+ */
+export class OncePerReport {
+  private readonly seen = new Map<string, number>();
+
+  constructor(private readonly same: (p: PlatformOrder) => PlatformOrder = (p) => p) {}
+
+  /** Adds the report's order `p` (of the period) to `page`, the page being read, as the rule above says. */
+  add(page: PlatformOrder[], p: PlatformOrder): ReportedAs {
+    const digest = orderDigest(this.same(p));
+    const before = this.seen.get(p.orderId);
+    if (before === undefined) {
+      this.seen.set(p.orderId, digest);
+      page.push(p);
+      return 'new';
+    }
+    if (before === digest || before === TWICE) return 'same';
+    this.seen.set(p.orderId, TWICE);
+    const what = `order ${quotedId(p.orderId)} twice, with different data`;
+    const i = page.findIndex((q) => q.orderId === p.orderId);
+    // Within a page: neither copy is compared, the order is the invalid one. On a later page the first
+    // was handed on (and may be healed): this copy is a note (`repeat`), not the order again.
+    if (i >= 0) page[i] = { ...p, unreadable: what };
+    else page.push({ ...p, repeat: what });
+    return 'twice';
+  }
 }

@@ -349,10 +349,10 @@ export interface PlatformOrder {
   unreadable?: string | undefined;
   /**
    * Set (to what is wrong, e.g. `order "X" twice, with different data`) on a later copy of an order the
-   * report handed on already, in other data (TikTok names an id twice, on two pages): no order of the
-   * report (not counted, compared or healed; the first copy was), only a note that reconciliation
-   * reports as one invalid_order discrepancy, of a fixed kind and text on every run. At most one per
-   * order id and report, after that id's order.
+   * report handed on already, in other data (an id named on two pages, or under two Bambuser shows:
+   * report-order.ts OncePerReport): no order of the report (not counted, compared or healed; the first
+   * copy was), only a note that reconciliation reports as one invalid_order discrepancy, of a fixed kind
+   * and text on every run. At most one per order id and report, after that id's order.
    */
   repeat?: string | undefined;
 }

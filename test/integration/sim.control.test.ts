@@ -126,6 +126,28 @@ test('POST /_sim/{platform}/orders with a field it does not take (or one inside 
   expect((await call('POST', '/_sim/whatnot/orders', JSON.stringify(base))).status).toBe(201);
 });
 
+test('POST /_sim/{platform}/orders/{id}/copies lists an order again (Whatnot, Bambuser): a field it does not take, an order or show that does not exist, or a platform whose simulated report lists no copy is refused', async () => {
+  const show = (await (await call('POST', '/_sim/whatnot/shows', JSON.stringify({ title: 'copied orders' }))).json()) as { externalId: string };
+  const made = (await (await call('POST', '/_sim/whatnot/orders', JSON.stringify({ externalId: show.externalId, productId: 'p1', total: { amount: 100, currency: 'USD' } }))).json()) as { orderId: string };
+  const copy = (platform: string, orderId: string, body: unknown): Promise<Response> => call('POST', `/_sim/${platform}/orders/${orderId}/copies`, JSON.stringify(body));
+  const statuses = [
+    (await copy('whatnot', made.orderId, { productId: 'p2' })).status,
+    (await copy('whatnot', made.orderId, { total: { amount: -1, currency: 'USD' } })).status,
+    (await copy('whatnot', 'no-such-order', {})).status,
+    (await copy('whatnot', made.orderId, { externalId: 'no-such-show' })).status,
+    (await copy('tiktok', made.orderId, {})).status,
+    (await copy('whatnot', made.orderId, { total: { amount: 250, currency: 'USD' } })).status,
+  ];
+  expect(statuses).toEqual([400, 400, 404, 404, 404, 201]);
+  // Bambuser: under another show of the organisation, not under another organisation's show.
+  const bShow = async (account?: string): Promise<string> => ((await (await call('POST', '/_sim/bambuser/shows', JSON.stringify({ title: 'copied', ...(account ? { account } : {}) }))).json()) as { externalId: string }).externalId;
+  const [own, sibling] = [await bShow(), await bShow()];
+  const org = ((await (await call('POST', '/_sim/bambuser/accounts', JSON.stringify({}))).json()) as { orgId: string }).orgId;
+  const other = await bShow(org);
+  const bOrder = (await (await call('POST', '/_sim/bambuser/orders', JSON.stringify({ externalId: own, productId: 'p1', total: { amount: 100, currency: 'USD' } }))).json()) as { orderId: string };
+  expect([(await copy('bambuser', bOrder.orderId, { externalId: other })).status, (await copy('bambuser', bOrder.orderId, { externalId: sibling })).status]).toEqual([404, 201]);
+});
+
 /**
  * One 400 shape for a control body that does not parse, whichever code parses it: the server's own
  * routes (orders, limits, faults, webhook…: sim.server.ts) and each simulator's (accounts, products,

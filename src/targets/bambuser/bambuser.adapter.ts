@@ -32,7 +32,7 @@ import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError } f
 import { patiently } from '../report-wait.js';
 import { platformWebhooksUnreadable } from '../../lib/metrics.js';
 import { CursorTrail } from '../cursor-trail.js';
-import { refuseAllUnreadable, reportedIn, type ReportElement } from '../report-order.js';
+import { OncePerReport, refuseAllUnreadable, reportedIn, type ReportElement } from '../report-order.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { MAX_REPORT_VALUES } from '../platform-http.js';
@@ -467,9 +467,13 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
     const deadline = Date.now() + REPORT_WAIT_BUDGET_MS;
     // Each show once and each order once (the adapter contract): a show the list names on two pages
     // (a cursor that does not move past it) had its report read twice, and an order a report names
-    // twice was handed over twice; the run counted and listed it as often.
+    // twice was handed over twice; the run counted and listed it as often. An order id named twice in
+    // other data, in one show's report or under two shows, is an invalid order (OncePerReport; a later
+    // show's copy a `repeat` note): which copy is Bambuser's is not known, and the first read was kept
+    // silently. The show an order is listed under is no part of its data here: the same order under two
+    // shows (a shopper who watched both) is one order, under the first show that lists it.
     const shows = await reportShows(fromMs, deadline, signal);
-    const seen = new Set<string>();
+    const once = new OncePerReport((p) => ({ ...p, externalShowId: undefined }));
     let count = 0;
     for (const show of shows.values()) {
       const report = await patiently(deadline, () => showOrders(show.id), signal);
@@ -480,12 +484,10 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       for (const order of read) {
         // One order that cannot be read is that order's invalid_order, not the report's (report-order.ts);
         // one whose createdAt cannot be read is in every period that asks its show (reportedIn).
-        if (seen.has(order.orderId)) continue;
-        if (reportedIn(order, fromMs, toMs)) {
-          if (order.unreadable !== undefined) log.warn({ orderId: order.orderId, problem: order.unreadable }, 'bambuser order cannot be read; reported as an invalid order');
-          seen.add(order.orderId);
-          orders.push(order);
-        }
+        if (!reportedIn(order, fromMs, toMs)) continue;
+        const as = once.add(orders, order);
+        if (as === 'twice') log.warn({ orderId: order.orderId, showId: show.id }, 'bambuser order listed twice with different data; reported as an invalid order');
+        else if (as === 'new' && order.unreadable !== undefined) log.warn({ orderId: order.orderId, problem: order.unreadable }, 'bambuser order cannot be read; reported as an invalid order');
       }
       count += orders.length;
       if (orders.length > 0) yield orders;

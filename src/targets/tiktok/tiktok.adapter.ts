@@ -16,7 +16,6 @@
  *   order up (Get Order Detail for its creation time, then the affiliate order search around it); the
  *   affiliate order search is the report listOrders() pages through for reconciliation.
  */
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { UNIX_SECONDS_MESSAGE, unixSecondsMs } from '../../lib/timestamp.js';
@@ -27,7 +26,7 @@ import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS } from '../repo
 import { collectPages, pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, PermanentError, productPathSegment, WebhookAuthError } from '../target.errors.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
-import { quotedText } from '../platform-text.js';
+import { orderDigest, OncePerReport, quotedId } from '../report-order.js';
 import { CursorTrail } from '../cursor-trail.js';
 import { createTiktokClient, CREDENTIAL_FIELDS } from './tiktok.client.js';
 import { AffiliateOrderPageSchema, OrderDetailSchema, PromotionLinkSchema, WebhookBodySchema, type AffiliateOrder, type AffiliateSku, type Price } from './tiktok.schemas.js';
@@ -212,23 +211,6 @@ export function reportOrder(o: AffiliateOrder, log: Pick<Logger, 'warn'>): Platf
       unreadable: err.message.replace(/^malformed response from TikTok Shop: /, ''),
     };
   }
-}
-
-/**
- * What orderPages keeps of an order it handed on: 30 bits of a SHA-256 of all that was read of it, a
- * small integer that V8 keeps in the Map's slot. Measured on 1,000,000 ids of 20 characters (node 20):
- * the Map holds 181 MB with these digests as with none, 244 MB with the 44-character base64 digests
- * kept before. Two copies of an id in other data pass for one with a chance of 1 in 2^30.
- */
-function orderDigest(p: PlatformOrder): number {
-  return createHash('sha256').update(JSON.stringify(p)).digest().readUInt32BE(0) >>> 2;
-}
-/** orderPages' mark of an order id named twice with different data (no digest is this). */
-const TWICE = -1;
-
-/** An order id as a discrepancy's detail quotes it (as reconcile.compare.ts quotes the fields the ledger refuses): cut to 40 characters. */
-function quotedId(id: string): string {
-  return quotedText(id.slice(0, 40));
 }
 
 export interface TiktokAdapterOptions {
@@ -499,16 +481,10 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
   };
 
   /**
-   * The affiliate order report of [from, to), page by page, each order once (the ids seen are kept with
-   * a digest of what was read of the order, not the orders): windows of at most MAX_WINDOW_S, each
-   * searched page by page. An order id TikTok names twice with the same data is one order; with other
-   * data (another total, status, time...) it is an invalid order (`unreadable`: which one is TikTok's
-   * is not known), never healed: the first read was kept silently. Within a page neither is handed on,
-   * the order is handed on as the invalid one. When the second comes on a later page, the first was
-   * handed on already (pages are streamed: compared, maybe healed): the id is not handed on again (it
-   * was, as the invalid order: the run reported it twice, "added to the ledger" and "not added", and a
-   * re-run, which finds the first copy in the ledger, another kind); the second is a note (`repeat`)
-   * that reconciliation reports the same on every run (reconcile.stream.ts).
+   * The affiliate order report of [from, to), page by page, each order once (OncePerReport, as Whatnot's
+   * and Bambuser's: an id TikTok names twice with the same data is one order, with other data an
+   * invalid order, or a `repeat` note on a later page, never healed): windows of at most MAX_WINDOW_S,
+   * each searched page by page.
    */
   async function* orderPages(from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<PlatformOrder[]> {
     const fromMs = from.getTime();
@@ -516,7 +492,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     // [from, to) in whole seconds: TikTok's create_time is a unix second.
     let ge = Math.ceil(fromMs / 1000);
     const lt = Math.ceil(toMs / 1000);
-    const seen = new Map<string, number>();
+    const once = new OncePerReport();
     const budget = reportWaitBudget(); // one for the whole report, all its windows
     while (ge < lt) {
       const end = Math.min(lt, ge + MAX_WINDOW_S);
@@ -527,22 +503,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
           if (at < fromMs || at >= toMs) continue;
           const mapped = reportOrder(o, log);
           if (!mapped) continue;
-          const digest = orderDigest(mapped);
-          const before = seen.get(o.id);
-          if (before === undefined) {
-            seen.set(o.id, digest);
-            out.push(mapped);
-            continue;
-          }
-          if (before === digest || before === TWICE) continue;
-          seen.set(o.id, TWICE);
-          log.warn({ orderId: o.id }, 'tiktok affiliate order reported twice with different data; reported as an invalid order');
-          const what = `order ${quotedId(o.id)} twice, with different data`;
-          const i = out.findIndex((p) => p.orderId === o.id);
-          // Within a page: neither copy is compared, the order is the invalid one. On a later page the
-          // first was handed on (and may be healed): this copy is a note (`repeat`), not the order again.
-          if (i >= 0) out[i] = { ...mapped, unreadable: what };
-          else out.push({ ...mapped, repeat: what });
+          if (once.add(out, mapped) === 'twice') log.warn({ orderId: o.id }, 'tiktok affiliate order reported twice with different data; reported as an invalid order');
         }
         if (out.length > 0) yield out;
       }

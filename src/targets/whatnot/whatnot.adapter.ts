@@ -26,7 +26,7 @@ import { patiently, reportWaitBudget, REPORT_PAGE_WAIT_BUDGET_MS, type WaitBudge
 import { pagedOrderReport, type AdapterContext, type AdapterFactory, type Capabilities, type PlatformOrder, type RemoteShow, type TargetAdapter } from '../target.adapter.js';
 import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError, productPathSegment, sendableSegment, ShowOverError, WebhookAuthError } from '../target.errors.js';
 import { CursorTrail } from '../cursor-trail.js';
-import { refuseAllUnreadable, reportedIn } from '../report-order.js';
+import { OncePerReport, refuseAllUnreadable, reportedIn } from '../report-order.js';
 import { adviceTarget, credentialsPatch } from '../credentials-advice.js';
 import { createWhatnotClient, CREDENTIAL_FIELDS, CREDENTIAL_KINDS } from './whatnot.client.js';
 import { UnknownResourceError } from './whatnot.errors.js';
@@ -327,7 +327,9 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
   };
 
   /**
-   * GET /orders page by page; each order once (ids seen are kept, not the orders), in [from, to).
+   * GET /orders page by page; each order once, in [from, to) (OncePerReport, as TikTok's: an id the list
+   * names twice with the same data is one order, with other data an invalid order, or a `repeat` note
+   * on a later page, never healed; the first read was kept silently).
    * Without products (no line items in the list): orderDetails reads them for the orders that need one.
    * An order that cannot be read is handed on marked `unreadable` (judgeReportOrder); one whose
    * created_at cannot be read is in every period whose list names it (reportedIn).
@@ -335,7 +337,7 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
   async function* orderPages(from: Date, to: Date, signal?: AbortSignal): AsyncGenerator<PlatformOrder[]> {
     const fromMs = from.getTime();
     const toMs = to.getTime();
-    const seen = new Set<string>();
+    const once = new OncePerReport();
     const budget = reportWaitBudget();
     const trail = new CursorTrail('Whatnot order list');
     let cursor: string | undefined;
@@ -360,11 +362,8 @@ export function buildWhatnotAdapter(ctx: AdapterContext, opts: WhatnotAdapterOpt
       for (const [i, o] of res.data.entries()) {
         // One order that cannot be read is that order's invalid_order, not the report's (report-order.ts).
         const mapped = saleOf(o.unreadable ? o.unreadable.orderId : o.order.id, verdicts[i]!);
-        if (!mapped || seen.has(mapped.orderId)) continue;
-        if (reportedIn(mapped, fromMs, toMs)) {
-          seen.add(mapped.orderId);
-          out.push(mapped);
-        }
+        if (!mapped || !reportedIn(mapped, fromMs, toMs)) continue;
+        if (once.add(out, mapped) === 'twice') log.warn({ orderId: mapped.orderId }, 'whatnot order listed twice with different data; reported as an invalid order');
       }
       if (out.length > 0) yield out;
       cursor = trail.next(cursor, res.next_cursor);
