@@ -7128,6 +7128,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/whatnot-bambuser.report-odd-orders.test.ts'],
     testName: 'readable status says no sale',
   },
+  {
+    name: 'refused-answer-bytes-not-axios-text',
+    what: "our text of a refusal past MAX_RESPONSE_BYTES drifts from axios' own maxContentLength text (src/targets/platform-http.ts REFUSALS): the raw request's refusal and isRefusedAnswer agree, but axios' refusal of a 50 MB answer reads '<api> unreachable (ERR_BAD_RESPONSE)' again",
+    file: 'src/targets/platform-http.ts',
+    from: "bytes: ['maxContentLength size of ', ' exceeded'],",
+    to: "bytes: ['the answer holds more than ', ' bytes'],",
+    tests: ['test/unit/platform-http.refused-answer.test.ts'],
+    testName: 'MAX_RESPONSE_BYTES',
+  },
 ];
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
 const MUTANT_TIMEOUT_S = Number(process.env['KNOWN_MUTANT_TIMEOUT_S'] ?? 600);
