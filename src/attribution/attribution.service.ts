@@ -228,7 +228,7 @@ export class AttributionService {
       const outcome = await this.applyOrder(
         partnerId,
         {
-          ref: await this.platformRef(partnerId, targetId, p.orderId),
+          ref: (await this.platformRef(partnerId, targetId, p.orderId)).ref,
           orderId: p.orderId,
           source: source === 'webhook' ? 'platform_webhook' : 'platform_report',
           targetId,
@@ -270,17 +270,30 @@ export class AttributionService {
    *   `t`'s order is settled by that one read.
    * An order id without ':' of such a target (every order the benchmarks send) reads nothing here: its
    * ref can be no other target's (a legacy ref `@T:<id>` of a target T with ':' is `@t:` + `z:<id>`).
+   *
+   * `read` (storedUnder, order()): the record under the ref too (`stored`: null for none). The record
+   * read to decide the ref is returned when it is the one under it, not read again: storedUnder and
+   * order() read an ordinary target's order with ':' twice (two HGETs of one record; a shared account's
+   * webhook order three, its storedUnder and then its ingest), and the two reads could see two versions
+   * of it. A displaced order is read under its two refs, as before.
    */
-  private async platformRef(partnerId: string, targetId: string, orderId: string): Promise<string> {
+  private async platformRef(partnerId: string, targetId: string, orderId: string, read = false): Promise<{ ref: string; stored?: StoredOrder | null }> {
+    const { repo } = this.deps;
+    const under = async (ref: string): Promise<{ ref: string; stored?: StoredOrder | null }> => (read ? this.recordUnder(partnerId, ref) : { ref });
     const ref = platformOrderRef(targetId, orderId);
     const legacy = legacyPlatformOrderRef(targetId, orderId);
     if (legacy === ref) {
-      if (!orderId.includes(':')) return ref;
-      const held = await this.deps.repo.get(partnerId, ref);
-      return held !== null && held.order.targetId !== targetId ? displacedPlatformOrderRef(targetId, orderId) : ref;
+      if (!orderId.includes(':')) return under(ref);
+      const held = await repo.get(partnerId, ref);
+      return held !== null && held.order.targetId !== targetId ? under(displacedPlatformOrderRef(targetId, orderId)) : { ref, stored: held };
     }
-    const old = await this.deps.repo.get(partnerId, legacy);
-    return old?.order.targetId === targetId && old.order.orderId === orderId ? legacy : ref;
+    const old = await repo.get(partnerId, legacy);
+    return old?.order.targetId === targetId && old.order.orderId === orderId ? { ref: legacy, stored: old } : under(ref);
+  }
+
+  /** `ref` and the record stored under it (null: none). */
+  private async recordUnder(partnerId: string, ref: string): Promise<{ ref: string; stored: StoredOrder | null }> {
+    return { ref, stored: await this.deps.repo.get(partnerId, ref) };
   }
 
   /** `recorded`: a partner order's recorded currency (handlePartnerEvent), read alongside the attribution's reads; another than the order's: not booked. */
@@ -454,8 +467,7 @@ export class AttributionService {
 
   /** A partner order (`targetId` undefined) or a platform-native order of `targetId`. */
   async order(partnerId: string, orderId: string, targetId?: string): Promise<OrderView | null> {
-    const ref = targetId ? await this.platformRef(partnerId, targetId, orderId) : partnerOrderRef(orderId);
-    const s = await this.deps.repo.get(partnerId, ref);
+    const { ref, stored: s } = targetId ? await this.platformRef(partnerId, targetId, orderId, true) : await this.recordUnder(partnerId, partnerOrderRef(orderId));
     // A target's ref can be another target's legacy ref (`@t:` + `z:7` is target t:z's order 7): that
     // record is not this target's order (storedUnder's rule), so it is not shown as one.
     if (!s || (targetId !== undefined && s.order.targetId !== targetId)) return null;
@@ -495,7 +507,7 @@ export class AttributionService {
    * only catches another target's legacy ref, as the target check does.
    */
   async storedUnder(partnerId: string, targetId: string, orderId: string): Promise<boolean> {
-    const stored = await this.deps.repo.get(partnerId, await this.platformRef(partnerId, targetId, orderId));
+    const { stored } = await this.platformRef(partnerId, targetId, orderId, true);
     return stored?.order.targetId === targetId && stored.order.orderId === orderId;
   }
 

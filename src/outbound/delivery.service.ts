@@ -45,7 +45,7 @@ import type { OutboundMessageRepository } from '../store/outbound-message.reposi
 import type { DeliveryState, EndpointRecord, OutboundEventType } from './outbound.types.js';
 import { parseRetryAfter, RETRY_SCHEDULE_MS, retryDelayMs } from './retry-schedule.js';
 import { postWebhook, type SendResult, type WebhookSender } from './webhook.sender.js';
-import { maskHostIn, maskUrl } from '../relay/mask.js';
+import { maskEndpointUrl, maskHostIn } from '../relay/mask.js';
 import { PARK_FALLBACK_MS, ParkedJobs } from '../queues/parking.js';
 
 export const USER_AGENT = 'Syndicast-Webhooks/1';
@@ -379,7 +379,7 @@ export class DeliveryService {
     if (res.statusCode === 410) {
       const disabled = await endpoints.disable(partnerId, endpointId, 'endpoint answered 410 Gone', now);
       await messages.saveDelivery(partnerId, messageId, { ...next, state: 'failed' });
-      log.warn({ url: maskUrl(ep.url, { path: 'hidden' }) }, 'webhook endpoint answered 410 Gone: disabled');
+      log.warn({ url: maskEndpointUrl(ep.url) }, 'webhook endpoint answered 410 Gone: disabled');
       return { kind: 'failed', reason: 'HTTP 410 Gone', endpointDisabled: disabled };
     }
 
@@ -389,7 +389,7 @@ export class DeliveryService {
       const reason = `no 2xx since ${runStartedAt}: ${runAttempt} attempts of ${messageId} failed (last: ${error})`;
       const disabled = await endpoints.disableIfFailingSince(partnerId, endpointId, Date.parse(runStartedAt), reason, now);
       await messages.saveDelivery(partnerId, messageId, { ...next, state: 'failed' });
-      log.warn({ url: maskUrl(ep.url, { path: 'hidden' }), attempts: runAttempt, endpointDisabled: disabled, error }, 'webhook delivery failed after the whole retry schedule');
+      log.warn({ url: maskEndpointUrl(ep.url), attempts: runAttempt, endpointDisabled: disabled, error }, 'webhook delivery failed after the whole retry schedule');
       return { kind: 'failed', reason: error ?? 'failed', endpointDisabled: disabled };
     }
     // The retry may come after the retention from the emit ends (a Retry-After of a day, a short
@@ -526,7 +526,7 @@ function describeStatus(status: number | null, location: string | undefined, url
   return `HTTP ${status}`;
 }
 
-/** A redirect's target as maskUrl shows an endpoint's url, its path hidden (the receiver's new URL carries its token as the old one did). */
+/** A redirect's target as maskEndpointUrl shows an endpoint's url (the receiver's new URL carries its token as the old one did). */
 function shownLocation(location: string, url: string): string {
   let target: string;
   try {
@@ -534,7 +534,7 @@ function shownLocation(location: string, url: string): string {
   } catch {
     return '***';
   }
-  return maskUrl(target, { path: 'hidden' }).slice(0, 200);
+  return maskEndpointUrl(target).slice(0, 200);
 }
 
 /** The host of an endpoint URL, for an error (never its path or query). */

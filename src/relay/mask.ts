@@ -109,6 +109,15 @@ export function maskUrl(url: string, opts: { path?: 'shape' | 'hidden' } = {}): 
 }
 
 /**
+ * An outbound webhook endpoint's `url` (or a redirect's target from one) as viewer keys, the ops console
+ * and the delivery's log lines and errors are shown it: maskUrl with `path: 'hidden'`. The one spelling
+ * of that mask, so the routes, the console and the delivery cannot mask an endpoint's URL differently.
+ */
+export function maskEndpointUrl(url: string): string {
+  return maskUrl(url, { path: 'hidden' });
+}
+
+/**
  * `text` (an error that names where it went: `getaddrinfo ENOTFOUND <host>`, a refused destination)
  * with `url`'s host name as maskUrl shows it.
  */

@@ -60,14 +60,23 @@ export function logLeftOut(log: { error: (obj: object, msg: string) => void } | 
   return (err) => log?.error({ family: err.family, recordId: err.id, key: err.key, reason: err.reason }, `${what} left out of the list: its stored record does not read`);
 }
 
+/**
+ * What a list's item whose read threw `err` becomes: `err` thrown on unless it is a
+ * StoredRecordCorruptError, which is handed to `onUnreadable` and the item left out as `absent`. The one
+ * catch of parseListed (sync) and unlessUnreadable (async).
+ */
+function leftOut<A>(err: unknown, absent: A, onUnreadable: OnUnreadable | undefined): A {
+  if (!(err instanceof StoredRecordCorruptError)) throw err;
+  onUnreadable?.(err);
+  return absent;
+}
+
 /** parseStored for one item of a list: undefined (after `onUnreadable`) for one that does not read. */
 export function parseListed<T>(family: StoredFamily, id: string, key: string, raw: string, isShape: (v: unknown) => boolean, onUnreadable?: OnUnreadable): T | undefined {
   try {
     return parseStored<T>(family, id, key, raw, isShape);
   } catch (err) {
-    if (!(err instanceof StoredRecordCorruptError)) throw err;
-    onUnreadable?.(err);
-    return undefined;
+    return leftOut(err, undefined, onUnreadable);
   }
 }
 
@@ -76,9 +85,7 @@ export async function unlessUnreadable<T>(read: Promise<T>, onUnreadable?: OnUnr
   try {
     return await read;
   } catch (err) {
-    if (!(err instanceof StoredRecordCorruptError)) throw err;
-    onUnreadable?.(err);
-    return null;
+    return leftOut(err, null, onUnreadable);
   }
 }
 

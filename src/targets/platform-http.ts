@@ -94,10 +94,26 @@ export function jsonValuesOver(v: unknown, max: number): boolean {
   return false;
 }
 
-const tooManyValues = (max: number): string => `the answer holds more than ${max} JSON values`;
-/** axios' text for an answer past maxContentLength (MAX_RESPONSE_BYTES); the raw request below says the same. */
-const tooManyBytes = (max: number): string => `maxContentLength size of ${max} exceeded`;
-const REFUSED_ANSWER = /^(?:maxContentLength size of \d+ exceeded|the answer holds more than \d+ JSON values)$/;
+/**
+ * Our two refusals of an answer, each its text before and after its bound: the one source of the
+ * refusal's message (refusalText) and of isRefusedAnswer's test of it (REFUSED_ANSWER), which restated
+ * both texts, so a text changed in one place only would have made a refusal read "<api> unreachable
+ * (ERR_BAD_RESPONSE)" again. Past MAX_RESPONSE_BYTES it is axios' own text (its maxContentLength error),
+ * which the raw request says too (test/unit/platform-http.refused-answer.test.ts checks it against axios).
+ */
+const REFUSALS = {
+  bytes: ['maxContentLength size of ', ' exceeded'],
+  values: ['the answer holds more than ', ' JSON values'],
+} as const;
+
+/** The message of a refusal of an answer past `max` (bytes or JSON values). */
+function refusalText(kind: keyof typeof REFUSALS, max: number): string {
+  const [before, after] = REFUSALS[kind];
+  return `${before}${max}${after}`;
+}
+
+const literally = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const REFUSED_ANSWER = new RegExp(`^(?:${Object.values(REFUSALS).map(([before, after]) => `${literally(before)}\\d+${literally(after)}`).join('|')})$`);
 
 /**
  * Whether a network failure is one of our own two refusals of an answer (past MAX_RESPONSE_BYTES or
@@ -133,7 +149,7 @@ export function createPlatformHttp(ctx: AdapterContext, config: CreateAxiosDefau
   http.interceptors.response.use(
     (res) => {
       const max = res.config.maxJsonValues ?? MAX_RESPONSE_VALUES;
-      if (jsonValuesOver(res.data, max)) throw new AxiosError(tooManyValues(max), AxiosError.ERR_BAD_RESPONSE, res.config);
+      if (jsonValuesOver(res.data, max)) throw new AxiosError(refusalText('values', max), AxiosError.ERR_BAD_RESPONSE, res.config);
       return res;
     },
     (err: unknown) => {
@@ -267,7 +283,7 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
         res.on('data', (c: Buffer) => {
           bytes += c.length;
           if (bytes > MAX_RESPONSE_BYTES) {
-            fail(Object.assign(new Error(tooManyBytes(MAX_RESPONSE_BYTES)), { code: 'ERR_BAD_RESPONSE' }));
+            fail(Object.assign(new Error(refusalText('bytes', MAX_RESPONSE_BYTES)), { code: 'ERR_BAD_RESPONSE' }));
             r.destroy();
             return;
           }
@@ -287,7 +303,7 @@ export function createPlatformJson(ctx: AdapterContext, timeoutMs: number): (req
             }
           }
           if (jsonValuesOver(data, MAX_RESPONSE_VALUES)) {
-            reject(new PlatformNetworkError(tooManyValues(MAX_RESPONSE_VALUES), 'ERR_BAD_RESPONSE'));
+            reject(new PlatformNetworkError(refusalText('values', MAX_RESPONSE_VALUES), 'ERR_BAD_RESPONSE'));
             return;
           }
           resolve({ status: res.statusCode ?? 0, headers: res.headers, data });

@@ -259,12 +259,33 @@ describe('platform-order-ref', () => {
     expect(await reconcileView('u:q', [])).toEqual({ found: [], scanned: ['8'] });
   });
 
-  test("an ordinary target's order id without ':' costs no ledger read before its step (no other target's legacy ref)", async () => {
+  /**
+   * An id with ':' reads the record under its ref to decide it (another target's legacy record?), and
+   * storedUnder and order() take that record: they read it again (two HGETs of one record; a shared
+   * account's webhook order three, its storedUnder and then its ingest). A displaced order is read
+   * under its two refs.
+   */
+  test("an ordinary target's order id without ':' costs no ledger read before its step (no other target's legacy ref); one with ':' reads its record once", async () => {
     const get = jest.spyOn(AttributionRepository.prototype, 'get');
     try {
       const [o] = await svc.rt.attribution.ingestPlatformOrders('rp', 'u', [order('q8', 100)], 'webhook');
       expect(o).toMatchObject({ ref: platformOrderRef('u', 'q8'), isNew: true });
       expect(get).not.toHaveBeenCalled();
+      const [c] = await svc.rt.attribution.ingestPlatformOrders('rp', 'u', [order('r:9', 100)], 'webhook');
+      expect(c).toMatchObject({ ref: platformOrderRef('u', 'r:9'), isNew: true });
+      expect(get).toHaveBeenCalledTimes(1);
+      // a shared account's webhook order (AccountOrders.webhookOrders): storedUnder, then its ingest
+      get.mockClear();
+      expect(await svc.rt.attribution.storedUnder('rp', 'u', 'r:9')).toBe(true);
+      expect((await svc.rt.attribution.ingestPlatformOrders('rp', 'u', [order('r:9', 100)], 'webhook'))[0]).toMatchObject({ isNew: false });
+      expect(get).toHaveBeenCalledTimes(2);
+      get.mockClear();
+      expect(await svc.rt.attribution.order('rp', 'r:9', 'u')).toMatchObject({ orderId: 'r:9', ref: platformOrderRef('u', 'r:9') });
+      expect(get).toHaveBeenCalledTimes(1);
+      // q:8 (above): under its displaced ref, u:q's legacy record under its ref
+      get.mockClear();
+      expect(await svc.rt.attribution.storedUnder('rp', 'u', 'q:8')).toBe(true);
+      expect(get).toHaveBeenCalledTimes(2);
     } finally {
       get.mockRestore();
     }

@@ -8,7 +8,7 @@ import type { DesiredShow } from '../../domain/desired-state.js';
 import type { MirrorDoc } from '../../domain/mirror.js';
 import { currencyExponent } from '../../domain/money.js';
 import { showView } from '../../mirror/show.view.js';
-import { maskUrl } from '../../relay/mask.js';
+import { maskEndpointUrl } from '../../relay/mask.js';
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import type { Principal } from '../../store/apikey.repository.js';
 import type { Keys } from '../../store/keys.js';
@@ -391,7 +391,7 @@ export class OpsService {
     const out: OpsEndpoint[] = page.map(({ e }, i) => ({
       id: e.id,
       partnerId: e.partnerId,
-      url: masked ? maskUrl(e.url, { path: 'hidden' }) : e.url,
+      url: masked ? maskEndpointUrl(e.url) : e.url,
       events: e.events,
       enabled: e.enabled,
       disabledAt: e.disabledAt,

@@ -10,7 +10,7 @@ import { assertPublicDestination, DestinationRefusedError } from '../../lib/ssrf
 import type { OutboundService } from '../../outbound/outbound.service.js';
 import { OUTBOUND_EVENT_TYPES, type EndpointRecord } from '../../outbound/outbound.types.js';
 import type { PartnerRepository } from '../../store/partner.repository.js';
-import { maskUrl } from '../../relay/mask.js';
+import { maskEndpointUrl } from '../../relay/mask.js';
 import { StreamCursorSchema } from '../../store/stream-id.js';
 import { assertPartnerAccess } from '../plugins/auth.plugin.js';
 import { EndpointSchema, FORBIDDEN_PARTNER, FORBIDDEN_ROLE, NoBody, ok, operatorText } from '../openapi.js';
@@ -64,7 +64,7 @@ const Redeliver = z.strictObject({ endpointId: IdSchema.optional() }).nullish();
 
 /**
  * An endpoint as the API shows it; `masked` (a viewer key's read) without what may authenticate its URL
- * (maskUrl with `path: 'hidden'`: user:password, query values, the whole path but a bare `/`,
+ * (maskEndpointUrl: user:password, query values, the whole path but a bare `/`,
  * token-like host labels, the fragment): a receiver's `?token=`, user:password, path token (Slack,
  * Discord, Zapier, webhook.site) or host token (Pipedream) is the partner's secret, as a show's sourceUrl
  * is. Operator, admin and the partner's own key see it whole (the URL as registered, CONTRACT §8).
@@ -73,7 +73,7 @@ export function publicEndpoint(e: EndpointRecord, masked: boolean) {
   return {
     id: e.id,
     partnerId: e.partnerId,
-    url: masked ? maskUrl(e.url, { path: 'hidden' }) : e.url,
+    url: masked ? maskEndpointUrl(e.url) : e.url,
     events: e.events,
     description: e.description,
     enabled: e.enabled,
