@@ -175,3 +175,38 @@ test('an attribution job whose data is not an order event fails for good at once
   expect(failed).toHaveLength(1);
   expect(failed[0]!.err?.message).toContain('invalid attribution job');
 }, 30_000);
+
+test.each([
+  ['truncated JSON', '{"partnerId":"'],
+  ['JSON null', 'null'],
+  ['an object without its fields', '{"code":"x"}'],
+])("an order naming a click whose record is %s: its attribution job fails for good at once with one line naming the click's key, the order is not booked (never as an unknown click); the next order is", async (what, raw) => {
+  const p = `ck${what.length}`;
+  const secret = await createPartner(svc, p);
+  const clickId = `clk_bad${what.length}`;
+  const key = svc.rt.keys.click(clickId);
+  await svc.rt.redis.set(key, raw);
+  const before = await counted('click');
+  const bad = orderEvent('clicked');
+  bad.data.order['clickId'] = clickId;
+  expect((await sendEvent(svc, p, secret, bad)).status).toBe(202);
+  const queue = svc.rt.attributionProducer.queue;
+  const { log, lines } = logSink<Line>('info');
+  const worker = startAttributionWorker(svc.rt.attribution, { connection: svc.rt.bullConnection('worker'), keys: svc.rt.keys, concurrency: 1, log, orderEvents: svc.rt.orderEvents });
+  try {
+    await waitFor(async () => lines.some((l) => l.msg === 'attribution job failed'));
+    expect((await sendEvent(svc, p, secret, orderEvent('next'))).status).toBe(202);
+    await waitFor(async () => (await svc.api(`/v1/partners/${p}/attribution/orders/next`)).status === 200);
+  } finally {
+    await worker.close();
+  }
+  const failedJobs = (await queue.getFailed()).filter((j) => (j.data as { partnerId?: string }).partnerId === p);
+  // Before: a SyntaxError (or a TypeError on null) retried to its 12th attempt; an object without its fields was an unknown_click for good.
+  expect(failedJobs).toHaveLength(1);
+  expect(failedJobs[0]!.attemptsMade).toBe(1);
+  const failed = lines.filter((l) => l.msg === 'attribution job failed');
+  expect(failed).toHaveLength(1);
+  expect(failed[0]!.err?.message).toContain(key);
+  expect((await svc.api(`/v1/partners/${p}/attribution/orders/clicked`)).status).toBe(404);
+  expect(await counted('click')).toBeGreaterThan(before);
+}, 30_000);

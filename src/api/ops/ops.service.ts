@@ -264,8 +264,13 @@ export class OpsService {
         if (!desired) return;
         const at = Date.parse(desired.scheduledAt);
         if (desired.state !== 'live' && !(Math.abs(at - nowMs) <= WINDOW_MS)) return;
-        const docs = await this.d.shows.getMirrors(partner.id, showId, bundle.targets);
-        rows.push({ partnerId: partner.id, partnerName: partner.name, showId, title: desired.title, state: desired.state, scheduledAt: desired.scheduledAt, mirrors: await this.cells(partner.id, showId, desired, bundle.targets, docs) });
+        // Its mirror or relay status records not reading leaves that show off too (counted), not the board.
+        const mirrors = await unlessUnreadable(
+          this.d.shows.getMirrors(partner.id, showId, bundle.targets).then((docs) => this.cells(partner.id, showId, desired, bundle.targets, docs)),
+          () => (unreadable += 1),
+        );
+        if (!mirrors) return;
+        rows.push({ partnerId: partner.id, partnerName: partner.name, showId, title: desired.title, state: desired.state, scheduledAt: desired.scheduledAt, mirrors });
       }),
     );
     // The window's shows on the board: the nearest read, and live ones of the window beyond them.
