@@ -7,6 +7,9 @@
  *   same bytes), counted in syndicast_stored_records_unreadable_total{family="message"}; the worker
  *   goes on and the partner's other message is delivered. GET …/messages/{id} and its redelivery
  *   answer the typed 500 naming the message (a SyntaxError's generic problem, or a TypeError's, before);
+ * - a delivery attempt entry that does not read is left out of the attempt lists (the ops endpoints list
+ *   too: one failed it for everyone); an order naming a click that does not read is not booked, its job
+ *   failed for good at once;
  * - a delivery or attribution job whose data is not of its shape fails for good at once with one
  *   line (the delivery job was retried to its last attempt), and the worker goes on.
  */
@@ -209,4 +212,43 @@ test.each([
   expect(failed[0]!.err?.message).toContain(key);
   expect((await svc.api(`/v1/partners/${p}/attribution/orders/clicked`)).status).toBe(404);
   expect(await counted('click')).toBeGreaterThan(before);
+}, 30_000);
+
+test("a delivery attempt entry that does not read is left out of the endpoint's attempts and GET /v1/ops/endpoints (logged, counted); a log of another type leaves that endpoint's failures empty on the ops list, its own list a typed 500", async () => {
+  const p = 'at';
+  const ep = await partnerWithEndpoint(p);
+  const other = await partnerWithEndpoint(`${p}2`);
+  const attempt = (messageId: string) => ({ messageId, eventType: 'mirror.updated' as const, attempt: 1, run: 1, trigger: 'event' as const, at: new Date().toISOString(), success: false, statusCode: 500, error: 'HTTP 500', durationMs: 3 });
+  await svc.rt.outbound.endpoints.addAttempt(p, ep, attempt('msg_old'));
+  const key = svc.rt.keys.endpointAttempts(p, ep);
+  await svc.rt.redis.xadd(key, '*', 'a', '{"messageId":"secret rec');
+  await svc.rt.redis.xadd(key, '*', 'a', 'null');
+  await svc.rt.outbound.endpoints.addAttempt(p, ep, attempt('msg_new'));
+  const before = await counted('attempt');
+
+  const r = await svc.api(`/v1/partners/${p}/endpoints/${ep}/attempts?limit=3`);
+  expect(r.status).toBe(200);
+  const page = (await r.json()) as { attempts: { messageId: string }[]; nextCursor: string | null };
+  // The page is the 3 newest entries (2 of them unreadable), its cursor after them: the next page has the oldest.
+  expect(page.attempts.map((a) => a.messageId)).toEqual(['msg_new']);
+  expect(page.nextCursor).not.toBeNull();
+  const next = (await (await svc.api(`/v1/partners/${p}/endpoints/${ep}/attempts?limit=3&cursor=${page.nextCursor!}`)).json()) as { attempts: { messageId: string }[] };
+  expect(next.attempts.map((a) => a.messageId)).toEqual(['msg_old']);
+  const ops = await svc.api('/v1/ops/endpoints?limit=100');
+  expect(ops.status).toBe(200);
+  const listed = (await ops.json()) as { endpoints: { id: string; recentFailures: { messageId: string }[] }[] };
+  expect(listed.endpoints.find((e) => e.id === ep)?.recentFailures.map((f) => f.messageId)).toEqual(['msg_new', 'msg_old']);
+  expect(await counted('attempt')).toBeGreaterThanOrEqual(before + 4);
+
+  // The other endpoint's log a key of another type: the ops list still answers, that endpoint without failures.
+  const otherKey = svc.rt.keys.endpointAttempts(`${p}2`, other);
+  await svc.rt.redis.set(otherKey, 'hand edit');
+  const again = await svc.api('/v1/ops/endpoints?limit=100');
+  expect(again.status).toBe(200);
+  const both = (await again.json()) as { endpoints: { id: string; recentFailures: unknown[] }[] };
+  expect(both.endpoints.find((e) => e.id === other)?.recentFailures).toEqual([]);
+  expect(both.endpoints.find((e) => e.id === ep)?.recentFailures).toHaveLength(2);
+  const own = await svc.api(`/v1/partners/${p}2/endpoints/${other}/attempts`);
+  expect(own.status).toBe(500);
+  expect(((await own.json()) as { type: string; detail: string }).detail).toContain(`attempt record ${other}`);
 }, 30_000);

@@ -7263,6 +7263,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/store.corrupt-records.test.ts'],
     testName: "a console session whose record is",
   },
+  {
+    name: 'attempt-list-corrupt-fails-all',
+    what: "one delivery attempt entry that does not read fails the endpoint's attempt list and GET /v1/ops/endpoints for everyone (src/store/endpoint.repository.ts attempts)",
+    file: 'src/store/endpoint.repository.ts',
+    from: "parseListed<AttemptRecord>('attempt', `${endpointId}/${id}`, key, fields[1] ?? '', isAttemptRecord, onUnreadable)",
+    to: "parseStored<AttemptRecord>('attempt', `${endpointId}/${id}`, key, fields[1] ?? '', isAttemptRecord)",
+    tests: ['test/integration/outbound.corrupt-message.test.ts'],
+    testName: "delivery attempt entry",
+  },
+  {
+    name: 'attempt-log-wrongtype-untyped',
+    what: "an attempt log of another type is read without readStored (src/store/endpoint.repository.ts attempts): its WRONGTYPE fails GET /v1/ops/endpoints for everyone, its own list the family-less problem",
+    file: 'src/store/endpoint.repository.ts',
+    from: "readStored('attempt', endpointId, key, () => this.redis.xrevrange(key, end, '-', 'COUNT', limit + 1))",
+    to: "this.redis.xrevrange(key, end, '-', 'COUNT', limit + 1)",
+    tests: ['test/integration/outbound.corrupt-message.test.ts'],
+    testName: "delivery attempt entry",
+  },
+  {
+    name: 'ops-endpoints-attempt-log-fails-all',
+    what: "GET /v1/ops/endpoints fails for everyone on one endpoint whose attempt log is of another type (src/api/ops/ops.service.ts endpoints), not that endpoint's failures left empty",
+    file: 'src/api/ops/ops.service.ts',
+    from: "unlessUnreadable(this.d.outbound.endpoints.attempts(e.partnerId, e.id, 50, undefined, onUnreadable), onUnreadable)",
+    to: "this.d.outbound.endpoints.attempts(e.partnerId, e.id, 50, undefined, onUnreadable)",
+    tests: ['test/integration/outbound.corrupt-message.test.ts'],
+    testName: "delivery attempt entry",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
