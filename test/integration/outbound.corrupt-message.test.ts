@@ -61,6 +61,15 @@ function deliveryWorker(): { worker: Worker; lines: Line[] } {
   return { worker: startDeliveryWorker(svc.rt.delivery, { connection: svc.rt.bullConnection('worker'), keys: svc.rt.keys, concurrency: 2, log }), lines };
 }
 
+/** `job` failed for good on its first run (never retried), with one `msg` line of its own: that line. */
+async function failedForGoodOnce(job: Job, lines: Line[], msg: string): Promise<Line> {
+  expect(await job.getState()).toBe('failed');
+  expect(job.attemptsMade).toBe(1);
+  const failed = lines.filter((l) => l.msg === msg && l.jobId === job.id);
+  expect(failed).toHaveLength(1);
+  return failed[0]!;
+}
+
 async function partnerWithEndpoint(p: string): Promise<string> {
   await createPartner(svc, p);
   const r = await svc.api(`/v1/partners/${p}/endpoints`, { json: { url, events: ['mirror.updated'] } });
@@ -92,23 +101,20 @@ test.each(CORRUPTIONS.map(([what, corrupt], i) => [what, `mc${i}`, corrupt] as c
     const before = await counted('message');
 
     const { worker, lines } = deliveryWorker();
-    let job: Job | undefined;
+    let job: Job;
     try {
       await waitFor(async () => received.includes(good));
       job = await waitFor(async () => {
         const j = await producer.find({ messageId: bad, endpointId, run: 1 });
         return j && j.attemptsMade >= 1 ? j : undefined;
       });
-      // Failed for good (before: delayed for BullMQ's next attempt, 4 more over 30 s).
-      expect(await job.getState()).toBe('failed');
-      expect(job.attemptsMade).toBe(1);
     } finally {
       await worker.close();
     }
     expect(received).not.toContain(bad);
-    const failed = lines.filter((l) => l.msg === 'delivery job failed' && l.jobId === deliveryJobId({ messageId: bad, endpointId, run: 1 }));
-    expect(failed).toHaveLength(1);
-    expect(failed[0]!.err?.message).toContain(key);
+    // Failed for good (before: delayed for BullMQ's next attempt, 4 more over 30 s).
+    expect(job.id).toBe(deliveryJobId({ messageId: bad, endpointId, run: 1 }));
+    expect((await failedForGoodOnce(job, lines, 'delivery job failed')).err?.message).toContain(key);
     expect(JSON.stringify(lines)).not.toContain('secret rec');
     expect(await counted('message')).toBeGreaterThan(before);
 
@@ -148,13 +154,9 @@ test('a delivery job whose data is not a delivery job fails for good at once wit
   } finally {
     await worker.close();
   }
-  const job = (await producer.queue.getJob(junk.id!))!;
   // Before: a ZodError, retried to its 5th attempt (delayed here).
-  expect(await job.getState()).toBe('failed');
-  expect(job.attemptsMade).toBe(1);
-  const failed = lines.filter((l) => l.msg === 'delivery job failed' && l.jobId === 'junk-delivery');
-  expect(failed).toHaveLength(1);
-  expect(failed[0]!.err?.message).toContain('not a delivery job');
+  const failed = await failedForGoodOnce((await producer.queue.getJob(junk.id!))!, lines, 'delivery job failed');
+  expect(failed.err?.message).toContain('not a delivery job');
 }, 30_000);
 
 test('an attribution job whose data is not an order event fails for good at once with one line; the worker handles the next', async () => {
@@ -171,12 +173,8 @@ test('an attribution job whose data is not an order event fails for good at once
   } finally {
     await worker.close();
   }
-  const job = (await queue.getJob(junk.id!))!;
-  expect(await job.getState()).toBe('failed');
-  expect(job.attemptsMade).toBe(1);
-  const failed = lines.filter((l) => l.msg === 'attribution job failed' && l.jobId === 'junk-attribution');
-  expect(failed).toHaveLength(1);
-  expect(failed[0]!.err?.message).toContain('invalid attribution job');
+  const failed = await failedForGoodOnce((await queue.getJob(junk.id!))!, lines, 'attribution job failed');
+  expect(failed.err?.message).toContain('invalid attribution job');
 }, 30_000);
 
 test.each([
@@ -206,10 +204,7 @@ test.each([
   const failedJobs = (await queue.getFailed()).filter((j) => (j.data as { partnerId?: string }).partnerId === p);
   // Before: a SyntaxError (or a TypeError on null) retried to its 12th attempt; an object without its fields was an unknown_click for good.
   expect(failedJobs).toHaveLength(1);
-  expect(failedJobs[0]!.attemptsMade).toBe(1);
-  const failed = lines.filter((l) => l.msg === 'attribution job failed');
-  expect(failed).toHaveLength(1);
-  expect(failed[0]!.err?.message).toContain(key);
+  expect((await failedForGoodOnce(failedJobs[0]!, lines, 'attribution job failed')).err?.message).toContain(key);
   expect((await svc.api(`/v1/partners/${p}/attribution/orders/clicked`)).status).toBe(404);
   expect(await counted('click')).toBeGreaterThan(before);
 }, 30_000);
