@@ -13,9 +13,10 @@ import { isPlainObject, parseListed, parseStored, type OnUnreadable } from './st
 export const RELAY_STATES = ['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped'] as const;
 export type RelayState = (typeof RELAY_STATES)[number];
 
-/** A stored relay status's shape (JSON `null`, an array or an object without its fields is not one). */
+/** A stored relay status's shape (JSON `null`, an array or an object without its fields is not one; a state
+ * of another version is one). */
 function isRelayStatus(v: unknown): v is RelayStatus {
-  return isPlainObject(v) && (RELAY_STATES as readonly unknown[]).includes(v['state']) && typeof v['bitrateKbps'] === 'number' && typeof v['bytesSent'] === 'number' && typeof v['since'] === 'string' && typeof v['restarts'] === 'number';
+  return isPlainObject(v) && typeof v['state'] === 'string' && typeof v['bitrateKbps'] === 'number' && typeof v['bytesSent'] === 'number' && typeof v['since'] === 'string' && typeof v['restarts'] === 'number';
 }
 
 export interface RelayStatus {
