@@ -10,6 +10,7 @@ import type { OrderEventRepository } from '../store/show.repository.js';
 import type { AttributionService } from './attribution.service.js';
 import { handleWorkerOutages, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { handBackWhileRedisRefuses, HandBacks } from '../queues/hand-backs.js';
+import { StoredRecordCorruptError } from '../store/stored-record.js';
 
 const JobSchema = z.object({ partnerId: z.string().min(1), eventId: z.string().min(1), event: PartnerEventSchema, otherCurrency: z.boolean().optional() });
 
@@ -32,7 +33,12 @@ export function createAttributionProcessor(service: AttributionService, orderEve
     if (!parsed.success) throw new UnrecoverableError(`invalid attribution job: ${parsed.error.message}`);
     // Redis full or refusing (OOM, READONLY, …): the job waits and runs again (the ledger step is
     // idempotent), its attempts untouched; before, each such run was one of its 12.
-    return handBackWhileRedisRefuses(job, token, handBacks, () => attribute(service, parsed.data, orderEvents));
+    return handBackWhileRedisRefuses(job, token, handBacks, () => attribute(service, parsed.data, orderEvents)).catch((err: unknown) => {
+      // A record it reads does not read (a click): failed for good, one line naming the key; the order
+      // stays pending, passed over by the sweep (logged once) until an operator repairs the key.
+      if (err instanceof StoredRecordCorruptError) throw new UnrecoverableError(err.message);
+      throw err;
+    });
   };
 }
 

@@ -32,6 +32,11 @@ function isLinkRecord(v: unknown): v is LinkRecord {
   return isPlainObject(v) && typeof v['partnerId'] === 'string' && typeof v['showId'] === 'string' && typeof v['targetId'] === 'string' && typeof v['productId'] === 'string' && typeof v['platform'] === 'string' && typeof v['url'] === 'string';
 }
 
+/** A stored click's shape (what attributeByClick reads). */
+function isClickRecord(v: unknown): boolean {
+  return isPlainObject(v) && typeof v['partnerId'] === 'string' && typeof v['showId'] === 'string' && typeof v['targetId'] === 'string' && typeof v['productId'] === 'string' && typeof v['at'] === 'string';
+}
+
 export interface ClickRecord {
   id: string;
   code: string;
@@ -939,8 +944,10 @@ export class LinkService {
   async findClick(clickId: string): Promise<ClickRecord | null> {
     const key = this.keys.click(clickId);
     const raw = this.redis instanceof Cluster ? await this.nodeLookup(this.redis, key) : await this.lookup(key);
-    // (A record stored before the id was left out of it carries the same id.)
-    return raw ? { ...(JSON.parse(raw) as Omit<ClickRecord, 'id'>), id: clickId } : null;
+    // (A record stored before the id was left out of it carries the same id.) One that does not read (not
+    // JSON, JSON `null` or of another shape) is a StoredRecordCorruptError naming the click: never read as
+    // no click (the order booked unattributed for good), nor a SyntaxError retried 12 times.
+    return raw ? { ...parseStored<Omit<ClickRecord, 'id'>>('click', clickId, key, raw, isClickRecord), id: clickId } : null;
   }
 
   private readonly lookups = new TurnBatcher<{ key: string; resolve: (raw: string | null) => void; reject: (e: unknown) => void }, (string | null)[]>({

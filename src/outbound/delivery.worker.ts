@@ -1,7 +1,7 @@
 /** BullMQ worker for the `delivery` queue: one attempt per run of the handler, waits as delayed jobs. */
 import { traced } from '../lib/request-context.js';
 import { deliveryAttempts } from '../lib/metrics.js';
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { DELIVERY_QUEUE, type DeliveryJob } from '../queues/delivery.queue.js';
@@ -10,6 +10,7 @@ import type { DeliveryService } from './delivery.service.js';
 import { handleWorkerOutages, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { delayParked } from '../queues/parking.js';
 import { handBackWhileRedisRefuses, HandBacks } from '../queues/hand-backs.js';
+import { StoredRecordCorruptError } from '../store/stored-record.js';
 
 const DeliveryJobSchema = z.object({ partnerId: z.string().min(1), messageId: z.string().min(1), endpointId: z.string().min(1), run: z.number().int().min(1) });
 
@@ -33,9 +34,18 @@ export interface DeliveryWorkerOptions {
  */
 export function createDeliveryProcessor(service: DeliveryService, closing: () => boolean = () => false, handBacks?: HandBacks) {
   return async (job: Job<DeliveryJob>, token?: string): Promise<string> => {
-    const data = DeliveryJobSchema.parse(job.data);
+    // Data of another shape (a job added by hand or by another version): no run mends it, so it fails
+    // for good at once (one 'delivery job failed' line), never retried through BullMQ's attempts.
+    const parsed = DeliveryJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`not a delivery job (${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.code}`).join(', ')}): failed, never retried`);
+    const data = parsed.data;
     // Redis full or refusing (OOM, READONLY, …): the job waits and runs again, its attempts untouched.
-    const outcome = await handBackWhileRedisRefuses(job, token, handBacks, () => service.deliver(data));
+    const outcome = await handBackWhileRedisRefuses(job, token, handBacks, () => service.deliver(data)).catch((err: unknown) => {
+      // Its message does not read (counted when read): failed for good, its line naming the key; the
+      // worker goes on with the other jobs. Retried, it read the same bytes 5 times over 30 s.
+      if (err instanceof StoredRecordCorruptError) throw new UnrecoverableError(err.message);
+      throw err;
+    });
     deliveryAttempts.inc({ outcome: outcome.kind });
     if (outcome.kind === 'retry' || outcome.kind === 'deferred') {
       // The next attempt is a delayed job, not a sleeping handler; the job id (and webhook-id) stay.

@@ -13,6 +13,7 @@ import { newWebhookSecret } from '../sources/signature.js';
 import type { PendingAudit } from '../store/audit.repository.js';
 import type { EndpointRepository } from '../store/endpoint.repository.js';
 import type { OutboundMessageRepository } from '../store/outbound-message.repository.js';
+import { isPlainObject, parseStored } from '../store/stored-record.js';
 import { newDelivery, type DeliveryState, type EndpointRecord, type OutboundEventType, type OutboundMessage } from './outbound.types.js';
 
 export interface OutboundDeps {
@@ -193,7 +194,8 @@ export class OutboundService {
     const stored = await this.deps.messages.get(partnerId, messageId);
     if (!stored) return null;
     const { message, deliveries } = stored;
-    const payload = JSON.parse(message.body) as { data: unknown };
+    // A body that is not a JSON object is the message's StoredRecordCorruptError (a typed 500), never a SyntaxError quoting it.
+    const payload = parseStored<{ data: unknown }>('message', messageId, this.deps.messages.keyOf(partnerId, messageId), message.body, isPlainObject);
     return {
       id: message.id,
       type: message.type,

@@ -745,7 +745,10 @@ export class RelayService {
     o.enabledTargets = new Set(targets.map((t) => t.id));
     o.desired = desired;
     if (!o.carried) {
-      const stored = await relay.statuses(partnerId, showId, targets.map((t) => t.id));
+      // A status that does not read carries nothing (logged once, counted): this pass writes it afresh.
+      const stored = await relay.statuses(partnerId, showId, targets.map((t) => t.id), (err) =>
+        this.deps.log.error({ partnerId, showId, recordId: err.id, key: err.key, reason: err.reason }, 'relay status does not read: its counters start at 0 and this pass writes it afresh'),
+      );
       o.carried = new Map();
       stored.forEach((st, i) => {
         if (st && st.state !== 'stopped') o.carried!.set(targets[i]!.id, { bytesSent: st.bytesSent, restarts: st.restarts });

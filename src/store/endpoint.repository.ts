@@ -10,7 +10,12 @@ import { defineOutboundScripts } from './outbound.scripts.js';
 import type { RedisClient } from './redis.js';
 import { exclusiveBelow } from './stream-id.js';
 import type { Logger } from 'pino';
-import { logLeftOut, parseStored, readStored, StoredRecordCorruptError, type OnUnreadable } from './stored-record.js';
+import { isPlainObject, logLeftOut, parseListed, parseStored, readStored, StoredRecordCorruptError, type OnUnreadable } from './stored-record.js';
+
+/** A stored delivery attempt's shape (what the attempt lists read). */
+function isAttemptRecord(v: unknown): boolean {
+  return isPlainObject(v) && typeof v['messageId'] === 'string' && typeof v['at'] === 'string' && typeof v['success'] === 'boolean' && typeof v['attempt'] === 'number';
+}
 
 /**
  * KEYS: the partner's endpoint index, its pending audit entries (same slot). ARGV: endpoint id, the
@@ -245,12 +250,22 @@ export class EndpointRepository {
     await this.redis.scObAttemptAdd(this.keys.endpoint(partnerId, endpointId), this.keys.endpointAttempts(partnerId, endpointId), ATTEMPT_LOG_MAX, JSON.stringify(a));
   }
 
-  /** Newest first; `cursor` is the id of the last attempt of the previous page. */
-  async attempts(partnerId: string, endpointId: string, limit: number, cursor?: string): Promise<AttemptPage> {
+  /**
+   * Newest first; `cursor` is the id of the last attempt of the previous page. An entry that does not
+   * read (not JSON, of another shape) is left out, after `onUnreadable` (counted; the page and its cursor
+   * as if it were there): one such entry failed the list, and GET /v1/ops/endpoints for everyone. A log
+   * of another type is a StoredRecordCorruptError.
+   */
+  async attempts(partnerId: string, endpointId: string, limit: number, cursor?: string, onUnreadable?: OnUnreadable): Promise<AttemptPage> {
     const end = cursor ? exclusiveBelow(cursor) : '+';
     if (end === null) return { attempts: [], nextCursor: null }; // nothing is older than 0-0
-    const rows = await this.redis.xrevrange(this.keys.endpointAttempts(partnerId, endpointId), end, '-', 'COUNT', limit + 1);
-    const attempts = rows.slice(0, limit).map(([id, fields]) => ({ id, ...(JSON.parse(fields[1] ?? '{}') as AttemptRecord) }));
-    return { attempts, nextCursor: rows.length > limit ? (attempts[attempts.length - 1]?.id ?? null) : null };
+    const key = this.keys.endpointAttempts(partnerId, endpointId);
+    const rows = await readStored('attempt', endpointId, key, () => this.redis.xrevrange(key, end, '-', 'COUNT', limit + 1));
+    const page = rows.slice(0, limit);
+    const attempts = page.flatMap(([id, fields]) => {
+      const a = parseListed<AttemptRecord>('attempt', `${endpointId}/${id}`, key, fields[1] ?? '', isAttemptRecord, onUnreadable);
+      return a ? [{ ...a, id }] : [];
+    });
+    return { attempts, nextCursor: rows.length > limit ? (page.at(-1)?.[0] ?? null) : null };
   }
 }

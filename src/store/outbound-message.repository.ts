@@ -8,6 +8,17 @@ import { idRecord, type IdRecord } from '../lib/id-record.js';
 import type { Keys } from './keys.js';
 import { defineOutboundScripts } from './outbound.scripts.js';
 import type { RedisClient } from './redis.js';
+import { isPlainObject, parseStored, readStored } from './stored-record.js';
+
+/** A stored message's `meta` (JSON `null`, an array or an object without its fields is not one). */
+function isMessageMeta(v: unknown): v is Omit<OutboundMessage, 'body'> {
+  return isPlainObject(v) && typeof v['id'] === 'string' && typeof v['partnerId'] === 'string' && typeof v['type'] === 'string' && typeof v['timestamp'] === 'string';
+}
+
+/** A stored delivery's state (its `d:<endpointId>` field). */
+function isDeliveryState(v: unknown): v is DeliveryState {
+  return isPlainObject(v) && typeof v['endpointId'] === 'string' && typeof v['state'] === 'string' && typeof v['run'] === 'number' && typeof v['attempts'] === 'number' && typeof v['runAttempts'] === 'number';
+}
 
 export interface StoredMessage {
   message: OutboundMessage;
@@ -45,12 +56,22 @@ export class OutboundMessageRepository {
     return (await this.redis.scObMessageCreate(this.keys.outboundMessage(m.partnerId, m.id), JSON.stringify(meta), body, ttlSec, ...pairs)) === 1;
   }
 
+  /** The message's key (what a StoredRecordCorruptError about it names). */
+  keyOf(partnerId: string, messageId: string): string {
+    return this.keys.outboundMessage(partnerId, messageId);
+  }
+
+  /**
+   * The message and its deliveries; null when gone. One that does not read (a key of another type, its
+   * meta or a delivery not JSON or not of its shape) is a StoredRecordCorruptError naming the message.
+   */
   async get(partnerId: string, messageId: string): Promise<StoredMessage | null> {
-    const h = await this.redis.hgetall(this.keys.outboundMessage(partnerId, messageId));
+    const key = this.keyOf(partnerId, messageId);
+    const h = await readStored('message', messageId, key, () => this.redis.hgetall(key));
     if (!h['meta'] || h['body'] === undefined) return null;
     const deliveries = idRecord<DeliveryState>();
-    for (const [f, v] of Object.entries(h)) if (f.startsWith('d:')) deliveries[f.slice(2)] = JSON.parse(v) as DeliveryState;
-    return { message: { ...(JSON.parse(h['meta']) as Omit<OutboundMessage, 'body'>), body: h['body'] }, deliveries };
+    for (const [f, v] of Object.entries(h)) if (f.startsWith('d:')) deliveries[f.slice(2)] = parseStored<DeliveryState>('message', messageId, key, v, isDeliveryState);
+    return { message: { ...parseStored<Omit<OutboundMessage, 'body'>>('message', messageId, key, h['meta'], isMessageMeta), body: h['body'] }, deliveries };
   }
 
   /**
@@ -59,9 +80,11 @@ export class OutboundMessageRepository {
    * hold back.
    */
   async deliveryState(partnerId: string, messageId: string, endpointId: string): Promise<{ type: OutboundMessage['type']; delivery: DeliveryState | undefined } | null> {
-    const [meta, d] = await this.redis.hmget(this.keys.outboundMessage(partnerId, messageId), 'meta', `d:${endpointId}`);
+    const key = this.keyOf(partnerId, messageId);
+    const [meta, d] = await readStored('message', messageId, key, () => this.redis.hmget(key, 'meta', `d:${endpointId}`));
     if (!meta) return null;
-    return { type: (JSON.parse(meta) as Pick<OutboundMessage, 'type'>).type, delivery: d ? (JSON.parse(d) as DeliveryState) : undefined };
+    // Read as get() reads them: one that does not read is the same StoredRecordCorruptError.
+    return { type: parseStored<Omit<OutboundMessage, 'body'>>('message', messageId, key, meta, isMessageMeta).type, delivery: d ? parseStored<DeliveryState>('message', messageId, key, d, isDeliveryState) : undefined };
   }
 
   /**

@@ -8,9 +8,16 @@ import { sha256Hex, randomToken, type SecretBox } from '../lib/crypto.js';
 import type { AuditActor, PendingAudit } from './audit.repository.js';
 import type { Keys } from './keys.js';
 import { defineRedisScripts, type RedisClient } from './redis.js';
+import { isPlainObject, parseListed, parseStored, type OnUnreadable } from './stored-record.js';
 
 export const RELAY_STATES = ['idle', 'connecting', 'sending', 'retrying', 'failed', 'stopped'] as const;
 export type RelayState = (typeof RELAY_STATES)[number];
+
+/** A stored relay status's shape (JSON `null`, an array or an object without its fields is not one; a state
+ * of another version is one). */
+function isRelayStatus(v: unknown): v is RelayStatus {
+  return isPlainObject(v) && typeof v['state'] === 'string' && typeof v['bitrateKbps'] === 'number' && typeof v['bytesSent'] === 'number' && typeof v['since'] === 'string' && typeof v['restarts'] === 'number';
+}
 
 export interface RelayStatus {
   state: RelayState;
@@ -354,11 +361,16 @@ export class RelayRepository {
     await this.redis.set(this.keys.relayStatus(partnerId, showId, targetId), JSON.stringify(status), 'EX', 30 * 86_400);
   }
 
-  /** The statuses as last written by the show's relay lease holder (null: none written). */
-  async statuses(partnerId: string, showId: string, targetIds: string[]): Promise<(RelayStatus | null)[]> {
+  /**
+   * The statuses as last written by the show's relay lease holder (null: none written). One that does not
+   * read is null too, after `onUnreadable` (counted): the relay's pass writes it afresh, where a
+   * SyntaxError failed every pass of the show and the corrupt status stayed.
+   */
+  async statuses(partnerId: string, showId: string, targetIds: string[], onUnreadable?: OnUnreadable): Promise<(RelayStatus | null)[]> {
     if (targetIds.length === 0) return [];
-    const raws = await this.redis.mget(...targetIds.map((t) => this.keys.relayStatus(partnerId, showId, t)));
-    return raws.map((r) => (r ? (JSON.parse(r) as RelayStatus) : null));
+    const keys = targetIds.map((t) => this.keys.relayStatus(partnerId, showId, t));
+    const raws = await this.redis.mget(...keys);
+    return raws.map((r, i) => (r ? (parseListed<RelayStatus>('relayStatus', `${showId}/${targetIds[i]!}`, keys[i]!, r, isRelayStatus, onUnreadable) ?? null) : null));
   }
 
   /**
@@ -370,11 +382,14 @@ export class RelayRepository {
    */
   async statusesAsRelayed(partnerId: string, showId: string, targetIds: string[]): Promise<(RelayStatus | null)[]> {
     if (targetIds.length === 0) return [];
-    const raws = await this.redis.mget(...targetIds.map((t) => this.keys.relayStatus(partnerId, showId, t)), this.keys.relayLease(partnerId, showId));
+    const keys = targetIds.map((t) => this.keys.relayStatus(partnerId, showId, t));
+    const raws = await this.redis.mget(...keys, this.keys.relayLease(partnerId, showId));
     const leased = raws.pop() !== null;
-    return raws.map((r) => {
+    return raws.map((r, i) => {
       if (!r) return null;
-      const status = JSON.parse(r) as RelayStatus;
+      // One that does not read (not JSON, JSON `null` or of another shape) is a StoredRecordCorruptError
+      // naming the show and target (a typed 500), never a SyntaxError quoting it or a TypeError on `null`.
+      const status = parseStored<RelayStatus>('relayStatus', `${showId}/${targetIds[i]!}`, keys[i]!, r, isRelayStatus);
       if (leased || !UNOWNED_STALE.has(status.state)) return status;
       return { ...status, state: 'idle', bitrateKbps: 0, lastError: UNOWNED_ERROR };
     });

@@ -8,6 +8,15 @@ import { randomToken, sha256Hex } from '../lib/crypto.js';
 import type { Principal } from './apikey.repository.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
+import { isPlainObject, parseStored, readStored, StoredRecordCorruptError } from './stored-record.js';
+
+/** What a session's StoredRecordCorruptError names for its id (never the token, nor its hash). */
+const SESSION_ID = "(this request's session)";
+
+/** A stored session's shape: the principal it stands for. */
+function isPrincipal(v: unknown): v is Principal {
+  return isPlainObject(v) && typeof v['id'] === 'string' && typeof v['role'] === 'string' && (v['partnerId'] === undefined || typeof v['partnerId'] === 'string');
+}
 
 /**
  * Live sessions one API key may hold; a sign-in past it ends the key's oldest. Every sign-in stored a
@@ -64,7 +73,11 @@ export class SessionRepository {
   async signIn(p: Principal, replaced?: string): Promise<string> {
     if (replaced === undefined) return this.create(p);
     const derived = this.renewalToken(p, replaced);
-    const old = await this.find(replaced);
+    // A replaced session that does not read (counted) is no live one: a new sign-in, and it ends below.
+    const old = await this.find(replaced).catch((err: unknown) => {
+      if (err instanceof StoredRecordCorruptError) return null;
+      throw err;
+    });
     let token: string;
     if (old !== null && samePrincipal(old, p)) token = await this.create(p, replaced, derived);
     else if ((await this.find(derived)) !== null) return derived; // the second tab: already renewed
@@ -104,9 +117,14 @@ export class SessionRepository {
     return token;
   }
 
+  /**
+   * The session's principal; null when none. One that does not read (not JSON, of another shape, a key
+   * of another type) is a StoredRecordCorruptError: never a principal without its role or key id.
+   */
   async find(token: string): Promise<Principal | null> {
-    const raw = await this.redis.get(this.keys.consoleSession(sha256Hex(token)));
-    return raw ? (JSON.parse(raw) as Principal) : null;
+    const key = this.keys.consoleSession(sha256Hex(token));
+    const raw = await readStored('session', SESSION_ID, key, () => this.redis.get(key));
+    return raw ? parseStored<Principal>('session', SESSION_ID, key, raw, isPrincipal) : null;
   }
 
   /**
@@ -118,8 +136,22 @@ export class SessionRepository {
    */
   async delete(token: string): Promise<void> {
     const hash = sha256Hex(token);
-    const raw = await this.redis.getdel(this.keys.consoleSession(hash));
-    const id = raw ? (JSON.parse(raw) as Partial<Principal>).id : undefined;
+    const key = this.keys.consoleSession(hash);
+    let raw: string | null;
+    try {
+      raw = await readStored('session', SESSION_ID, key, () => this.redis.getdel(key));
+    } catch (err) {
+      if (!(err instanceof StoredRecordCorruptError)) throw err;
+      // A key of another type where the session is: it ends all the same (its list entry expires with the list).
+      await this.redis.del(key);
+      return;
+    }
+    let id: unknown;
+    try {
+      id = raw ? (JSON.parse(raw) as Partial<Principal> | null)?.id : undefined;
+    } catch {
+      id = undefined; // not JSON: it is ended (GETDEL) all the same
+    }
     if (typeof id === 'string') await this.redis.zrem(this.keys.consoleSessionsOfKey(id), hash);
   }
 }

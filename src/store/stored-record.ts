@@ -10,7 +10,7 @@
 import { storedRecordsUnreadable } from '../lib/metrics.js';
 
 /** The key families a StoredRecordCorruptError names (a bounded metric label). */
-export type StoredFamily = 'show' | 'partner' | 'target' | 'mirror' | 'apiKey' | 'audit' | 'endpoint' | 'reconciliation' | 'order' | 'link' | 'other';
+export type StoredFamily = 'show' | 'partner' | 'target' | 'mirror' | 'apiKey' | 'audit' | 'endpoint' | 'reconciliation' | 'order' | 'link' | 'message' | 'relayStatus' | 'click' | 'session' | 'attempt' | 'other';
 
 export type CorruptReason = 'not JSON' | 'not of the expected shape' | 'a Redis key of another type';
 

@@ -12,8 +12,12 @@
  *   to its last attempt and the sweep enqueued it again, for good);
  * - lists (API keys, audit, endpoints and emits, reconciliation runs) and the order-event sweep pass
  *   over the one record and go on with the others;
+ * - a relay status: the show's views are a typed 500, the ops board leaves that show off (counted), the
+ *   relay's own read carries nothing; a console session: /admin/queues is a typed 500, a new sign-in or a
+ *   sign-out ends it;
  * - each is counted in syndicast_stored_records_unreadable_total{family}.
  */
+import { createHash } from 'node:crypto';
 import { jest } from '@jest/globals';
 import { OrderEventSweep } from '../../src/attribution/order-event.sweep.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -21,7 +25,7 @@ import { storedRecordsUnreadable } from '../../src/lib/metrics.js';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import { allowAllWrites, refuseAccessTo } from '../helpers/acl.js';
-import { createPartner, orderEvent, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
+import { ADMIN_KEY, createPartner, orderEvent, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
 
@@ -201,7 +205,6 @@ test('an API key whose stored records do not read: left out of GET /v1/api-keys 
   expect(ids).toContain(good.id);
   expect(ids).not.toContain(bad.id);
   // The key's own record (by its hash), the wrong shape: its requests answer the typed problem.
-  const { createHash } = await import('node:crypto');
   await svc.rt.redis.set(svc.rt.keys.apiKey(createHash('sha256').update(bad.key).digest('hex')), '[]');
   const own = await svc.api('/v1/partners', { key: bad.key });
   expect(own.status).toBe(500);
@@ -434,3 +437,74 @@ test.each([
   expect(problem.type).toBe(TYPE);
   expect(problem.detail).toContain(`link record ${code}`);
 }, 30_000);
+
+test.each([
+  ['truncated JSON', '{"state":"sending","bitr'],
+  ['JSON null', 'null'],
+  ['an object without its fields', '{"state":"sending"}'],
+])("a relay status that is %s: the show's views are a typed 500 naming it; the ops board leaves that show off (counted), the others stay; the relay's own read carries nothing", async (what, raw) => {
+  const soon = new Date(Date.now() + 2 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const p = `rs${what.length}`;
+  const secret = await createPartner(svc, p);
+  for (const id of ['s1', 's2']) expect((await sendEvent(svc, p, secret, showEvent('show.scheduled', sampleShow(id, { scheduledAt: soon }), soon))).status).toBe(202);
+  await youtubeTarget(p);
+  const base = ((await (await svc.api('/v1/ops/board')).json()) as { unreadable?: number }).unreadable ?? 0;
+  const key = svc.rt.keys.relayStatus(p, 's1', `${p}-yt`);
+  await svc.rt.redis.set(key, raw);
+  const before = await counted('relayStatus');
+
+  for (const path of [`/v1/partners/${p}/shows/s1`, `/v1/ops/partners/${p}/shows/s1`]) {
+    const one = await svc.api(path);
+    expect(one.status).toBe(500);
+    const problem = (await one.json()) as { type: string; detail: string };
+    expect(problem.type).toBe(TYPE);
+    expect(problem.detail).toContain(`relayStatus record s1/${p}-yt`);
+  }
+  const board = await svc.api('/v1/ops/board');
+  expect(board.status).toBe(200);
+  const body = (await board.json()) as { shows: { partnerId: string; showId: string }[]; unreadable?: number };
+  expect(body.shows.filter((s) => s.partnerId === p).map((s) => s.showId)).toEqual(['s2']);
+  expect(body.unreadable).toBe(base + 1);
+  // The relay's pass: nothing carried, reported once; it writes the status afresh.
+  const left = jest.fn();
+  expect(await svc.rt.relay.statuses(p, 's1', [`${p}-yt`], left)).toEqual([null]);
+  expect(left).toHaveBeenCalledTimes(1);
+  expect(await counted('relayStatus')).toBeGreaterThanOrEqual(before + 4);
+}, 60_000);
+
+test.each([
+  ['truncated JSON', async (key: string) => svc.rt.redis.set(key, '{"id":"')],
+  ['an object without its role', async (key: string) => svc.rt.redis.set(key, '{"id":"admin"}')],
+  ['a key of another type', async (key: string) => {
+    await svc.rt.redis.del(key);
+    await svc.rt.redis.hset(key, 'id', 'admin');
+  }],
+])('a console session whose record is %s: /admin/queues answers the typed 500 naming the session; a sign-in with its cookie replaces it, a sign-out ends it', async (_what, corrupt) => {
+  const signIn = async (cookie?: string): Promise<string> => {
+    const r = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) }, body: JSON.stringify({ key: ADMIN_KEY }) });
+    expect(r.status).toBe(201);
+    return r.headers.get('set-cookie')!.split(';')[0]!;
+  };
+  const keyOf = (cookie: string): string => svc.rt.keys.consoleSession(createHash('sha256').update(cookie.split('=')[1]!).digest('hex'));
+  const queues = (cookie: string) => fetch(`${svc.url}/admin/queues/api/queues`, { headers: { cookie } });
+  const before = await counted('session');
+
+  const cookie = await signIn();
+  await corrupt(keyOf(cookie));
+  const r = await queues(cookie);
+  expect(r.status).toBe(500);
+  expect(r.headers.get('content-type')).toContain('application/problem+json');
+  const problem = (await r.json()) as { type: string; detail: string };
+  expect(problem.type).toBe(TYPE);
+  expect(problem.detail).toContain('session record');
+  // Signing in again with it (the console's renewal) works, and ends it.
+  const renewed = await signIn(cookie);
+  expect((await queues(renewed)).status).toBe(200);
+  expect(await svc.rt.redis.exists(keyOf(cookie))).toBe(0);
+  // A sign-out of another such session ends it.
+  const other = await signIn();
+  await corrupt(keyOf(other));
+  expect((await fetch(`${svc.url}/v1/ops/session`, { method: 'DELETE', headers: { cookie: other } })).status).toBe(204);
+  expect(await svc.rt.redis.exists(keyOf(other))).toBe(0);
+  expect(await counted('session')).toBeGreaterThan(before);
+}, 60_000);

@@ -264,8 +264,13 @@ export class OpsService {
         if (!desired) return;
         const at = Date.parse(desired.scheduledAt);
         if (desired.state !== 'live' && !(Math.abs(at - nowMs) <= WINDOW_MS)) return;
-        const docs = await this.d.shows.getMirrors(partner.id, showId, bundle.targets);
-        rows.push({ partnerId: partner.id, partnerName: partner.name, showId, title: desired.title, state: desired.state, scheduledAt: desired.scheduledAt, mirrors: await this.cells(partner.id, showId, desired, bundle.targets, docs) });
+        // Its mirror or relay status records not reading leaves that show off too (counted), not the board.
+        const mirrors = await unlessUnreadable(
+          this.d.shows.getMirrors(partner.id, showId, bundle.targets).then((docs) => this.cells(partner.id, showId, desired, bundle.targets, docs)),
+          () => (unreadable += 1),
+        );
+        if (!mirrors) return;
+        rows.push({ partnerId: partner.id, partnerName: partner.name, showId, title: desired.title, state: desired.state, scheduledAt: desired.scheduledAt, mirrors });
       }),
     );
     // The window's shows on the board: the nearest read, and live ones of the window beyond them.
@@ -379,13 +384,16 @@ export class OpsService {
    * page's endpoints, all at once in one write (inOneWrite). It read every endpoint's log, one after
    * another.
    */
-  async endpoints(p: Principal, limit: number, after?: EndpointCursor) {
+  async endpoints(p: Principal, limit: number, after?: EndpointCursor, onUnreadable?: OnUnreadable) {
     const partners = await this.partnersFor(p);
     const all = (await Promise.all(partners.map((x) => this.d.outbound.endpoints.list(x.id)))).flat();
     const keyed = all.map((e) => ({ e, key: [failingRank(e), e.partnerId, e.id] as EndpointCursor })).filter((x) => !after || tupleBefore(after, x.key));
     keyed.sort((a, b) => tupleOrder(a.key, b.key));
     const page = keyed.slice(0, limit);
-    const logs = await inOneWrite(this.d.redis, () => Promise.all(page.map(({ e }) => this.d.outbound.endpoints.attempts(e.partnerId, e.id, 50))));
+    // An attempt entry that does not read is left out (`onUnreadable`); a log of another type, that endpoint's failures.
+    const logs = await inOneWrite(this.d.redis, () =>
+      Promise.all(page.map(({ e }) => unlessUnreadable(this.d.outbound.endpoints.attempts(e.partnerId, e.id, 50, undefined, onUnreadable), onUnreadable))),
+    );
     // A viewer key sees the URL without its secrets (a receiver's ?token=, user:password), as on GET …/endpoints.
     const masked = p.role === 'viewer';
     const out: OpsEndpoint[] = page.map(({ e }, i) => ({
@@ -398,7 +406,7 @@ export class OpsService {
       disabledReason: e.disabledReason,
       failingSince: e.failingSince ? new Date(e.failingSince).toISOString() : null,
       lastSuccessAt: e.lastSuccessAt,
-      recentFailures: logs[i]!.attempts
+      recentFailures: (logs[i]?.attempts ?? [])
         .filter((a) => !a.success)
         .slice(0, 10)
         .map((a) => ({ at: a.at, messageId: a.messageId, eventType: a.eventType, statusCode: a.statusCode, error: a.error })),

@@ -62,7 +62,7 @@ export const SECRET_UNREADABLE_DETAIL =
  * id (never its content); the log line names its key, once per request.
  */
 export const STORED_RECORD_UNREADABLE_TYPE = 'https://syndicast.dev/problems/stored-record-unreadable';
-function storedRecordProblem(err: StoredRecordCorruptError): Problem {
+export function storedRecordProblem(err: StoredRecordCorruptError): Problem {
   return {
     ...problem(500, `${err.family === 'other' ? 'a stored record this request reads' : `the stored ${err.family} record ${err.id}`} does not read (${err.reason}); nothing was done. Operators: repair or delete it (docs/operations.md, "Unreadable stored record"); a retry does not help until then`),
     type: STORED_RECORD_UNREADABLE_TYPE,

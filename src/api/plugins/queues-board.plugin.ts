@@ -14,8 +14,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, forbidden, unauthorized } from '../../lib/errors.js';
 import { isRedisUnavailable } from '../../store/redis.js';
 import type { SessionRepository } from '../../store/session.repository.js';
+import { StoredRecordCorruptError } from '../../store/stored-record.js';
 import { parseCookies, SESSION_COOKIE } from '../routes/ops.routes.js';
-import { problem } from './errors.plugin.js';
+import { problem, storedRecordProblem } from './errors.plugin.js';
 
 const EXTERNAL_STYLESHEET = /<link\s[^>]*href="https?:\/\/[^"]*"[^>]*>\s*/gi;
 // bull-board's HTTPStatus type lists the statuses it uses itself; its Fastify adapter sends any number.
@@ -100,6 +101,12 @@ export async function queuesBoard(app: FastifyInstance, opts: { queues: Queue[];
       if (req.headers.authorization) await requireAdmin.call(app, req, reply);
       else await bySession(req);
     } catch (err) {
+      if (err instanceof StoredRecordCorruptError) {
+        // The session's record does not read: the typed problem (bull-board's handler answered a generic
+        // 500). Signing in again on /ops replaces it.
+        req.log.error({ family: err.family, key: err.key, reason: err.reason, route: '/admin/queues' }, 'stored record does not read: repair or delete its key');
+        return reply.status(500).type('application/problem+json').send(storedRecordProblem(err));
+      }
       if (!(err instanceof AppError)) throw err;
       return reply.status(err.status).type('application/problem+json').send(problem(err.status, err.message));
     }

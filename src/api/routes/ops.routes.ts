@@ -353,7 +353,7 @@ export const opsRoutes: FastifyPluginAsyncZod<OpsRoutesOptions> = async (app, op
         },
       },
     },
-    async (req) => ops.endpoints(req.principal!, req.query.limit, req.query.cursor === undefined ? undefined : ((parseTupleCursor(req.query.cursor, ENDPOINT_CURSOR) as EndpointCursor | null) ?? undefined)),
+    async (req) => ops.endpoints(req.principal!, req.query.limit, req.query.cursor === undefined ? undefined : ((parseTupleCursor(req.query.cursor, ENDPOINT_CURSOR) as EndpointCursor | null) ?? undefined), logLeftOut(req.log, 'delivery attempt')),
   );
 
   const cookie = (value: string, maxAgeSec: number, secure: boolean): string =>

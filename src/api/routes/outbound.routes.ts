@@ -2,6 +2,7 @@
  * Outbound webhook endpoints, their attempt log, messages and manual redelivery (README "Outbound webhooks").
  * The endpoint secret is shown once (create, rotate) and stored sealed.
  */
+import { logLeftOut } from '../../store/stored-record.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IdSchema } from '../../domain/events.js';
@@ -209,7 +210,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
       const { partnerId, endpointId } = req.params;
       assertPartnerAccess(req, partnerId);
       await load(partnerId, endpointId);
-      return endpoints.attempts(partnerId, endpointId, req.query.limit, req.query.cursor);
+      return endpoints.attempts(partnerId, endpointId, req.query.limit, req.query.cursor, logLeftOut(req.log, 'delivery attempt'));
     },
   );
 
