@@ -1,5 +1,5 @@
 /** What every benchmark file exports and what it gets from bench/run.ts. */
-import { round } from './stats.js';
+import { median, round } from './stats.js';
 
 export interface BenchContext {
   /** BENCH_QUICK=1: short durations and small counts, for development. Results are not comparable. */
@@ -69,6 +69,36 @@ export interface ResultRow {
   ratioOf: 'throughput' | 'p50';
   goal?: Goal;
   met?: boolean;
+  /**
+   * The row was measured in several alternated pairs (ours and baseline one after the other, which
+   * goes first alternating): `ratio`, and the goal, are the median of the pairs' ratios; `ours` and
+   * `baseline` hold each side's median. Rows without it (and results written before it): one pair.
+   */
+  pairs?: PairedRatio;
+}
+
+/** One pair's ours and baseline (in the row's unit), their ratio, which went first, and the other processes' load during each. */
+export interface RatioPair {
+  ours: number;
+  baseline: number;
+  ratio: number;
+  first: 'ours' | 'baseline';
+  /** CPU used by processes outside the benchmark over each side's window, % of all cores. */
+  othersPct?: { ours: number; baseline: number };
+}
+
+export interface PairedRatio {
+  median: number;
+  min: number;
+  max: number;
+  each: RatioPair[];
+}
+
+/** The pairs' ratios (ours / baseline each) and their median, min and max. */
+export function pairedRatio(each: ReadonlyArray<Omit<RatioPair, 'ratio'>>): PairedRatio {
+  const withRatio = each.map((p) => ({ ...p, ratio: p.baseline > 0 ? p.ours / p.baseline : Number.NaN }));
+  const ratios = withRatio.map((p) => p.ratio);
+  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), each: withRatio };
 }
 
 export interface BenchResult {
@@ -101,7 +131,7 @@ export function ratioRow(r: Omit<ResultRow, 'ratio' | 'met'>): ResultRow {
   const pick = (m: Measure): number | undefined => (r.ratioOf === 'throughput' ? m.throughput : m.p50);
   const a = pick(r.ours);
   const b = pick(r.baseline);
-  const ratio = a !== undefined && b !== undefined && b > 0 ? a / b : Number.NaN;
+  const ratio = r.pairs ? r.pairs.median : a !== undefined && b !== undefined && b > 0 ? a / b : Number.NaN;
   let met: boolean | undefined;
   if (r.goal) {
     const g = r.goal;

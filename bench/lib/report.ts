@@ -50,7 +50,20 @@ function cell(m: Measure, unit: string): string {
 
 function ratioCell(r: ResultRow): string {
   const v = nf(r.ratio, 2);
-  return r.ratioOf === 'throughput' ? v : `${v} (p50 latency)`;
+  const cell = r.ratioOf === 'throughput' ? v : `${v} (p50 latency)`;
+  // measured in pairs: the median of the pairs' ratios, and their spread
+  const p = r.pairs;
+  return p && p.each.length > 1 ? `${cell} (median of ${p.each.length} pairs, ${nf(p.min, 2)}–${nf(p.max, 2)})` : cell;
+}
+
+/** Each pair of a row measured in pairs: ours, baseline, ratio, which went first, and the other processes' load. */
+function pairLines(r: ResultRow): string[] {
+  if (!r.pairs) return [];
+  const each = r.pairs.each.map((p, i) => {
+    const load = p.othersPct ? `, others ${nf(p.othersPct.ours, 1)} % / ${nf(p.othersPct.baseline, 1)} %` : '';
+    return `${i + 1} (${p.first} first): ours ${qty(p.ours)}, baseline ${qty(p.baseline)}, ${nf(p.ratio, 2)}${load}`;
+  });
+  return [`- pairs, ${r.scenario} (${r.unit}; ratio = median ${nf(r.pairs.median, 2)}, ${nf(r.pairs.min, 2)}–${nf(r.pairs.max, 2)}): ${each.join('; ')}`];
 }
 
 function goalCell(r: ResultRow): string {
@@ -119,6 +132,7 @@ export function renderMarkdown(results: readonly StoredResult[]): string {
     }
     out.push(...setupLines(res.setup));
     for (const n of res.notes) out.push(`- note: ${n}`);
+    out.push(...res.rows.flatMap(pairLines));
     out.push('', detailTable(res), '');
   }
   return out.join('\n');

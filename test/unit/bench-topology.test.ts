@@ -2,7 +2,9 @@
  * The benchmark harness's bookkeeping (no measurement): issue 12's goals with a CPU bound, the
  * topology knob, the bare queues' hash tags, and how acrossTopologies labels and keeps rows.
  */
-import { ratioRow, type BenchContext, type BenchResult, type Benchmark } from '../../bench/lib/bench.js';
+import { pairedRatio, ratioRow, type BenchContext, type BenchResult, type Benchmark } from '../../bench/lib/bench.js';
+import { renderMarkdown, summaryTable, type StoredResult } from '../../bench/lib/report.js';
+import { median } from '../../bench/lib/stats.js';
 import { acrossTopologies, bareQueuePrefix, benchTopologies } from '../../bench/lib/topology.js';
 
 const ctx: BenchContext = { quick: true, log: () => undefined, profileDir: undefined, topology: 'single' };
@@ -37,6 +39,40 @@ describe('ratioRow goals', () => {
   it('is not met when the CPU of that process is missing', () => {
     const r = ratioRow({ scenario: 's', unit: 'u', ours: { throughput: 100 }, baseline: { throughput: 100, cpuMsPerOp: { worker: 1 } }, baselineLabel: 'b', ratioOf: 'throughput', goal: { ratio: 'throughput', min: 0.9, cpu: { process: 'worker', max: 1.3 } } });
     expect(r.met).toBe(false);
+  });
+
+  // the relay row (BENCH_RELAY_PAIRS): one pair's ratio moved 1.10–1.36 between runs, so it is judged on the pairs' median
+  const paired = (pairs?: ReturnType<typeof pairedRatio>) =>
+    ratioRow({ scenario: 'cpu', unit: '% of a core', ours: { throughput: 0.36 }, baseline: { throughput: 0.25 }, baselineLabel: 'b', ratioOf: 'throughput', goal: { ratio: 'throughput', max: 1.2 }, ...(pairs ? { pairs } : {}) });
+  const threePairs = (): ReturnType<typeof pairedRatio> =>
+    pairedRatio([
+      { ours: 0.345, baseline: 0.3, first: 'baseline', othersPct: { ours: 1, baseline: 40 } },
+      { ours: 0.33, baseline: 0.3, first: 'ours' },
+      { ours: 0.408, baseline: 0.3, first: 'baseline' },
+    ]);
+  const stored = (rows: BenchResult['rows']): StoredResult => ({
+    name: 'relay', title: 'T', issue: '10', startedAt: '2026-12-07T21:00:00.000Z', durationS: 1, setup: {}, notes: [], rows, quick: false,
+    machine: { cpuModel: 'c', cores: 2, memoryGiB: 4, os: 'linux', node: 'v20', redis: '7', commit: 'x' },
+  });
+
+  it('judges a row measured in pairs on the median of the pairs\' ratios, not on the ratio of the cells', () => {
+    const r = paired(threePairs());
+    expect(r.ratio).toBeCloseTo(1.15, 10);
+    expect(r.met).toBe(true);
+    expect(r.pairs?.min).toBeCloseTo(1.1, 10);
+    expect(r.pairs?.max).toBeCloseTo(1.36, 10);
+    expect(paired().ratio).toBeCloseTo(1.44, 10); // one measurement: the cells' ratio, as before
+    expect(paired().met).toBe(false);
+    expect([median([3, 1, 2]), median([1, 4, 2, 3]), median([])]).toEqual([2, 2.5, Number.NaN]);
+  });
+
+  it('shows the median with the spread and lists every pair; rows without pairs render as before', () => {
+    expect(summaryTable([stored([paired(threePairs())])])).toContain('| 1.15 (median of 3 pairs, 1.10–1.36) | ≤ 1.2 ✅ |');
+    const md = renderMarkdown([stored([paired(threePairs())])]);
+    expect(md).toContain('1 (baseline first): ours 0.345, baseline 0.300, 1.15, others 1.0 % / 40.0 %; 2 (ours first): ours 0.330, baseline 0.300, 1.10; 3 (baseline first)');
+    const old = renderMarkdown([stored([paired()])]);
+    expect(old).toContain('| 1.44 | ≤ 1.2 ❌ |');
+    expect(old).not.toMatch(/median|pairs/);
   });
 });
 
