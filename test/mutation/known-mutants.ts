@@ -7016,8 +7016,8 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     name: 'reconcile-repeat-ledger-order-compared',
     what: 'the ledger order of a repeat note\'s id is handed to the page\'s comparison (src/reconcile/reconcile.stream.ts comparePage): held after the first run, it is reported missing_in_platform by the re-run',
     file: 'src/reconcile/reconcile.stream.ts',
-    from: 'ours.filter((l) => !noted.has(l.order.orderId))',
-    to: 'ours.filter(() => true)',
+    from: 'const ours = looked.filter((l) => owned.has(l.order.orderId));',
+    to: 'const ours = looked.filter((l) => owned.has(l.order.orderId) || notes.some((n) => n.orderId === l.order.orderId));',
     tests: ['test/integration/reconcile.tiktok-repeat.test.ts'],
   },
   {
