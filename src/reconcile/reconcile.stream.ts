@@ -3,7 +3,8 @@
  * platform's report is compared page by page against the ledger orders those pages name (point
  * lookups), and the ledger is then scanned page by page for orders the report did not name. Which
  * orders the report named is kept by the ledger (in Redis, per run): the process holds a few pages,
- * not the period's orders nor their ids.
+ * not the period's orders nor their ids; on a shared account, the ids of the orders the run left to
+ * another target (leftToOthers: a later copy's repeat note is that target's too).
  *
  * Periods and clock skew (docs/attribution.md "Periods and clock skew"): the report handed in covers
  * the ledger's period widened by a margin (`skewMs`) on both sides. An order belongs to one period
