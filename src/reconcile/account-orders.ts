@@ -352,6 +352,19 @@ export class AccountOrders {
         return undefined;
       };
       const createdAtMs = rfc3339Ms(p.createdAt);
+      // A repeat note (PlatformOrder.repeat: a later copy of an order in other data) is never claimed, nor
+      // placed by its own show: its show and date are not the order's (the first copy's are), and a claim
+      // made on them stood before the show rule for the order itself (another target's sale healed by
+      // this one). It is this target's unless another stores or claimed the order; the run leaves it as
+      // well when it left the order's first copy to another target (reconcile.stream.ts).
+      if (p.repeat !== undefined) {
+        if (createdAtMs === undefined) return me;
+        for (const a of [account, ...aliases]) {
+          const h = await repo.accountOrderClaimant(a, p.orderId, createdAtMs);
+          if (h !== null && h !== me && !left(h)) return h;
+        }
+        return me;
+      }
       // A time the ledger cannot take: the comparison reports it (invalid_order) and nothing is healed;
       // of a show another target holds (Bambuser: the show asked) it is that target's to report, once.
       if (createdAtMs === undefined) return (await showHolder()) ?? me;

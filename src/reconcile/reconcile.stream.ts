@@ -3,7 +3,8 @@
  * platform's report is compared page by page against the ledger orders those pages name (point
  * lookups), and the ledger is then scanned page by page for orders the report did not name. Which
  * orders the report named is kept by the ledger (in Redis, per run): the process holds a few pages,
- * not the period's orders nor their ids.
+ * not the period's orders nor their ids; on a shared account, the ids of the orders the run left to
+ * another target (leftToOthers: a later copy's repeat note is that target's too).
  *
  * Periods and clock skew (docs/attribution.md "Periods and clock skew"): the report handed in covers
  * the ledger's period widened by a margin (`skewMs`) on both sides. An order belongs to one period
@@ -50,9 +51,12 @@ export interface StreamedComparison {
   ledgerOrders: number;
   discrepancies: Discrepancy[];
   /**
-   * The report's `repeat` notes of this period (a later copy of an order in other data: PlatformOrder.repeat),
-   * one discrepancy each, whatever the ledger holds: the same on every run. Kept apart from
-   * `discrepancies`: none of them is a finding that replaces a heal an earlier run remembered.
+   * The report's `repeat` notes of this period (a later copy of an order in other data: PlatformOrder.repeat;
+   * the period its own date is in), one discrepancy each, whatever the ledger holds: the same on every run.
+   * On a shared account only the notes of this target's orders (the first copy's target: not one whose
+   * first copy this run left to another target, nor one another target stores or claimed); a note never
+   * claims. Kept apart from `discrepancies`: none of them is a finding that replaces a heal an earlier
+   * run remembered.
    */
   repeated: Discrepancy[];
 }
@@ -78,6 +82,8 @@ export function owningDateMs(ledgerMs: number, reportMs: number, skewMs: number)
 interface PageCount {
   compared: { id: string; named: boolean }[];
   leftFirst: string[];
+  /** The page's repeat notes of the period that are this target's unless an earlier page left their order to another target (settled in report order). */
+  notes: PlatformOrder[];
 }
 
 /** Report pages compared at once (their lookups overlap; each page's heals run when its comparison is done). */
@@ -110,9 +116,19 @@ export async function reconcileTargetStream(
   // page compares them. Pages are settled in report order, and the lookup that names an order first is
   // its earliest page's, so each compared ledger order is counted once.
   const leftFirst = new Set<string>();
+  // On a shared account (sift): the ids of the orders this run left to another target of the account. A
+  // repeat note (PlatformOrder.repeat) is reported by the target its order's first copy is (the copy read
+  // first decides: its show, its claim), never by the others: its own show is not the order's, and it is
+  // never claimed (a note that claimed its order for the run's target moved another target's sale). Its
+  // first copy is on an earlier page, settled before it: left to another target there, the note is too.
+  const leftToOthers = new Set<string>();
   const settle = (c: PageCount): void => {
     for (const id of c.leftFirst) leftFirst.add(id);
     for (const { id, named } of c.compared) if (!named || leftFirst.delete(id)) ledgerOrders += 1;
+    for (const p of c.notes) {
+      if (leftToOthers.has(p.orderId)) continue;
+      repeated.push({ kind: 'amount_mismatch', reason: 'invalid_order', targetId, orderId: p.orderId, detail: `platform reports ${p.repeat!}: only its first copy is compared with the ledger`, healed: false });
+    }
   };
   const comparePage = async (page: PlatformOrder[]): Promise<PageCount> => {
     // Every order of the page is looked up (and so named), also one of the margin: named, the ledger's
@@ -124,7 +140,11 @@ export async function reconcileTargetStream(
     // in the report's (an unreadable order without a date, report-order.ts: in every period whose report
     // lists it, reported, never healed). The date each held order compared here is this period's by.
     const owned = new Map<string, number>();
+    // A repeat note is no order: not compared, not counted, in the period its own date is in (the same on
+    // every run, whatever the ledger holds by then).
+    let notes = page.filter((p) => p.repeat !== undefined && reportedIn(p, fromMs, toMs));
     page = page.filter((p) => {
+      if (p.repeat !== undefined) return false;
       const reportMs = Date.parse(p.createdAt);
       const l = held.get(p.orderId);
       if (!l) return reportedIn(p, fromMs, toMs);
@@ -133,35 +153,33 @@ export async function reconcileTargetStream(
       if (!owned.has(p.orderId)) owned.set(p.orderId, ms);
       return true;
     });
-    // a repeat note (PlatformOrder.repeat) is no order: not counted
-    for (const p of page) if (p.repeat === undefined) platformOrders += 1;
+    platformOrders += page.length;
     const ours = looked.filter((l) => owned.has(l.order.orderId));
     if (sift) {
+      // The notes go through sift with the orders: one of an order another target stores, or claimed,
+      // is that target's (sift never claims for a note, account-orders.ts).
       const absent = page.filter((p) => !held.has(p.orderId));
-      const { mine, others } = absent.length > 0 ? await sift(absent) : { mine: absent, others: 0 };
-      otherTargetOrders += others;
-      if (others > 0) {
-        const kept = new Set(mine);
-        page = page.filter((p) => held.has(p.orderId) || kept.has(p));
-      }
+      const absentNotes = notes.filter((p) => !held.has(p.orderId));
+      const both = [...absent, ...absentNotes];
+      const { mine } = both.length > 0 ? await sift(both) : { mine: both };
+      const kept = new Set(mine);
+      const left = absent.filter((p) => !kept.has(p));
+      otherTargetOrders += left.length;
+      for (const p of left) leftToOthers.add(p.orderId);
+      if (left.length > 0) page = page.filter((p) => held.has(p.orderId) || kept.has(p));
+      notes = notes.filter((p) => held.has(p.orderId) || kept.has(p));
     }
-    // A repeat note is no order: its discrepancy does not hang on the ledger (run 1 may or may not have
-    // healed its first copy yet, a re-run finds it held) nor on which page's comparison ends first.
-    // Its ledger order (the first copy's, compared on an earlier page) is not compared again here.
-    const noted = new Set<string>();
-    for (const p of page) {
-      if (p.repeat === undefined) continue;
-      noted.add(p.orderId);
-      repeated.push({ kind: 'amount_mismatch', reason: 'invalid_order', targetId, orderId: p.orderId, detail: `platform reports ${p.repeat}: only its first copy is compared with the ledger`, healed: false });
-    }
-    if (noted.size > 0) page = page.filter((p) => p.repeat === undefined);
+    // Its ledger order (the first copy's, compared on an earlier page) is not compared again by a note;
+    // its discrepancy does not hang on the ledger (run 1 may or may not have healed its first copy yet, a
+    // re-run finds it held) nor on which page's comparison ends first.
     // every ledger order handed in is named by the page: compareTarget adds no missing_in_platform here
-    const cmp = compareTarget(targetId, page, ours.filter((l) => !noted.has(l.order.orderId)).map((l) => l.order), voided);
+    const cmp = compareTarget(targetId, page, ours.map((l) => l.order), voided);
     discrepancies.push(...cmp.discrepancies);
     if (cmp.heal.length > 0) await heal(cmp, owned);
     return {
       compared: ours.map((l) => ({ id: l.order.orderId, named: l.named })),
       leftFirst: looked.filter((l) => !l.named && !owned.has(l.order.orderId)).map((l) => l.order.orderId),
+      notes,
     };
   };
   const inflight: Promise<PageCount>[] = [];

@@ -692,7 +692,10 @@ export function createBambuserSimulator(): BambuserSimulator {
       return newShow(orgId, { title, published: true }).id;
     },
     showExists: (externalId) => shows.has(externalId),
-    listsOrderCopies: (orderShow, copyShow) => shows.get(orderShow)?.orgId === shows.get(copyShow)?.orgId,
+    listsOrderCopies: (orderShow, copyShow) => {
+      const org = shows.get(orderShow)?.orgId;
+      return org !== undefined && org === shows.get(copyShow)?.orgId;
+    },
     startBroadcast,
     stopBroadcast,
   };

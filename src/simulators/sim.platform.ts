@@ -577,11 +577,17 @@ export class SimPlatform<X extends ExtraLimits = ExtraLimits> {
   /**
    * The order `orderId` listed once more by the order report, as it is now with `changes` (another
    * show, total or time): a copy, which the order's later refunds do not change. A SimProblem 404 for
-   * an order that does not exist.
+   * an order that does not exist; as refundOrder, a total in another currency than the order's refunds
+   * (422) or below what they refunded already (409): no platform lists an order refunded past its total.
    */
   copyOrder(orderId: string, changes: Partial<Pick<SimOrder, 'externalId' | 'total' | 'createdAt'>>): SimOrder {
     const order = this.orders.get(orderId);
     if (!order) throw new SimProblem(404, 'Order not found', `no order ${orderId} on ${this.name}`);
+    if (changes.total && order.refunds.length > 0) {
+      const refunded = order.refunds.reduce((s, r) => s + r.amount.amount, 0);
+      if (changes.total.currency !== order.total.currency) throw new SimProblem(422, 'Currency mismatch', `order's refunds are in ${order.total.currency}, its copy in ${changes.total.currency}`);
+      if (refunded > changes.total.amount) throw new SimProblem(409, 'Refund exceeds order total', `already refunded ${refunded} of ${changes.total.amount}`);
+    }
     const copy: SimOrder = { ...order, ...changes, total: { ...(changes.total ?? order.total) }, refunds: [...order.refunds] };
     this.orderCopies.push(copy);
     return copy;

@@ -665,7 +665,12 @@ export function createWhatnotSimulator(): PlatformSimulator {
       return s.id;
     },
     showExists: (externalId) => shows.has(externalId),
-    listsOrderCopies: (orderShow, copyShow) => showSeller.get(orderShow) === showSeller.get(copyShow),
+    // The same seller's list: a show made by hand that no seller has reached yet (UNCLAIMED) is no seller's,
+    // so two such shows are not one seller's either.
+    listsOrderCopies: (orderShow, copyShow) => {
+      const seller = showSeller.get(orderShow);
+      return seller !== undefined && seller !== UNCLAIMED && seller === showSeller.get(copyShow);
+    },
     async onOrderCreated(order) {
       await sendWebhook('orders.created', renderOrder(order));
     },

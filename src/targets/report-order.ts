@@ -158,7 +158,9 @@ export class OncePerReport {
     const i = page.findIndex((q) => q.orderId === p.orderId);
     // Within a page: neither copy is compared, the order is the invalid one. On a later page the first
     // was handed on (and may be healed): this copy is a note (`repeat`), not the order again.
-    if (i >= 0) page[i] = { ...p, unreadable: what };
+    // The invalid order keeps the first copy's data (its show routes it on a shared account, as the copy
+    // read first decides whose an order is everywhere else), its amounts never compared nor healed.
+    if (i >= 0) page[i] = { ...page[i]!, unreadable: what };
     else page.push({ ...p, repeat: what });
     return 'twice';
   }

@@ -102,3 +102,29 @@ test('Bambuser: an id under two shows, or twice in one show\'s report, with othe
   const run2 = await reconcileAndWait(svc, P, from(), to());
   expect([run2.discrepancies, run2.summary.targets[0]?.platformOrders]).toEqual([run1.discrepancies, 3]);
 }, 60_000);
+
+test('Bambuser: two copies of an order dated on either side of a period\'s bound are compared in either period\'s run: the first copy read is the order, in its period; the later a note in its own, the same on every run', async () => {
+  const P = 'bmbbound';
+  await createPartner(svc, P);
+  // An organisation of its own: the orders of the test above are not this target's account's.
+  const org = (await sim.control('POST', '/_sim/bambuser/accounts', {})) as { orgId: string; credentials: { apiKey: string } };
+  await addTarget(svc, P, simTarget(sim, 'bambuser', { id: 'bmb-bound', name: 'Bambuser', credentials: { ...CREDENTIALS.bambuser, ...org.credentials }, commissionRateBps: 1000, ...RATE }));
+  const show = async (title: string): Promise<string> => ((await sim.control('POST', '/_sim/bambuser/shows', { title, account: org.orgId })) as { externalId: string }).externalId;
+  const s1 = await show('Older copy');
+  const s2 = await show('First read'); // newest: its report is read first
+  const now = Date.now();
+  const x = await order('bambuser', s2, 3000, new Date(now - 600_000).toISOString());
+  await copy('bambuser', x, { externalId: s1, total: usd(3500), createdAt: new Date(now - 7200_000).toISOString() });
+  const older = (): Promise<ReconRun> => reconcileAndWait(svc, P, new Date(now - 3 * 3600_000).toISOString(), new Date(now - 5400_000).toISOString());
+  const note = [x, 'amount_mismatch', 'invalid_order', false, `platform reports order "${x}" twice, with different data: only its first copy is compared with the ledger`];
+  const stored = async (): Promise<unknown[]> => (await svc.rt.attribution.orders(P)).map((o) => [o.order.orderId, o.order.total.amount]);
+
+  // The later copy's period first: a note, nothing healed (it healed the later copy, 3500, never compared).
+  const run1 = await older();
+  expect(run1.status).toBe('completed');
+  expect([findings(run1, [x]), await stored()]).toEqual([[note], []]);
+  const run2 = await reconcileAndWait(svc, P, from(), to());
+  expect([findings(run2, [x]), await stored()]).toEqual([[[x, 'missing_in_ledger', undefined, true, 'platform reports 3000 USD; added to the ledger']], [[x, 3000]]]);
+  const run3 = await older();
+  expect([findings(run3, [x]), await stored()]).toEqual([[note], [[x, 3000]]]);
+}, 60_000);

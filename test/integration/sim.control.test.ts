@@ -148,6 +148,23 @@ test('POST /_sim/{platform}/orders/{id}/copies lists an order again (Whatnot, Ba
   expect([(await copy('bambuser', bOrder.orderId, { externalId: other })).status, (await copy('bambuser', bOrder.orderId, { externalId: sibling })).status]).toEqual([404, 201]);
 });
 
+test('POST /_sim/whatnot/orders/{id}/copies lists an order again only under a show of its own seller (not another seller\'s, nor a show no seller has reached); a copy below what the refunds took, or in another currency, is refused as a refund is', async () => {
+  const post = async <T>(path: string, body: unknown): Promise<T> => (await (await call('POST', path, JSON.stringify(body))).json()) as T;
+  const copy = async (orderId: string, body: unknown): Promise<number> => (await call('POST', `/_sim/whatnot/orders/${orderId}/copies`, JSON.stringify(body))).status;
+  const [a, b] = [await post<{ sellerId: string }>('/_sim/whatnot/accounts', {}), await post<{ sellerId: string }>('/_sim/whatnot/accounts', {})];
+  const show = async (account?: string): Promise<string> => (await post<{ externalId: string }>('/_sim/whatnot/shows', { title: 'copies', ...(account ? { account } : {}) })).externalId;
+  const order = async (externalId: string, amount = 100): Promise<string> => (await post<{ orderId: string }>('/_sim/whatnot/orders', { externalId, productId: 'p1', total: { amount, currency: 'USD' } })).orderId;
+  const [a1, a2, b1, loose1, loose2] = [await show(a.sellerId), await show(a.sellerId), await show(b.sellerId), await show(), await show()];
+  const ofA = await order(a1);
+  const ofNoOne = await order(loose1);
+  expect([await copy(ofA, { externalId: b1 }), await copy(ofNoOne, { externalId: loose2 }), await copy(ofA, { externalId: a2 })]).toEqual([404, 404, 201]);
+  // Refunded 60 of 100: a copy of 50, or in EUR, is refused (409, 422: refundOrder's); 60 USD is listed.
+  const refunded = await order(a1);
+  expect((await call('POST', `/_sim/whatnot/orders/${refunded}/refunds`, JSON.stringify({ amount: { amount: 60, currency: 'USD' } }))).status).toBe(201);
+  const statuses = [await copy(refunded, { total: { amount: 50, currency: 'USD' } }), await copy(refunded, { total: { amount: 100, currency: 'EUR' } }), await copy(refunded, { total: { amount: 60, currency: 'USD' } })];
+  expect(statuses).toEqual([409, 422, 201]);
+});
+
 /**
  * One 400 shape for a control body that does not parse, whichever code parses it: the server's own
  * routes (orders, limits, faults, webhook…: sim.server.ts) and each simulator's (accounts, products,

@@ -482,15 +482,19 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       // A show's report of unreadable orders alone is a shape we do not know, not odd orders (report-order.ts).
       refuseAllUnreadable(`Bambuser order stats of show ${show.id}`, read);
       for (const order of read) {
-        // One order that cannot be read is that order's invalid_order, not the report's (report-order.ts);
-        // one whose createdAt cannot be read is in every period that asks its show (reportedIn).
-        if (!reportedIn(order, fromMs, toMs)) continue;
+        // Every order the report lists is compared with the copies read before it, whatever its period:
+        // two copies dated on either side of the period's bound were each the first in its own period's
+        // run (both healed, never compared). Then the period's (reportedIn): the first copy in its own
+        // date's period, a later copy's note in the note's (each the same on every run of that period).
         const as = once.add(orders, order);
         if (as === 'twice') log.warn({ orderId: order.orderId, showId: show.id }, 'bambuser order listed twice with different data; reported as an invalid order');
-        else if (as === 'new' && order.unreadable !== undefined) log.warn({ orderId: order.orderId, problem: order.unreadable }, 'bambuser order cannot be read; reported as an invalid order');
+        // One order that cannot be read is that order's invalid_order, not the report's (report-order.ts);
+        // one whose createdAt cannot be read is in every period that asks its show (reportedIn).
+        else if (as === 'new' && order.unreadable !== undefined && reportedIn(order, fromMs, toMs)) log.warn({ orderId: order.orderId, problem: order.unreadable }, 'bambuser order cannot be read; reported as an invalid order');
       }
-      count += orders.length;
-      if (orders.length > 0) yield orders;
+      const ours = orders.filter((o) => reportedIn(o, fromMs, toMs));
+      count += ours.length;
+      if (ours.length > 0) yield ours;
     }
     log.debug({ shows: shows.size, orders: count }, 'bambuser order report');
   }
