@@ -13,6 +13,7 @@ import type { OrderEventRepository } from '../store/show.repository.js';
 import type { AttributionService } from './attribution.service.js';
 import { storedRecordsUnreadable } from '../lib/metrics.js';
 import { countUnreadable, isUnreadableRecord } from '../store/redis.js';
+import { isWrongType, StoredRecordCorruptError } from '../store/stored-record.js';
 
 export interface OrderEventSweepResult {
   orders: number;
@@ -72,7 +73,10 @@ export class OrderEventSweep {
     if (this.loggedUnreadable.has(id)) return;
     if (this.loggedUnreadable.size >= 10_000) this.loggedUnreadable.clear();
     this.loggedUnreadable.add(id);
-    this.log.error({ partnerId: o.partnerId, orderId: o.orderId, err: { message: err instanceof Error ? err.message : String(err) } }, 'pending order unreadable (a key of another type); passed over by the sweep until it is repaired');
+    // Which record (a click its handling reads that is not JSON, say: not always a key of another type):
+    // its family and key when the error names them; a bare WRONGTYPE or SyntaxError names none.
+    const which = err instanceof StoredRecordCorruptError ? { family: err.family, key: err.key, reason: err.reason } : { reason: isWrongType(err) ? 'a Redis key of another type' : 'not JSON' };
+    this.log.error({ partnerId: o.partnerId, orderId: o.orderId, ...which, err: { message: err instanceof Error ? err.message : String(err) } }, 'pending order unreadable (a stored record it reads does not read); passed over by the sweep until it is repaired');
   }
 
   /** One order's events past the grace handed to attribution (`done.n` counts them); whether the order left the pending set. */

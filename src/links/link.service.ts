@@ -15,7 +15,7 @@ import { evalOnNode, flagRefused, NodeBatches, nodeBatchLua, nodeScript, notLoca
 import { keySlot, masterByKey } from '../store/slot.js';
 import { defineRedisScripts, type RedisClient } from '../store/redis.js';
 import type { Platform } from '../targets/target.adapter.js';
-import { isPlainObject, parseStored } from '../store/stored-record.js';
+import { corruptRecord, isPlainObject, parseStored, readStored } from '../store/stored-record.js';
 
 export interface LinkRecord {
   code: string;
@@ -522,7 +522,7 @@ export class LinkService {
     // LINK_CACHE_MS when they were read together, and their next clicks came in a burst of one GET
     // each: a command, a socket write and a reply apiece, on a Cluster with its per-command routing too).
     const key = this.keys.link(code);
-    return this.redis instanceof Cluster ? this.nodeLookup(this.redis, key) : this.lookup(key);
+    return this.redis instanceof Cluster ? this.nodeLookup(this.redis, { family: 'link', id: code }, key) : this.lookup(key);
   }
 
   async find(code: string): Promise<LinkRecord | null> {
@@ -943,11 +943,23 @@ export class LinkService {
    */
   async findClick(clickId: string): Promise<ClickRecord | null> {
     const key = this.keys.click(clickId);
-    const raw = this.redis instanceof Cluster ? await this.nodeLookup(this.redis, key) : await this.lookup(key);
+    const raw = this.redis instanceof Cluster ? await this.nodeLookup(this.redis, { family: 'click', id: clickId }, key) : await this.lookup(key);
     // (A record stored before the id was left out of it carries the same id.) One that does not read (not
-    // JSON, JSON `null` or of another shape) is a StoredRecordCorruptError naming the click: never read as
-    // no click (the order booked unattributed for good), nor a SyntaxError retried 12 times.
+    // JSON, JSON `null` or of another shape, a key of another type) is a StoredRecordCorruptError naming
+    // the click: never read as no click (the order booked unattributed for good), nor a SyntaxError or a
+    // WRONGTYPE retried 12 times.
+    if (raw === null && !(this.redis instanceof Cluster)) await this.noClickOfAnotherType(this.redis, clickId, key);
     return raw ? { ...parseStored<Omit<ClickRecord, 'id'>>('click', clickId, key, raw, isClickRecord), id: clickId } : null;
+  }
+
+  /**
+   * MGET answers nil for a key of another type as for none: a miss (rare: an order names a click it
+   * got from us) asks the key's TYPE once, and another type is the click's StoredRecordCorruptError.
+   * (On a Cluster each key's GET answers WRONGTYPE: readStored in nodeLookup.)
+   */
+  private async noClickOfAnotherType(redis: Redis, clickId: string, key: string): Promise<void> {
+    const type = await redis.type(key);
+    if (type !== 'none' && type !== 'string') throw corruptRecord('click', clickId, key, 'a Redis key of another type');
   }
 
   private readonly lookups = new TurnBatcher<{ key: string; resolve: (raw: string | null) => void; reject: (e: unknown) => void }, (string | null)[]>({
@@ -968,8 +980,8 @@ export class LinkService {
    * command and reply per master's batch instead of a GET through the Cluster client per order); a
    * key that master does not serve, or a call that failed, is read again through the client.
    */
-  private nodeLookups: NodeBatches<{ key: string; resolve: (raw: string | null) => void; reject: (e: unknown) => void }, (string | null | Error)[]> | undefined;
-  private nodeLookup(cluster: Cluster, key: string): Promise<string | null> {
+  private nodeLookups: NodeBatches<{ of: RecordOf; key: string; resolve: (raw: string | null) => void; reject: (e: unknown) => void }, (string | null | Error)[]> | undefined;
+  private nodeLookup(cluster: Cluster, of: RecordOf, key: string): Promise<string | null> {
     const batches = (this.nodeLookups ??= new NodeBatches(cluster, {
       maxPerCall: LOOKUPS_PER_CALL,
       maxInFlight: 1,
@@ -979,15 +991,26 @@ export class LinkService {
       deliver: (batch, raws) =>
         batch.forEach((l, i) => {
           const r = raws[i];
-          if (r instanceof Error) cluster.get(l.key).then(l.resolve, l.reject);
+          if (r instanceof Error) clusterGet(cluster, l.of, l.key).then(l.resolve, l.reject);
           else l.resolve(r ?? null);
         }),
       fail: (batch) => {
-        for (const l of batch) cluster.get(l.key).then(l.resolve, l.reject);
+        for (const l of batch) clusterGet(cluster, l.of, l.key).then(l.resolve, l.reject);
       },
     }));
     return new Promise<string | null>((resolve, reject) => {
-      if (!batches.add(key, { key, resolve, reject })) cluster.get(key).then(resolve, reject);
+      if (!batches.add(key, { of, key, resolve, reject })) clusterGet(cluster, of, key).then(resolve, reject);
     });
   }
+}
+
+/** The record a Cluster lookup reads (a click, a link): what its StoredRecordCorruptError names. */
+interface RecordOf {
+  family: 'click' | 'link';
+  id: string;
+}
+
+/** A record's key read through the Cluster client: WRONGTYPE (a key of another type) is its StoredRecordCorruptError, never a raw error retried (a click's: 12 times). */
+function clusterGet(cluster: Cluster, of: RecordOf, key: string): Promise<string | null> {
+  return readStored(of.family, of.id, key, () => cluster.get(key));
 }

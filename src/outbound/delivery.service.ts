@@ -428,12 +428,13 @@ export class DeliveryService {
   }
 
   /**
-   * The job died on unexpected errors (not HTTP ones; BullMQ's 5 attempts, 2 s backoff doubling): leave a
-   * readable state behind. A signing secret no key opens (SecretUnreadableError) says what to do.
+   * The job failed for good on unexpected errors (not HTTP ones): BullMQ's 5 attempts (2 s backoff
+   * doubling) used up, or at once on a record that does not read: leave a readable state behind. A signing secret no key opens (SecretUnreadableError) says what to do.
    */
   async markFailed(job: DeliveryJob, err: Error): Promise<void> {
-    const stored = await this.deps.messages.get(job.partnerId, job.messageId);
-    const d = stored?.deliveries[job.endpointId];
+    // The delivery's field alone: a message whose meta does not read (the job's StoredRecordCorruptError)
+    // still has it marked failed, its lastError naming the key (saveDelivery writes while `meta` exists).
+    const d = await this.deps.messages.delivery(job.partnerId, job.messageId, job.endpointId);
     if (!d || d.run !== job.run || d.state !== 'pending') return;
     await this.deps.messages.saveDelivery(job.partnerId, job.messageId, { ...d, state: 'failed', lastError: err instanceof SecretUnreadableError ? SECRET_UNREADABLE_DELIVERY_ERROR : `internal error: ${err.message}`, nextAttemptAt: null });
   }

@@ -94,8 +94,12 @@ export function startDeliveryWorker(service: DeliveryService, opts: DeliveryWork
   const outage = new RedisOutageLog(opts.log, 'delivery worker');
   w.on('failed', (job, err) => {
     outage.jobFailed(err, { jobId: job?.id, attemptsMade: job?.attemptsMade }, 'delivery job failed');
-    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-      service.markFailed(job.data, err).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
+    // Failed for good (BullMQ set finishedOn: its last attempt, or an UnrecoverableError on any, such as
+    // a record that does not read): its delivery is marked failed. Marked on the last attempt only, one
+    // failed for good on its first was `pending` for ever, nothing queued to send it.
+    const data = job && job.finishedOn !== undefined ? DeliveryJobSchema.safeParse(job.data) : undefined;
+    if (job && data?.success) {
+      service.markFailed(data.data, err).catch((e: unknown) => opts.log.warn({ err: e, jobId: job.id }, 'could not mark delivery failed'));
     }
   });
   // A full (OOM) or read-only Redis refusing its fetch: asks again once a second, not in a loop; its connection errors into the outage's lines (src/lib/redis-outage-log.ts).

@@ -88,6 +88,17 @@ export class OutboundMessageRepository {
   }
 
   /**
+   * One delivery's state alone (undefined when it or the message is gone), its meta and body not read:
+   * what marking a delivery failed needs, so a message whose meta does not read still has that delivery
+   * marked (DeliveryService.markFailed). A delivery that does not read is a StoredRecordCorruptError.
+   */
+  async delivery(partnerId: string, messageId: string, endpointId: string): Promise<DeliveryState | undefined> {
+    const key = this.keyOf(partnerId, messageId);
+    const d = await readStored('message', messageId, key, () => this.redis.hget(key, `d:${endpointId}`));
+    return d ? parseStored<DeliveryState>('message', messageId, key, d, isDeliveryState) : undefined;
+  }
+
+  /**
    * Writes one delivery's state while the message exists. With `keepAtLeastSec`, in the same step the
    * message is kept at least that long from now (EXPIRE GT, in Lua for Redis 6.2: never shortened): a delivery that schedules
    * its next attempt keeps its message until then and a retention period after it, and a retry is never

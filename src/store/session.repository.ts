@@ -13,9 +13,13 @@ import { isPlainObject, parseStored, readStored, StoredRecordCorruptError } from
 /** What a session's StoredRecordCorruptError names for its id (never the token, nor its hash). */
 const SESSION_ID = "(this request's session)";
 
-/** A stored session's shape: the principal it stands for. */
+/**
+ * A stored session's shape: the principal it stands for. Its `partnerId` may be `null`: a key record
+ * with `"partnerId":null` reads (apikey.repository isIndexRecord), and its sign-in stored that principal
+ * as it read it; refused here, its session read as corrupt (/admin/queues 500 right after a 201 sign-in).
+ */
 function isPrincipal(v: unknown): v is Principal {
-  return isPlainObject(v) && typeof v['id'] === 'string' && typeof v['role'] === 'string' && (v['partnerId'] === undefined || typeof v['partnerId'] === 'string');
+  return isPlainObject(v) && typeof v['id'] === 'string' && typeof v['role'] === 'string' && (v['partnerId'] === undefined || v['partnerId'] === null || typeof v['partnerId'] === 'string');
 }
 
 /**
@@ -124,7 +128,10 @@ export class SessionRepository {
   async find(token: string): Promise<Principal | null> {
     const key = this.keys.consoleSession(sha256Hex(token));
     const raw = await readStored('session', SESSION_ID, key, () => this.redis.get(key));
-    return raw ? parseStored<Principal>('session', SESSION_ID, key, raw, isPrincipal) : null;
+    if (!raw) return null;
+    const p = parseStored<Principal>('session', SESSION_ID, key, raw, isPrincipal);
+    // A stored null partnerId (isPrincipal) is none: the principal as the rest of the code knows it.
+    return { ...p, partnerId: p.partnerId ?? undefined };
   }
 
   /**

@@ -7,14 +7,23 @@
  *   same bytes), counted in syndicast_stored_records_unreadable_total{family="message"}; the worker
  *   goes on and the partner's other message is delivered. GET …/messages/{id} and its redelivery
  *   answer the typed 500 naming the message (a SyntaxError's generic problem, or a TypeError's, before);
+ * - a delivery failed for good at once so (its message's meta or its endpoint record does not read) is
+ *   marked failed, its lastError naming the key (it stayed pending for ever: marked on the last attempt
+ *   only); restored, a redelivery sends it;
  * - a delivery attempt entry that does not read is left out of the attempt lists (the ops endpoints list
- *   too: one failed it for everyone); an order naming a click that does not read is not booked, its job
- *   failed for good at once;
+ *   too: one failed it for everyone); an order naming a click that does not read (a key of another type
+ *   too) is not booked, its job failed for good at once, the order left pending for the sweep, which
+ *   books it once the key is repaired or deleted;
+ * - any other error a delivery or attribution run throws (a bug's, a dropped connection's) is retried as
+ *   before, never failed for good;
  * - a delivery or attribution job whose data is not of its shape fails for good at once with one
  *   line (the delivery job was retried to its last attempt), and the worker goes on.
  */
 import { createServer, type Server } from 'node:http';
+import { jest } from '@jest/globals';
 import type { Job, Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import { OrderEventSweep } from '../../src/attribution/order-event.sweep.js';
 import { startAttributionWorker } from '../../src/attribution/attribution.worker.js';
 import { storedRecordsUnreadable } from '../../src/lib/metrics.js';
 import { startDeliveryWorker } from '../../src/outbound/delivery.worker.js';
@@ -177,16 +186,19 @@ test('an attribution job whose data is not an order event fails for good at once
   expect(failed.err?.message).toContain('invalid attribution job');
 }, 30_000);
 
+const setClick = (raw: string) => (key: string) => svc.rt.redis.set(key, raw);
 test.each([
-  ['truncated JSON', '{"partnerId":"'],
-  ['JSON null', 'null'],
-  ['an object without its fields', '{"code":"x"}'],
-])("an order naming a click whose record is %s: its attribution job fails for good at once with one line naming the click's key, the order is not booked (never as an unknown click); the next order is", async (what, raw) => {
+  ['truncated JSON', setClick('{"partnerId":"'), 'repair'],
+  ['JSON null', setClick('null'), 'del'],
+  ['an object without its fields', setClick('{"code":"x"}'), 'del'],
+  // One Redis's MGET answered nil for it: no click, the order booked unknown_click for good; a Cluster's GET a raw WRONGTYPE, retried 12 times.
+  ['a key of another type', (key: string) => svc.rt.redis.hset(key, 'partnerId', 'secret rec'), 'del'],
+] as const)("an order naming a click whose record is %s: its attribution job fails for good at once with one line naming the click's key, the order is not booked (never as an unknown click) and stays pending; the next order is; once the key is repaired or deleted the sweep books it", async (what, corrupt, then) => {
   const p = `ck${what.length}`;
   const secret = await createPartner(svc, p);
   const clickId = `clk_bad${what.length}`;
   const key = svc.rt.keys.click(clickId);
-  await svc.rt.redis.set(key, raw);
+  await corrupt(key);
   const before = await counted('click');
   const bad = orderEvent('clicked');
   bad.data.order['clickId'] = clickId;
@@ -205,8 +217,35 @@ test.each([
   // Before: a SyntaxError (or a TypeError on null) retried to its 12th attempt; an object without its fields was an unknown_click for good.
   expect(failedJobs).toHaveLength(1);
   expect((await failedForGoodOnce(failedJobs[0]!, lines, 'attribution job failed')).err?.message).toContain(key);
+  expect(JSON.stringify(lines)).not.toContain('secret rec');
   expect((await svc.api(`/v1/partners/${p}/attribution/orders/clicked`)).status).toBe(404);
   expect(await counted('click')).toBeGreaterThan(before);
+  // Still pending: the sweep is what books it once the key reads.
+  expect((await svc.rt.orderEvents.pendingEvents(p, 'clicked')).map((e) => e.eventId)).toHaveLength(1);
+
+  // The sweep passes it over while the key does not read, its one line naming the click's key (not "a key of another type" for every record).
+  const sweepLog = { error: jest.fn(), info: jest.fn(), warn: jest.fn(), debug: jest.fn() };
+  const sweep = new OrderEventSweep(svc.rt.orderEvents, svc.rt.attribution, sweepLog as unknown as Logger, { graceMs: 0, pageSize: 100 });
+  await sweep.sweep();
+  const passedOver = sweepLog.error.mock.calls.filter((c) => (c[0] as { orderId?: string; partnerId?: string }).partnerId === p && (c[0] as { orderId?: string }).orderId === 'clicked');
+  expect(passedOver).toHaveLength(1);
+  expect(passedOver[0]![0]).toMatchObject({ family: 'click', key });
+  expect((await svc.api(`/v1/partners/${p}/attribution/orders/clicked`)).status).toBe(404);
+
+  if (then === 'repair') {
+    // Restored: a click record as the redirect stores it.
+    const click = await svc.rt.links.recordClick({ code: 'c1', partnerId: p, showId: 's1', targetId: 't1', platform: 'youtube', productId: 'p1', url: 'https://shop.example.com/p1' }, '203.0.113.9');
+    await svc.rt.redis.set(key, (await svc.rt.redis.get(svc.rt.keys.click(click.id)))!);
+  } else {
+    await svc.rt.redis.del(key);
+  }
+  await sweep.sweep();
+  const booked = await svc.api(`/v1/partners/${p}/attribution/orders/clicked`);
+  expect(booked.status).toBe(200);
+  const attribution = ((await booked.json()) as { attribution: { attributed: boolean; reason?: string } }).attribution;
+  if (then === 'repair') expect(attribution.reason).not.toBe('unknown_click');
+  else expect(attribution).toMatchObject({ attributed: false, reason: 'unknown_click' });
+  expect(await svc.rt.orderEvents.pendingEvents(p, 'clicked')).toEqual([]);
 }, 30_000);
 
 test("a delivery attempt entry that does not read is left out of the endpoint's attempts and GET /v1/ops/endpoints (logged, counted); a log of another type leaves that endpoint's failures empty on the ops list, its own list a typed 500", async () => {
@@ -246,4 +285,106 @@ test("a delivery attempt entry that does not read is left out of the endpoint's 
   const own = await svc.api(`/v1/partners/${p}2/endpoints/${other}/attempts`);
   expect(own.status).toBe(500);
   expect(((await own.json()) as { type: string; detail: string }).detail).toContain(`attempt record ${other}`);
+}, 30_000);
+
+/** Delivery `d:<endpointId>` of a message as stored (read around the message's meta). */
+async function storedDelivery(p: string, messageId: string, endpointId: string): Promise<{ state: string; lastError: string | null } | undefined> {
+  const raw = await svc.rt.redis.hget(svc.rt.keys.outboundMessage(p, messageId), `d:${endpointId}`);
+  return raw ? (JSON.parse(raw) as { state: string; lastError: string | null }) : undefined;
+}
+
+test.each([
+  ['its endpoint record (its events not JSON)', 'endpoint'],
+  ["the message's meta (not JSON)", 'meta'],
+] as const)('a delivery failed for good at once because %s does not read is marked failed, its lastError naming the key; once the key is restored a redelivery delivers it', async (_what, which) => {
+  const p = `mf${which.length}`;
+  const endpointId = await partnerWithEndpoint(p);
+  const messageId = (await svc.rt.outbound.emit(p, 'mirror.updated', { n: 1 }, `${p}-m`)).messageId!;
+  const [key, field] = which === 'endpoint' ? [svc.rt.keys.endpoint(p, endpointId), 'events'] : [svc.rt.keys.outboundMessage(p, messageId), 'meta'];
+  const good = (await svc.rt.redis.hget(key, field))!;
+  await svc.rt.redis.hset(key, field, '["secret rec');
+
+  const { worker, lines } = deliveryWorker();
+  try {
+    const job = await waitFor(async () => {
+      const j = await producer.find({ messageId, endpointId, run: 1 });
+      return j && j.attemptsMade >= 1 ? j : undefined;
+    });
+    await failedForGoodOnce(job, lines, 'delivery job failed');
+    // Before: left `pending` (lastError null) for ever, nothing queued: it was marked only on its 5th attempt.
+    const d = await waitFor(async () => {
+      const v = await storedDelivery(p, messageId, endpointId);
+      return v?.state === 'failed' ? v : undefined;
+    });
+    expect(d.lastError).toContain(key);
+    expect(lines.filter((l) => l.msg === 'could not mark delivery failed')).toEqual([]);
+
+    await svc.rt.redis.hset(key, field, good);
+    const view = await svc.api(`/v1/partners/${p}/messages/${messageId}`);
+    expect(view.status).toBe(200);
+    const [shown] = ((await view.json()) as { deliveries: { state: string; lastError: string | null }[] }).deliveries;
+    expect(shown).toMatchObject({ state: 'failed', lastError: expect.stringContaining(key) });
+    expect(JSON.stringify(shown)).not.toContain('secret rec');
+    expect((await svc.api(`/v1/partners/${p}/messages/${messageId}/redeliver`, { json: {} })).status).toBe(202);
+    await waitFor(async () => received.includes(messageId));
+    await waitFor(async () => (await storedDelivery(p, messageId, endpointId))?.state === 'delivered');
+  } finally {
+    await worker.close();
+  }
+}, 60_000);
+
+// What the two workers' catches turn into a failure for good is a StoredRecordCorruptError only: any
+// other error is retried as before (BullMQ's attempts), a Redis that does not answer handed back.
+const OTHER_ERRORS = [
+  ['a plain Error', 1, () => new Error('a bug of ours')],
+  ['a dropped Redis connection', 0, () => new Error('Connection is closed.')],
+] as const;
+
+test.each(OTHER_ERRORS)('a delivery run that throws %s is not failed for good: the job waits delayed (attemptsMade %i), its delivery still pending', async (what, attemptsMade, make) => {
+  const p = `do${what.length}`;
+  const endpointId = await partnerWithEndpoint(p);
+  const messageId = (await svc.rt.outbound.emit(p, 'mirror.updated', { n: 1 }, `${p}-m`)).messageId!;
+  const failing = Object.assign(Object.create(svc.rt.delivery) as typeof svc.rt.delivery, { deliver: () => Promise.reject(make()) });
+  const { log, lines } = logSink<Line>('info');
+  const worker = startDeliveryWorker(failing, { connection: svc.rt.bullConnection('worker'), keys: svc.rt.keys, concurrency: 1, log, refusedRetryMs: 60_000 });
+  let job: Job;
+  try {
+    job = await waitFor(async () => {
+      const j = await producer.find({ messageId, endpointId, run: 1 });
+      return j && (await j.getState()) === 'delayed' ? j : undefined;
+    });
+  } finally {
+    await worker.close();
+  }
+  try {
+    expect(job.attemptsMade).toBe(attemptsMade);
+    expect(await producer.queue.getJob(job.id!).then((j) => j?.finishedOn)).toBeUndefined();
+    expect(await storedDelivery(p, messageId, endpointId)).toMatchObject({ state: 'pending', lastError: null });
+    expect(lines.filter((l) => l.msg === 'delivery job failed').map((l) => l.err?.message)).not.toContainEqual(expect.stringContaining('never retried'));
+  } finally {
+    await job.remove();
+  }
+}, 30_000);
+
+test.each(OTHER_ERRORS)('an attribution run that throws %s is not failed for good: the job waits delayed (attemptsMade %i)', async (what, attemptsMade, make) => {
+  const p = `ao${what.length}`;
+  const secret = await createPartner(svc, p);
+  expect((await sendEvent(svc, p, secret, orderEvent('retried'))).status).toBe(202);
+  const failing = Object.assign(Object.create(svc.rt.attribution) as typeof svc.rt.attribution, { handlePartnerEvent: () => Promise.reject(make()) });
+  const queue = svc.rt.attributionProducer.queue;
+  const { log } = logSink<Line>('info');
+  const worker = startAttributionWorker(failing, { connection: svc.rt.bullConnection('worker'), keys: svc.rt.keys, concurrency: 1, log, orderEvents: svc.rt.orderEvents, refusedRetryMs: 60_000 });
+  let job: Job;
+  try {
+    job = await waitFor(async () => (await queue.getDelayed()).find((j) => (j.data as { partnerId?: string }).partnerId === p));
+  } finally {
+    await worker.close();
+  }
+  try {
+    expect(job.attemptsMade).toBe(attemptsMade);
+    expect(await job.getState()).toBe('delayed');
+    expect((await queue.getFailed()).filter((j) => (j.data as { partnerId?: string }).partnerId === p)).toEqual([]);
+  } finally {
+    await job.remove();
+  }
 }, 30_000);

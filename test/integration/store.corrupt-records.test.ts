@@ -25,6 +25,8 @@ import { storedRecordsUnreadable } from '../../src/lib/metrics.js';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import { allowAllWrites, refuseAccessTo } from '../helpers/acl.js';
+import { addOfflineWhatnotTarget, handRunRelay, linkOperatorMirror } from '../helpers/hand-relay.js';
+import { logSink } from '../helpers/log-sink.js';
 import { ADMIN_KEY, createPartner, orderEvent, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -508,3 +510,64 @@ test.each([
   expect(await svc.rt.redis.exists(keyOf(other))).toBe(0);
   expect(await counted('session')).toBeGreaterThan(before);
 }, 60_000);
+
+test('a console sign-in with a key whose record says "partnerId":null (a record that reads): its session reads too, /admin/queues answers 200 (not the typed 500 of a corrupt session)', async () => {
+  const created = await svc.api('/v1/api-keys', { json: { role: 'admin' } });
+  expect(created.status).toBe(201);
+  const { key } = (await created.json()) as { key: string };
+  const at = svc.rt.keys.apiKey(createHash('sha256').update(key).digest('hex'));
+  const record = JSON.parse((await svc.rt.redis.get(at))!) as Record<string, unknown>;
+  await svc.rt.redis.set(at, JSON.stringify({ ...record, partnerId: null }));
+  const signIn = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
+  expect(signIn.status).toBe(201);
+  const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+  // Before: the session stored the principal as the key record had it, and its read refused the null.
+  expect((await fetch(`${svc.url}/admin/queues/api/queues`, { headers: { cookie } })).status).toBe(200);
+  // Its renewal (a sign-in with the cookie) reads it as the same key's live session.
+  const renewed = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json', cookie }, body: JSON.stringify({ key }) });
+  expect(renewed.status).toBe(201);
+  expect((await fetch(`${svc.url}/admin/queues/api/queues`, { headers: { cookie: renewed.headers.get('set-cookie')!.split(';')[0]! } })).status).toBe(200);
+}, 30_000);
+
+test("the relay's pass over a show whose relay status does not read logs it once (its key, not its content), carries nothing and writes the status afresh; the next pass logs nothing; a status key of another type reads as none, no line, and the pass replaces it", async () => {
+  const p = 'rsp';
+  const show = 'rsp1';
+  const target = `${p}-a`;
+  const secret = await createPartner(svc, p);
+  await addOfflineWhatnotTarget(svc, p, target);
+  expect((await sendEvent(svc, p, secret, showEvent('show.live', sampleShow(show, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
+  await linkOperatorMirror(svc, p, show, target, 'op-key', svc.rt.box, 'rtmp://127.0.0.1:9/app');
+  const key = svc.rt.keys.relayStatus(p, show, target);
+  await svc.rt.redis.set(key, '{"state":"sending","bytesSent":"secret rec');
+  const { log, lines } = logSink<{ msg: string; key?: string; showId?: string }>('info');
+  const relay = handRunRelay(svc, { log });
+  try {
+    await relay.tick();
+    await relay.tick();
+  } finally {
+    await relay.close();
+  }
+  const logged = lines.filter((l) => l.msg.startsWith('relay status does not read'));
+  expect(logged).toHaveLength(1);
+  expect(logged[0]).toMatchObject({ key, showId: show });
+  expect(JSON.stringify(lines)).not.toContain('secret rec');
+  // Written afresh by the pass: it reads, its counters from 0.
+  const left = jest.fn();
+  const [status] = await svc.rt.relay.statuses(p, show, [target], left);
+  expect(left).not.toHaveBeenCalled();
+  expect(status).toMatchObject({ bytesSent: 0, restarts: 0 });
+
+  // A status key of another type reads as none (MGET's nil: no line), and the pass's SET replaces it.
+  await svc.rt.redis.del(key);
+  await svc.rt.redis.hset(key, 'state', 'hand edit');
+  expect(await svc.rt.relay.statuses(p, show, [target], left)).toEqual([null]);
+  const again = handRunRelay(svc, { log });
+  try {
+    await again.tick();
+  } finally {
+    await again.close();
+  }
+  expect(lines.filter((l) => l.msg.startsWith('relay status does not read'))).toHaveLength(1);
+  expect(await svc.rt.redis.type(key)).toBe('string');
+  expect((await svc.api(`/v1/partners/${p}/shows/${show}`)).status).toBe(200);
+}, 30_000);
