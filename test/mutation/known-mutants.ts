@@ -6264,12 +6264,12 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'held-order-id-any-target',
-    what: "a record under the target's ref counts as held whoever's it is (src/attribution/attribution.service.ts storedUnder `stored !== null`): target `lg`'s order 'z:\\u200e7' is taken as held because target `lg:z` stores its order '\\u200e7' under the legacy ref '@lg:z:\\u200e7'",
+    what: "a record under the target's ref counts as held whoever's it is (src/attribution/attribution.service.ts storedUnder `stored !== null`): target `elsewhere`'s record put by hand under wn's ref of 'SO\\u200e2001' (or its displaced ref of 'z:\\u200e2002') made the id held for wn, and wn's webhook refund went into it (200) instead of the id being refused. Since platformRef displaces an order off another target's legacy ref, no record the service writes gets there: the check is defence in depth, tested with a hand-written record",
     file: 'src/attribution/attribution.service.ts',
     from: 'return stored?.order.targetId === targetId && stored.order.orderId === orderId;',
     to: 'return stored !== null;',
     tests: ['test/integration/platform-webhooks.money.test.ts'],
-    testName: 'held by another target',
+    testName: 'written by hand',
   },
   {
     name: 'logger-stdout-buffer-uncapped',
@@ -6318,12 +6318,12 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'order-view-any-target',
-    what: "GET …/attribution/orders/{id}?targetId=t shows whatever record is under t's ref (src/attribution/attribution.service.ts order): target wn's order 'z:9001' looked up showed target wn:z's order '9001' under the legacy ref '@wn:z:9001' as wn's",
+    what: "GET …/attribution/orders/{id}?targetId=t shows whatever record is under t's ref (src/attribution/attribution.service.ts order): target `elsewhere`'s record put by hand under wn's ref of 'SO\\u200e2001' (or its displaced ref of 'z:\\u200e2002') was shown as wn's order. Since platformRef displaces an order off another target's legacy ref, no record the service writes gets there: the check is defence in depth, tested with a hand-written record",
     file: 'src/attribution/attribution.service.ts',
     from: 'if (!s || (targetId !== undefined && s.order.targetId !== targetId)) return null;',
     to: 'if (!s) return null;',
     tests: ['test/integration/platform-webhooks.money.test.ts'],
-    testName: 'sorted and stored',
+    testName: 'written by hand',
   },
   {
     name: 'whatnot-long-order-id-items',
