@@ -6585,7 +6585,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: "order-sweep-event-not-json-fails-all",
-    what: "one pending order event whose stored text is not JSON fails the whole order-event sweep, tick after tick, for every pending order (src/attribution/order-event.sweep.ts)",
+    what: "one pending order event whose stored text is not JSON is not dropped alone (src/attribution/order-event.sweep.ts): before, it failed the whole order-event sweep, tick after tick, for every pending order; since the sweep passes over an order whose record does not read (a SyntaxError counts), it passes over that whole order: the order's later events never handed on, the order pending for ever",
     file: "src/attribution/order-event.sweep.ts",
     from: "PartnerEventSchema.safeParse(jsonOrUndefined(raw))",
     to: "PartnerEventSchema.safeParse(JSON.parse(raw))",
