@@ -5366,7 +5366,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: 'before it.\n          () => {\n            current = true;\n            return findShowProduct(showId, pin.linkUrl);\n          },',
     to: 'before it.\n          async () => null,',
     tests: ['test/integration/pins.one-token.test.ts'],
-    testName: 'is looked for, not made twice',
+    testName: 'a Bambuser add whose outcome is unknown after a products read',
   },
   {
     name: 'bambuser-unpin-product-read-not-recorded',
