@@ -11,7 +11,7 @@ import { CREDENTIALS, postWhatnotWebhook, webhookTargetPerFile } from '../helper
 import type { TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
 import { AttributionRepository, DAY_MS } from '../../src/store/attribution.repository.js';
-import { legacyPlatformOrderRef, platformOrderRef } from '../../src/domain/order.js';
+import { displacedPlatformOrderRef, legacyPlatformOrderRef, platformOrderRef } from '../../src/domain/order.js';
 import { CONFLICTING_ORDERS_LISTED } from '../../src/api/routes/platform-webhooks.routes.js';
 import type { TargetRecord } from '../../src/store/partner.repository.js';
 import type { PlatformOrder, TargetAdapter } from '../../src/targets/target.adapter.js';
@@ -314,6 +314,40 @@ test("a shared account's order whose id is another target's legacy ref: sorted a
   expect((await svc.api(`/v1/partners/${P}/attribution/orders/${encodeURIComponent(id)}?targetId=wn`)).status).toBe(404);
   const own = await svc.api(`/v1/partners/${P}/attribution/orders/${encodeURIComponent(id)}?targetId=wn3`);
   expect(((await own.json()) as { orderId: string; refundedAmount: number })).toMatchObject({ orderId: id, refundedAmount: 400 });
+});
+
+/**
+ * A record under a target's ref is that target's order only when it names the target. The service
+ * never puts another target's record there (platformRef moves an order off another target's legacy ref
+ * to its displaced ref), but a record written by hand or restored from a corrupt copy can be: target
+ * `elsewhere`'s record under wn's ref of 'SO\u200e2001', and under wn's displaced ref of
+ * 'z:\u200e2002' (whose ref holds target wn:z's legacy order). Counted as wn's, the id was held: the
+ * webhook's refund went into that record (200) instead of the new id being refused (400, as for any
+ * id with the character new to wn's ledger), and GET …/attribution/orders/{id}?targetId=wn showed
+ * `elsewhere`'s order as wn's. Such a record under the ref of wn4 (wn's seller's other target) does not
+ * make the order wn4's either (rule 1 of the sorting, AccountOrders' ownerOf): left to wn4 it was
+ * stored by no target; wn claims it and refuses the new id.
+ */
+test("another target's record under this target's ref (written by hand): the id is not held for the webhook, not shown as this target's", async () => {
+  const repo = await sameSeller('wn4');
+  const createdAt = new Date().toISOString();
+  await storeHeld(legacyPlatformOrderRef('wn:z', '\u200e2002'), 'wn:z', '\u200e2002', createdAt);
+  const cases: [string, string][] = [
+    ['SO\u200e2001', platformOrderRef('wn', 'SO\u200e2001')],
+    ['z:\u200e2002', displacedPlatformOrderRef('wn', 'z:\u200e2002')],
+    ['SO\u200e2003', platformOrderRef('wn4', 'SO\u200e2003')],
+  ];
+  for (const [id, ref] of cases) {
+    await storeHeld(ref, 'elsewhere', id, createdAt);
+    const r = await post(JSON.stringify(refundBody(id, createdAt)));
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { errors?: { path: string }[] }).errors).toEqual([expect.objectContaining({ path: 'orders.0.orderId' })]);
+    expect(await repo.get(P, ref)).toMatchObject({ order: { targetId: 'elsewhere' }, gross: 1000, refunded: 0, reversed: 0 });
+    for (const target of ['wn', 'wn4']) {
+      expect(await svc.rt.attribution.storedUnder(P, target, id)).toBe(false);
+      expect((await svc.api(`/v1/partners/${P}/attribution/orders/${encodeURIComponent(id)}?targetId=${target}`)).status).toBe(404);
+    }
+  }
 });
 
 /**

@@ -276,6 +276,9 @@ test('the order-event sweep passes over what does not read (a pending member, an
   await svc.rt.redis.zadd(k.pendingOrders(), 0, JSON.stringify([p, 'notjson']));
   await svc.rt.redis.xadd(k.orderEvents(p, 'notjson'), '1-1', 'event', '{"type":"order.cre');
   await svc.rt.redis.hset(k.orderPending(p, 'notjson'), '1-1', '0');
+  // The same order's next event reads: handed on (the unreadable one is dropped, not the whole order).
+  await svc.rt.redis.xadd(k.orderEvents(p, 'notjson'), '1-2', 'event', JSON.stringify(orderEvent('notjson')));
+  await svc.rt.redis.hset(k.orderPending(p, 'notjson'), '1-2', '0');
   await svc.rt.redis.zadd(k.pendingOrders(), 0, JSON.stringify([p, 'wrongtype']));
   await svc.rt.redis.set(k.orderPending(p, 'wrongtype'), 'hand edit');
   const before = await counted('order');
@@ -284,6 +287,8 @@ test('the order-event sweep passes over what does not read (a pending member, an
   const r = await sweep.sweep();
   expect(r.handled).toBeGreaterThanOrEqual(1);
   expect((await svc.api(`/v1/partners/${p}/attribution/orders/good`)).status).toBe(200);
+  expect((await svc.api(`/v1/partners/${p}/attribution/orders/notjson`)).status).toBe(200);
+  expect(await svc.rt.redis.zscore(k.pendingOrders(), JSON.stringify([p, 'notjson']))).toBeNull();
   expect(await counted('order')).toBeGreaterThanOrEqual(before + 3);
 }, 60_000);
 
