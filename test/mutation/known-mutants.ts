@@ -7553,6 +7553,13 @@ function runOne(m: KnownMutant): 'killed' | 'survived' | 'stale' {
       console.log(`[${m.name}] SURVIVED (the run failed without a failing test):\n${out.slice(-3000)}`);
       return 'survived';
     }
+    // jest passes a run whose -t filter matches no test (every test skipped): that is a stale filter
+    // (a renamed test), not a survivor the tests let through.
+    const summary = /^Tests:.*$/m.exec(out)?.[0] ?? '';
+    if (!/\b[1-9]\d* passed\b/.test(summary)) {
+      console.error(`[${m.name}] stale: no test ran with the mutant applied (${summary || 'no summary'}): update the mutant's tests or testName (${m.testName ?? 'none'})`);
+      return 'stale';
+    }
     console.log(`[${m.name}] SURVIVED: every test passed with the mutant applied`);
     return 'survived';
   } finally {
