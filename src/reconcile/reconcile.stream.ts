@@ -3,8 +3,8 @@
  * platform's report is compared page by page against the ledger orders those pages name (point
  * lookups), and the ledger is then scanned page by page for orders the report did not name. Which
  * orders the report named is kept by the ledger (in Redis, per run): the process holds a few pages,
- * not the period's orders nor their ids; on a shared account, the ids of the orders the run left to
- * another target (leftToOthers: a later copy's repeat note is that target's too).
+ * not the period's orders nor their ids; on a shared account, a 30-bit mark of the id of each order the
+ * run left to another target (leftToOthers: a later copy's repeat note is that target's too).
  *
  * Periods and clock skew (docs/attribution.md "Periods and clock skew"): the report handed in covers
  * the ledger's period widened by a margin (`skewMs`) on both sides. An order belongs to one period
@@ -13,6 +13,7 @@
  * the orders of its period; a report order it leaves still names the ledger order it matches (so that
  * order is not reported missing here: it is compared in the report order's period).
  */
+import { createHash } from 'node:crypto';
 import type { PlatformOrder } from '../targets/target.adapter.js';
 import { reportedIn } from '../targets/report-order.js';
 import type { Discrepancy } from '../store/reconcile.repository.js';
@@ -121,12 +122,18 @@ export async function reconcileTargetStream(
   // first decides: its show, its claim), never by the others: its own show is not the order's, and it is
   // never claimed (a note that claimed its order for the run's target moved another target's sale). Its
   // first copy is on an earlier page, settled before it: left to another target there, the note is too.
-  const leftToOthers = new Set<string>();
+  // Kept as 30 bits of a hash of the id (idMark), a small integer in the Set's slot: 21 MB per 1,000,000
+  // ids (node 20), 61 MB as the ids themselves. A note whose id's mark is another left id's is dropped
+  // (not reported; nothing is healed on a note): a chance of N in 2^30 for N ids left.
+  // Only a first copy of the run's period goes through sift (one in the margin, or of another period, does
+  // not): the note of such an order is this target's unless another stores or claimed it
+  // (account-orders.ts), docs/attribution.md "Copies of an order" says what that leaves.
+  const leftToOthers = new Set<number>();
   const settle = (c: PageCount): void => {
     for (const id of c.leftFirst) leftFirst.add(id);
     for (const { id, named } of c.compared) if (!named || leftFirst.delete(id)) ledgerOrders += 1;
     for (const p of c.notes) {
-      if (leftToOthers.has(p.orderId)) continue;
+      if (leftToOthers.has(idMark(p.orderId))) continue;
       repeated.push({ kind: 'amount_mismatch', reason: 'invalid_order', targetId, orderId: p.orderId, detail: `platform reports ${p.repeat!}: only its first copy is compared with the ledger`, healed: false });
     }
   };
@@ -165,7 +172,7 @@ export async function reconcileTargetStream(
       const kept = new Set(mine);
       const left = absent.filter((p) => !kept.has(p));
       otherTargetOrders += left.length;
-      for (const p of left) leftToOthers.add(p.orderId);
+      for (const p of left) leftToOthers.add(idMark(p.orderId));
       if (left.length > 0) page = page.filter((p) => held.has(p.orderId) || kept.has(p));
       notes = notes.filter((p) => held.has(p.orderId) || kept.has(p));
     }
@@ -210,6 +217,11 @@ export async function reconcileTargetStream(
   }
   await ledger.close();
   return { platformOrders, otherTargetOrders, ledgerOrders, discrepancies, repeated };
+}
+
+/** 30 bits of a SHA-256 of an order id (leftToOthers keeps these, not the ids). */
+export function idMark(orderId: string): number {
+  return createHash('sha256').update(orderId).digest().readUInt32BE(0) >>> 2;
 }
 
 /** A report that arrived whole, as pages. */

@@ -471,3 +471,65 @@ test('targets on one platform account: an unreadable order (a show id that canno
   expect(await siftA([undated])).toEqual({ mine: [], others: 1 });
   expect((await siftB([undated])).mine).toHaveLength(1);
 });
+
+test('repeat notes on a shared account (sift): a note is reported in the period of its own date only (two neighbouring periods: once), never when sift leaves it or its first copy to another target (also a first copy in the margin, which this run does not sift); a note is sifted as its own order, never by its own show', async () => {
+  const P2 = { fromMs: TO, toMs: TO + (TO - FROM) };
+  // No ledger order: every order and note goes through sift.
+  const ledgerOf = (period: { fromMs: number; toMs: number }): Parameters<typeof reconcileTargetStream>[2] => ({
+    period,
+    lookup: async () => [],
+    scan: async function* () {},
+    close: async () => undefined,
+  });
+  const entry = (id: string, atMs: number, show?: string, repeat?: string): PlatformOrder => ({
+    orderId: id, externalShowId: show, productId: undefined, clickId: undefined, createdAt: new Date(atMs).toISOString(),
+    total: { amount: repeat ? 150 : 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined,
+    ...(repeat ? { repeat: `order "${id}" twice, with different data` } : {}),
+  });
+  // As account-orders.ts: an order of show-b (another target holds it) is the other's, a note is not
+  // placed by a show; an order the other target claimed ('m-1', 'c-1') is the other's, note or not.
+  const claimedByOther = new Set(['m-1', 'c-1']);
+  const sifted: string[] = [];
+  const sift: SiftOrders = async (absent) => {
+    sifted.push(...absent.map((p) => `${p.orderId}${p.repeat ? '+note' : ''}`));
+    const mine = absent.filter((p) => !claimedByOther.has(p.orderId) && (p.repeat !== undefined || p.externalShowId !== 'show-b'));
+    return { mine, others: absent.length - mine.length };
+  };
+  const report = [
+    // page 1: first copies. m-1 in the margin before the period (claimed by the other target); s-1 of
+    // show-b (the other's by the show rule); q-1, q-2, e-1 this target's; e-1 dated at the period's end.
+    [entry('m-1', FROM - 60_000), entry('s-1', FROM + 3_600_000, 'show-b'), entry('q-1', FROM + 3_600_000), entry('q-2', FROM + 3_600_000), entry('e-1', TO - 1)],
+    // page 2: the later copies (notes), each under another show.
+    [entry('m-1', FROM + 7_200_000, 'show-x', 'r'), entry('s-1', FROM + 7_200_000, 'show-x', 'r'), entry('q-1', TO + 60_000, 'show-x', 'r'), entry('q-2', FROM + 7_200_000, 'show-x', 'r'), entry('e-1', TO + 60_000, 'show-x', 'r')],
+  ];
+  const noted = (res: { repeated: Discrepancy[] }): string[] => res.repeated.map((d) => d.orderId);
+  const p1 = await reconcileTargetStream('t1', pagesOf(report.flat(), 5), ledgerOf({ fromMs: FROM, toMs: TO }), VOIDED, async () => undefined, sift, SKEW);
+  // m-1: its first copy (margin) is not sifted by this run; its note is the claimant's. s-1: its first copy
+  // was left to show-b's target, so is its note. q-1, e-1: notes dated in the next period.
+  expect([noted(p1), p1.platformOrders, p1.otherTargetOrders]).toEqual([['q-2'], 4, 1]);
+  expect(sifted).not.toContain('m-1');
+  expect(sifted).toContain('m-1+note');
+  // The next period's run reads its period and margin (e-1's first copy in it, q-1's not): it reports
+  // their notes, so each note once over the two periods.
+  const read2 = report.map((page) => page.filter((p) => Date.parse(p.createdAt) >= P2.fromMs - SKEW));
+  const p2 = await reconcileTargetStream('t1', pagesOf(read2.flat(), 5), ledgerOf(P2), VOIDED, async () => undefined, sift, SKEW);
+  expect([noted(p2).sort(), p2.platformOrders]).toEqual([['e-1', 'q-1'], 0]);
+});
+
+test('targets on one platform account: a repeat note (a later copy in other data) is the claimant\'s of its order, whatever its own show; a note no one claimed is the running target\'s and claims nothing', async () => {
+  const { partners, externalShows, accounts } = accountRig();
+  const [a, b] = [sellerTarget(partners, 'rn-a', 'rn-pa', 'seller-notes'), sellerTarget(partners, 'rn-b', 'rn-pb', 'seller-notes')];
+  for (const x of [a, b]) expect(await partners.createTarget(x)).toBe(true);
+  await accounts.register([a, b]);
+  await externalShows.set('rn-b', 'show-b', 'sb');
+  const [siftA, siftB] = [await accounts.sifter(a), await accounts.sifter(b)];
+  const note = (id: string, show?: string): PlatformOrder => ({ ...plainOrder(id), externalShowId: show, total: { amount: 150, currency: 'USD' }, repeat: `order "${id}" twice, with different data` });
+  // a's run claimed n-1 (its first copy, no show); b reads its note under b's show: a's, not b's.
+  expect((await siftA([plainOrder('n-1')])).mine).toHaveLength(1);
+  expect(await siftB([note('n-1', 'show-b')])).toEqual({ mine: [], others: 1 });
+  expect((await siftA([note('n-1', 'show-b')])).mine).toHaveLength(1);
+  // n-2: no claim. b's note of it is b's and claims nothing: a's run still claims the order.
+  expect((await siftB([note('n-2')])).mine).toHaveLength(1);
+  expect((await siftA([plainOrder('n-2')])).mine).toHaveLength(1);
+  expect(await siftB([plainOrder('n-2')])).toEqual({ mine: [], others: 1 });
+});
