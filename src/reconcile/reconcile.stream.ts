@@ -13,7 +13,7 @@
  * order is not reported missing here: it is compared in the report order's period).
  */
 import type { PlatformOrder } from '../targets/target.adapter.js';
-import { placedIn, reportedIn } from '../targets/report-order.js';
+import { noteIn, reportedIn } from '../targets/report-order.js';
 import type { Discrepancy } from '../store/reconcile.repository.js';
 import type { SiftOrders } from './account-orders.js';
 import { compareTarget, type Comparison, type LedgerOrder } from './reconcile.compare.js';
@@ -51,7 +51,7 @@ export interface StreamedComparison {
   discrepancies: Discrepancy[];
   /**
    * The report's `repeat` notes of this period (a later copy of an order in other data: PlatformOrder.repeat;
-   * the period its first copy's date is in: the run that compares the first copy), one discrepancy each,
+   * the first copy's period's when its report reads the note, else the note's own: noteIn), one discrepancy each,
    * whatever the ledger holds. On a shared account only the notes of this target's orders (placed by the
    * first copy's show and date, as the first copy is: account-orders.ts); a note never claims. Kept apart from `discrepancies`: none of them is a finding that replaces a heal an earlier
    * run remembered.
@@ -131,10 +131,10 @@ export async function reconcileTargetStream(
     // in the report's (an unreadable order without a date, report-order.ts: in every period whose report
     // lists it, reported, never healed). The date each held order compared here is this period's by.
     const owned = new Map<string, number>();
-    // A repeat note is no order: not compared, not counted, reported by the run that compares its first
-    // copy: in the period of the first copy's date (PlatformOrder.repeatOf; one that could not be read:
-    // the first copy is the unreadable order every run reports), whatever the ledger holds by then.
-    let notes = page.filter((p) => p.repeat !== undefined && placedIn(p, fromMs, toMs));
+    // A repeat note is no order: not compared, not counted, reported by one period's run (noteIn): the
+    // first copy's period's, with its finding, when that run's report reads the note, else the note's
+    // own period's; whatever the ledger holds by then.
+    let notes = page.filter((p) => p.repeat !== undefined && noteIn(p, fromMs, toMs, skewMs));
     page = page.filter((p) => {
       if (p.repeat !== undefined) return false;
       const reportMs = Date.parse(p.createdAt);

@@ -88,14 +88,21 @@ export function reportedIn(p: PlatformOrder, fromMs: number, toMs: number): bool
 }
 
 /**
- * reportedIn for an order or a repeat note: a note belongs to its first copy's period (PlatformOrder.repeatOf:
- * it is reported with the first copy's finding); to every period when the first copy's date could not be
- * read (that copy is the unreadable order every such period reports).
+ * Whether the run of period [fromMs, toMs), which reads its report `skewMs` beyond both ends, reports the
+ * repeat note `p`: the run of the first copy's period reports it when its report reads the note (with
+ * the first copy's own finding); else the run of the note's own period (the first copy's period's report
+ * does not read it; neighbouring periods assumed). A first copy whose date cannot be read (the unreadable
+ * order every run reports) has its note in every run that reads it; a note whose date cannot be read is
+ * its first copy's period's.
  */
-export function placedIn(p: PlatformOrder, fromMs: number, toMs: number): boolean {
-  if (p.repeatOf === undefined) return reportedIn(p, fromMs, toMs);
-  const at = Date.parse(p.repeatOf.createdAt);
-  return Number.isNaN(at) || (at >= fromMs && at < toMs);
+export function noteIn(p: PlatformOrder, fromMs: number, toMs: number, skewMs: number): boolean {
+  const first = Date.parse(p.repeatOf?.createdAt ?? '');
+  const own = Date.parse(p.createdAt);
+  if (Number.isNaN(first)) return true;
+  if (first >= fromMs && first < toMs) return Number.isNaN(own) || (own >= fromMs - skewMs && own < toMs + skewMs);
+  if (Number.isNaN(own) || own < fromMs || own >= toMs) return false;
+  // the note is of this period; the first copy's (the one before or after) reads it within the margin
+  return first < fromMs ? own >= fromMs + skewMs : own < toMs - skewMs;
 }
 
 /** Fewest orders of a report page that, all unreadable, fail the report (refuseAllUnreadable). */

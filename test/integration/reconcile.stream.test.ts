@@ -477,7 +477,7 @@ test('targets on one platform account: an unreadable order (a show id that canno
   expect((await siftB([undated])).mine).toHaveLength(1);
 });
 
-test('repeat notes on a shared account (sift): a note is reported by the run of its first copy\'s period only (two neighbouring periods: once; a first copy in the margin: not this run\'s), never when sift leaves it to another target', async () => {
+test('repeat notes on a shared account (sift): a note is reported by one run of two neighbouring periods: its first copy\'s period\'s when that run reads it, else its own period\'s; never when sift leaves it to another target', async () => {
   const P2 = { fromMs: TO, toMs: TO + (TO - FROM) };
   // No ledger order: every order and note goes through sift.
   const ledgerOf = (period: { fromMs: number; toMs: number }): Parameters<typeof reconcileTargetStream>[2] => ({
@@ -506,24 +506,29 @@ test('repeat notes on a shared account (sift): a note is reported by the run of 
     c: entry('c-1', FROM + 3_600_000),
     q: entry('q-1', FROM + 3_600_000),
     e: entry('e-1', TO - 1), // at the period's end: its note is read by both periods' runs
+    k: entry('k-1', TO - 1), // at the period's end: its note, beyond the margin, only by the next period's
   };
   const undated: PlatformOrder = { ...note(first.q, FROM), orderId: 'u-1', createdAt: '', unreadable: 'order u-1: created_at: invalid' };
   const report = [
     Object.values(first),
     // the later copies (notes), each under another show: m-1's and q-1's in the period, e-1's in the margin after it
     [note(first.m, FROM + 7_200_000), note(first.s, FROM + 7_200_000), note(first.c, FROM + 7_200_000), note(first.q, FROM + 7_200_000), note(first.e, TO + 60_000), undated],
+    [note(first.k, TO + 600_000)],
   ];
   const noted = (res: { repeated: Discrepancy[] }): string[] => res.repeated.map((d) => d.orderId).sort();
-  const p1 = await reconcileTargetStream('t1', pagesOf(report.flat(), 5), ledgerOf({ fromMs: FROM, toMs: TO }), VOIDED, async () => undefined, sift, SKEW);
-  expect([noted(p1), p1.platformOrders, p1.otherTargetOrders]).toEqual([['e-1', 'q-1', 'u-1'], 4, 2]);
-  // The next period's run reads its period and its margin: e-1's first copy and its note (no note of it there), u-1 (whose first copy is P1's).
+  const read1 = report.map((page) => page.filter((p) => p.createdAt === '' || Date.parse(p.createdAt) < TO + SKEW));
+  const p1 = await reconcileTargetStream('t1', pagesOf(read1.flat(), 6), ledgerOf({ fromMs: FROM, toMs: TO }), VOIDED, async () => undefined, sift, SKEW);
+  // m-1: its first copy's period's run (the previous) does not read its note (hours into this period): this run reports it.
+  expect([noted(p1), p1.platformOrders, p1.otherTargetOrders]).toEqual([['e-1', 'm-1', 'q-1', 'u-1'], 5, 2]);
+  // The next period's run reads its period and its margin: e-1's and k-1's first copies and notes (k-1's note is its: P1's run did not read it), u-1 (P1's).
   const read2 = report.map((page) => page.filter((p) => p.createdAt === '' || Date.parse(p.createdAt) >= P2.fromMs - SKEW));
   const p2 = await reconcileTargetStream('t1', pagesOf(read2.flat(), 5), ledgerOf(P2), VOIDED, async () => undefined, sift, SKEW);
-  expect([noted(p2), p2.platformOrders]).toEqual([[], 0]);
-  // The previous period's run: m-1's first copy is its, and its note (read in its margin only if dated there: here not).
+  expect([noted(p2), p2.platformOrders]).toEqual([['k-1'], 0]);
+  // With m-1's note in the margin after the previous period: the previous period's run reports it, this one does not.
   const P0 = { fromMs: FROM - (TO - FROM), toMs: FROM };
   const withNote = [[first.m], [note(first.m, FROM + 60_000)]];
   expect(noted(await reconcileTargetStream('t1', pagesOf(withNote.flat(), 1), ledgerOf(P0), VOIDED, async () => undefined, sift, SKEW))).toEqual(['m-1']);
+  expect(noted(await reconcileTargetStream('t1', pagesOf(withNote.flat(), 1), ledgerOf({ fromMs: FROM, toMs: TO }), VOIDED, async () => undefined, sift, SKEW))).toEqual([]);
 });
 
 test('targets on one platform account: a repeat note (a later copy in other data) is placed by its first copy\'s show and date (repeatOf), whichever target runs first; never by its own show, never claimed', async () => {

@@ -7450,9 +7450,9 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'note-reported-any-period',
-    what: "a repeat note is reported by every run whose report reads it, the margin's included, not only by its first copy's period's (src/reconcile/reconcile.stream.ts comparePage): a note read by two periods' runs is reported by both",
+    what: "a repeat note is reported by every run whose report reads it, the margin's included, not by one of two neighbouring periods' runs (src/reconcile/reconcile.stream.ts comparePage): a note read by two periods' runs is reported by both",
     file: 'src/reconcile/reconcile.stream.ts',
-    from: 'let notes = page.filter((p) => p.repeat !== undefined && placedIn(p, fromMs, toMs));',
+    from: 'let notes = page.filter((p) => p.repeat !== undefined && noteIn(p, fromMs, toMs, skewMs));',
     to: 'let notes = page.filter((p) => p.repeat !== undefined);',
     tests: ['test/integration/reconcile.stream.test.ts'],
     testName: 'repeat notes on a shared account',
@@ -7475,21 +7475,21 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/e2e/reconcile.report-repeats-shared.test.ts', 'test/e2e/reconcile.report-repeats.test.ts'],
   },
   {
-    name: 'bambuser-note-by-own-date',
-    what: "Bambuser's report keeps a repeat note by its own date (src/targets/bambuser/bambuser.adapter.ts orderPages): a note dated in another period than its first copy is dropped from the first copy's run, and no run reports it",
-    file: 'src/targets/bambuser/bambuser.adapter.ts',
-    from: 'const ours = orders.filter((o) => placedIn(o, fromMs, toMs));',
-    to: 'const ours = orders.filter((o) => reportedIn(o, fromMs, toMs));',
-    tests: ['test/e2e/reconcile.report-repeats.test.ts'],
-    testName: 'bound',
-  },
-  {
     name: 'report-once-columns-not-copied',
     what: "OncePerReport's columns of digests, first-copy dates and shows lose their content when they grow past 1,024 ids (src/targets/report-order.ts keep): a later copy of an early order carries no first copy's date or show (and its digest is lost)",
     file: 'src/targets/report-order.ts',
     from: '        b.set(a);',
     to: '',
     tests: ['test/unit/report-order.repeat-of.test.ts'],
+  },
+  {
+    name: 'note-lost-beyond-first-copy-run',
+    what: "a repeat note whose first copy is of another period is never reported by its own period's run (src/targets/report-order.ts noteIn), also when the first copy's period's report does not read the note (dated beyond its margin): no run reports it",
+    file: 'src/targets/report-order.ts',
+    from: 'return first < fromMs ? own >= fromMs + skewMs : own < toMs - skewMs;',
+    to: 'return false;',
+    tests: ['test/integration/reconcile.stream.test.ts'],
+    testName: 'repeat notes on a shared account',
   },
 ];
 

@@ -32,7 +32,7 @@ import { ActionRequiredError, isTargetError, PermanentError, PinRefusedError } f
 import { patiently } from '../report-wait.js';
 import { platformWebhooksUnreadable } from '../../lib/metrics.js';
 import { CursorTrail } from '../cursor-trail.js';
-import { OncePerReport, placedIn, refuseAllUnreadable, reportedIn, type ReportElement } from '../report-order.js';
+import { OncePerReport, refuseAllUnreadable, reportedIn, type ReportElement } from '../report-order.js';
 import { listedTimeMs } from '../../lib/timestamp.js';
 import { RECOVERY_CLOCK_MARGIN_MS, recoveryHorizon } from '../recovery-horizon.js';
 import { MAX_REPORT_VALUES } from '../platform-http.js';
@@ -484,15 +484,15 @@ export const createBambuserAdapter: AdapterFactory = (ctx) => {
       for (const order of read) {
         // Every order the report lists is compared with the copies read before it, whatever its period:
         // two copies dated on either side of the period's bound were each the first in its own period's
-        // run (both healed, never compared). Then the period's (placedIn): the first copy in its own
-        // date's period, a later copy's note with it (the note is the first copy's).
+        // run (both healed, never compared). Then the period's (reportedIn): the first copy in its own
+        // date's period, a later copy's note in the note's (each the same on every run of that period).
         const as = once.add(orders, order);
         if (as === 'twice') log.warn({ orderId: order.orderId, showId: show.id }, 'bambuser order listed twice with different data; reported as an invalid order');
         // One order that cannot be read is that order's invalid_order, not the report's (report-order.ts);
         // one whose createdAt cannot be read is in every period that asks its show (reportedIn).
         else if (as === 'new' && order.unreadable !== undefined && reportedIn(order, fromMs, toMs)) log.warn({ orderId: order.orderId, problem: order.unreadable }, 'bambuser order cannot be read; reported as an invalid order');
       }
-      const ours = orders.filter((o) => placedIn(o, fromMs, toMs));
+      const ours = orders.filter((o) => reportedIn(o, fromMs, toMs));
       count += ours.length;
       if (ours.length > 0) yield ours;
     }
