@@ -345,25 +345,28 @@ export class AccountOrders {
     const ownerOf = async (p: PlatformOrder): Promise<string> => {
       for (const o of others) if (await attribution.storedUnder(o.partnerId, o.id, p.orderId)) return o.key;
       // The show rule: an order of a platform show another target of the account holds is that target's.
-      const show = p.externalShowId;
-      const showHolder = async (): Promise<string | undefined> => {
+      const showHolder = async (show = p.externalShowId): Promise<string | undefined> => {
         if (show === undefined || (await attribution.holdsPlatformShow(t.id, show))) return undefined;
         for (const o of others) if (o.onAccount && (await attribution.holdsPlatformShow(o.id, show))) return o.key;
         return undefined;
       };
       const createdAtMs = rfc3339Ms(p.createdAt);
-      // A repeat note (PlatformOrder.repeat: a later copy of an order in other data) is never claimed, nor
-      // placed by its own show: its show and date are not the order's (the first copy's are), and a claim
-      // made on them stood before the show rule for the order itself (another target's sale healed by
-      // this one). It is this target's unless another stores or claimed the order; the run leaves it as
-      // well when it left the order's first copy to another target (reconcile.stream.ts).
+      // A repeat note (PlatformOrder.repeat: a later copy of an order in other data) is the first copy's
+      // target's: placed by the rules above and below with the first copy's show and date
+      // (PlatformOrder.repeatOf), never its own (they are not the order's), and never claimed (a claim
+      // stands before the show rule for the order itself: another target's sale healed by this one). Its
+      // claim is looked up under the first copy's date (claims are kept per day of the order's date).
       if (p.repeat !== undefined) {
-        if (createdAtMs === undefined) return me;
-        for (const a of [account, ...aliases]) {
-          const h = await repo.accountOrderClaimant(a, p.orderId, createdAtMs);
-          if (h !== null && h !== me && !left(h)) return h;
+        const first = p.repeatOf ?? p;
+        const firstMs = rfc3339Ms(first.createdAt);
+        if (firstMs !== undefined) {
+          for (const a of [account, ...aliases]) {
+            const h = await repo.accountOrderClaimant(a, p.orderId, firstMs);
+            if (h === me) return me;
+            if (h !== null && !left(h)) return h;
+          }
         }
-        return me;
+        return (await showHolder(first.externalShowId)) ?? me;
       }
       // A time the ledger cannot take: the comparison reports it (invalid_order) and nothing is healed;
       // of a show another target holds (Bambuser: the show asked) it is that target's to report, once.

@@ -3,8 +3,7 @@
  * platform's report is compared page by page against the ledger orders those pages name (point
  * lookups), and the ledger is then scanned page by page for orders the report did not name. Which
  * orders the report named is kept by the ledger (in Redis, per run): the process holds a few pages,
- * not the period's orders nor their ids; on a shared account, the ids of the orders the run left to
- * another target (leftToOthers: a later copy's repeat note is that target's too).
+ * not the period's orders nor their ids.
  *
  * Periods and clock skew (docs/attribution.md "Periods and clock skew"): the report handed in covers
  * the ledger's period widened by a margin (`skewMs`) on both sides. An order belongs to one period
@@ -14,7 +13,7 @@
  * order is not reported missing here: it is compared in the report order's period).
  */
 import type { PlatformOrder } from '../targets/target.adapter.js';
-import { reportedIn } from '../targets/report-order.js';
+import { noteIn, reportedIn } from '../targets/report-order.js';
 import type { Discrepancy } from '../store/reconcile.repository.js';
 import type { SiftOrders } from './account-orders.js';
 import { compareTarget, type Comparison, type LedgerOrder } from './reconcile.compare.js';
@@ -52,10 +51,9 @@ export interface StreamedComparison {
   discrepancies: Discrepancy[];
   /**
    * The report's `repeat` notes of this period (a later copy of an order in other data: PlatformOrder.repeat;
-   * the period its own date is in), one discrepancy each, whatever the ledger holds: the same on every run.
-   * On a shared account only the notes of this target's orders (the first copy's target: not one whose
-   * first copy this run left to another target, nor one another target stores or claimed); a note never
-   * claims. Kept apart from `discrepancies`: none of them is a finding that replaces a heal an earlier
+   * the first copy's period's when its report reads the note, else the note's own: noteIn), one discrepancy each,
+   * whatever the ledger holds. On a shared account only the notes of this target's orders (placed by the
+   * first copy's show and date, as the first copy is: account-orders.ts); a note never claims. Kept apart from `discrepancies`: none of them is a finding that replaces a heal an earlier
    * run remembered.
    */
   repeated: Discrepancy[];
@@ -82,7 +80,7 @@ export function owningDateMs(ledgerMs: number, reportMs: number, skewMs: number)
 interface PageCount {
   compared: { id: string; named: boolean }[];
   leftFirst: string[];
-  /** The page's repeat notes of the period that are this target's unless an earlier page left their order to another target (settled in report order). */
+  /** The page's repeat notes of the period that are this target's (reported in report order). */
   notes: PlatformOrder[];
 }
 
@@ -116,17 +114,10 @@ export async function reconcileTargetStream(
   // page compares them. Pages are settled in report order, and the lookup that names an order first is
   // its earliest page's, so each compared ledger order is counted once.
   const leftFirst = new Set<string>();
-  // On a shared account (sift): the ids of the orders this run left to another target of the account. A
-  // repeat note (PlatformOrder.repeat) is reported by the target its order's first copy is (the copy read
-  // first decides: its show, its claim), never by the others: its own show is not the order's, and it is
-  // never claimed (a note that claimed its order for the run's target moved another target's sale). Its
-  // first copy is on an earlier page, settled before it: left to another target there, the note is too.
-  const leftToOthers = new Set<string>();
   const settle = (c: PageCount): void => {
     for (const id of c.leftFirst) leftFirst.add(id);
     for (const { id, named } of c.compared) if (!named || leftFirst.delete(id)) ledgerOrders += 1;
     for (const p of c.notes) {
-      if (leftToOthers.has(p.orderId)) continue;
       repeated.push({ kind: 'amount_mismatch', reason: 'invalid_order', targetId, orderId: p.orderId, detail: `platform reports ${p.repeat!}: only its first copy is compared with the ledger`, healed: false });
     }
   };
@@ -140,9 +131,10 @@ export async function reconcileTargetStream(
     // in the report's (an unreadable order without a date, report-order.ts: in every period whose report
     // lists it, reported, never healed). The date each held order compared here is this period's by.
     const owned = new Map<string, number>();
-    // A repeat note is no order: not compared, not counted, in the period its own date is in (the same on
-    // every run, whatever the ledger holds by then).
-    let notes = page.filter((p) => p.repeat !== undefined && reportedIn(p, fromMs, toMs));
+    // A repeat note is no order: not compared, not counted, reported by one period's run (noteIn): the
+    // first copy's period's, with its finding, when that run's report reads the note, else the note's
+    // own period's; whatever the ledger holds by then.
+    let notes = page.filter((p) => p.repeat !== undefined && noteIn(p, fromMs, toMs, skewMs));
     page = page.filter((p) => {
       if (p.repeat !== undefined) return false;
       const reportMs = Date.parse(p.createdAt);
@@ -156,8 +148,9 @@ export async function reconcileTargetStream(
     platformOrders += page.length;
     const ours = looked.filter((l) => owned.has(l.order.orderId));
     if (sift) {
-      // The notes go through sift with the orders: one of an order another target stores, or claimed,
-      // is that target's (sift never claims for a note, account-orders.ts).
+      // The notes go through sift with the orders, placed by their first copy's show and date: another
+      // target's by the rules its first copy went by (it stores or claimed the order, or holds the first
+      // copy's show); sift never claims for a note (account-orders.ts).
       const absent = page.filter((p) => !held.has(p.orderId));
       const absentNotes = notes.filter((p) => !held.has(p.orderId));
       const both = [...absent, ...absentNotes];
@@ -165,7 +158,6 @@ export async function reconcileTargetStream(
       const kept = new Set(mine);
       const left = absent.filter((p) => !kept.has(p));
       otherTargetOrders += left.length;
-      for (const p of left) leftToOthers.add(p.orderId);
       if (left.length > 0) page = page.filter((p) => held.has(p.orderId) || kept.has(p));
       notes = notes.filter((p) => held.has(p.orderId) || kept.has(p));
     }

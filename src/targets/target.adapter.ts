@@ -355,6 +355,12 @@ export interface PlatformOrder {
    * and text on every run. At most one per order id and report, after that id's order.
    */
   repeat?: string | undefined;
+  /**
+   * With `repeat`: what the first copy (the one handed on) said of where the order belongs: its show and
+   * its date ('' when it could not be read). A note is the first copy's: reported in its period
+   * (reconcile.stream.ts), by its target on a shared account (account-orders.ts), never by its own.
+   */
+  repeatOf?: { externalShowId: string | undefined; createdAt: string } | undefined;
 }
 
 /** What a credential check learned of the account (verifyCredentials): the platform's id of it (accountId()). */

@@ -25,30 +25,41 @@ simServicePerFile((rig) => ({ sim, svc } = rig), {
 type Discrepancy = ReconRun['discrepancies'][number] & { detail?: string; reason?: string };
 const usd = (amount: number): { amount: number; currency: string } => ({ amount, currency: 'USD' });
 
-test('one Whatnot seller, two partners: an order listed again under another show is reported by the target holding its first copy\'s show, healed under it, never claimed by the other; the same on every run', async () => {
+/** The time `s` seconds after `t0`. */
+const secondsFrom = (t0: number) => (s: number): string => new Date(t0 + s * 1000).toISOString();
+/** A simulated Whatnot order of show `externalId`: its id. */
+const order = async (externalId: string, amount: number, createdAt: string): Promise<string> =>
+  ((await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: usd(amount), createdAt })) as { orderId: string }).orderId;
+
+/**
+ * One Whatnot seller, two partners' targets on it: `holder`'s target holds platform show xHeld (its show
+ * `holder[2]` mirrored there), the other's none; x3 is a show of the seller no target holds.
+ */
+async function twoPartnersOneSeller(plain: [string, string], holder: [string, string, string]): Promise<{ from: string; to: string; xHeld: string; x3: string }> {
   const seller = (await sim.control('POST', '/_sim/whatnot/accounts')) as { sellerId: string; accessToken: string };
-  const from = new Date(Date.now() - 3600_000).toISOString();
-  const to = new Date(Date.now() + 60_000).toISOString();
   const target = async (partnerId: string, targetId: string): Promise<void> => {
     const t = await svc.api(`/v1/partners/${partnerId}/targets`, { json: { id: targetId, platform: 'whatnot', name: targetId, credentials: { accessToken: seller.accessToken }, baseUrl: sim.base('whatnot'), commissionRateBps: 1000, rateLimit: { requests: 10_000, windowMs: 1000 } } });
     expect(t.status).toBe(201);
   };
   const show = async (title: string): Promise<string> => ((await sim.control('POST', '/_sim/whatnot/shows', { title, account: seller.sellerId })) as { externalId: string }).externalId;
-  // pa's target holds no show; pb's holds xB. x3: a show of the seller no target holds.
-  await createPartner(svc, 'pa');
-  await target('pa', 'wn-a');
-  const secretB = await createPartner(svc, 'pb');
-  await target('pb', 'wn-b');
-  await sendEvent(svc, 'pb', secretB, showEvent('show.scheduled', sampleShow('sb'), '2026-11-24T17:00:00Z'));
-  await waitFor(async () => (await svc.rt.shows.getMirror('pb', 'sb', 'wn-b'))?.state === 'action_required');
-  const xB = await show('held by wn-b');
-  expect((await svc.api('/v1/partners/pb/shows/sb/mirrors/wn-b', { method: 'PUT', json: { externalId: xB } })).status).toBe(200);
+  const [pa, ta] = plain;
+  const [pb, tb, sb] = holder;
+  await createPartner(svc, pa);
+  await target(pa, ta);
+  const secretB = await createPartner(svc, pb);
+  await target(pb, tb);
+  await sendEvent(svc, pb, secretB, showEvent('show.scheduled', sampleShow(sb), '2026-11-24T17:00:00Z'));
+  await waitFor(async () => (await svc.rt.shows.getMirror(pb, sb, tb))?.state === 'action_required');
+  const xHeld = await show(`held by ${tb}`);
+  expect((await svc.api(`/v1/partners/${pb}/shows/${sb}/mirrors/${tb}`, { method: 'PUT', json: { externalId: xHeld } })).status).toBe(200);
   const x3 = await show('held by no target');
+  return { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString(), xHeld, x3 };
+}
 
-  const t0 = Date.now() - 600_000;
-  const at = (s: number): string => new Date(t0 + s * 1000).toISOString();
-  const order = async (externalId: string, amount: number, createdAt: string): Promise<string> =>
-    ((await sim.control('POST', '/_sim/whatnot/orders', { externalId, productId: 'p1', total: usd(amount), createdAt })) as { orderId: string }).orderId;
+test('one Whatnot seller, two partners: an order listed again under another show is reported by the target holding its first copy\'s show, healed under it, never claimed by the other; the same on every run', async () => {
+  const { from, to, xHeld: xB, x3 } = await twoPartnersOneSeller(['pa', 'wn-a'], ['pb', 'wn-b', 'sb']);
+
+  const at = secondsFrom(Date.now() - 600_000);
   const copy = (orderId: string, changes: Record<string, unknown>): Promise<unknown> => sim.control('POST', `/_sim/whatnot/orders/${orderId}/copies`, changes);
   // The list is by time: Y and its copy on page 1; X on page 1, its copy after 50 orders of x3, on page 2.
   const y = await order(xB, 2000, at(0));
@@ -84,4 +95,22 @@ test('one Whatnot seller, two partners: an order listed again under another show
   const [pa2, pb2] = [await reconcileAndWait(svc, 'pa', from, to), await reconcileAndWait(svc, 'pb', from, to)];
   expect([pa2.discrepancies, counts(pa2), pb2.discrepancies, counts(pb2)]).toEqual([pa1.discrepancies, counts(pa1), pb1.discrepancies, counts(pb1)]);
   expect([Object.keys(await stored('pa')).length, await stored('pb')]).toEqual([50, { [x]: ['wn-b', 1000] }]);
+}, 90_000);
+
+test('the same with the show holder\'s run first: its note is its own, the other partner\'s runs report nothing of the order (the note is placed by its first copy\'s show, not by the set of orders the run left)', async () => {
+  const { from, to, xHeld: xD, x3 } = await twoPartnersOneSeller(['pc', 'wn-c'], ['pd', 'wn-d', 'sd']);
+  const at = secondsFrom(Date.now() - 600_000);
+  // X under xD on page 1, its copy under x3 after 50 orders of x3, on page 2.
+  const x = await order(xD, 1000, at(1));
+  for (let i = 0; i < 50; i++) await order(x3, 100, at(2 + i));
+  await sim.control('POST', `/_sim/whatnot/orders/${x}/copies`, { externalId: x3, total: usd(1500), createdAt: at(100) });
+  const findings = (run: ReconRun): unknown[] => (run.discrepancies as Discrepancy[]).filter((d) => d.orderId === x).map((d) => [d.targetId, d.kind, d.reason, d.healed]);
+  const note = ['wn-d', 'amount_mismatch', 'invalid_order', false];
+  const d1 = await reconcileAndWait(svc, 'pd', from, to);
+  expect(findings(d1)).toEqual([note, ['wn-d', 'missing_in_ledger', undefined, true]]);
+  const c1 = await reconcileAndWait(svc, 'pc', from, to);
+  expect([c1.status, findings(c1)]).toEqual(['completed', []]);
+  const [d2, c2] = [await reconcileAndWait(svc, 'pd', from, to), await reconcileAndWait(svc, 'pc', from, to)];
+  expect([findings(d2), findings(c2)]).toEqual([findings(d1), []]);
+  expect((await svc.rt.attribution.orders('pc')).map((o) => o.order.orderId)).not.toContain(x);
 }, 90_000);

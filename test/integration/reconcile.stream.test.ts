@@ -191,6 +191,16 @@ function sellerTarget(partners: PartnerRepository, id: string, partnerId: string
     credentialsSealed: partners.sealCredentials({ accessToken }), createdAt: new Date(FROM).toISOString(), updatedAt: new Date(FROM).toISOString(),
   };
 }
+/** Two partners' targets on one seller (`${prefix}-a`, `${prefix}-b`), b holding platform show 'show-b': their sifters. */
+async function twoOnOneSeller(prefix: string, seller: string): Promise<[SiftOrders, SiftOrders]> {
+  const { partners, externalShows, accounts } = accountRig();
+  const [a, b] = [sellerTarget(partners, `${prefix}-a`, `${prefix}-pa`, seller), sellerTarget(partners, `${prefix}-b`, `${prefix}-pb`, seller)];
+  for (const x of [a, b]) expect(await partners.createTarget(x)).toBe(true);
+  await accounts.register([a, b]);
+  await externalShows.set(`${prefix}-b`, 'show-b', 'sb');
+  return [await accounts.sifter(a), await accounts.sifter(b)];
+}
+
 /** A platform order of the period, naming no platform show. */
 function plainOrder(id: string): PlatformOrder {
   return {
@@ -453,12 +463,7 @@ test('a claimant whose stored credentials no key opens (SECRETS_KEY_PREVIOUS rem
 });
 
 test('targets on one platform account: an unreadable order (a show id that cannot be read) is reported, never claimed, so once read it is the show holder\'s; an undated one of a show another target holds is that target\'s alone', async () => {
-  const { partners, externalShows, accounts } = accountRig();
-  const [a, b] = [sellerTarget(partners, 'ur-a', 'ur-pa', 'seller-unreadable'), sellerTarget(partners, 'ur-b', 'ur-pb', 'seller-unreadable')];
-  for (const x of [a, b]) expect(await partners.createTarget(x)).toBe(true);
-  await accounts.register([a, b]);
-  await externalShows.set('ur-b', 'show-b', 'sb');
-  const [siftA, siftB] = [await accounts.sifter(a), await accounts.sifter(b)];
+  const [siftA, siftB] = await twoOnOneSeller('ur', 'seller-unreadable');
   // a's report: show_id 42, unreadable: a reports it (invalid_order), claims nothing.
   const odd: PlatformOrder = { ...plainOrder('u-1'), unreadable: 'order u-1: show_id: expected string' };
   expect((await siftA([odd])).mine).toHaveLength(1);
@@ -470,4 +475,79 @@ test('targets on one platform account: an unreadable order (a show id that canno
   const undated: PlatformOrder = { ...plainOrder('u-2'), externalShowId: 'show-b', createdAt: '', unreadable: 'order u-2: createdAt: invalid' };
   expect(await siftA([undated])).toEqual({ mine: [], others: 1 });
   expect((await siftB([undated])).mine).toHaveLength(1);
+});
+
+test('repeat notes on a shared account (sift): a note is reported by one run of two neighbouring periods: its first copy\'s period\'s when that run reads it, else its own period\'s; never when sift leaves it to another target', async () => {
+  const P2 = { fromMs: TO, toMs: TO + (TO - FROM) };
+  // No ledger order: every order and note goes through sift.
+  const ledgerOf = (period: { fromMs: number; toMs: number }): Parameters<typeof reconcileTargetStream>[2] => ({
+    period,
+    lookup: async () => [],
+    scan: async function* () {},
+    close: async () => undefined,
+  });
+  const entry = (id: string, atMs: number, show?: string): PlatformOrder => ({
+    orderId: id, externalShowId: show, productId: undefined, clickId: undefined, createdAt: new Date(atMs).toISOString(),
+    total: { amount: 100, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined,
+  });
+  const note = (first: PlatformOrder, atMs: number): PlatformOrder => ({
+    ...entry(first.orderId, atMs, 'show-x'), total: { amount: 150, currency: 'USD' }, repeat: `order "${first.orderId}" twice, with different data`,
+    repeatOf: { externalShowId: first.externalShowId, createdAt: first.createdAt },
+  });
+  // As account-orders.ts: an order of show-b (another target holds it) is the other's, a note by its
+  // first copy's show; an order the other target claimed (c-1) is the other's, note or not.
+  const sift: SiftOrders = async (absent) => {
+    const mine = absent.filter((p) => p.orderId !== 'c-1' && (p.repeatOf ?? p).externalShowId !== 'show-b');
+    return { mine, others: absent.length - mine.length };
+  };
+  const first = {
+    m: entry('m-1', FROM - 60_000), // in the margin before the period (the previous period's)
+    s: entry('s-1', FROM + 3_600_000, 'show-b'),
+    c: entry('c-1', FROM + 3_600_000),
+    q: entry('q-1', FROM + 3_600_000),
+    e: entry('e-1', TO - 1), // at the period's end: its note is read by both periods' runs
+    k: entry('k-1', TO - 1), // at the period's end: its note, beyond the margin, only by the next period's
+  };
+  const undated: PlatformOrder = { ...note(first.q, FROM), orderId: 'u-1', createdAt: '', unreadable: 'order u-1: created_at: invalid' };
+  const report = [
+    Object.values(first),
+    // the later copies (notes), each under another show: m-1's and q-1's in the period, e-1's in the margin after it
+    [note(first.m, FROM + 7_200_000), note(first.s, FROM + 7_200_000), note(first.c, FROM + 7_200_000), note(first.q, FROM + 7_200_000), note(first.e, TO + 60_000), undated],
+    [note(first.k, TO + 600_000)],
+  ];
+  const noted = (res: { repeated: Discrepancy[] }): string[] => res.repeated.map((d) => d.orderId).sort();
+  const read1 = report.map((page) => page.filter((p) => p.createdAt === '' || Date.parse(p.createdAt) < TO + SKEW));
+  const p1 = await reconcileTargetStream('t1', pagesOf(read1.flat(), 6), ledgerOf({ fromMs: FROM, toMs: TO }), VOIDED, async () => undefined, sift, SKEW);
+  // m-1: its first copy's period's run (the previous) does not read its note (hours into this period): this run reports it.
+  expect([noted(p1), p1.platformOrders, p1.otherTargetOrders]).toEqual([['e-1', 'm-1', 'q-1', 'u-1'], 5, 2]);
+  // The next period's run reads its period and its margin: e-1's and k-1's first copies and notes (k-1's note is its: P1's run did not read it), u-1 (P1's).
+  const read2 = report.map((page) => page.filter((p) => p.createdAt === '' || Date.parse(p.createdAt) >= P2.fromMs - SKEW));
+  const p2 = await reconcileTargetStream('t1', pagesOf(read2.flat(), 5), ledgerOf(P2), VOIDED, async () => undefined, sift, SKEW);
+  expect([noted(p2), p2.platformOrders]).toEqual([['k-1'], 0]);
+  // With m-1's note in the margin after the previous period: the previous period's run reports it, this one does not.
+  const P0 = { fromMs: FROM - (TO - FROM), toMs: FROM };
+  const withNote = [[first.m], [note(first.m, FROM + 60_000)]];
+  expect(noted(await reconcileTargetStream('t1', pagesOf(withNote.flat(), 1), ledgerOf(P0), VOIDED, async () => undefined, sift, SKEW))).toEqual(['m-1']);
+  expect(noted(await reconcileTargetStream('t1', pagesOf(withNote.flat(), 1), ledgerOf({ fromMs: FROM, toMs: TO }), VOIDED, async () => undefined, sift, SKEW))).toEqual([]);
+});
+
+test('targets on one platform account: a repeat note (a later copy in other data) is placed by its first copy\'s show and date (repeatOf), whichever target runs first; never by its own show, never claimed', async () => {
+  const [siftA, siftB] = await twoOnOneSeller('rn', 'seller-notes');
+  const DAY = 86_400_000;
+  const note = (id: string, show: string | undefined, firstShow: string | undefined, firstAtMs = FROM): PlatformOrder => ({
+    ...plainOrder(id), externalShowId: show, createdAt: new Date(firstAtMs + 2 * DAY).toISOString(), total: { amount: 150, currency: 'USD' },
+    repeat: `order "${id}" twice, with different data`, repeatOf: { externalShowId: firstShow, createdAt: new Date(firstAtMs).toISOString() },
+  });
+  // a's run claimed n-1 (its first copy, no show, dated FROM); b reads its note (dated two days later) under b's show: a's, not b's.
+  expect((await siftA([plainOrder('n-1')])).mine).toHaveLength(1);
+  expect(await siftB([note('n-1', 'show-b', undefined)])).toEqual({ mine: [], others: 1 });
+  expect((await siftA([note('n-1', 'show-b', undefined)])).mine).toHaveLength(1);
+  // n-3: first copy under b's show (the show rule claims nothing), note under no show: b's, whichever sifts first.
+  expect((await siftB([note('n-3', undefined, 'show-b')])).mine).toHaveLength(1);
+  expect(await siftA([note('n-3', undefined, 'show-b')])).toEqual({ mine: [], others: 1 });
+  expect((await siftB([note('n-3', undefined, 'show-b')])).mine).toHaveLength(1);
+  // n-2: no claim, no show. b's note of it is b's and claims nothing: a's run still claims the order.
+  expect((await siftB([note('n-2', 'show-b', undefined)])).mine).toHaveLength(1);
+  expect((await siftA([plainOrder('n-2')])).mine).toHaveLength(1);
+  expect(await siftB([plainOrder('n-2')])).toEqual({ mine: [], others: 1 });
 });
