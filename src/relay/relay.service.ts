@@ -84,9 +84,6 @@ export function mirrorIngest(m: MirrorDoc, box: Pick<SecretBox, 'decrypt'>): { u
   return undefined;
 }
 
-/** Sealed keys a show keeps opened (OwnedShow.opened): its own and its mirrors', with room for rotations and relinks. */
-const MAX_OPENED_PER_SHOW = 64;
-
 /** A destination's relay lastError when the show's own stream key cannot be opened (docs/operations.md, "Secrets and rotation"). */
 export const SHOW_KEY_UNREADABLE_RELAY_ERROR =
   "not relayed: the show's stream key cannot be opened with SECRETS_KEY or SECRETS_KEY_PREVIOUS (changed without rotation): restore the key that sealed it, or issue a new stream key (POST …/ingest/rotate) and give it to the encoder";
@@ -159,9 +156,12 @@ interface OwnedShow {
   /** When this process took the show, among its shows (the armed readers' pool serves a partner's oldest first). */
   order: number;
   /**
-   * The show's sealed stream keys (its own, its operator-given mirror keys) opened on an earlier pass,
+   * The show's sealed stream keys (its own, its operator-given mirror keys) opened by its last pass,
    * sealed → key: every pass reads the same values again, and opens each only when it changed (a
-   * rotation, a relink). Only keys that opened; dropped with the show.
+   * rotation, a relink). Only the keys that pass read (and that opened): a rotated or relinked key's
+   * old value is dropped by the next pass, not kept in memory (up to 64 of them per show were, in
+   * plaintext). Nothing needs it: the edge tells a publish's key by its SHA-256 in Redis
+   * (RelayRepository.showOfKey), and a publish on a rotated key is cut off. Dropped with the show.
    */
   opened?: Map<string, string>;
   /** The edge play token of the show's key as last made (an HMAC per pass otherwise). */
@@ -723,15 +723,17 @@ export class RelayService {
     // first, and may change the source), are read with the partner's bundle: the three commands go to
     // Redis in one write, a round trip each fewer per show and pass (the pass's part of the relay's
     // main thread). Left unread when an earlier read fails: their failures then go nowhere.
-    const opened = (o.opened ??= new Map());
+    // This pass keeps the keys it reads (from the last pass's, or opened now) and nothing else: a key
+    // no longer read (rotated, relinked, its mirror gone) leaves memory with the last pass's map. A pass
+    // that fails before reading the mirrors' keys opens them again on the next one.
+    const lastOpened = o.opened;
+    const opened = new Map<string, string>();
+    o.opened = opened;
     const keyring = {
       decrypt: (sealed: string): string => {
-        let key = opened.get(sealed);
-        if (key === undefined) {
-          key = box.decrypt(sealed); // a key that cannot be opened throws, every pass, as before
-          if (opened.size >= MAX_OPENED_PER_SHOW) opened.clear();
-          opened.set(sealed, key);
-        }
+        // A key that cannot be opened throws, every pass, as before.
+        const key = opened.get(sealed) ?? lastOpened?.get(sealed) ?? box.decrypt(sealed);
+        opened.set(sealed, key);
         return key;
       },
     };

@@ -11,8 +11,12 @@
  * - A pulled show switched back to push: the pass's source is read after its pull stopped (that stop
  *   ends the pull's publish, and with it the source it wrote), not with the partner's bundle at the
  *   pass's start, so the readers do not go on reading the pull's ended publish.
+ * - The stream keys a show's passes open (its own, its operator-given mirror keys) are kept from one
+ *   pass to the next (OwnedShow.opened: no decryption per pass), but only those the last pass read: a
+ *   rotated show key or a relinked mirror key is not kept in memory, in plaintext, after the next pass.
  */
 import { EDGE_PLAY_LABEL, edgePlayToken } from '../../src/relay/ingest.edge.js';
+import type { SecretBox } from '../../src/lib/crypto.js';
 import type { RelayService } from '../../src/relay/relay.service.js';
 import { addOfflineWhatnotTarget, closeHeldListeners, handRunRelay, heldListener, linkOperatorMirror } from '../helpers/hand-relay.js';
 import { createPartner, sampleShow, sendEvent, serviceForFile, showEvent, type TestService } from '../helpers/service.js';
@@ -24,6 +28,7 @@ afterAll(closeHeldListeners);
 
 interface Owned {
   showId: string;
+  opened?: Map<string, string>;
   puller?: { sup: { stop: (...a: unknown[]) => Promise<void> } };
   sourceError: string | null;
   dests: Map<string, { spec: { input: string } }>;
@@ -102,6 +107,51 @@ test("a pulled show switched back to push stops its pull and its readers leave t
     expect((await sendEvent(svc, P, secret, showEvent('show.updated', sampleShow(show, { state: 'live' }), new Date().toISOString()))).status).toBe(202);
     await relay.tick();
     expect({ pull: o.puller, sourceError: o.sourceError, input: input() }).toEqual({ pull: undefined, sourceError: null, input: `${edge.url}/${key}?play=${playToken(key)}` });
+  } finally {
+    await relay.close();
+  }
+}, 30_000);
+
+test("a rotated show key and a relinked mirror key are not kept by the show after the next pass; unchanged keys are not opened again", async () => {
+  const P = 'passkeys';
+  const show = 'passkeys1';
+  const edge = await heldListener();
+  await liveShow(P, show);
+  const link = (key: string): Promise<void> => linkOperatorMirror(svc, P, show, `${P}-a`, key, svc.rt.box, 'rtmp://127.0.0.1:9/app');
+  await link('passkeys-op-1'); // a mirror key of this show alone (the other tests' shows, still live, are relayed too)
+  // The keys the relay's box opens (the passes' only use of it after the constructor), in order.
+  const opens: string[] = [];
+  const box = new Proxy(svc.rt.box, {
+    get(target, prop) {
+      if (prop === 'decrypt') {
+        return (sealed: string): string => {
+          const key = target.decrypt(sealed);
+          opens.push(key);
+          return key;
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as SecretBox;
+  const relay = handRunRelay(svc, { edgeUrl: () => edge.url, box });
+  const kept = (): string[] => [...(ownedShow(relay, show)?.opened?.values() ?? [])].sort();
+  const opened = (keys: string[]): string[] => opens.filter((k) => keys.includes(k)).sort();
+  try {
+    const oldKey = await svc.rt.relay.ingestKey(P, show);
+    const oldKeys = [oldKey, 'passkeys-op-1'].sort();
+    await relay.tick();
+    expect({ kept: kept(), opened: opened(oldKeys) }).toEqual({ kept: oldKeys, opened: oldKeys });
+    await relay.tick(); // the same sealed values: nothing opened again
+    expect({ kept: kept(), opened: opened(oldKeys) }).toEqual({ kept: oldKeys, opened: oldKeys });
+
+    const newKey = await svc.rt.relay.rotateIngestKey(P, show);
+    await link('passkeys-op-2');
+    const newKeys = [newKey, 'passkeys-op-2'].sort();
+    await relay.tick();
+    // The new keys only (each opened once): the old ones are out of the show's memory.
+    expect({ kept: kept(), opened: opened(newKeys) }).toEqual({ kept: newKeys, opened: newKeys });
+    expect(ownedShow(relay, show)?.dests.get(`${P}-a`)?.spec.input).toBe(`${edge.url}/${newKey}?play=${playToken(newKey)}`);
   } finally {
     await relay.close();
   }

@@ -7570,6 +7570,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/reconcile.stream.test.ts'],
     testName: 'repeat notes on a shared account',
   },
+  {
+    name: 'relay-opened-keys-kept-after-rotation',
+    what: "a show's relay passes keep every stream key they ever opened (src/relay/relay.service.ts reconcile, OwnedShow.opened), not only those the last pass read: a rotated show key and a relinked mirror key stay in the relay process's memory, in clear, for the show's life",
+    file: 'src/relay/relay.service.ts',
+    from: 'const opened = new Map<string, string>();',
+    to: 'const opened = new Map<string, string>(lastOpened);',
+    tests: ['test/integration/relay.pass-reads.test.ts'],
+    testName: 'relinked mirror key',
+  },
+  {
+    name: 'relay-opened-keys-not-reused',
+    what: "a show's relay pass opens its stream keys again though the last pass opened the same sealed values (src/relay/relay.service.ts reconcile keyring): a decryption per key, show and pass",
+    file: 'src/relay/relay.service.ts',
+    from: 'opened.get(sealed) ?? lastOpened?.get(sealed) ?? box.decrypt(sealed)',
+    to: 'opened.get(sealed) ?? box.decrypt(sealed)',
+    tests: ['test/integration/relay.pass-reads.test.ts'],
+    testName: 'relinked mirror key',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
