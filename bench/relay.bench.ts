@@ -32,7 +32,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.js';
 import { ffmpegPath } from '../src/lib/ffmpeg-path.js';
@@ -45,8 +44,8 @@ import { simTargetCredentials } from '../src/simulators/sim.accounts.js';
 import { startSimulators, type StartedSimulators } from '../src/simulators/sim.server.js';
 import type { Platform } from '../src/targets/target.adapter.js';
 import type { BenchContext, BenchResult, Benchmark, Measure, ResultRow } from './lib/bench.js';
-import { pairedRatio, ratioRow, resultHead, type PairedRatio, type RatioPair } from './lib/bench.js';
-import { cpuShare, cpuSnapshot } from './lib/machine.js';
+import { ratioRow, resultHead, type PairedRatio } from './lib/bench.js';
+import { firstOf, pairCount, ratioOfPairs, runPairs, windowLoad, type Paired } from './lib/pairs.js';
 import { startChild, track, type Child } from './lib/proc.js';
 import { commOf, cpuBetween, threadCpu, treeCpu, treeMemoryKiB, treePids } from './lib/proctree.js';
 import { BENCH_DATA_ROOT, startBenchRedis } from './lib/redis-server.js';
@@ -384,20 +383,16 @@ async function measure(
   const sinkA = treeCpu([sinkPid]);
   const nodePids = [...cpuA.keys()].filter((pid) => commOf(pid) === 'node');
   const threadsA = new Map(nodePids.map((pid) => [pid, threadCpu(pid)]));
-  const machineA = cpuSnapshot();
-  const benchA = treeCpu([process.pid]);
+  const loadMeter = windowLoad();
   const tA = Date.now();
   await sleep(p.windowS * 1000);
   const b = await views(dests);
   const cpuB = treeCpu(roots());
   const sinkB = treeCpu([sinkPid]);
   const threadsB = new Map(nodePids.map((pid) => [pid, threadCpu(pid)]));
-  const benchB = treeCpu([process.pid]);
-  const machine = cpuShare(machineA, cpuSnapshot());
+  const load = loadMeter();
   const tB = Date.now();
   const windowS = (tB - tA) / 1000;
-  const benchPct = (cpuBetween(benchA, benchB) / (windowS * 1000 * cpus().length)) * 100;
-  const load = { machineBusyPct: machine.machineBusyPct, othersPct: round(Math.max(0, machine.machineBusyPct - benchPct), 1) };
   const mem = treeMemoryKiB(roots());
 
   const kbps: number[] = [];
@@ -656,24 +651,8 @@ async function runOurs(ctx: BenchContext, sims: StartedSimulators, ffmpeg: strin
 
 // --- the benchmark ----------------------------------------------------------------------------------
 
-/**
- * How many bare/ours pairs one run measures (BENCH_RELAY_PAIRS; default 3, 1 with BENCH_QUICK): on the
- * 2-core VM one pair's CPU ratio moved 1.10–1.36 from run to run with the same code (docs/benchmarks.md,
- * "Relay: CPU per stream on the Intel VM"), so the row's ratio, and the goal, is the pairs' median.
- */
-function pairCount(quick: boolean): number {
-  const raw = process.env.BENCH_RELAY_PAIRS;
-  const v = raw === undefined || raw.trim() === '' ? (quick ? 1 : 3) : Number(raw);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`BENCH_RELAY_PAIRS must be a whole number ≥ 1, got '${raw}'`);
-  return v;
-}
-
-/** One pair: both sides' phases and which of them ran first. */
-interface Pair {
-  bare: PhaseResult;
-  ours: PhaseResult;
-  first: RatioPair['first'];
-}
+/** One pair: both sides' phases (the baseline: bare) and which of them ran first (bench/lib/pairs.ts). */
+type Pair = Paired<PhaseResult>;
 
 /** The median of each CPU part over the pairs (a part a pair lacks counts 0 there). */
 function medianParts(parts: ReadonlyArray<Record<string, number>>): Record<string, number> {
@@ -700,7 +679,7 @@ function sideMeasure(rs: readonly PhaseResult[]): { sustained: Measure; cpu: Mea
 
 /** Each pair's value of `of` on both sides, with the other processes' load during each side's window. */
 function pairsOf(pairs: readonly Pair[], of: (r: PhaseResult) => number): PairedRatio {
-  return pairedRatio(pairs.map((x) => ({ ours: of(x.ours), baseline: of(x.bare), first: x.first, othersPct: { ours: x.ours.load.othersPct, baseline: x.bare.load.othersPct } })));
+  return ratioOfPairs(pairs, of, (r) => r.load.othersPct);
 }
 
 export const relayBench: Benchmark = {
@@ -716,7 +695,9 @@ export const relayBench: Benchmark = {
     ctx.log(`relay: ${shows} shows × 5 destinations = ${shows * 5} outgoing streams, source ${source.kbps} kbps, ffmpeg ${ffmpeg}`);
     const sims = await startSimulators({ port: 0 });
     const notes: string[] = [];
-    const pairCountRun = pairCount(ctx.quick);
+    // BENCH_RELAY_PAIRS: on the 2-core VM one pair's CPU ratio moved 1.10–1.36 from run to run with the
+    // same code (docs/benchmarks.md, "Relay: CPU per stream on the Intel VM"): the row is judged on the pairs' median
+    const pairCountRun = pairCount('BENCH_RELAY_PAIRS', ctx.quick);
     // The simulators and the sink process are started once and serve every phase: each phase gets new
     // random stream keys (the sink counts per key, so nothing of an earlier phase's is read), and the
     // simulators are reset before each phase after the first. Each phase starts its own edge (bare) or
@@ -728,22 +709,21 @@ export const relayBench: Benchmark = {
         if (phases++ > 0) await sims.app.inject({ method: 'POST', url: '/_sim/reset' });
         return side === 'bare' ? runBare(ctx, sims, ffmpeg, source, shows, p) : runOurs(ctx, sims, ffmpeg, source, shows, p);
       };
-      const pairs: Pair[] = [];
-      for (let k = 1; k <= pairCountRun; k++) {
-        // which side goes first alternates: bare in pairs 1, 3, …, ours in 2, 4, … (a drift in the machine's load weighs on both)
-        const first: Pair['first'] = k % 2 === 1 ? 'baseline' : 'ours';
-        ctx.log(`relay: pair ${k}/${pairCountRun}, ${first === 'ours' ? 'ours' : 'bare'} first`);
-        const a = await phase(first === 'ours' ? 'ours' : 'bare');
-        const b = await phase(first === 'ours' ? 'bare' : 'ours');
-        const pair: Pair = first === 'ours' ? { ours: a, bare: b, first } : { ours: b, bare: a, first };
-        pairs.push(pair);
-        ctx.log(
-          `relay: pair ${k}: CPU per stream ours ${pair.ours.cpuPctPerStream}, bare ${pair.bare.cpuPctPerStream} % of a core, ${round(pair.ours.cpuPctPerStream / pair.bare.cpuPctPerStream, 3)}×; ` +
-            `sustained ${pair.ours.sustained} / ${pair.bare.sustained}; other processes ${pair.ours.load.othersPct} % / ${pair.bare.load.othersPct} %`,
-        );
-      }
+      // which side goes first alternates: bare in pairs 1, 3, …, ours in 2, 4, … (a drift in the machine's load weighs on both)
+      const pairs = await runPairs(
+        pairCountRun,
+        (side, k) => {
+          if (side === firstOf(k)) ctx.log(`relay: pair ${k}/${pairCountRun}, ${side === 'ours' ? 'ours' : 'bare'} first`);
+          return phase(side === 'ours' ? 'ours' : 'bare');
+        },
+        (pair, k) =>
+          ctx.log(
+            `relay: pair ${k}: CPU per stream ours ${pair.ours.cpuPctPerStream}, bare ${pair.baseline.cpuPctPerStream} % of a core, ${round(pair.ours.cpuPctPerStream / pair.baseline.cpuPctPerStream, 3)}×; ` +
+              `sustained ${pair.ours.sustained} / ${pair.baseline.sustained}; other processes ${pair.ours.load.othersPct} % / ${pair.baseline.load.othersPct} %`,
+          ),
+      );
       const ours = pairs.map((x) => x.ours);
-      const bare = pairs.map((x) => x.bare);
+      const bare = pairs.map((x) => x.baseline);
       const o = sideMeasure(ours);
       const b = sideMeasure(bare);
       const cpuPairs = pairsOf(pairs, (r) => r.cpuPctPerStream);
@@ -759,7 +739,7 @@ export const relayBench: Benchmark = {
       for (const [i, x] of pairs.entries()) {
         const of = pairs.length > 1 ? ` (pair ${i + 1})` : '';
         if (x.ours.started < n) notes.push(`ours${of}: ${n - x.ours.started} of ${n} destinations received no data within ${p.firstByteTimeoutMs / 1000} s`);
-        if (x.bare.started < n) notes.push(`bare${of}: ${n - x.bare.started} of ${n} destinations received no data within ${p.firstByteTimeoutMs / 1000} s`);
+        if (x.baseline.started < n) notes.push(`bare${of}: ${n - x.baseline.started} of ${n} destinations received no data within ${p.firstByteTimeoutMs / 1000} s`);
       }
       return {
         ...resultHead(this, started),

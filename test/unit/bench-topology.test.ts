@@ -4,6 +4,7 @@
  */
 import { pairedRatio, ratioRow, type BenchContext, type BenchResult, type Benchmark } from '../../bench/lib/bench.js';
 import { renderMarkdown, summaryTable, type StoredResult } from '../../bench/lib/report.js';
+import { pairCount, ratioOfPairs, runPairs } from '../../bench/lib/pairs.js';
 import { median } from '../../bench/lib/stats.js';
 import { acrossTopologies, bareQueuePrefix, benchTopologies } from '../../bench/lib/topology.js';
 
@@ -73,6 +74,58 @@ describe('ratioRow goals', () => {
     const old = renderMarkdown([stored([paired()])]);
     expect(old).toContain('| 1.44 | ≤ 1.2 ❌ |');
     expect(old).not.toMatch(/median|pairs/);
+  });
+});
+
+describe('alternated pairs (bench/lib/pairs.ts: the relay and redirect rows)', () => {
+  it('runs the baseline first in odd pairs and ours first in even ones, and keeps each side in its place', async () => {
+    const order: string[] = [];
+    const logged: number[] = [];
+    const pairs = await runPairs(
+      3,
+      (side, k) => {
+        order.push(`${k}${side}`);
+        return Promise.resolve(side === 'ours' ? 10 * k : 20 * k);
+      },
+      (_pair, k) => logged.push(k),
+    );
+    expect(order).toEqual(['1baseline', '1ours', '2ours', '2baseline', '3baseline', '3ours']);
+    expect(pairs).toEqual([
+      { ours: 10, baseline: 20, first: 'baseline' },
+      { ours: 20, baseline: 40, first: 'ours' },
+      { ours: 30, baseline: 60, first: 'baseline' },
+    ]);
+    expect(logged).toEqual([1, 2, 3]);
+  });
+
+  it('judges on the median of the pairs\' ratios, with the other processes\' load of each side', () => {
+    const r = ratioOfPairs(
+      [
+        { ours: { rps: 20, others: 1 }, baseline: { rps: 30, others: 2 }, first: 'baseline' },
+        { ours: { rps: 18, others: 3 }, baseline: { rps: 36, others: 4 }, first: 'ours' },
+        { ours: { rps: 21, others: 5 }, baseline: { rps: 30, others: 6 }, first: 'baseline' },
+      ],
+      (x) => x.rps,
+      (x) => x.others,
+    );
+    expect([r.median, r.min, r.max].map((x) => Math.round(x * 1000) / 1000)).toEqual([0.667, 0.5, 0.7]);
+    expect(r.each[1]).toEqual({ ours: 18, baseline: 36, ratio: 0.5, first: 'ours', othersPct: { ours: 3, baseline: 4 } });
+  });
+
+  it('reads the count from its variable: 3 by default, 1 quick, and refuses anything but a whole number ≥ 1', () => {
+    const name = 'BENCH_TEST_PAIRS';
+    try {
+      delete process.env[name];
+      expect([pairCount(name, false), pairCount(name, true)]).toEqual([3, 1]);
+      process.env[name] = '5';
+      expect(pairCount(name, true)).toBe(5);
+      for (const bad of ['0', '2.5', 'two']) {
+        process.env[name] = bad;
+        expect(() => pairCount(name, false)).toThrow(name);
+      }
+    } finally {
+      delete process.env[name];
+    }
   });
 });
 
