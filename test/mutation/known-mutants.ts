@@ -7588,6 +7588,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/relay.pass-reads.test.ts'],
     testName: 'relinked mirror key',
   },
+  {
+    name: 'tiktok-webhook-twice-id-raw',
+    what: "a TikTok webhook's 400 for an order the affiliate search names twice with different data shows the id raw, cut to 64 (src/targets/tiktok/tiktok.adapter.ts readOrder), not quoted as every report text is (quotedId): a U+202E in the id reads backwards in the answer and the logs",
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'order ${quotedId(orderId)} twice, with different data',
+    to: 'order ${orderId.slice(0, 64)} twice, with different data',
+    tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
+    testName: "the webhook's 400 for an order named twice",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
