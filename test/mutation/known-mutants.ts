@@ -7597,6 +7597,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
     testName: "the webhook's 400 for an order named twice",
   },
+  {
+    name: 'platform-hint-unsafe-chars-kept',
+    what: "a platform order's attribution hints (click id, platform show id, product id) are checked by length only (src/attribution/attribution.service.ts hint), not as an order id new to the ledger (isPlatformIdText): a hint with a bidi override or a zero-width character, which can name nothing of ours, is stored in the order's record and reads reversed or invisibly there",
+    file: 'src/attribution/attribution.service.ts',
+    from: 'return isPlatformIdText(v) ? v : undefined;',
+    to: "return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : undefined;",
+    tests: ['test/integration/attribution.rules.test.ts'],
+    testName: 'attribution hints with control or format characters',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
