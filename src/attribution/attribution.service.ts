@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { commissionBooked, commissionReversed, platformOrderConflicts } from '../lib/metrics.js';
 import type { FieldError } from '../lib/errors.js';
 import { rfc3339Ms } from '../lib/timestamp.js';
-import { checkPlatformOrder, PLATFORM_ID_MAX, PLATFORM_ORDER_PROBLEMS } from './platform-order-check.js';
+import { checkPlatformOrder, isPlatformIdText, PLATFORM_ORDER_PROBLEMS } from './platform-order-check.js';
 import type { Logger } from 'pino';
 import type { PartnerEvent } from '../domain/events.js';
 import type { Money } from '../domain/money.js';
@@ -605,6 +605,12 @@ function coversDay(range: DayRange, day: number): boolean {
   return range.fromMs <= day * DAY_MS && (day + 1) * DAY_MS <= range.toMs;
 }
 
+/**
+ * A platform's attribution hint (click id, platform show id, product id), kept only when it could name
+ * something of ours: 1 to PLATFORM_ID_MAX characters without control or format characters or lone
+ * surrogates, as an order id new to the ledger (isPlatformIdText). An over-long one only grew the order's
+ * record; one with a bidi override or a zero-width character read reversed or invisibly in it.
+ */
 function hint(v: string | undefined): string | undefined {
-  return typeof v === 'string' && v.length > 0 && v.length <= PLATFORM_ID_MAX ? v : undefined;
+  return isPlatformIdText(v) ? v : undefined;
 }

@@ -486,6 +486,29 @@ test('platform orders: an over-long order id is refused, over-long attribution h
   for (const c of ['o', 'e', 'q', 'c']) expect(stored.includes(c.repeat(300))).toBe(false);
 });
 
+/**
+ * A hint with a control or format character (a bidi override, a zero-width character) can name nothing of
+ * ours (our click, show and product ids are plain tokens) and read reversed or invisibly in the order's
+ * record: dropped as an over-long one is, by the rule the order id is checked with (isPlatformIdText).
+ * Only the length was checked. White space stays: a SKU may hold a space.
+ */
+test('platform orders: attribution hints with control or format characters are dropped (stored nowhere), one with a space is kept', async () => {
+  const base = { createdAt: iso(T0 + 91 * H), total: { amount: 1000, currency: 'USD' }, refunded: { amount: 0, currency: 'USD' }, status: undefined, commission: undefined };
+  const out = await svc.rt.attribution.ingestPlatformOrders(
+    P,
+    'tt1',
+    [
+      { ...base, orderId: 'HINTS-UNSAFE', externalShowId: 'ext\u202Ehint', productId: 'sku\u200Bhint', clickId: 'clk\u2066hint' },
+      { ...base, orderId: 'HINTS-SPACE', externalShowId: undefined, productId: 'SKU 1207', clickId: undefined },
+    ],
+    'report',
+  );
+  expect(out.map((o) => o.isNew)).toEqual([true, true]);
+  const stored = await dumpRedis(svc.rt.redis);
+  for (const hint of ['ext\u202Ehint', 'sku\u200Bhint', 'clk\u2066hint']) expect(stored.includes(hint)).toBe(false);
+  expect(stored.includes('SKU 1207')).toBe(true);
+});
+
 describe('POST /v1/platform-webhooks/{targetId}', () => {
   // The happy path (a verified webhook whose orders land in the ledger) needs a platform's signing
   // scheme: the platform engineers test it with their simulators. Here: the routing and refusals.

@@ -91,7 +91,7 @@ test('an order id named twice with the same data is one order; with another tota
   const raw = Buffer.from(JSON.stringify({ type: 1, data: { order_id: 'tt-diff' } }));
   const webhook = (): Promise<PlatformOrder[]> => adapter().handleWebhook!({ authorization: webhookSignature(CREDENTIALS['appKey']!, CREDENTIALS['appSecret']!, raw) }, raw);
   pages = [[order('tt-diff', sku('1.00')), order('tt-diff', sku('9.00'))]];
-  await expect(webhook()).rejects.toThrow(new PermanentError('malformed response from TikTok Shop: order tt-diff twice, with different data', 'malformed_response'));
+  await expect(webhook()).rejects.toThrow(new PermanentError('malformed response from TikTok Shop: order "tt-diff" twice, with different data', 'malformed_response'));
   pages = [[order('tt-diff', sku('1.00')), order('tt-diff', sku('1.00'))]];
   expect((await webhook()).map((o) => o.total)).toEqual([{ amount: 100, currency: 'USD' }]);
 });
@@ -111,6 +111,19 @@ test('the details of an unreadable order quote its id, cut to 40 characters, and
     'order "tt-com" has a sku commission of "1e3", not a decimal in USD minor units',
     `the total of order "tt-sum" passes ${Number.MAX_SAFE_INTEGER} minor units`,
   ]);
+});
+
+/**
+ * The webhook's 400 for an order named twice with different data quotes its id as the report's texts do
+ * (quotedId: control and format characters escaped, cut to 40): it showed the id raw, cut to 64, so an id
+ * with U+202E read backwards in the answer TikTok gets and in our logs.
+ */
+test("the webhook's 400 for an order named twice with different data quotes its id, cut to 40 characters", async () => {
+  const id = `tt-\u202Etwice-${'x'.repeat(60)}`;
+  pages = [[order(id, sku('1.00')), order(id, sku('9.00'))]];
+  const raw = Buffer.from(JSON.stringify({ type: 1, data: { order_id: id } }));
+  const webhook = adapter().handleWebhook!({ authorization: webhookSignature(CREDENTIALS['appKey']!, CREDENTIALS['appSecret']!, raw) }, raw);
+  await expect(webhook).rejects.toThrow(new PermanentError(`malformed response from TikTok Shop: order "tt-\\u202etwice-${'x'.repeat(30)}" twice, with different data`, 'malformed_response'));
 });
 
 test('a copy without a priced line beside a priced one: the priced one is the order, for the report and for its webhook (it was a 400)', async () => {

@@ -7588,6 +7588,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/relay.pass-reads.test.ts'],
     testName: 'relinked mirror key',
   },
+  {
+    name: 'tiktok-webhook-twice-id-raw',
+    what: "a TikTok webhook's 400 for an order the affiliate search names twice with different data shows the id raw, cut to 64 (src/targets/tiktok/tiktok.adapter.ts readOrder), not quoted as every report text is (quotedId): a U+202E in the id reads backwards in the answer and the logs",
+    file: 'src/targets/tiktok/tiktok.adapter.ts',
+    from: 'order ${quotedId(orderId)} twice, with different data',
+    to: 'order ${orderId.slice(0, 64)} twice, with different data',
+    tests: ['test/integration/tiktok.report-odd-orders.test.ts'],
+    testName: "the webhook's 400 for an order named twice",
+  },
+  {
+    name: 'platform-hint-unsafe-chars-kept',
+    what: "a platform order's attribution hints (click id, platform show id, product id) are checked by length only (src/attribution/attribution.service.ts hint), not as an order id new to the ledger (isPlatformIdText): a hint with a bidi override or a zero-width character, which can name nothing of ours, is stored in the order's record and reads reversed or invisibly there",
+    file: 'src/attribution/attribution.service.ts',
+    from: 'return isPlatformIdText(v) ? v : undefined;',
+    to: "return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : undefined;",
+    tests: ['test/integration/attribution.rules.test.ts'],
+    testName: 'attribution hints with control or format characters',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

@@ -323,7 +323,7 @@ export function buildTiktokAdapter(ctx: AdapterContext, opts: TiktokAdapterOptio
     // A copy without a priced sku line of one unit or more is no order, as the report skips it: beside a
     // priced one, that one is the order (it was a 400 here while reconciliation healed it).
     const reads = named.map((o) => toPlatformOrder(o, log)).filter((p): p is PlatformOrder => p !== undefined);
-    if (new Set(reads.map(orderDigest)).size > 1) throw new PermanentError(`malformed response from TikTok Shop: order ${orderId.slice(0, 64)} twice, with different data`, 'malformed_response');
+    if (new Set(reads.map(orderDigest)).size > 1) throw new PermanentError(`malformed response from TikTok Shop: order ${quotedId(orderId)} twice, with different data`, 'malformed_response');
     return reads[0];
   }
 
