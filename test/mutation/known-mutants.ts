@@ -7570,6 +7570,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/reconcile.stream.test.ts'],
     testName: 'repeat notes on a shared account',
   },
+  {
+    name: 'repeat-of-lenient-date',
+    what: "OncePerReport keeps the first copy's date as Date.parse reads it (src/targets/report-order.ts keep): a date the ledger refuses (2026-02-30, no offset) is a made-up day in repeatOf, its note placed by it",
+    file: 'src/targets/report-order.ts',
+    from: 'this.dates[slot] = rfc3339Ms(p.createdAt) ?? NaN;',
+    to: 'this.dates[slot] = Date.parse(p.createdAt);',
+    tests: ['test/unit/report-order.repeat-of.test.ts'],
+  },
+  {
+    name: 'note-in-lenient-dates',
+    what: "noteIn reads the first copy's date with Date.parse (src/targets/report-order.ts): a note whose first copy's date the ledger refuses is placed in the day Date.parse makes up, not in every run that reads it",
+    file: 'src/targets/report-order.ts',
+    from: 'const first = rfc3339Ms(p.repeatOf?.createdAt);',
+    to: "const first = Number.isNaN(Date.parse(p.repeatOf?.createdAt ?? '')) ? undefined : Date.parse(p.repeatOf?.createdAt ?? '');",
+    tests: ['test/unit/report-order.repeat-of.test.ts'],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
