@@ -149,15 +149,18 @@ export type ReportedAs = 'new' | 'same' | 'twice';
  * affiliate search, Whatnot's `GET /orders`, Bambuser's order stats of every show): the ids seen are
  * kept with a digest of what was read of the order (orderDigest), not the orders. An order id the
  * report names twice with the same data is one order; with other data (another total, status, time...)
- * it is an invalid order, never healed: which copy is the platform's is not known, and no money moves
- * on it (the first read was kept silently). Within a page neither copy is handed on: the order is
- * handed on as the invalid one (`unreadable`). When the second comes on a later page, the first was
- * handed on already (pages are streamed: compared, maybe healed): the id is not handed on again (as the
- * invalid order the run reported it twice, "added to the ledger" and "not added", and a re-run, which
- * finds the first copy in the ledger, another kind); the second is a note (PlatformOrder.repeat) that
- * reconciliation reports with the first copy (reconcile.stream.ts: in its period; on a shared account by
- * its target), so it carries where the first copy belongs (PlatformOrder.repeatOf: its show and date). `same`: what of an order counts
- * as its data (Bambuser: not the show it is listed under, docs/platforms.md); all of it by default.
+ * it is an invalid order: which copy is the platform's is not known (the first read was kept silently
+ * before). Within a page neither copy is handed on: the order is handed on as the invalid one
+ * (`unreadable`), never compared nor healed, so no money moves on it. When the second comes on a later
+ * page (Bambuser: under a later show), the first was handed on already and is compared, and healed if
+ * the ledger lacks it, as if it were the only copy (pages are streamed, there is no second pass): money
+ * may move on it (docs/attribution.md). The id is not handed on again (as the invalid order the run
+ * reported it twice, "added to the ledger" and "not added", and a re-run, which finds the first copy in
+ * the ledger, another kind); the second is a note (PlatformOrder.repeat) that reconciliation reports
+ * with the first copy (reconcile.stream.ts: in its period; on a shared account by its target), so it
+ * carries where the first copy belongs (PlatformOrder.repeatOf: its show and date). `same`: what of an
+ * order counts as its data (Bambuser: not the show it is listed under, docs/platforms.md); all of it by
+ * default.
  */
 export class OncePerReport {
   /** Order id → its slot in the columns below (a small integer in the Map's slot). */
