@@ -344,15 +344,15 @@ export class AccountOrders {
     const left = (key: string): boolean => others.some((o) => o.key === key && !o.onAccount);
     /**
      * The claim that stands on order `orderId` under the day of `ms`: the account's, then each alias's
-     * in turn (`at`: its index in [account, ...aliases]), or none. `seen`: what each read said ('' for
-     * no claim; a claimant that left the account as it is), the values the claims below compare.
+     * in turn (`at`: its index in [account, ...aliases]), or none. `seen`: what each read up to it said
+     * ('' for no claim; a claimant that left the account as it is), the values the claims below compare.
      */
     const claimantOn = async (orderId: string, ms: number): Promise<{ holder: string | undefined; at: number; seen: string[] }> => {
       const seen: string[] = [];
       for (const [at, a] of [account, ...aliases].entries()) {
         const h = await repo.accountOrderClaimant(a, orderId, ms);
-        if (h === me || (h !== null && !left(h))) return { holder: h, at, seen };
         seen.push(h ?? '');
+        if (h === me || (h !== null && !left(h))) return { holder: h, at, seen };
       }
       return { holder: undefined, at: -1, seen };
     };
