@@ -293,6 +293,36 @@ async function storedDelivery(p: string, messageId: string, endpointId: string):
   return raw ? (JSON.parse(raw) as { state: string; lastError: string | null }) : undefined;
 }
 
+/**
+ * The message's delivery job (run 1) failed for good on its first run, with one line, and its delivery
+ * then marked failed without a 'could not mark delivery failed' line: that stored delivery, and the line.
+ */
+async function markedFailedOnce(p: string, messageId: string, endpointId: string, lines: Line[]): Promise<{ d: { state: string; lastError: string | null }; failed: Line }> {
+  const job = await waitFor(async () => {
+    const j = await producer.find({ messageId, endpointId, run: 1 });
+    return j && j.attemptsMade >= 1 ? j : undefined;
+  });
+  const failed = await failedForGoodOnce(job, lines, 'delivery job failed');
+  const d = await waitFor(async () => {
+    const v = await storedDelivery(p, messageId, endpointId);
+    return v?.state === 'failed' ? v : undefined;
+  });
+  expect(lines.filter((l) => l.msg === 'could not mark delivery failed')).toEqual([]);
+  return { d, failed };
+}
+
+/** The message's view shows its one delivery failed, naming `key`; a redelivery of it delivers it. */
+async function shownFailedThenRedelivered(p: string, messageId: string, endpointId: string, key: string): Promise<void> {
+  const view = await svc.api(`/v1/partners/${p}/messages/${messageId}`);
+  expect(view.status).toBe(200);
+  const [shown] = ((await view.json()) as { deliveries: { state: string; lastError: string | null }[] }).deliveries;
+  expect(shown).toMatchObject({ state: 'failed', lastError: expect.stringContaining(key) });
+  expect(JSON.stringify(shown)).not.toContain('secret rec');
+  expect((await svc.api(`/v1/partners/${p}/messages/${messageId}/redeliver`, { json: {} })).status).toBe(202);
+  await waitFor(async () => received.includes(messageId));
+  await waitFor(async () => (await storedDelivery(p, messageId, endpointId))?.state === 'delivered');
+}
+
 test.each([
   ['its endpoint record (its events not JSON)', 'endpoint'],
   ["the message's meta (not JSON)", 'meta'],
@@ -306,28 +336,11 @@ test.each([
 
   const { worker, lines } = deliveryWorker();
   try {
-    const job = await waitFor(async () => {
-      const j = await producer.find({ messageId, endpointId, run: 1 });
-      return j && j.attemptsMade >= 1 ? j : undefined;
-    });
-    await failedForGoodOnce(job, lines, 'delivery job failed');
     // Before: left `pending` (lastError null) for ever, nothing queued: it was marked only on its 5th attempt.
-    const d = await waitFor(async () => {
-      const v = await storedDelivery(p, messageId, endpointId);
-      return v?.state === 'failed' ? v : undefined;
-    });
+    const { d } = await markedFailedOnce(p, messageId, endpointId, lines);
     expect(d.lastError).toContain(key);
-    expect(lines.filter((l) => l.msg === 'could not mark delivery failed')).toEqual([]);
-
     await svc.rt.redis.hset(key, field, good);
-    const view = await svc.api(`/v1/partners/${p}/messages/${messageId}`);
-    expect(view.status).toBe(200);
-    const [shown] = ((await view.json()) as { deliveries: { state: string; lastError: string | null }[] }).deliveries;
-    expect(shown).toMatchObject({ state: 'failed', lastError: expect.stringContaining(key) });
-    expect(JSON.stringify(shown)).not.toContain('secret rec');
-    expect((await svc.api(`/v1/partners/${p}/messages/${messageId}/redeliver`, { json: {} })).status).toBe(202);
-    await waitFor(async () => received.includes(messageId));
-    await waitFor(async () => (await storedDelivery(p, messageId, endpointId))?.state === 'delivered');
+    await shownFailedThenRedelivered(p, messageId, endpointId, key);
   } finally {
     await worker.close();
   }
@@ -345,28 +358,13 @@ test.each([
 
   const { worker, lines } = deliveryWorker();
   try {
-    const job = await waitFor(async () => {
-      const j = await producer.find({ messageId, endpointId, run: 1 });
-      return j && j.attemptsMade >= 1 ? j : undefined;
-    });
-    expect((await failedForGoodOnce(job, lines, 'delivery job failed')).err?.message).toContain(key);
     // Before: left as it was ('could not mark delivery failed'), the view a typed 500 for good.
-    const d = await waitFor(async () => {
-      const v = await storedDelivery(p, messageId, endpointId);
-      return v?.state === 'failed' ? v : undefined;
-    });
+    const { d, failed } = await markedFailedOnce(p, messageId, endpointId, lines);
+    expect(failed.err?.message).toContain(key);
     expect(d).toMatchObject({ endpointId, run: 1, trigger: 'event', attempts: 0, nextAttemptAt: null });
     expect(d.lastError).toContain(`field d:${endpointId} of Redis key ${key}`);
-    expect(lines.filter((l) => l.msg === 'could not mark delivery failed')).toEqual([]);
     expect(JSON.stringify(lines)).not.toContain('secret rec');
-
-    const view = await svc.api(`/v1/partners/${p}/messages/${messageId}`);
-    expect(view.status).toBe(200);
-    const [shown] = ((await view.json()) as { deliveries: { state: string; lastError: string | null }[] }).deliveries;
-    expect(shown).toMatchObject({ state: 'failed', lastError: expect.stringContaining(key) });
-    expect((await svc.api(`/v1/partners/${p}/messages/${messageId}/redeliver`, { json: {} })).status).toBe(202);
-    await waitFor(async () => received.includes(messageId));
-    await waitFor(async () => (await storedDelivery(p, messageId, endpointId))?.state === 'delivered');
+    await shownFailedThenRedelivered(p, messageId, endpointId, key);
   } finally {
     await worker.close();
   }
