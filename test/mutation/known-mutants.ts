@@ -7206,7 +7206,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     from: "parseStored<DeliveryState>('message', messageId, key, v, isDeliveryState)",
     to: 'JSON.parse(v) as DeliveryState',
     tests: ['test/integration/outbound.corrupt-message.test.ts'],
-    testName: 'a delivery of another shape',
+    testName: 'a delivery whose own stored state is of another shape',
   },
   {
     name: 'outbound-message-wrongtype-untyped',
