@@ -35,6 +35,7 @@ import { AuditRepository } from '../store/audit.repository.js';
 import { printableUrl, RedisUnavailableError, resolveRedis, type ResolvedRedis } from '../store/embedded-redis.js';
 import { IntentRepository, intentTiming } from '../store/intent.repository.js';
 import { ReplicaAck } from '../store/replica-ack.js';
+import { StoredRecordCorruptError } from '../store/stored-record.js';
 import { Keys } from '../store/keys.js';
 import { PartnerRepository } from '../store/partner.repository.js';
 import { clusterSeedProblem, createRedis, unresolvableClusterSeeds, waitForRedis, type ConnectionRole, type RedisClient } from '../store/redis.js';
@@ -42,7 +43,7 @@ import { redisDurabilityProblems, redisWriteRefusal } from '../store/redis-durab
 import { OrderEventRepository, ShowRepository } from '../store/show.repository.js';
 import { RefundIdClaims } from '../store/refund-id.repository.js';
 import { WebhookIdClaims } from '../store/webhook-id.repository.js';
-import { RelayRepository } from '../store/relay.repository.js';
+import { RelayRepository, type RelayStatus } from '../store/relay.repository.js';
 import { connectionErrorSummary, RedisOutageLog } from '../lib/redis-outage-log.js';
 import { StartupStopped, unlessStopped } from '../lib/startup-stop.js';
 
@@ -264,7 +265,19 @@ export async function createRuntime(config: Config, role: ConnectionRole, opts: 
       if (!presence.deployed) return null;
       if (!presence.running) return 'relay not running (no relay process has reported; DELETE /v1/relay takes the relay out of this deployment)';
       // A stored `sending` counts only while a relay process holds the show (a dead owner's last state is stale).
-      const [status] = await relay.statusesAsRelayed(partnerId, showId, [mirror.targetId]);
+      let status: RelayStatus | null | undefined;
+      try {
+        [status] = await relay.statusesAsRelayed(partnerId, showId, [mirror.targetId]);
+      } catch (err) {
+        // A status that does not read (a hand edit: StoredRecordCorruptError, counted) is no `sending`:
+        // the mirror waits as for any relay that does not send, its lastError naming the key, until the
+        // relay writes the status afresh (every state change, and every RELAY_POLL_MS while it sends) or
+        // an operator repairs or deletes it. It failed the sync run before: an internal error, retried.
+        // Logged once per wait (the mirror's lastError names the key from the first wait on).
+        if (!(err instanceof StoredRecordCorruptError)) throw err;
+        if (!mirror.lastError?.includes(err.key)) log.warn({ partnerId, showId, targetId: mirror.targetId, family: err.family, key: err.key, reason: err.reason }, 'relay status does not read: the mirror waits for video');
+        return err.message;
+      }
       if (status?.state === 'sending') return null;
       return `the relay to this mirror is ${status?.state ?? 'idle'}${status?.lastError ? ` (${status.lastError})` : ''}`;
     },

@@ -42,7 +42,8 @@ import type { DeliveryJob } from '../queues/delivery.queue.js';
 import { signatureHeader } from '../sources/signature.js';
 import type { EndpointRepository } from '../store/endpoint.repository.js';
 import type { OutboundMessageRepository } from '../store/outbound-message.repository.js';
-import type { DeliveryState, EndpointRecord, OutboundEventType } from './outbound.types.js';
+import { StoredRecordCorruptError } from '../store/stored-record.js';
+import { newDelivery, type DeliveryState, type EndpointRecord, type OutboundEventType } from './outbound.types.js';
 import { parseRetryAfter, RETRY_SCHEDULE_MS, retryDelayMs } from './retry-schedule.js';
 import { postWebhook, type SendResult, type WebhookSender } from './webhook.sender.js';
 import { maskEndpointUrl, maskHostIn } from '../relay/mask.js';
@@ -434,7 +435,21 @@ export class DeliveryService {
   async markFailed(job: DeliveryJob, err: Error): Promise<void> {
     // The delivery's field alone: a message whose meta does not read (the job's StoredRecordCorruptError)
     // still has it marked failed, its lastError naming the key (saveDelivery writes while `meta` exists).
-    const d = await this.deps.messages.delivery(job.partnerId, job.messageId, job.endpointId);
+    let d: DeliveryState | undefined;
+    try {
+      d = await this.deps.messages.delivery(job.partnerId, job.messageId, job.endpointId);
+    } catch (readErr) {
+      // The delivery's own field does not read (not JSON, of another shape; a key of another type has
+      // no field to write): replaced by a failed state built from the job, in a step that leaves a field
+      // written meanwhile alone. The message's view shows the delivery failed (it answered the typed
+      // 500) and a redelivery starts from it. What the field held (its attempts, their times) is not
+      // known: counted from 0, the lastError says so. It was left as it was before, logged 'could not
+      // mark delivery failed'.
+      if (!(readErr instanceof StoredRecordCorruptError) || readErr.reason === 'a Redis key of another type') throw readErr;
+      const lastError = `internal error: its stored state (field d:${job.endpointId} of Redis key ${readErr.key}) did not read (${readErr.reason}) and was replaced by this failed state; its attempts before are not known`;
+      await this.deps.messages.replaceUnreadableDelivery(job.partnerId, job.messageId, { ...newDelivery(job.endpointId, job.run, job.run === 1 ? 'event' : 'manual'), state: 'failed', lastError });
+      return;
+    }
     if (!d || d.run !== job.run || d.state !== 'pending') return;
     await this.deps.messages.saveDelivery(job.partnerId, job.messageId, { ...d, state: 'failed', lastError: err instanceof SecretUnreadableError ? SECRET_UNREADABLE_DELIVERY_ERROR : `internal error: ${err.message}`, nextAttemptAt: null });
   }

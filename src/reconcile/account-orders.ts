@@ -342,6 +342,20 @@ export class AccountOrders {
     // registry does not name is a target of the account all the same (a claim in an alias account made
     // from the account it moved to): its claim stands.
     const left = (key: string): boolean => others.some((o) => o.key === key && !o.onAccount);
+    /**
+     * The claim that stands on order `orderId` under the day of `ms`: the account's, then each alias's
+     * in turn (`at`: its index in [account, ...aliases]), or none. `seen`: what each read up to it said
+     * ('' for no claim; a claimant that left the account as it is), the values the claims below compare.
+     */
+    const claimantOn = async (orderId: string, ms: number): Promise<{ holder: string | undefined; at: number; seen: string[] }> => {
+      const seen: string[] = [];
+      for (const [at, a] of [account, ...aliases].entries()) {
+        const h = await repo.accountOrderClaimant(a, orderId, ms);
+        seen.push(h ?? '');
+        if (h === me || (h !== null && !left(h))) return { holder: h, at, seen };
+      }
+      return { holder: undefined, at: -1, seen };
+    };
     const ownerOf = async (p: PlatformOrder): Promise<string> => {
       for (const o of others) if (await attribution.storedUnder(o.partnerId, o.id, p.orderId)) return o.key;
       // The show rule: an order of a platform show another target of the account holds is that target's.
@@ -359,14 +373,8 @@ export class AccountOrders {
       if (p.repeat !== undefined) {
         const first = p.repeatOf ?? p;
         const firstMs = rfc3339Ms(first.createdAt);
-        if (firstMs !== undefined) {
-          for (const a of [account, ...aliases]) {
-            const h = await repo.accountOrderClaimant(a, p.orderId, firstMs);
-            if (h === me) return me;
-            if (h !== null && !left(h)) return h;
-          }
-        }
-        return (await showHolder(first.externalShowId)) ?? me;
+        const claim = firstMs === undefined ? undefined : (await claimantOn(p.orderId, firstMs)).holder;
+        return claim ?? (await showHolder(first.externalShowId)) ?? me;
       }
       // A time the ledger cannot take: the comparison reports it (invalid_order) and nothing is healed;
       // of a show another target holds (Bambuser: the show asked) it is that target's to report, once.
@@ -376,20 +384,13 @@ export class AccountOrders {
       // that target would leave it to the claim, and the claimant to the show: healed by no one). A claimant
       // that has left the account (deleted, moved; rule 1 found the order stored under no other target)
       // frees it: taken over in the claim's script, which compares the claimant.
-      const held = await repo.accountOrderClaimant(account, p.orderId, createdAtMs);
-      if (held === me) return me;
-      if (held !== null && !left(held)) return held;
       // The claims of the credential accounts that moved here count as the account's own: made before
       // the move, or by a run (a webhook) that read the account before it. Each alias claimed in turn
       // below, then the account: a run still on an alias sees this claim there, and this run sees its.
-      const aliasHeld: string[] = [];
-      for (const a of aliases) {
-        const h = await repo.accountOrderClaimant(a, p.orderId, createdAtMs);
-        // Its own claim there (a run before the move died before its heal): claimed here as well.
-        if (h === me) return p.unreadable !== undefined ? me : repo.claimAccountOrder(account, p.orderId, createdAtMs, h, held ?? '');
-        if (h !== null && !left(h)) return h;
-        aliasHeld.push(h ?? '');
-      }
+      const { holder: claimant, at, seen } = await claimantOn(p.orderId, createdAtMs);
+      // Its own claim on an alias (a run before the move died before its heal): claimed here as well.
+      if (claimant === me && at > 0) return p.unreadable !== undefined ? me : repo.claimAccountOrder(account, p.orderId, createdAtMs, me, seen[0]!);
+      if (claimant !== undefined) return claimant;
       const holder = await showHolder();
       if (holder !== undefined) return holder;
       // An unreadable order (PlatformOrder.unreadable) is reported, never claimed: what could not be read
@@ -397,10 +398,10 @@ export class AccountOrders {
       // is read (a webhook, a later report): another target's sale healed by this one.
       if (p.unreadable !== undefined) return me;
       for (const [i, a] of aliases.entries()) {
-        const h = await repo.claimAccountOrder(a, p.orderId, createdAtMs, me, aliasHeld[i]!);
+        const h = await repo.claimAccountOrder(a, p.orderId, createdAtMs, me, seen[i + 1]!);
         if (h !== me) return h;
       }
-      return repo.claimAccountOrder(account, p.orderId, createdAtMs, me, held ?? '');
+      return repo.claimAccountOrder(account, p.orderId, createdAtMs, me, seen[0]!);
     };
     return async (absent) => {
       const now = await repo.accountVersion(account);

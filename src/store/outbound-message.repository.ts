@@ -20,6 +20,15 @@ function isDeliveryState(v: unknown): v is DeliveryState {
   return isPlainObject(v) && typeof v['endpointId'] === 'string' && typeof v['state'] === 'string' && typeof v['run'] === 'number' && typeof v['attempts'] === 'number' && typeof v['runAttempts'] === 'number';
 }
 
+/** Whether a stored delivery's text reads (as `delivery()` reads it, uncounted). */
+function readsAsDelivery(raw: string): boolean {
+  try {
+    return isDeliveryState(JSON.parse(raw));
+  } catch {
+    return false;
+  }
+}
+
 export interface StoredMessage {
   message: OutboundMessage;
   /** Keyed by endpoint id (prototype-less, src/lib/id-record.ts). */
@@ -96,6 +105,21 @@ export class OutboundMessageRepository {
     const key = this.keyOf(partnerId, messageId);
     const d = await readStored('message', messageId, key, () => this.redis.hget(key, `d:${endpointId}`));
     return d ? parseStored<DeliveryState>('message', messageId, key, d, isDeliveryState) : undefined;
+  }
+
+  /**
+   * Replaces one delivery's state that does not read (not JSON, or of another shape) with `d`
+   * (DeliveryService.markFailed: a failed state built from its job), in one step that compares the
+   * field with the text read: a field written in between (a redelivery's state, an operator's repair)
+   * is left alone, as is a message that is gone. The unreadable text itself is never returned nor
+   * logged. True when replaced.
+   */
+  async replaceUnreadableDelivery(partnerId: string, messageId: string, d: DeliveryState): Promise<boolean> {
+    const key = this.keyOf(partnerId, messageId);
+    const field = `d:${d.endpointId}`;
+    const raw = await readStored('message', messageId, key, () => this.redis.hget(key, field));
+    if (raw === null || readsAsDelivery(raw)) return false;
+    return (await this.redis.scObHsetIfSame(key, 'meta', field, raw, JSON.stringify(d))) === 1;
   }
 
   /**

@@ -136,6 +136,18 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'a', ARGV[2])
 return 1
 `;
 
+/**
+ * KEYS: message hash. ARGV: marker field, field, the value it was read with, its new value. Writes it
+ * while the marker exists and the field still holds what was read: a write in between (a redelivery's
+ * state, an operator's repair) is left alone.
+ */
+const HSET_IF_SAME_LUA = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
+return 1
+`;
+
 /** KEYS: message hash. ARGV: meta json, body, ttl s, then field/value pairs (deliveries). Creates once. */
 const MESSAGE_CREATE_LUA = `
 if redis.call('HEXISTS', KEYS[1], 'meta') == 1 then return 0 end
@@ -149,6 +161,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scObHsetIfExists(key: string, marker: string, ...pairs: string[]): Result<number, Context>;
     scObHsetKeep(key: string, marker: string, ttlSec: number, ...pairs: string[]): Result<number, Context>;
+    scObHsetIfSame(key: string, marker: string, field: string, was: string, value: string): Result<number, Context>;
     scObEndpointFailed(key: string, startMs: number): Result<number, Context>;
     scObEndpointSucceeded(key: string, startMs: number, startIso: string): Result<number, Context>;
     scObDisableIfFailing(key: string, sinceMs: number, nowIso: string, reason: string): Result<number, Context>;
@@ -164,6 +177,7 @@ export function defineOutboundScripts(redis: RedisClient): void {
   defineRedisScripts(redis, {
     scObHsetIfExists: { numberOfKeys: 1, lua: HSET_IF_EXISTS_LUA },
     scObHsetKeep: { numberOfKeys: 1, lua: HSET_KEEP_LUA },
+    scObHsetIfSame: { numberOfKeys: 1, lua: HSET_IF_SAME_LUA },
     scObEndpointFailed: { numberOfKeys: 1, lua: ENDPOINT_FAILED_LUA },
     scObEndpointSucceeded: { numberOfKeys: 1, lua: ENDPOINT_SUCCEEDED_LUA },
     scObDisableIfFailing: { numberOfKeys: 1, lua: DISABLE_IF_FAILING_LUA },

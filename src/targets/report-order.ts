@@ -96,11 +96,13 @@ export function reportedIn(p: PlatformOrder, fromMs: number, toMs: number): bool
  * its first copy's period's.
  */
 export function noteIn(p: PlatformOrder, fromMs: number, toMs: number, skewMs: number): boolean {
-  const first = Date.parse(p.repeatOf?.createdAt ?? '');
-  const own = Date.parse(p.createdAt);
-  if (Number.isNaN(first)) return true;
-  if (first >= fromMs && first < toMs) return Number.isNaN(own) || (own >= fromMs - skewMs && own < toMs + skewMs);
-  if (Number.isNaN(own) || own < fromMs || own >= toMs) return false;
+  // Read as the ledger reads them (rfc3339Ms): a date it refuses (no offset, a day that does not exist)
+  // is no date here either, never one that Date.parse makes up.
+  const first = rfc3339Ms(p.repeatOf?.createdAt);
+  const own = rfc3339Ms(p.createdAt);
+  if (first === undefined) return true;
+  if (first >= fromMs && first < toMs) return own === undefined || (own >= fromMs - skewMs && own < toMs + skewMs);
+  if (own === undefined || own < fromMs || own >= toMs) return false;
   // the note is of this period; the first copy's (the one before or after) reads it within the margin
   return first < fromMs ? own >= fromMs + skewMs : own < toMs - skewMs;
 }
@@ -147,22 +149,25 @@ export type ReportedAs = 'new' | 'same' | 'twice';
  * affiliate search, Whatnot's `GET /orders`, Bambuser's order stats of every show): the ids seen are
  * kept with a digest of what was read of the order (orderDigest), not the orders. An order id the
  * report names twice with the same data is one order; with other data (another total, status, time...)
- * it is an invalid order, never healed: which copy is the platform's is not known, and no money moves
- * on it (the first read was kept silently). Within a page neither copy is handed on: the order is
- * handed on as the invalid one (`unreadable`). When the second comes on a later page, the first was
- * handed on already (pages are streamed: compared, maybe healed): the id is not handed on again (as the
- * invalid order the run reported it twice, "added to the ledger" and "not added", and a re-run, which
- * finds the first copy in the ledger, another kind); the second is a note (PlatformOrder.repeat) that
- * reconciliation reports with the first copy (reconcile.stream.ts: in its period; on a shared account by
- * its target), so it carries where the first copy belongs (PlatformOrder.repeatOf: its show and date). `same`: what of an order counts
- * as its data (Bambuser: not the show it is listed under, docs/platforms.md); all of it by default.
+ * it is an invalid order: which copy is the platform's is not known (the first read was kept silently
+ * before). Within a page neither copy is handed on: the order is handed on as the invalid one
+ * (`unreadable`), never compared nor healed, so no money moves on it. When the second comes on a later
+ * page (Bambuser: under a later show), the first was handed on already and is compared, and healed if
+ * the ledger lacks it, as if it were the only copy (pages are streamed, there is no second pass): money
+ * may move on it (docs/attribution.md). The id is not handed on again (as the invalid order the run
+ * reported it twice, "added to the ledger" and "not added", and a re-run, which finds the first copy in
+ * the ledger, another kind); the second is a note (PlatformOrder.repeat) that reconciliation reports
+ * with the first copy (reconcile.stream.ts: in its period; on a shared account by its target), so it
+ * carries where the first copy belongs (PlatformOrder.repeatOf: its show and date). `same`: what of an
+ * order counts as its data (Bambuser: not the show it is listed under, docs/platforms.md); all of it by
+ * default.
  */
 export class OncePerReport {
   /** Order id → its slot in the columns below (a small integer in the Map's slot). */
   private readonly seen = new Map<string, number>();
   // Per slot: the order's digest (or TWICE), and where its first copy belongs (a note is routed and
-  // placed by it): its date (ms, NaN when it could not be read) and its show (an index in `shows`, -1
-  // for none). 16 bytes per order in typed arrays; the show ids once each. Measured (node 20, 1,000,000
+  // placed by it): its date (ms, NaN when the ledger would not read it: rfc3339Ms) and its show (an
+  // index in `shows`, -1 for none). 16 bytes per order in typed arrays; the show ids once each. Measured (node 20, 1,000,000
   // ids of 20 characters, 50 shows): OncePerReport holds 86 MB, 70 MB with the digests alone.
   private digests = new Int32Array(1024);
   private dates = new Float64Array(1024);
@@ -186,7 +191,8 @@ export class OncePerReport {
     }
     this.seen.set(p.orderId, slot);
     this.digests[slot] = digest;
-    this.dates[slot] = Date.parse(p.createdAt);
+    // As the ledger reads it: a date it refuses is none (NaN), the first copy's note then in every run.
+    this.dates[slot] = rfc3339Ms(p.createdAt) ?? NaN;
     let show = -1;
     if (p.externalShowId !== undefined) {
       show = this.showIndex.get(p.externalShowId) ?? this.shows.length;

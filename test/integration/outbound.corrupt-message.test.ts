@@ -10,6 +10,9 @@
  * - a delivery failed for good at once so (its message's meta or its endpoint record does not read) is
  *   marked failed, its lastError naming the key (it stayed pending for ever: marked on the last attempt
  *   only); restored, a redelivery sends it;
+ * - a delivery whose own state does not read: its job fails so too, and the field is replaced by a failed
+ *   state built from the job (it was left as it was, the message's view a typed 500 for good); a field
+ *   written in between is left alone;
  * - a delivery attempt entry that does not read is left out of the attempt lists (the ops endpoints list
  *   too: one failed it for everyone); an order naming a click that does not read (a key of another type
  *   too) is not booked, its job failed for good at once, the order left pending for the sweep, which
@@ -28,6 +31,7 @@ import { startAttributionWorker } from '../../src/attribution/attribution.worker
 import { storedRecordsUnreadable } from '../../src/lib/metrics.js';
 import { startDeliveryWorker } from '../../src/outbound/delivery.worker.js';
 import { DeliveryProducer, deliveryJobId } from '../../src/queues/delivery.queue.js';
+import { OutboundMessageRepository } from '../../src/store/outbound-message.repository.js';
 import { logSink } from '../helpers/log-sink.js';
 import { createPartner, orderEvent, sendEvent, serviceForFile, waitFor, type TestService } from '../helpers/service.js';
 
@@ -89,10 +93,6 @@ async function partnerWithEndpoint(p: string): Promise<string> {
 const CORRUPTIONS: [string, (key: string) => Promise<unknown>][] = [
   ['meta not JSON', (key) => svc.rt.redis.hset(key, 'meta', '{"id":"msg_secret rec')],
   ['meta JSON null', (key) => svc.rt.redis.hset(key, 'meta', 'null')],
-  ['a delivery of another shape', async (key) => {
-    const fields = (await svc.rt.redis.hkeys(key)).filter((f) => f.startsWith('d:'));
-    await svc.rt.redis.hset(key, fields[0]!, '[1,2]');
-  }],
   ['a string where the hash is', async (key) => {
     await svc.rt.redis.del(key);
     await svc.rt.redis.set(key, 'secret rec');
@@ -293,6 +293,36 @@ async function storedDelivery(p: string, messageId: string, endpointId: string):
   return raw ? (JSON.parse(raw) as { state: string; lastError: string | null }) : undefined;
 }
 
+/**
+ * The message's delivery job (run 1) failed for good on its first run, with one line, and its delivery
+ * then marked failed without a 'could not mark delivery failed' line: that stored delivery, and the line.
+ */
+async function markedFailedOnce(p: string, messageId: string, endpointId: string, lines: Line[]): Promise<{ d: { state: string; lastError: string | null }; failed: Line }> {
+  const job = await waitFor(async () => {
+    const j = await producer.find({ messageId, endpointId, run: 1 });
+    return j && j.attemptsMade >= 1 ? j : undefined;
+  });
+  const failed = await failedForGoodOnce(job, lines, 'delivery job failed');
+  const d = await waitFor(async () => {
+    const v = await storedDelivery(p, messageId, endpointId);
+    return v?.state === 'failed' ? v : undefined;
+  });
+  expect(lines.filter((l) => l.msg === 'could not mark delivery failed')).toEqual([]);
+  return { d, failed };
+}
+
+/** The message's view shows its one delivery failed, naming `key`; a redelivery of it delivers it. */
+async function shownFailedThenRedelivered(p: string, messageId: string, endpointId: string, key: string): Promise<void> {
+  const view = await svc.api(`/v1/partners/${p}/messages/${messageId}`);
+  expect(view.status).toBe(200);
+  const [shown] = ((await view.json()) as { deliveries: { state: string; lastError: string | null }[] }).deliveries;
+  expect(shown).toMatchObject({ state: 'failed', lastError: expect.stringContaining(key) });
+  expect(JSON.stringify(shown)).not.toContain('secret rec');
+  expect((await svc.api(`/v1/partners/${p}/messages/${messageId}/redeliver`, { json: {} })).status).toBe(202);
+  await waitFor(async () => received.includes(messageId));
+  await waitFor(async () => (await storedDelivery(p, messageId, endpointId))?.state === 'delivered');
+}
+
 test.each([
   ['its endpoint record (its events not JSON)', 'endpoint'],
   ["the message's meta (not JSON)", 'meta'],
@@ -306,32 +336,64 @@ test.each([
 
   const { worker, lines } = deliveryWorker();
   try {
-    const job = await waitFor(async () => {
-      const j = await producer.find({ messageId, endpointId, run: 1 });
-      return j && j.attemptsMade >= 1 ? j : undefined;
-    });
-    await failedForGoodOnce(job, lines, 'delivery job failed');
     // Before: left `pending` (lastError null) for ever, nothing queued: it was marked only on its 5th attempt.
-    const d = await waitFor(async () => {
-      const v = await storedDelivery(p, messageId, endpointId);
-      return v?.state === 'failed' ? v : undefined;
-    });
+    const { d } = await markedFailedOnce(p, messageId, endpointId, lines);
     expect(d.lastError).toContain(key);
-    expect(lines.filter((l) => l.msg === 'could not mark delivery failed')).toEqual([]);
-
     await svc.rt.redis.hset(key, field, good);
-    const view = await svc.api(`/v1/partners/${p}/messages/${messageId}`);
-    expect(view.status).toBe(200);
-    const [shown] = ((await view.json()) as { deliveries: { state: string; lastError: string | null }[] }).deliveries;
-    expect(shown).toMatchObject({ state: 'failed', lastError: expect.stringContaining(key) });
-    expect(JSON.stringify(shown)).not.toContain('secret rec');
-    expect((await svc.api(`/v1/partners/${p}/messages/${messageId}/redeliver`, { json: {} })).status).toBe(202);
-    await waitFor(async () => received.includes(messageId));
-    await waitFor(async () => (await storedDelivery(p, messageId, endpointId))?.state === 'delivered');
+    await shownFailedThenRedelivered(p, messageId, endpointId, key);
   } finally {
     await worker.close();
   }
 }, 60_000);
+
+test.each([
+  ['not JSON', '{"state":"pending","secret rec'],
+  ['of another shape', '[1,2]'],
+] as const)("a delivery whose own stored state is %s: its job fails for good at once; the field is replaced by a failed state built from the job (lastError naming it), so the message's view shows it failed, not the typed 500; a redelivery sends it", async (what, raw) => {
+  const p = `ds${what.length}`;
+  const endpointId = await partnerWithEndpoint(p);
+  const messageId = (await svc.rt.outbound.emit(p, 'mirror.updated', { n: 1 }, `${p}-m`)).messageId!;
+  const key = svc.rt.keys.outboundMessage(p, messageId);
+  await svc.rt.redis.hset(key, `d:${endpointId}`, raw);
+
+  const { worker, lines } = deliveryWorker();
+  try {
+    // Before: left as it was ('could not mark delivery failed'), the view a typed 500 for good.
+    const { d, failed } = await markedFailedOnce(p, messageId, endpointId, lines);
+    expect(failed.err?.message).toContain(key);
+    expect(d).toMatchObject({ endpointId, run: 1, trigger: 'event', attempts: 0, nextAttemptAt: null });
+    expect(d.lastError).toContain(`field d:${endpointId} of Redis key ${key}`);
+    expect(JSON.stringify(lines)).not.toContain('secret rec');
+    await shownFailedThenRedelivered(p, messageId, endpointId, key);
+  } finally {
+    await worker.close();
+  }
+}, 60_000);
+
+test("replacing a delivery's unreadable state leaves a field written in between alone (a redelivery's state, a repair), and a message that is gone", async () => {
+  const p = 'dr';
+  const endpointId = await partnerWithEndpoint(p);
+  const messageId = (await svc.rt.outbound.emit(p, 'mirror.updated', { n: 1 }, `${p}-m`)).messageId!;
+  const key = svc.rt.keys.outboundMessage(p, messageId);
+  const messages = (): OutboundMessageRepository => new OutboundMessageRepository(svc.rt.redis, svc.rt.keys);
+  const failed = { endpointId, state: 'failed' as const, run: 1, trigger: 'event' as const, attempts: 0, runAttempts: 0, runStartedAt: null, lastAttemptAt: null, lastStatusCode: null, lastError: 'x', nextAttemptAt: null, deliveredAt: null };
+  // It reads: nothing replaced.
+  const before = await svc.rt.redis.hget(key, `d:${endpointId}`);
+  expect(await messages().replaceUnreadableDelivery(p, messageId, failed)).toBe(false);
+  expect(await svc.rt.redis.hget(key, `d:${endpointId}`)).toBe(before);
+  // Unreadable: replaced.
+  await svc.rt.redis.hset(key, `d:${endpointId}`, 'null');
+  expect(await messages().replaceUnreadableDelivery(p, messageId, failed)).toBe(true);
+  expect(await storedDelivery(p, messageId, endpointId)).toMatchObject({ state: 'failed', lastError: 'x' });
+  // The step compares what was read: a field written since (a redelivery's state) stays as it is.
+  await svc.rt.redis.hset(key, `d:${endpointId}`, 'written since');
+  expect(await svc.rt.redis.scObHsetIfSame(key, 'meta', `d:${endpointId}`, 'null', JSON.stringify(failed))).toBe(0);
+  expect(await svc.rt.redis.hget(key, `d:${endpointId}`)).toBe('written since');
+  // Gone: nothing written (never a message of one field).
+  await svc.rt.redis.del(key);
+  expect(await messages().replaceUnreadableDelivery(p, messageId, failed)).toBe(false);
+  expect(await svc.rt.redis.exists(key)).toBe(0);
+}, 30_000);
 
 // What the two workers' catches turn into a failure for good is a StoredRecordCorruptError only: any
 // other error is retried as before (BullMQ's attempts), a Redis that does not answer handed back.
