@@ -7578,6 +7578,22 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: "    if (false && ingestUrlHoldsKey(b.url, b.streamKey)) ctx.addIssue(",
     tests: ['test/integration/mirror-link.key-in-url.test.ts'],
   },
+  {
+    name: 'dot-id-link-advice-raw',
+    what: "an action_required mirror's link advice (src/mirror/sync.service.ts) writes the partner, show and target ids as they are: for an id '.' or '..' the advised path, followed with curl or fetch, loses the segment (URL normalisation) and reaches another route",
+    file: 'src/mirror/sync.service.ts',
+    from: '`PUT /v1/partners/${pathId(job.partnerId)}/shows/${pathId(job.showId)}/mirrors/${pathId(job.targetId)} {"externalId": "<the ${adapter.platform} show id>"}`',
+    to: '`PUT /v1/partners/${job.partnerId}/shows/${job.showId}/mirrors/${job.targetId} {"externalId": "<the ${adapter.platform} show id>"}`',
+    tests: ['test/e2e/dot-ids.advice.test.ts'],
+  },
+  {
+    name: 'dot-id-readiness-base-raw',
+    what: "the readiness checks' actions (src/mirror/readiness.service.ts) write the partner id as it is: for a partner '.' every advised path (link, resync, target PATCH) loses that segment when followed",
+    file: 'src/mirror/readiness.service.ts',
+    from: 'const base = `/v1/partners/${pathId(t.partnerId)}`;',
+    to: 'const base = `/v1/partners/${t.partnerId}`;',
+    tests: ['test/e2e/dot-ids.advice.test.ts'],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
