@@ -7594,6 +7594,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'const base = `/v1/partners/${t.partnerId}`;',
     tests: ['test/e2e/dot-ids.advice.test.ts'],
   },
+  {
+    name: 'queue-clean-any-status',
+    what: "the dashboard's clean (src/api/plugins/queues-board.plugin.ts) takes any :queueStatus: a name of a queue key of another type (meta, events, id) is a WRONGTYPE from BullMQ's script, a 500; one no job state has a 200 that cleaned nothing, audited as a clean",
+    file: 'src/api/plugins/queues-board.plugin.ts',
+    from: "if (req.routeOptions.url?.endsWith('/clean/:queueStatus') && !CLEANABLE_STATES.has(queueStatus ?? '')) {",
+    to: "if (false && !CLEANABLE_STATES.has(queueStatus ?? '')) {",
+    tests: ['test/integration/ops.api.test.ts'],
+    testName: 'a queue is cleaned only of a job state',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
