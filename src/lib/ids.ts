@@ -115,3 +115,13 @@ export function keyPart(id: string): string {
 export function fromKeyPart(part: string): string {
   return part.includes('%') ? part.replace(/%(25|3A|7B|7D)/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16))) : part;
 }
+
+/**
+ * An id as a segment of a `/v1` path the service tells an operator to call (an advice in `lastError`,
+ * a readiness action, a credentials PATCH): `.` and `..` with each dot as `%252E` (README "Edges of
+ * the API": URL normalisation in curl, fetch and browsers removes such a segment, so the advice for a
+ * show `..` named its partner's path); every other id as it is (its characters need no escaping).
+ */
+export function pathId(id: string): string {
+  return id === '.' || id === '..' ? id.replaceAll('.', '%252E') : id;
+}

@@ -22,7 +22,7 @@ import { isUnreadableRecord, type RedisClient } from '../store/redis.js';
 import type { ShowRepository } from '../store/show.repository.js';
 import { RedisTokenStore } from '../store/token.repository.js';
 import type { SecretBox } from '../lib/crypto.js';
-import { keyPart } from '../lib/ids.js';
+import { keyPart, pathId } from '../lib/ids.js';
 import { limiterId, PLATFORM_LIMITS, renewedAuthorizationPatch } from '../targets/target.registry.js';
 import { isTargetError } from '../targets/target.errors.js';
 import type { TargetAdapter } from '../targets/target.adapter.js';
@@ -109,8 +109,8 @@ export class ReadinessService {
 
   async check(desired: DesiredShow, t: TargetRecord, m: MirrorDoc | null): Promise<Readiness> {
     const name = PLATFORM_NAMES[t.platform] ?? t.platform;
-    const base = `/v1/partners/${t.partnerId}`;
-    const resync = `POST ${base}/shows/${desired.showId}/mirrors/${t.id}/resync`;
+    const base = `/v1/partners/${pathId(t.partnerId)}`;
+    const resync = `POST ${base}/shows/${pathId(desired.showId)}/mirrors/${pathId(t.id)}/resync`;
     // The whole body: a PATCH's credentials replace the target's (src/targets/credentials-advice.ts).
     // Made when a failed check needs it, once: it opens the target's credentials (a decryption), which
     // a check that passes has no use for.
@@ -122,7 +122,7 @@ export class ReadinessService {
 
     const link = adapter?.capabilities.createShow === 'operator_link';
     if (link && !m?.remote) {
-      checks.push({ name: 'operator_link', ok: false, detail: `${name} shows are created by an operator; this one is not linked yet`, action: `Create the show on ${name} (scheduled for ${desired.scheduledAt}, title "${desired.title}"), then link it: PUT ${base}/shows/${desired.showId}/mirrors/${t.id} {"externalId": "<the ${name} show id>"}` });
+      checks.push({ name: 'operator_link', ok: false, detail: `${name} shows are created by an operator; this one is not linked yet`, action: `Create the show on ${name} (scheduled for ${desired.scheduledAt}, title "${desired.title}"), then link it: PUT ${base}/shows/${pathId(desired.showId)}/mirrors/${pathId(t.id)} {"externalId": "<the ${name} show id>"}` });
     } else {
       checks.push({ name: 'operator_link', ok: true, detail: link ? `linked to ${m?.remote?.externalId}` : `not needed: Syndicast creates the ${name} show`, action: null });
     }
@@ -159,7 +159,7 @@ export class ReadinessService {
         if (kind === 'auth_expired' || kind === 'permanent' || kind === 'action_required') {
           const auth = kind === 'auth_expired' || /auth|token|credential|permission|401|403/i.test(msg);
           checks.push({ name: 'token', ok: !auth, detail: auth ? `${name} refused the target's authorization: ${msg}` : `${name} accepted the authorization`, action: auth ? fixCredentials() : null });
-          if (!auth) checks.push({ name: 'remote_show', ok: false, detail: `${name} show ${m.remote.externalId}: ${msg}`, action: link ? `Create the show again on ${name} and link it: PUT ${base}/shows/${desired.showId}/mirrors/${t.id} {"externalId": "…"}` : `${resync} (a new remote show is created if it is gone)` });
+          if (!auth) checks.push({ name: 'remote_show', ok: false, detail: `${name} show ${m.remote.externalId}: ${msg}`, action: link ? `Create the show again on ${name} and link it: PUT ${base}/shows/${pathId(desired.showId)}/mirrors/${pathId(t.id)} {"externalId": "…"}` : `${resync} (a new remote show is created if it is gone)` });
           else checks.push({ name: 'remote_show', ok: false, detail: 'not checked: authorization refused', action: fixCredentials() });
         } else {
           checks.push({ name: 'token', ok: false, detail: `${name} did not answer: ${msg}`, action: `Nothing yet: checked again within a minute; if it persists, check ${name}'s status` });
@@ -191,7 +191,7 @@ export class ReadinessService {
       checks.push({ name: 'quota', ok: false, detail: `${name} rate limit or quota exhausted until ${until}`, action: pastStart ? `The block outlasts the start: raise the account's ${name} quota or move the show` : 'Clears before the start; nothing to do' });
       if (!pastStart) warnings.add('quota');
     } else if (limit && planned > limit.requests) {
-      checks.push({ name: 'quota', ok: false, detail: `${planned} planned pins exceed ${limit.requests} requests per ${limit.windowMs} ms: pins will queue behind the limit`, action: `Spread the pins, or set a raised limit on the target: PATCH ${base}/targets/${t.id} {"rateLimit": {…}}` });
+      checks.push({ name: 'quota', ok: false, detail: `${planned} planned pins exceed ${limit.requests} requests per ${limit.windowMs} ms: pins will queue behind the limit`, action: `Spread the pins, or set a raised limit on the target: PATCH ${base}/targets/${pathId(t.id)} {"rateLimit": {…}}` });
       warnings.add('quota');
     } else {
       checks.push({ name: 'quota', ok: true, detail: limit ? `${planned} planned pins within ${limit.requests} requests per ${limit.windowMs} ms` : `no request window known for ${name}`, action: null });

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DesiredShow } from '../domain/desired-state.js';
+import { pathId } from '../lib/ids.js';
 import { cleanupPending, ingestUnreadable, isTerminal, newMirror, ownMirror, refusedRetryDue, refusedRetryMs, reportedPins, unreadableMark, type MirrorDoc, type MirrorPin } from '../domain/mirror.js';
 import type { LinkService } from '../links/link.service.js';
 import type { MirrorViewContext } from '../outbound/mirror-updated.js';
@@ -891,7 +892,7 @@ export class SyncService {
         mirror.state = 'action_required';
         mirror.lastError =
           `${adapter.platform} cannot create live shows by API: create the show in the ${adapter.platform} app, then link it with ` +
-          `PUT /v1/partners/${job.partnerId}/shows/${job.showId}/mirrors/${job.targetId} {"externalId": "<the ${adapter.platform} show id>"}`;
+          `PUT /v1/partners/${pathId(job.partnerId)}/shows/${pathId(job.showId)}/mirrors/${pathId(job.targetId)} {"externalId": "<the ${adapter.platform} show id>"}`;
         return undefined;
       }
       mirror.state = 'provisioning';
@@ -1421,7 +1422,7 @@ function stayOver(job: SyncJob, desired: DesiredShow, mirror: MirrorDoc, platfor
 function relinkAdvice(job: SyncJob, platform: string, over: 'ended' | 'cancelled', again: '' | ' again'): string {
   return (
     `nothing more is mirrored to ${platform} and the show's pins there are failed. To mirror it again, create a new show in the ${platform} app and link it with ` +
-    `PUT /v1/partners/${job.partnerId}/shows/${job.showId}/mirrors/${job.targetId} {"externalId": "<the new ${platform} show id>"}; ` +
+    `PUT /v1/partners/${pathId(job.partnerId)}/shows/${pathId(job.showId)}/mirrors/${pathId(job.targetId)} {"externalId": "<the new ${platform} show id>"}; ` +
     `once the show is over${again} the mirror is ${over}${again}`
   );
 }

@@ -8,6 +8,7 @@
  * the body names every field the target's credentials hold (names only: a credential's value never
  * goes into an error), the renewed ones as `<new>`, the others as `…` (send them as they are).
  */
+import { pathId } from '../lib/ids.js';
 
 /** A target as an advice text sees it: its ids and the names of its credential fields. */
 export interface AdviceTarget {
@@ -58,5 +59,5 @@ export function credentialsPatch(target: AdviceTarget, renew: readonly string[],
       : target.patch
         ? '"…": as the target has it now, or as in your request'
         : '"…": as the target has it';
-  return `PATCH /v1/partners/${target.partnerId}/targets/${target.id} {"credentials": {${body}}} (${others}: a PATCH replaces all of a target's credentials, and a field it leaves out is removed)`;
+  return `PATCH /v1/partners/${pathId(target.partnerId)}/targets/${pathId(target.id)} {"credentials": {${body}}} (${others}: a PATCH replaces all of a target's credentials, and a field it leaves out is removed)`;
 }

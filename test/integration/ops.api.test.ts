@@ -264,6 +264,25 @@ test('what an admin changes on /admin/queues (pause, resume, clean, by bearer ke
   expect(entries[2]!.detail).toMatchObject({ queue: 'delivery', queueStatus: 'failed' });
 });
 
+test("a queue is cleaned only of a job state: another name (a key of the queue of another type, one no state has) is a 400 problem, nothing done or audited; the job states still clean", async () => {
+  // bull-board handed `:queueStatus` to BullMQ's clean as it came: `meta`, `events`, `id` (the queue's
+  // hash, stream and counter) were a WRONGTYPE from its script, a 500; `stalled` or `__proto__` a 200
+  // that cleaned nothing, audited as a clean. Found by an attack round against `npm start` (h-edge).
+  const t0 = new Date(Date.now() - 1000).toISOString();
+  const cleaner = (await (await svc.api('/v1/api-keys', { json: { role: 'admin', name: 'cleaner' } })).json()) as { id: string; key: string };
+  const clean = (q: string, status: string) => fetch(`${svc.url}/admin/queues/api/queues/${q}/clean/${status}`, { method: 'PUT', headers: { authorization: `Bearer ${cleaner.key}` } });
+  for (const status of ['meta', 'events', 'id', 'stalled', '__proto__', 'latest']) {
+    const r = await clean('delivery', status);
+    expect(r.status).toBe(400);
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await r.json()) as { detail: string }).detail).toContain('queueStatus');
+  }
+  expect((await clean('delivery', 'completed')).status).toBe(200);
+  expect((await clean('delivery', 'waiting')).status).toBe(200);
+  const entries = ((await (await svc.api(`/v1/audit?action=queues.clean&from=${encodeURIComponent(t0)}`)).json()) as { entries: { actor: { keyId?: string }; detail?: Record<string, unknown> }[] }).entries;
+  expect(entries.filter((e) => e.actor.keyId === cleaner.id).map((e) => e.detail?.['queueStatus']).sort()).toEqual(['completed', 'waiting']);
+});
+
 test('a session signed in with ADMIN_API_KEY ends when ADMIN_API_KEY is rotated (the api processes restarted with a new one)', async () => {
   const signIn = await fetch(`${svc.url}/v1/ops/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: ADMIN_KEY }) });
   expect(signIn.status).toBe(201);

@@ -7648,6 +7648,39 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/outbound.corrupt-message.test.ts'],
     testName: 'written in between',
   },
+  {
+    name: 'ingest-url-key-not-refused',
+    what: "an operator's link with the stream key as a path segment of ingest.url (the address copied with its key) is stored (src/api/routes/shows.routes.ts IngestBody): the relay publishes to {url}/{key}, and a viewer or partner key reads the key in the mirror's ingest url",
+    file: 'src/api/routes/shows.routes.ts',
+    from: "    if (ingestUrlHoldsKey(b.url, b.streamKey)) ctx.addIssue(",
+    to: "    if (false && ingestUrlHoldsKey(b.url, b.streamKey)) ctx.addIssue(",
+    tests: ['test/integration/mirror-link.key-in-url.test.ts'],
+  },
+  {
+    name: 'dot-id-link-advice-raw',
+    what: "an action_required mirror's link advice (src/mirror/sync.service.ts) writes the partner, show and target ids as they are: for an id '.' or '..' the advised path, followed with curl or fetch, loses the segment (URL normalisation) and reaches another route",
+    file: 'src/mirror/sync.service.ts',
+    from: '`PUT /v1/partners/${pathId(job.partnerId)}/shows/${pathId(job.showId)}/mirrors/${pathId(job.targetId)} {"externalId": "<the ${adapter.platform} show id>"}`',
+    to: '`PUT /v1/partners/${job.partnerId}/shows/${job.showId}/mirrors/${job.targetId} {"externalId": "<the ${adapter.platform} show id>"}`',
+    tests: ['test/e2e/dot-ids.advice.test.ts'],
+  },
+  {
+    name: 'dot-id-readiness-base-raw',
+    what: "the readiness checks' actions (src/mirror/readiness.service.ts) write the partner id as it is: for a partner '.' every advised path (link, resync, target PATCH) loses that segment when followed",
+    file: 'src/mirror/readiness.service.ts',
+    from: 'const base = `/v1/partners/${pathId(t.partnerId)}`;',
+    to: 'const base = `/v1/partners/${t.partnerId}`;',
+    tests: ['test/e2e/dot-ids.advice.test.ts'],
+  },
+  {
+    name: 'queue-clean-any-status',
+    what: "the dashboard's clean (src/api/plugins/queues-board.plugin.ts) takes any :queueStatus: a name of a queue key of another type (meta, events, id) is a WRONGTYPE from BullMQ's script, a 500; one no job state has a 200 that cleaned nothing, audited as a clean",
+    file: 'src/api/plugins/queues-board.plugin.ts',
+    from: "if (req.routeOptions.url?.endsWith('/clean/:queueStatus') && !CLEANABLE_STATES.has(queueStatus ?? '')) {",
+    to: "if (false && !CLEANABLE_STATES.has(queueStatus ?? '')) {",
+    tests: ['test/integration/ops.api.test.ts'],
+    testName: 'a queue is cleaned only of a job state',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

@@ -23,6 +23,13 @@ const EXTERNAL_STYLESHEET = /<link\s[^>]*href="https?:\/\/[^"]*"[^>]*>\s*/gi;
 const UNAVAILABLE = 503 as unknown as HTTPStatus;
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const VERBS: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'update', DELETE: 'delete' };
+/**
+ * The job states a queue's "clean" takes (BullMQ `Queue.clean`'s `type`). bull-board hands the route's
+ * `:queueStatus` to it as it comes, and BullMQ cleans the queue's key of that name: one of another type
+ * (`meta`, `events`, `id`) was a WRONGTYPE from its script, a 500, and a name no job state has (`stalled`,
+ * `__proto__`) a 200 that cleaned nothing, audited as a clean.
+ */
+export const CLEANABLE_STATES: ReadonlySet<string> = new Set(['completed', 'failed', 'delayed', 'prioritized', 'wait', 'waiting', 'paused', 'active']);
 
 /**
  * The audit action of a dashboard change, from bull-board's route: `queues.pause`, `queues.clean`,
@@ -109,6 +116,10 @@ export async function queuesBoard(app: FastifyInstance, opts: { queues: Queue[];
       }
       if (!(err instanceof AppError)) throw err;
       return reply.status(err.status).type('application/problem+json').send(problem(err.status, err.message));
+    }
+    const { queueStatus } = (req.params ?? {}) as Record<string, string | undefined>;
+    if (req.routeOptions.url?.endsWith('/clean/:queueStatus') && !CLEANABLE_STATES.has(queueStatus ?? '')) {
+      return reply.status(400).type('application/problem+json').send(problem(400, `queueStatus: a queue is cleaned of its ${[...CLEANABLE_STATES].join(', ')} jobs, not ${JSON.stringify(queueStatus)}`));
     }
   });
   // Every change made on the dashboard (pause, retry, clean, obliterate, add or edit a job, …) is an

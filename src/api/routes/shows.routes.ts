@@ -70,14 +70,28 @@ const RtmpUrl = z
   .max(2048)
   // printable ASCII only: a control character (a NUL byte, say) cannot be passed to ffmpeg at all
   .regex(/^rtmps?:\/\/[\x21-\x22\x24-\x2e\x30-\x3e\x40-\x7e]+(\/[\x21-\x22\x24-\x3e\x40-\x7e]*)?$/i, 'must be an rtmp:// or rtmps:// URL without query');
-const IngestBody = z.strictObject({
-  url: RtmpUrl,
-  streamKey: z
-    .string()
-    .min(1)
-    .max(512)
-    .regex(/^[\x21-\x2e\x30-\x7e]+$/, 'must be printable ASCII without spaces or slashes'),
-});
+/**
+ * Whether an operator's RTMP address has the stream key as one of its path segments: the address
+ * copied with the key (`rtmp://host/app/<key>`, as a platform's app shows it joined). The relay
+ * publishes to `{url}/{streamKey}`, so such a link never worked, and the url is what a viewer or
+ * partner key is shown of the mirror's ingest: it was stored, and read back by them with the key.
+ */
+function ingestUrlHoldsKey(url: string, streamKey: string): boolean {
+  return url.replace(/^rtmps?:\/\/[^/]*/i, '').split('/').includes(streamKey);
+}
+
+const IngestBody = z
+  .strictObject({
+    url: RtmpUrl,
+    streamKey: z
+      .string()
+      .min(1)
+      .max(512)
+      .regex(/^[\x21-\x2e\x30-\x7e]+$/, 'must be printable ASCII without spaces or slashes'),
+  })
+  .superRefine((b, ctx) => {
+    if (ingestUrlHoldsKey(b.url, b.streamKey)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'holds the stream key: give the RTMP address without it (the relay publishes to {url}/{streamKey}), the key in streamKey alone' });
+  });
 const IngestView = z.object({
   url: z.string(),
   streamKey: z.string().optional(),
@@ -335,7 +349,7 @@ export const showRoutes: FastifyPluginAsyncZod<ShowRoutesOptions> = async (app, 
         body: z.strictObject({ externalId: z.string().min(1).max(256), ingest: IngestBody.optional() }),
         docResponses: {
           200: ok('linked; a sync is queued', z.object({ targetId: z.string(), state: z.enum(MIRROR_STATES), externalId: z.string() })),
-          400: 'invalid body, or ingest.url refused (not a public address)',
+          400: 'invalid body (also: an `ingest.url` with the stream key as one of its path segments, the address copied with its key), or ingest.url refused (not a public address)',
           403: FORBIDDEN_ROLE,
           404: 'unknown partner, show or target (also one deleted while this request ran)',
           409: "another show's mirror on this target already has that platform show (its sales are attributed to that show): a platform show mirrors one show (of two links of one platform show at the same time, the second waits for the first and is refused then; one still unfinished after 5 s is a 409 too: try again); or the target is being deleted (a DELETE is checking its mirrors), or was deleted and created again while this request ran (then try again); nothing linked",
