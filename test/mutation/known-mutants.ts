@@ -7606,6 +7606,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/attribution.rules.test.ts'],
     testName: 'attribution hints with control or format characters',
   },
+  {
+    name: 'endpoint-cap-not-counted',
+    what: "POST /v1/partners/{p}/endpoints adds the endpoint whatever the partner's count (src/store/endpoint.repository.ts ADD_INDEXED_LUA without its SCARD check): no cap on the endpoints every message fans out to",
+    file: 'src/store/endpoint.repository.ts',
+    from: "if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end\n",
+    to: '',
+    tests: ['test/integration/outbound.endpoint-cap.test.ts'],
+    testName: 'one endpoint over the cap',
+  },
+  {
+    name: 'endpoint-cap-check-then-add',
+    what: "the endpoint cap is checked by a count read before the add (src/store/endpoint.repository.ts create: SCARD, then the add script told no cap), not in the script that adds: concurrent creates all read a count under the cap and pass it together",
+    file: 'src/store/endpoint.repository.ts',
+    from: "audit?.entry ?? '', maxPerPartner)) as number;",
+    to: "audit?.entry ?? '', (await this.redis.scard(this.keys.partnerEndpoints(e.partnerId))) >= maxPerPartner ? 0 : 1e9)) as number;",
+    tests: ['test/integration/outbound.endpoint-cap.test.ts'],
+    testName: 'concurrent creates stop at the cap',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
