@@ -7624,6 +7624,23 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/outbound.endpoint-cap.test.ts'],
     testName: 'concurrent creates stop at the cap',
   },
+  {
+    name: 'target-delete-held-list-uncut',
+    what: "a target DELETE refused for the shows it holds on the platform names every one of them (src/api/routes/targets.routes.ts refuse without its cut to 20): a target holding hundreds made a detail, and a log line, as long as the list",
+    file: 'src/api/routes/targets.routes.ts',
+    from: "const shown = held.slice(0, 20).join(', ')",
+    to: "const shown = held.join(', ')",
+    tests: ['test/integration/targets.delete-retried-create.test.ts'],
+    testName: 'a target DELETE refused for 21 held shows',
+  },
+  {
+    name: 'target-credentials-patch-no-kick',
+    what: "a PATCH of a target's credentials does not queue its active shows (src/api/routes/targets.routes.ts: the kick only for a re-enable): the shows whose syncs failed with the old credentials wait for the next sweep",
+    file: 'src/api/routes/targets.routes.ts',
+    from: 'if (!t.enabled || credentials) await kick(next);',
+    to: 'if (!t.enabled) await kick(next);',
+    tests: ['test/integration/targets.patch-credentials-kick.test.ts'],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
