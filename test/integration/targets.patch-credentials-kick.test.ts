@@ -19,7 +19,9 @@ async function hasJob(showId: string, targetId: string): Promise<boolean> {
   const q = svc.rt.syncProducer.queue('youtube', shardOf(P, showId, svc.config.syncShards));
   return !!(await q.getDeduplicationJobId(syncJobId({ partnerId: P, showId, targetId })));
 }
+/** No sync waits: the events' dispatch entries (the Redis Cluster path) and every job gone. */
 async function emptyQueues(): Promise<void> {
+  await svc.rt.redis.del(svc.rt.keys.syncDispatch());
   for (const q of svc.rt.syncProducer.allQueues()) await q.obliterate({ force: true });
   expect(await queuesIdle(syncQueues(svc))).toBe(true);
 }
