@@ -518,6 +518,11 @@ const ConfigSchema = z.object({
   outboundTimeoutMs: ms(10_000, 50, MAX_OUTBOUND_TIMEOUT_MS, `a delivery job's lock, 3 × it, must stay within Node's timer limit, ${MAX_TIMER_MS} ms`),
   outboundConcurrency: count(50, 1, 1000, 'concurrent deliveries per worker process'),
   /**
+   * Webhook endpoints a partner may have (POST …/endpoints over it is a 409): every message to the
+   * partner is one delivery, with its attempts and retries, per endpoint that takes its type.
+   */
+  outboundEndpointsPerPartner: count(20, 1, 1000, 'every message to the partner is one delivery per endpoint, each with up to a day of retries'),
+  /**
    * Override of the retry delays (ms, comma-separated); the default is RETRY_SCHEDULE_MS (≈27 h). Tests
    * shrink it. At most MAX_RETRY_DELAYS of them: each is one more attempt of a failing delivery, each
    * attempt a line of the endpoint's attempt log (its newest 5000 kept, src/store/endpoint.repository.ts).
@@ -641,6 +646,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   OPS_STREAMS_PER_KEY: 'opsStreamsPerKey',
   OUTBOUND_TIMEOUT_MS: 'outboundTimeoutMs',
   OUTBOUND_CONCURRENCY: 'outboundConcurrency',
+  OUTBOUND_ENDPOINTS_PER_PARTNER: 'outboundEndpointsPerPartner',
   OUTBOUND_RETRY_SCHEDULE_MS: 'outboundRetryScheduleMs',
   WORKER_LOCK_MS: 'workerLockMs',
   REDIS_REFUSED_RETRY_MS: 'redisRefusedRetryMs',

@@ -31,6 +31,7 @@ export function createOutbound(deps: { redis: RedisClient; keys: Keys; box: Secr
     log: log.child({ module: 'outbound' }),
     messageTtlSec,
     secretRotationGraceMs: config.secretRotationGraceHours * 3_600_000,
+    endpointsPerPartner: config.outboundEndpointsPerPartner,
   });
   const delivery = new DeliveryService({
     endpoints,

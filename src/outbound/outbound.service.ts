@@ -26,6 +26,8 @@ export interface OutboundDeps {
   messageTtlSec: number;
   /** After a rotation, deliveries are signed with the old secret too for this long. */
   secretRotationGraceMs: number;
+  /** The most endpoints a partner may have (OUTBOUND_ENDPOINTS_PER_PARTNER): every message fans out to each. */
+  endpointsPerPartner: number;
 }
 
 export interface EmitResult {
@@ -75,7 +77,10 @@ export class OutboundService {
       createdAt: now,
       updatedAt: now,
     };
-    await this.deps.endpoints.create(endpoint, audit?.(endpoint.id));
+    const cap = this.deps.endpointsPerPartner;
+    if (!(await this.deps.endpoints.create(endpoint, cap, audit?.(endpoint.id)))) {
+      throw conflict(`partner ${partnerId} already has ${cap} webhook endpoints, the most a partner may have (OUTBOUND_ENDPOINTS_PER_PARTNER): delete one (DELETE /v1/partners/${partnerId}/endpoints/{endpointId}) to add another; nothing was created`);
+    }
     return { endpoint, secret };
   }
 

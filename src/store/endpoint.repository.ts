@@ -19,10 +19,13 @@ function isAttemptRecord(v: unknown): boolean {
 
 /**
  * KEYS: the partner's endpoint index, its pending audit entries (same slot). ARGV: endpoint id, the
- * change's pending audit id and entry ('' for none). ADD puts the endpoint in the index, DELETE takes it
- * out; the entry is recorded pending only when the index changed (1 = changed).
+ * change's pending audit id and entry ('' for none); ADD's fourth, the most endpoints the index may hold.
+ * ADD puts the endpoint in the index unless it holds that many already (-1: nothing changed), DELETE
+ * takes it out; the entry is recorded pending only when the index changed (1 = changed). The count and
+ * the add are one step: concurrent creates cannot pass the cap between them.
  */
 const ADD_INDEXED_LUA = `
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
 return 1
@@ -108,12 +111,21 @@ export class EndpointRepository {
   /**
    * `audit`: the creation's entry, recorded pending (`AuditRepository.settle`) with the index entry (one
    * script): an endpoint made by a request whose audit write then failed gets deliveries, and its
-   * entry is written by the retry (which makes another).
+   * entry is written by the retry (which makes another). False (nothing indexed, its record deleted, no
+   * entry) when the partner's index holds `maxPerPartner` endpoints already: every message fans out to
+   * every endpoint, so their number is capped (OUTBOUND_ENDPOINTS_PER_PARTNER), counted in the script
+   * that adds (concurrent creates cannot pass it).
    */
-  async create(e: EndpointRecord, audit?: PendingAudit): Promise<void> {
-    await this.redis.hset(this.keys.endpoint(e.partnerId, e.id), toFields(e));
-    await this.redis.eval(ADD_INDEXED_LUA, 2, this.keys.partnerEndpoints(e.partnerId), this.keys.auditPending({ partnerId: e.partnerId }), e.id, audit?.id ?? '', audit?.entry ?? '');
+  async create(e: EndpointRecord, maxPerPartner: number, audit?: PendingAudit): Promise<boolean> {
+    const key = this.keys.endpoint(e.partnerId, e.id);
+    await this.redis.hset(key, toFields(e));
+    const added = (await this.redis.eval(ADD_INDEXED_LUA, 2, this.keys.partnerEndpoints(e.partnerId), this.keys.auditPending({ partnerId: e.partnerId }), e.id, audit?.id ?? '', audit?.entry ?? '', maxPerPartner)) as number;
+    if (added === -1) {
+      await this.redis.del(key);
+      return false;
+    }
     this.changed(e.partnerId);
+    return true;
   }
 
   /**

@@ -169,3 +169,22 @@ test('a platform show linked after its show ended does not hold the target DELET
   expect((await svc.api(`/v1/partners/${P}/targets/yt9`, { method: 'DELETE' })).status).toBe(204);
   expect((await sim.effects('youtube')).filter((e) => e.externalId === externalId && e.type !== 'show.created')).toEqual([]);
 }, 60_000);
+
+// The 409 names the held shows, the first 20 of them (sorted) and how many in all: a target that holds
+// hundreds made a detail of every id, an answer (and a log line) as long as the list.
+test('a target DELETE refused for 21 held shows names the first 20 and the count, not the 21st', async () => {
+  const r = await svc.api(`/v1/partners/${P}/targets?verify=false`, { json: { id: 'yt21', platform: 'youtube', name: 'yt21', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 500 } });
+  expect(r.status).toBe(201);
+  const ids = Array.from({ length: 21 }, (_, i) => `held${String(i + 1).padStart(2, '0')}`);
+  for (const id of ids) {
+    expect((await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow(id), '2026-11-24T17:00:00Z'))).status).toBe(202);
+    // A platform show linked to its mirror: held (the target's credentials are what would end it).
+    expect((await svc.api(`/v1/partners/${P}/shows/${id}/mirrors/yt21`, { method: 'PUT', json: { externalId: `bcHeld${id.slice(4)}xx8` } })).status).toBe(200);
+  }
+  const refused = await svc.api(`/v1/partners/${P}/targets/yt21`, { method: 'DELETE' });
+  expect(refused.status).toBe(409);
+  const { detail } = (await refused.json()) as { detail: string };
+  expect(detail.match(/held\d\d/g)).toEqual(ids.slice(0, 20));
+  expect(detail).toContain('… (21 in all)');
+  expect(await svc.rt.partners.getTarget(P, 'yt21')).not.toBeNull();
+}, 60_000);

@@ -7681,6 +7681,41 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/ops.api.test.ts'],
     testName: 'a queue is cleaned only of a job state',
   },
+  {
+    name: 'endpoint-cap-not-counted',
+    what: "POST /v1/partners/{p}/endpoints adds the endpoint whatever the partner's count (src/store/endpoint.repository.ts ADD_INDEXED_LUA without its SCARD check): no cap on the endpoints every message fans out to",
+    file: 'src/store/endpoint.repository.ts',
+    from: "if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end\n",
+    to: '',
+    tests: ['test/integration/outbound.endpoint-cap.test.ts'],
+    testName: 'one endpoint over the cap',
+  },
+  {
+    name: 'endpoint-cap-check-then-add',
+    what: "the endpoint cap is checked by a count read before the add (src/store/endpoint.repository.ts create: SCARD, then the add script told no cap), not in the script that adds: concurrent creates all read a count under the cap and pass it together",
+    file: 'src/store/endpoint.repository.ts',
+    from: "audit?.entry ?? '', maxPerPartner)) as number;",
+    to: "audit?.entry ?? '', (await this.redis.scard(this.keys.partnerEndpoints(e.partnerId))) >= maxPerPartner ? 0 : 1e9)) as number;",
+    tests: ['test/integration/outbound.endpoint-cap.test.ts'],
+    testName: 'concurrent creates stop at the cap',
+  },
+  {
+    name: 'target-delete-held-list-uncut',
+    what: "a target DELETE refused for the shows it holds on the platform names every one of them (src/api/routes/targets.routes.ts refuse without its cut to 20): a target holding hundreds made a detail, and a log line, as long as the list",
+    file: 'src/api/routes/targets.routes.ts',
+    from: "const shown = held.slice(0, 20).join(', ')",
+    to: "const shown = held.join(', ')",
+    tests: ['test/integration/targets.delete-retried-create.test.ts'],
+    testName: 'a target DELETE refused for 21 held shows',
+  },
+  {
+    name: 'target-credentials-patch-no-kick',
+    what: "a PATCH of a target's credentials does not queue its active shows (src/api/routes/targets.routes.ts: the kick only for a re-enable): the shows whose syncs failed with the old credentials wait for the next sweep",
+    file: 'src/api/routes/targets.routes.ts',
+    from: 'if (!t.enabled || credentials) await kick(next);',
+    to: 'if (!t.enabled) await kick(next);',
+    tests: ['test/integration/targets.patch-credentials-kick.test.ts'],
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

@@ -48,6 +48,7 @@ const BOUNDS: [string, keyof Config, number, number, Record<string, string>?][] 
   ['SYNC_SHARDS', 'syncShards', 1, 64],
   ['WORKER_CONCURRENCY', 'workerConcurrency', 1, 1000],
   ['OUTBOUND_CONCURRENCY', 'outboundConcurrency', 1, 1000],
+  ['OUTBOUND_ENDPOINTS_PER_PARTNER', 'outboundEndpointsPerPartner', 1, 1000],
   // A page is one ZSCAN: 200,000 shows in one blocked Redis 0.3 s; COUNT 1e20 is a Redis error.
   ['SWEEP_PAGE_SIZE', 'sweepPageSize', 1, 10_000],
   // 1000 retries at the backoff's 5-min cap take 1.7 to 3.5 days; 1e9 never gave up.

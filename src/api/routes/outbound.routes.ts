@@ -113,7 +113,7 @@ export const outboundRoutes: FastifyPluginAsyncZod<OutboundRoutesOptions> = asyn
     { preHandler: app.requireRole('operator'), schema: { tags: ['webhooks'], summary: 'Add an outbound webhook endpoint (the secret is shown once)',
         params: Params,
         body: CreateEndpoint,
-        docResponses: { 201: ok('created; `secret` is shown this once', EndpointSchema.extend({ secret: z.string() })), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner', 503: "DNS cannot look up the url's host right now (nothing saved), or storage is unavailable or did not answer in time (the request may or may not have taken effect: list the endpoints before creating it again); retry later (Retry-After)" },
+        docResponses: { 201: ok('created; `secret` is shown this once', EndpointSchema.extend({ secret: z.string() })), 400: 'invalid body, or url refused (not a public address)', 403: FORBIDDEN_ROLE, 404: 'unknown partner', 409: 'the partner has OUTBOUND_ENDPOINTS_PER_PARTNER endpoints already (20 by default; the detail names the cap): nothing created; delete one to make room', 503: "DNS cannot look up the url's host right now (nothing saved), or storage is unavailable or did not answer in time (the request may or may not have taken effect: list the endpoints before creating it again); retry later (Retry-After)" },
       },
     },
     async (req, reply) => {
