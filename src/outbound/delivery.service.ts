@@ -447,7 +447,10 @@ export class DeliveryService {
       // mark delivery failed'.
       if (!(readErr instanceof StoredRecordCorruptError) || readErr.reason === 'a Redis key of another type') throw readErr;
       const lastError = `internal error: its stored state (field d:${job.endpointId} of Redis key ${readErr.key}) did not read (${readErr.reason}) and was replaced by this failed state; its attempts before are not known`;
-      await this.deps.messages.replaceUnreadableDelivery(job.partnerId, job.messageId, { ...newDelivery(job.endpointId, job.run, job.run === 1 ? 'event' : 'manual'), state: 'failed', lastError });
+      const replaced = await this.deps.messages.replaceUnreadableDelivery(job.partnerId, job.messageId, { ...newDelivery(job.endpointId, job.run, job.run === 1 ? 'event' : 'manual'), state: 'failed', lastError });
+      // Not replaced: the field was written meanwhile (it may read now), or the message is gone. Said,
+      // naming the key and the field, never what it held: a silent false hid a field never replaced.
+      if (!replaced) this.deps.log.warn({ partnerId: job.partnerId, messageId: job.messageId, endpointId: job.endpointId, key: readErr.key, field: `d:${job.endpointId}` }, 'unreadable delivery state not replaced (written meanwhile, or its message is gone)');
       return;
     }
     if (!d || d.run !== job.run || d.state !== 'pending') return;

@@ -166,7 +166,13 @@ export class OutboundService {
         queued.push(id);
         continue;
       }
-      const run = (d?.run ?? 0) + 1;
+      // The next run's job must not be a finished one: a job id still kept (failed jobs 7 days) makes
+      // the add a no-op, and the redelivery answered 202 and sent nothing. The stored run can be older
+      // than a finished job's: a delivery whose state did not read is rebuilt from the job that failed
+      // (DeliveryService.markFailed), and a stalled older run's job failing late writes its own run.
+      // A job of the run still to run (another redelivery's just now) is the one that sends it.
+      let run = (d?.run ?? 0) + 1;
+      while (await this.finishedJob(messageId, id, run)) run++;
       await messages.saveDelivery(partnerId, messageId, newDelivery(id, run, 'manual', d?.attempts ?? 0));
       await producer.enqueue({ partnerId, messageId, endpointId: id, run });
       queued.push(id);
@@ -176,6 +182,14 @@ export class OutboundService {
     if (queued.length === 0) throw conflict(`message ${messageId} has no endpoint to deliver it to now${refused.length > 0 ? `: ${refused.join('; ')}` : ''}; nothing was queued`);
     await messages.touch(partnerId, messageId, this.deps.messageTtlSec);
     return queued;
+  }
+
+  /** Whether run `run` of a delivery has a job that is done with (failed, or completed and kept). */
+  private async finishedJob(messageId: string, endpointId: string, run: number): Promise<boolean> {
+    const job = await this.deps.producer.find({ messageId, endpointId, run });
+    if (!job) return false;
+    const state = await job.getState();
+    return state === 'failed' || state === 'completed';
   }
 
   /** A pending delivery with a live job: run a delayed one now. False when its job is gone. */

@@ -20,10 +20,10 @@ function isDeliveryState(v: unknown): v is DeliveryState {
   return isPlainObject(v) && typeof v['endpointId'] === 'string' && typeof v['state'] === 'string' && typeof v['run'] === 'number' && typeof v['attempts'] === 'number' && typeof v['runAttempts'] === 'number';
 }
 
-/** Whether a stored delivery's text reads (as `delivery()` reads it, uncounted). */
-function readsAsDelivery(raw: string): boolean {
+/** Whether a stored delivery's bytes read (as `delivery()` reads them, as UTF-8 text, uncounted). */
+function readsAsDelivery(raw: Buffer): boolean {
   try {
-    return isDeliveryState(JSON.parse(raw));
+    return isDeliveryState(JSON.parse(raw.toString('utf8')));
   } catch {
     return false;
   }
@@ -111,13 +111,15 @@ export class OutboundMessageRepository {
    * Replaces one delivery's state that does not read (not JSON, or of another shape) with `d`
    * (DeliveryService.markFailed: a failed state built from its job), in one step that compares the
    * field with the text read: a field written in between (a redelivery's state, an operator's repair)
-   * is left alone, as is a message that is gone. The unreadable text itself is never returned nor
-   * logged. True when replaced.
+   * is left alone, as is a message that is gone. The field is read and compared as bytes: one that is
+   * not valid UTF-8 (a value cut mid-character) read as a string comes back with U+FFFD in place of
+   * its bytes, never equal to what Redis holds, and was never replaced. The unreadable text itself is
+   * never returned nor logged. True when replaced.
    */
   async replaceUnreadableDelivery(partnerId: string, messageId: string, d: DeliveryState): Promise<boolean> {
     const key = this.keyOf(partnerId, messageId);
     const field = `d:${d.endpointId}`;
-    const raw = await readStored('message', messageId, key, () => this.redis.hget(key, field));
+    const raw = await readStored('message', messageId, key, () => this.redis.hgetBuffer(key, field));
     if (raw === null || readsAsDelivery(raw)) return false;
     return (await this.redis.scObHsetIfSame(key, 'meta', field, raw, JSON.stringify(d))) === 1;
   }

@@ -137,7 +137,7 @@ return 1
 `;
 
 /**
- * KEYS: message hash. ARGV: marker field, field, the value it was read with, its new value. Writes it
+ * KEYS: message hash. ARGV: marker field, field, the value it was read with (its bytes), its new value. Writes it
  * while the marker exists and the field still holds what was read: a write in between (a redelivery's
  * state, an operator's repair) is left alone.
  */
@@ -161,7 +161,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     scObHsetIfExists(key: string, marker: string, ...pairs: string[]): Result<number, Context>;
     scObHsetKeep(key: string, marker: string, ttlSec: number, ...pairs: string[]): Result<number, Context>;
-    scObHsetIfSame(key: string, marker: string, field: string, was: string, value: string): Result<number, Context>;
+    scObHsetIfSame(key: string, marker: string, field: string, was: string | Buffer, value: string): Result<number, Context>;
     scObEndpointFailed(key: string, startMs: number): Result<number, Context>;
     scObEndpointSucceeded(key: string, startMs: number, startIso: string): Result<number, Context>;
     scObDisableIfFailing(key: string, sinceMs: number, nowIso: string, reason: string): Result<number, Context>;

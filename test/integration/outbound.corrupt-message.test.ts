@@ -11,8 +11,9 @@
  *   marked failed, its lastError naming the key (it stayed pending for ever: marked on the last attempt
  *   only); restored, a redelivery sends it;
  * - a delivery whose own state does not read: its job fails so too, and the field is replaced by a failed
- *   state built from the job (it was left as it was, the message's view a typed 500 for good); a field
- *   written in between is left alone;
+ *   state built from the job (it was left as it was, the message's view a typed 500 for good), a field not
+ *   valid UTF-8 too (compared as bytes); a field written in between is left alone, a field not replaced
+ *   said in a warn line; rebuilt at an older run than a failed job's, a redelivery takes a run past it;
  * - a delivery attempt entry that does not read is left out of the attempt lists (the ops endpoints list
  *   too: one failed it for everyone); an order naming a click that does not read (a key of another type
  *   too) is not booked, its job failed for good at once, the order left pending for the sweep, which
@@ -29,8 +30,10 @@ import type { Logger } from 'pino';
 import { OrderEventSweep } from '../../src/attribution/order-event.sweep.js';
 import { startAttributionWorker } from '../../src/attribution/attribution.worker.js';
 import { storedRecordsUnreadable } from '../../src/lib/metrics.js';
+import { DeliveryService } from '../../src/outbound/delivery.service.js';
 import { startDeliveryWorker } from '../../src/outbound/delivery.worker.js';
 import { DeliveryProducer, deliveryJobId } from '../../src/queues/delivery.queue.js';
+import { EndpointRepository } from '../../src/store/endpoint.repository.js';
 import { OutboundMessageRepository } from '../../src/store/outbound-message.repository.js';
 import { logSink } from '../helpers/log-sink.js';
 import { createPartner, orderEvent, sendEvent, serviceForFile, waitFor, type TestService } from '../helpers/service.js';
@@ -88,6 +91,13 @@ async function partnerWithEndpoint(p: string): Promise<string> {
   const r = await svc.api(`/v1/partners/${p}/endpoints`, { json: { url, events: ['mirror.updated'] } });
   expect(r.status).toBe(201);
   return ((await r.json()) as { id: string }).id;
+}
+
+/** Partner `p` with an endpoint and one message emitted to it (its run-1 job waiting): their ids and the message's key. */
+async function messageToEndpoint(p: string): Promise<{ endpointId: string; messageId: string; key: string }> {
+  const endpointId = await partnerWithEndpoint(p);
+  const messageId = (await svc.rt.outbound.emit(p, 'mirror.updated', { n: 1 }, `${p}-m`)).messageId!;
+  return { endpointId, messageId, key: svc.rt.keys.outboundMessage(p, messageId) };
 }
 
 const CORRUPTIONS: [string, (key: string) => Promise<unknown>][] = [
@@ -288,9 +298,9 @@ test("a delivery attempt entry that does not read is left out of the endpoint's 
 }, 30_000);
 
 /** Delivery `d:<endpointId>` of a message as stored (read around the message's meta). */
-async function storedDelivery(p: string, messageId: string, endpointId: string): Promise<{ state: string; lastError: string | null } | undefined> {
+async function storedDelivery(p: string, messageId: string, endpointId: string): Promise<{ state: string; run: number; lastError: string | null } | undefined> {
   const raw = await svc.rt.redis.hget(svc.rt.keys.outboundMessage(p, messageId), `d:${endpointId}`);
-  return raw ? (JSON.parse(raw) as { state: string; lastError: string | null }) : undefined;
+  return raw ? (JSON.parse(raw) as { state: string; run: number; lastError: string | null }) : undefined;
 }
 
 /**
@@ -346,14 +356,15 @@ test.each([
   }
 }, 60_000);
 
-test.each([
+test.each<[string, string | Buffer]>([
   ['not JSON', '{"state":"pending","secret rec'],
   ['of another shape', '[1,2]'],
-] as const)("a delivery whose own stored state is %s: its job fails for good at once; the field is replaced by a failed state built from the job (lastError naming it), so the message's view shows it failed, not the typed 500; a redelivery sends it", async (what, raw) => {
+  // Cut mid-character (the euro sign's 3 bytes, 2 kept): read as a string it came back with U+FFFD, never
+  // equal to the bytes Redis holds, so the compare-and-set step never replaced it (nothing logged).
+  ['not valid UTF-8', Buffer.concat([Buffer.from('{"state":"pending","secret rec '), Buffer.from('\u20ac').subarray(0, 2)])],
+])("a delivery whose own stored state is %s: its job fails for good at once; the field is replaced by a failed state built from the job (lastError naming it), so the message's view shows it failed, not the typed 500; a redelivery sends it", async (what, raw) => {
   const p = `ds${what.length}`;
-  const endpointId = await partnerWithEndpoint(p);
-  const messageId = (await svc.rt.outbound.emit(p, 'mirror.updated', { n: 1 }, `${p}-m`)).messageId!;
-  const key = svc.rt.keys.outboundMessage(p, messageId);
+  const { endpointId, messageId, key } = await messageToEndpoint(p);
   await svc.rt.redis.hset(key, `d:${endpointId}`, raw);
 
   const { worker, lines } = deliveryWorker();
@@ -372,9 +383,7 @@ test.each([
 
 test("replacing a delivery's unreadable state leaves a field written in between alone (a redelivery's state, a repair), and a message that is gone", async () => {
   const p = 'dr';
-  const endpointId = await partnerWithEndpoint(p);
-  const messageId = (await svc.rt.outbound.emit(p, 'mirror.updated', { n: 1 }, `${p}-m`)).messageId!;
-  const key = svc.rt.keys.outboundMessage(p, messageId);
+  const { endpointId, messageId, key } = await messageToEndpoint(p);
   const messages = (): OutboundMessageRepository => new OutboundMessageRepository(svc.rt.redis, svc.rt.keys);
   const failed = { endpointId, state: 'failed' as const, run: 1, trigger: 'event' as const, attempts: 0, runAttempts: 0, runStartedAt: null, lastAttemptAt: null, lastStatusCode: null, lastError: 'x', nextAttemptAt: null, deliveredAt: null };
   // It reads: nothing replaced.
@@ -393,6 +402,55 @@ test("replacing a delivery's unreadable state leaves a field written in between 
   await svc.rt.redis.del(key);
   expect(await messages().replaceUnreadableDelivery(p, messageId, failed)).toBe(false);
   expect(await svc.rt.redis.exists(key)).toBe(0);
+}, 30_000);
+
+test('a delivery whose unreadable state is not replaced (its message gone between the read and the replace) is said in a warn line naming the key, never its text', async () => {
+  const p = 'dw';
+  const { endpointId, messageId, key } = await messageToEndpoint(p);
+  await svc.rt.redis.hset(key, `d:${endpointId}`, '{"secret rec');
+  const messages = new (class extends OutboundMessageRepository {
+    override async delivery(...args: Parameters<OutboundMessageRepository['delivery']>): ReturnType<OutboundMessageRepository['delivery']> {
+      return super.delivery(...args).catch(async (err: unknown) => {
+        await svc.rt.redis.del(key); // its retention ends right after the read
+        throw err;
+      });
+    }
+  })(svc.rt.redis, svc.rt.keys);
+  const { log, lines } = logSink<Line & { key?: string; field?: string }>('info');
+  const service = new DeliveryService({ endpoints: new EndpointRepository(svc.rt.redis, svc.rt.keys), messages, box: svc.rt.box, log, timeoutMs: 10_000, messageTtlSec: 86_400, allowPrivateDestinations: true });
+  await service.markFailed({ partnerId: p, messageId, endpointId, run: 1 }, new Error('x'));
+  // Before: nothing said (the view of a message still there stays a typed 500 for good, unexplained).
+  expect(lines.filter((l) => l.msg.startsWith('unreadable delivery state not replaced'))).toEqual([expect.objectContaining({ key, field: `d:${endpointId}` })]);
+  expect(JSON.stringify(lines)).not.toContain('secret rec');
+  expect(await svc.rt.redis.exists(key)).toBe(0);
+  await (await producer.find({ messageId, endpointId, run: 1 }))?.remove();
+}, 30_000);
+
+test("a delivery rebuilt at an older run than a failed job's (a stalled older job failing late) is redelivered past that job: sent, not a 202 that sends nothing", async () => {
+  const p = 'dl';
+  const { endpointId, messageId, key } = await messageToEndpoint(p);
+  // Run 2 (a redelivery) finds its state unreadable: its job fails for good, the state rebuilt as run 2's.
+  await (await producer.find({ messageId, endpointId, run: 1 }))!.remove();
+  await svc.rt.redis.hset(key, `d:${endpointId}`, 'null');
+  await producer.enqueue({ partnerId: p, messageId, endpointId, run: 2 });
+  const { worker } = deliveryWorker();
+  try {
+    await waitFor(async () => (await producer.find({ messageId, endpointId, run: 2 }))?.getState().then((s) => s === 'failed'));
+    await waitFor(async () => (await storedDelivery(p, messageId, endpointId))?.state === 'failed');
+    // Run 1's job, stalled meanwhile, fails for good late on the state unreadable again: rebuilt as run 1's.
+    await svc.rt.redis.hset(key, `d:${endpointId}`, 'null');
+    await svc.rt.delivery.markFailed({ partnerId: p, messageId, endpointId, run: 1 }, new Error('job stalled more than allowable limit'));
+    expect(await storedDelivery(p, messageId, endpointId)).toMatchObject({ state: 'failed', run: 1 });
+    // Before: run 2, whose failed job is kept, so the add did nothing: 202 and nothing sent.
+    expect((await svc.api(`/v1/partners/${p}/messages/${messageId}/redeliver`, { json: {} })).status).toBe(202);
+    await waitFor(async () => received.includes(messageId));
+    expect(await waitFor(async () => {
+      const d = await storedDelivery(p, messageId, endpointId);
+      return d?.state === 'delivered' ? d : undefined;
+    })).toMatchObject({ run: 3, trigger: 'manual' });
+  } finally {
+    await worker.close();
+  }
 }, 30_000);
 
 // What the two workers' catches turn into a failure for good is a StoredRecordCorruptError only: any

@@ -7716,6 +7716,33 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     to: 'if (!t.enabled) await kick(next);',
     tests: ['test/integration/targets.patch-credentials-kick.test.ts'],
   },
+  {
+    name: 'outbound-delivery-replace-reads-text',
+    what: "replacing a delivery's unreadable state reads its field as a string (src/store/outbound-message.repository.ts replaceUnreadableDelivery, hget): a field that is not valid UTF-8 comes back with U+FFFD, never equal to the bytes Redis holds, so the compare-and-set never replaces it and the message's view stays a typed 500 for good",
+    file: 'src/store/outbound-message.repository.ts',
+    from: 'this.redis.hgetBuffer(key, field)',
+    to: 'this.redis.hget(key, field)',
+    tests: ['test/integration/outbound.corrupt-message.test.ts'],
+    testName: 'a delivery whose own stored state is not valid UTF-8',
+  },
+  {
+    name: 'outbound-delivery-not-replaced-silent',
+    what: "markFailed ignores a replace of an unreadable delivery state that did not happen (src/outbound/delivery.service.ts): nothing says the field was left as it was",
+    file: 'src/outbound/delivery.service.ts',
+    from: 'if (!replaced) this.deps.log.warn',
+    to: 'if (false as boolean) this.deps.log.warn',
+    tests: ['test/integration/outbound.corrupt-message.test.ts'],
+    testName: 'a delivery whose unreadable state is not replaced',
+  },
+  {
+    name: 'redeliver-run-of-failed-job',
+    what: "a redelivery takes the stored run + 1 whatever job that run has (src/outbound/outbound.service.ts redeliver): a delivery rebuilt at an older run (a stalled older job failing late) gets the run of a failed job still kept, the add does nothing and the 202 sends nothing",
+    file: 'src/outbound/outbound.service.ts',
+    from: 'while (await this.finishedJob(messageId, id, run)) run++;',
+    to: 'void this.finishedJob;',
+    tests: ['test/integration/outbound.corrupt-message.test.ts'],
+    testName: 'a delivery rebuilt at an older run',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
