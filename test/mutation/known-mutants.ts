@@ -7743,6 +7743,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/outbound.corrupt-message.test.ts'],
     testName: 'a delivery rebuilt at an older run',
   },
+  {
+    name: "webhook-id-message-printable",
+    what: "the 400 for a bad webhook-id says only \"printable ASCII\" (src/sources/ingest.service.ts): a space is printable ASCII yet refused (the rule is 0x21-0x7E), so the message misleads",
+    file: "src/sources/ingest.service.ts",
+    from: "printable ASCII characters other than a space (0x21-0x7E)');",
+    to: "printable ASCII characters');",
+    tests: ["test/integration/events.input.test.ts"],
+    testName: "a webhook-id with a space",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
