@@ -7752,6 +7752,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/events.input.test.ts"],
     testName: "a webhook-id with a space",
   },
+  {
+    name: "partner-cas-reads-text",
+    what: "a partner hash field's compare-and-set reads the field as a string (src/store/partner.repository.ts updateField, hget): a value that is not valid UTF-8 (a Latin-1 hand edit) comes back with U+FFFD, never equal to the bytes Redis holds, so every change of it (PATCH of the partner, its targets, its secrets) fails for good",
+    file: "src/store/partner.repository.ts",
+    from: "const stored = await this.redis.hgetBuffer(key, field);",
+    to: "const stored = (await this.redis.hget(key, field)) as Buffer | null;",
+    tests: ["test/integration/partners.corrupt-doc.test.ts"],
+    testName: "a partner whose document is not valid UTF-8",
+  },
+  {
+    name: "token-cas-reads-text",
+    what: "a target's token record is read as text for its compare-and-set (src/store/token.repository.ts stored, get): a record that is not valid UTF-8 (a hand edit) comes back with U+FFFD, never equal to the bytes Redis holds, so a PATCH of new credentials fails (409) on every try and dropGrant loops",
+    file: "src/store/token.repository.ts",
+    from: "const raw: StoredText = Buffer.from(text, 'utf8').equals(bytes) ? text : bytes;",
+    to: "const raw: StoredText = text;",
+    tests: ["test/integration/token.repository.test.ts"],
+    testName: "a token record that is not valid UTF-8",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
