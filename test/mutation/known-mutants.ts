@@ -7770,6 +7770,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/token.repository.test.ts"],
     testName: "a token record that is not valid UTF-8",
   },
+  {
+    name: "endpoint-patch-events-dupes",
+    what: "a PATCH of an endpoint's events stores them as given (src/api/routes/outbound.routes.ts): an event name given twice is kept twice, unlike the create, which keeps it once",
+    file: "src/api/routes/outbound.routes.ts",
+    from: "if (events) patch.events = [...new Set(events)];",
+    to: "if (events) patch.events = events;",
+    tests: ["test/integration/outbound.test.ts"],
+    testName: "an event name given twice in an endpoint",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
