@@ -7779,6 +7779,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/integration/outbound.test.ts"],
     testName: "an event name given twice in an endpoint",
   },
+  {
+    name: "reconcile-widened-before-year-0",
+    what: "a reconciliation reads the report over its period widened by RECONCILE_CLOCK_SKEW_MS past the years 0000-9999 (src/reconcile/reconcile.service.ts): a period from 0000-01-01 asks Whatnot from -000001-12-31T23:55:00.000Z, no RFC 3339 date-time, refused (400): the run fails",
+    file: "src/reconcile/reconcile.service.ts",
+    from: "const from = new Date(withinFourDigitYears(fromMs - skewMs));",
+    to: "const from = new Date(fromMs - skewMs);",
+    tests: ["test/e2e/reconcile.period-boundary.test.ts"],
+    testName: "a reconciliation of a period in year 0000",
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
