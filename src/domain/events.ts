@@ -12,6 +12,10 @@ const LAST_MS = Date.parse('9999-12-31T23:59:59.999Z');
 export function inFourDigitYears(ms: number): boolean {
   return ms >= FIRST_MS && ms <= LAST_MS;
 }
+/** An instant moved into the years 0000-9999 (inFourDigitYears): the nearest of its two ends when outside. */
+export function withinFourDigitYears(ms: number): number {
+  return Math.min(LAST_MS, Math.max(FIRST_MS, ms));
+}
 const WITH_OFFSET = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d{2}:\d{2})$/;
 
 /**

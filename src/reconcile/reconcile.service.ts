@@ -10,7 +10,7 @@ import { reconciliationDiscrepancies, reconciliationRuns } from '../lib/metrics.
 import type { Logger } from 'pino';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { VOIDED, type AttributionService } from '../attribution/attribution.service.js';
-import { inFourDigitYears } from '../domain/events.js';
+import { inFourDigitYears, withinFourDigitYears } from '../domain/events.js';
 import { latestTick } from '../lib/cron.js';
 import { badRequest, notFound } from '../lib/errors.js';
 import { sortableId, sortableIdOf } from '../lib/ids.js';
@@ -299,8 +299,11 @@ export class ReconcileService {
       // The report over the period and the margin around it: its orders of the margin are compared only
       // when they are this period's (owningDateMs: the ledger dates them in it, within the margin).
       const skewMs = this.deps.clockSkewMs ?? DEFAULT_RECONCILE_CLOCK_SKEW_MS;
-      const from = new Date(fromMs - skewMs);
-      const to = new Date(toMs + skewMs);
+      // Within the years 0000-9999: widened past them (a period from 0000-01-01, or to 9999-12-31), the
+      // bound printed as `-000001-12-31T23:55:00.000Z`, no RFC 3339 date-time, and Whatnot's report
+      // refused it (400): the run failed.
+      const from = new Date(withinFourDigitYears(fromMs - skewMs));
+      const to = new Date(withinFourDigitYears(toMs + skewMs));
       const listOrders = adapter.listOrders.bind(adapter);
       const report = adapter.orderPages ? adapter.orderPages(from, to, signal) : (async function* () { yield* pagesOf(await listOrders(from, to, signal)); })();
       let res;

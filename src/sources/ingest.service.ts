@@ -173,7 +173,7 @@ export class IngestService {
       throw badRequest('invalid event', [{ path: happened.path, message: 'createdAt before 1970-01-01T00:00:00Z is not accepted (an unset time?)' }]);
     }
     const webhookId = headers.id!;
-    if (!/^[\x21-\x7e]{1,256}$/.test(webhookId)) throw badRequest('webhook-id must be 1-256 printable ASCII characters');
+    if (!/^[\x21-\x7e]{1,256}$/.test(webhookId)) throw badRequest('webhook-id must be 1-256 printable ASCII characters other than a space (0x21-0x7E)');
 
     const reg = registerFor(event);
     const orderId = reg ? undefined : orderIdOf(event);

@@ -146,7 +146,7 @@ declare module 'ioredis' {
     scRegisterAccount(registry: string, version: string, field: string, at: string): Result<number, Context>;
     scCreatePartner(key: string, pending: string, doc: string, secrets: string, auditId: string, auditEntry: string, deadline: number): Result<number, Context>;
     scCreateField(key: string, pending: string, field: string, value: string, auditId: string, auditEntry: string): Result<number, Context>;
-    scCasField(key: string, pending: string, hold: string, ...args: string[]): Result<number, Context>;
+    scCasField(key: string, pending: string, hold: string, ...args: (string | Buffer)[]): Result<number, Context>;
     scMarkDeleting(key: string, field: string, token: string, ttlMs: number): Result<string | null, Context>;
     scDeletingDone(key: string, pending: string, field: string, mark: string, untilMs: number, op: 'del' | 'unmark', auditId: string, auditEntry: string): Result<number, Context>;
     scDeleteField(key: string, pending: string, field: string, auditId: string, auditEntry: string): Result<number, Context>;
@@ -293,11 +293,15 @@ export class PartnerRepository {
   ): Promise<{ value: string | null; markDropped: boolean } | undefined> {
     const key = this.keys.partner(partnerId);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const current = await this.redis.hget(key, field);
+      // The bytes, passed back as read: a value that is not valid UTF-8 (a hand edit, a value cut
+      // mid-character) decodes with U+FFFD, never equal to what Redis holds, and the compare-and-set
+      // never matched: every change failed (ConcurrentUpdateError, a 500 on every PATCH) for good.
+      const stored = await this.redis.hgetBuffer(key, field);
+      const current = stored === null ? null : stored.toString('utf8');
       const next = change(current);
       if (next === undefined) return undefined;
       const { dropExpiredMark = false, audit, fence } = opts;
-      const ok = await this.redis.scCasField(key, this.keys.auditPending({ partnerId }), fence?.targetHold ?? key, field, current === null ? '0' : '1', current ?? '', next ?? '', next === null ? 'del' : 'set', dropExpiredMark ? '1' : '0', audit?.id ?? '', audit?.entry ?? '', fence?.nonce ?? '');
+      const ok = await this.redis.scCasField(key, this.keys.auditPending({ partnerId }), fence?.targetHold ?? key, field, stored === null ? '0' : '1', stored ?? '', next ?? '', next === null ? 'del' : 'set', dropExpiredMark ? '1' : '0', audit?.id ?? '', audit?.entry ?? '', fence?.nonce ?? '');
       if (ok === -1) throw new GrantHoldLostError(`partner ${partnerId}: ${field}: the PATCH's grant hold was taken by another`);
       if (ok === 1 || ok === 2) {
         this.invalidate(partnerId);

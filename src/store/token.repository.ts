@@ -103,6 +103,9 @@ if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1],
 return {1, cur}
 `;
 
+/** A stored record as read: its text, or its bytes when they are not valid UTF-8 (passed back as they are to a compare-and-set). */
+type StoredText = string | Buffer;
+
 /** Raised when the token record changed between every read and compare-and-set of a PATCH's write (nothing written). */
 export class ConcurrentTokenWriteError extends Error {
   override readonly name = 'ConcurrentTokenWriteError';
@@ -188,11 +191,11 @@ const REFRESH_WAIT_POLL_MS = 50;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    scTokenReplaceIf(key: string, read: string, next: string): Result<number, Context>;
+    scTokenReplaceIf(key: string, read: string | Buffer, next: string): Result<number, Context>;
     scTokenRefreshing(key: string, nonce: string, leaseMs: string): Result<number, Context>;
     scTokenHoldTake(key: string, nonce: string, leaseMs: string, keepMs: string): Result<number, Context>;
     scTokenHoldRenew(key: string, nonce: string, leaseMs: string, keepMs: string): Result<number, Context>;
-    scTokenFencedReplace(key: string, hold: string, read: string, next: string, nonce: string, outright: string): Result<number | [number, string], Context>;
+    scTokenFencedReplace(key: string, hold: string, read: string | Buffer, next: string, nonce: string, outright: string): Result<number | [number, string], Context>;
   }
 }
 
@@ -474,7 +477,7 @@ export class RedisTokenStore implements TokenStore {
     // its undo may have found this PATCH's record, or none: two undos put back another's new grant).
     for (let attempt = 0; attempt < 10; attempt++) {
       const { raw, token: cur } = await this.stored();
-      let base = raw ?? '';
+      let base = raw?.toString() ?? '';
       if (cur?.pending) base = fence.committed && commitsTo(cur.pending, fence.committed) ? this.box.encrypt(JSON.stringify(tokenOnly(cur))) : cur.pending.base;
       const identity = fence.writes?.identity;
       const written = this.box.encrypt(JSON.stringify({ ...next, pending: { base, commits: fence.writes?.sealed ?? '', by: fence.nonce, ...(identity ? { identity } : {}) } }));
@@ -635,10 +638,17 @@ export class RedisTokenStore implements TokenStore {
   }
 
   /** The record in Redis (not the memo, which goes): its sealed text, and the token (null: none, or sealed with an older SECRETS_KEY). */
-  private async stored(): Promise<{ raw: string | null; token: AccessToken | null }> {
+  private async stored(): Promise<{ raw: StoredText | null; token: AccessToken | null }> {
     this.memo = null;
-    const raw = await this.redis.get(this.keys.targetToken(this.targetId));
-    if (!raw) return { raw: null, token: null };
+    // Read as bytes: a record that is not valid UTF-8 (a hand edit, a value cut mid-character) read as
+    // text has U+FFFD, never equal to what Redis holds, and every compare-and-set of it failed (a PATCH
+    // of credentials 409 for good, dropGrant looping). Such a record is no sealed text (that is ASCII):
+    // it is passed back as the bytes read, unreadable.
+    const bytes = await this.redis.getBuffer(this.keys.targetToken(this.targetId));
+    if (!bytes || bytes.length === 0) return { raw: null, token: null };
+    const text = bytes.toString('utf8');
+    const raw: StoredText = Buffer.from(text, 'utf8').equals(bytes) ? text : bytes;
+    if (typeof raw !== 'string') return { raw, token: null };
     try {
       return { raw, token: JSON.parse(this.box.decrypt(raw)) as AccessToken };
     } catch {
@@ -651,13 +661,13 @@ export class RedisTokenStore implements TokenStore {
    * script with the check that `fence`'s hold names its nonce (else GrantHoldLostError): the record
    * replaced (its sealed text, '' none), null when it was not `read` any more.
    */
-  private async fencedReplace(fence: GrantFence, read: string, next: string, outright: boolean): Promise<string | null> {
+  private async fencedReplace(fence: GrantFence, read: StoredText, next: string, outright: boolean): Promise<string | null> {
     const r = await this.redis.scTokenFencedReplace(this.keys.targetToken(this.targetId), fence.tokenHold, read, next, fence.nonce, outright ? '1' : '0');
     if (r === -1) throw new GrantHoldLostError(`target ${this.targetId}: its grant hold was taken by another PATCH`);
     return Array.isArray(r) ? r[1] : null;
   }
 
-  private async replaceIf(raw: string, token: AccessToken): Promise<void> {
+  private async replaceIf(raw: StoredText, token: AccessToken): Promise<void> {
     await this.redis.scTokenReplaceIf(this.keys.targetToken(this.targetId), raw, this.box.encrypt(JSON.stringify(token)));
   }
 

@@ -6,6 +6,7 @@
  * it in: it is compared there only, counted in that run's ledgerOrders only, and never reported missing
  * on either side. Dated further apart than the margin, it is `missing_in_platform` in the ledger's
  * period (and not compared in the report's). Against the Whatnot simulator's report, through the API.
+ * A period at either end of the years 0000-9999 reads its report within them.
  */
 import { createPartner, retryingUnavailable, waitFor, type TestService } from '../helpers/service.js';
 import type { TestSim } from '../helpers/sim.js';
@@ -150,3 +151,16 @@ test('a missing_in_ledger heal is remembered under the date the ledger stored th
   expect((await reconcile('ph', R1)).discrepancies).toEqual([]);
   expect((await reconcile('ph', R0)).discrepancies.map((d) => [d.orderId, d.kind, d.healed])).toEqual([[orderId, 'missing_in_ledger', true]]);
 });
+
+// A period at either end of the years the API takes: the report is read over it widened by the margin,
+// which went past year 0000 (`-000001-12-31T23:55:00.000Z`, no RFC 3339 date-time: Whatnot's 400, the run
+// failed) or 9999. The widened bounds stay within 0000-9999: both runs complete.
+test('a reconciliation of a period in year 0000, or ending at 9999-12-31, completes against a Whatnot target: its widened report bounds stay within 0000-9999', async () => {
+  await whatnotPartner('py0', 'wn0');
+  for (const period of [{ from: '0000-01-01T00:00:00Z', to: '0000-01-02T00:00:00Z' }, { from: '9999-12-30T00:00:00Z', to: '9999-12-31T23:59:59Z' }]) {
+    const r = (await reconcile('py0', period)) as Recon & { error?: string; summary: { targets: { error?: string }[] } };
+    expect(r.status).toBe('completed');
+    expect(r.summary.targets).toEqual([expect.objectContaining({ targetId: 'wn0', platformOrders: 0 })]);
+    expect(r.summary.targets[0]!.error).toBeUndefined();
+  }
+}, 60_000);

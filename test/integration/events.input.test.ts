@@ -127,6 +127,13 @@ describe('refused inputs store nothing', () => {
     expect(await storedKeys()).toEqual(before);
   });
 
+  test('a webhook-id with a space → 400 whose detail says the rule (0x21-0x7E: printable ASCII other than a space), nothing stored', async () => {
+    const before = await storedKeys();
+    const p = await expectProblem(await sendEvent(svc, PARTNER, secret, showEvent('show.scheduled', sampleShow('wid3'), new Date().toISOString()), { webhookId: 'msg inp space' }), 400);
+    expect(p.detail).toBe('webhook-id must be 1-256 printable ASCII characters other than a space (0x21-0x7E)');
+    expect(await storedKeys()).toEqual(before);
+  });
+
   test('an order or refund createdAt more than 366 days in the future → 400 naming it (occurredAt now); days ahead (an attribution window) is accepted', async () => {
     const now = new Date().toISOString();
     const order = (id: string, createdAt: string) => ({ type: 'order.created', occurredAt: now, data: { order: { id, createdAt, lines: [], total: { amount: 1800, currency: 'USD' } } } });

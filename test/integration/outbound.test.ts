@@ -372,6 +372,19 @@ test('a pending retry to an endpoint that no longer subscribes to its type is se
   await deliveryState(p, other!, ep, 'delivered');
 });
 
+test('an event name given twice in an endpoint\'s events is kept once, on create and on PATCH (stored, answered, listed)', async () => {
+  const p = await newPartner();
+  const r = await svc.api(`/v1/partners/${p}/endpoints`, { json: { url: 'http://127.0.0.1:9/dup', events: ['mirror.updated', 'mirror.updated', 'reconciliation.completed'] } });
+  expect(r.status).toBe(201);
+  const { id, events } = (await r.json()) as EndpointView;
+  expect(events).toEqual(['mirror.updated', 'reconciliation.completed']);
+  const patched = await svc.api(`/v1/partners/${p}/endpoints/${id}`, { method: 'PATCH', json: { events: ['reconciliation.completed', 'reconciliation.completed'] } });
+  expect(patched.status).toBe(200);
+  expect(((await patched.json()) as EndpointView).events).toEqual(['reconciliation.completed']);
+  const listed = (await (await svc.api(`/v1/partners/${p}/endpoints`)).json()) as { endpoints: EndpointView[] };
+  expect(listed.endpoints.find((e) => e.id === id)?.events).toEqual(['reconciliation.completed']);
+});
+
 test('a 302 is not followed: the target gets nothing, the attempt is a failure; after the whole schedule the endpoint is disabled', async () => {
   const p = await newPartner();
   const target = await startReceiver(() => ({ status: 200 }));

@@ -59,9 +59,10 @@ function writeAfterRead(key: string, between: () => Promise<void>): RedisClient 
   let pending: (() => Promise<void>) | undefined = between;
   return new Proxy(redis, {
     get(target, prop) {
-      if (prop === 'get') {
+      // The store reads its record as bytes (getBuffer): either read is the one hooked.
+      if (prop === 'get' || prop === 'getBuffer') {
         return async (k: string) => {
-          const v = await target.get(k);
+          const v = await (prop === 'get' ? target.get(k) : target.getBuffer(k));
           const run = k === key ? pending : undefined;
           if (run) {
             pending = undefined;
@@ -189,4 +190,21 @@ test("refreshed (a worker's refresh) stores its token only while the record stil
   const otherLegacy = { accessToken: 'at_l2', expiresAt: Date.now() + 3_600_000 };
   expect(await new RedisTokenStore(writeAfterRead(key, set(otherLegacy)), keys, box, id).refreshed(ours, 'rt_cred', legacy)).toEqual(otherLegacy);
   expect(await current()).toEqual(otherLegacy);
+});
+
+test('a token record that is not valid UTF-8 (a hand edit) is replaced by new credentials and dropped: the compare-and-set compares the bytes', async () => {
+  const key = keys.targetToken('tgt_bytes');
+  const garbage = Buffer.from([0x76, 0x31, 0x2e, 0xe9, 0x80]); // 'v1.' then bytes that are no UTF-8
+  await redis.set(key, garbage);
+  const store = new RedisTokenStore(redis, keys, box, 'tgt_bytes');
+  const lock = await store.lockGrant(30_000, 'pb');
+  expect(lock).not.toBeNull();
+  // Before: read as text (U+FFFD), never equal to the bytes held: ConcurrentTokenWriteError on every PATCH.
+  await store.newGrant({ accessToken: 'at_new', expiresAt: Date.now() + 3_600_000, refreshToken: 'rt_new' }, lock!.fence);
+  await lock!.release();
+  expect(await new RedisTokenStore(redis, keys, box, 'tgt_bytes').get()).toMatchObject({ accessToken: 'at_new', refreshToken: 'rt_new' });
+  // Unfenced, the drop of an unreadable record deletes it (before: it looped for ever).
+  await redis.set(key, garbage);
+  expect(await store.dropGrant(undefined)).toBe(true);
+  expect(await redis.exists(key)).toBe(0);
 });

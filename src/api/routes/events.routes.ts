@@ -51,7 +51,7 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, o
         docResponses: {
           200: ok('a repeated webhook-id: already stored, nothing new done', EventAnswer),
           202: ok('stored durably; mirrors are synced asynchronously', EventAnswer),
-          400: 'body is not valid JSON or not a valid event (also: occurredAt more than EVENT_FUTURE_SLACK_SEC, default 24 h, in the future), or webhook-id is not 1-256 printable ASCII characters',
+          400: 'body is not valid JSON or not a valid event (also: occurredAt more than EVENT_FUTURE_SLACK_SEC, default 24 h, in the future), or webhook-id is not 1-256 printable ASCII characters other than a space (0x21-0x7E)',
           401: 'signature headers missing, timestamp outside ±300 s, or no valid signature for this partner',
           404: 'unknown partner',
           413: 'body over 1 MiB',

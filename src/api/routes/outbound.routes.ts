@@ -47,7 +47,8 @@ const Url = z.url({ protocol: /^https?$/, message: 'http(s) URL expected' }).max
 const Events = z
   .array(z.enum(OUTBOUND_EVENT_TYPES))
   .min(1)
-  .max(OUTBOUND_EVENT_TYPES.length * 4);
+  .max(OUTBOUND_EVENT_TYPES.length * 4)
+  .describe('the event types to receive; a type given more than once is kept once (the endpoint stores and answers each type once)');
 const CreateEndpoint = z.strictObject({ url: Url, events: Events, description: operatorText(500, true).optional() });
 const PatchEndpoint = z
   .strictObject({ url: Url.optional(), events: Events.optional(), description: operatorText(500, true).nullable().optional(), enabled: z.boolean().optional() })
