@@ -7743,6 +7743,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/outbound.corrupt-message.test.ts'],
     testName: 'a delivery rebuilt at an older run',
   },
+  {
+    name: 'edge-callback-last-field-wins',
+    what: "the nginx edge's callbacks read a repeated form field last-wins (src/api/routes/relay-edge.routes.ts): nginx-rtmp appends the publisher's own query string after its fields, so a publish of `anything?name=<a show's key>` was checked against the injected key and accepted",
+    file: 'src/api/routes/relay-edge.routes.ts',
+    from: 'fields[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];',
+    to: 'fields[k] = v;',
+    tests: ['test/integration/relay.edge-callbacks.test.ts'],
+    testName: 'a callback that repeats a field',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
