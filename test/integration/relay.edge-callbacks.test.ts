@@ -167,3 +167,26 @@ test('a callback body of one field repeated 36 000 times is refused', async () =
   const r = await svc.api('/v1/relay/edge/on-publish', { key: null, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=1&'.repeat(36_000) });
   expect(r.status).toBe(403);
 });
+
+/**
+ * A second encoder on the same key while the first publishes (a backup encoder, or a reconnect while
+ * nginx still holds the old connection): nginx-rtmp asks on_publish before its live module refuses the
+ * second publisher ("already publishing"), then sends that publisher's on_publish_done. The source was
+ * written over with the second session, and its done cleared it: the show lost its source while the
+ * first encoder still published (its mirrors stopped mid-show).
+ */
+test("a second publish on a key whose publish runs: the running publish's source stays through the second's end", async () => {
+  const key = await liveShow('cb-second');
+  expect((await callback('on-publish', key, '51')).status).toBe(204);
+  expect((await callback('on-publish', key, '52')).status).toBe(204); // nginx decides: it refuses a second publisher
+  expect(await svc.rt.relay.source(P, 'cb-second')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:51' });
+  expect((await callback('on-publish-done', key, '52')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb-second')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:51' });
+  // The first publish ends; the encoder comes back: its publish is the source again, and its end clears it.
+  expect((await callback('on-publish-done', key, '51')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb-second')).toBeNull();
+  expect((await callback('on-publish', key, '53')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb-second')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:53' });
+  expect((await callback('on-publish-done', key, '53')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb-second')).toBeNull();
+});

@@ -7752,6 +7752,15 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ['test/integration/relay.edge-callbacks.test.ts'],
     testName: 'a callback that repeats a field',
   },
+  {
+    name: 'edge-second-publish-takes-source',
+    what: "the nginx edge's on_publish writes the source over one another session holds (src/store/relay.repository.ts SOURCE_SET_LUA): a second encoder on the key, refused by nginx after on_publish, took the source and its on_publish_done cleared it while the first still published",
+    file: 'src/store/relay.repository.ts',
+    from: "if held and held ~= ARGV[2] then return 1 end",
+    to: "if false and held ~= ARGV[2] then return 1 end",
+    tests: ['test/integration/relay.edge-callbacks.test.ts'],
+    testName: 'a second publish on a key whose publish runs',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */
