@@ -197,9 +197,18 @@ return 1
  * (INGEST_ROTATE_LUA drops the source) that lands between the key's check and this write would
  * otherwise have the old key's publish written back as the source, with no TTL, and its
  * on_publish_done (an unknown key by then) could never clear it. 0: the key is not current (refuse).
+ * A source another session holds is kept (1, nothing written): nginx-rtmp asks on_publish before its
+ * live module refuses a second publisher on the stream ("already publishing"), and sends that
+ * refused publisher's on_publish_done when it goes: written over, the source was that session's and its
+ * done cleared it while the first encoder still published (the mirrors stopped mid-show). Every
+ * publish on the nginx edge reads the same stream (edgeUrl/key), so the kept source serves a later
+ * publish as well; the cost: after an nginx crash (no on_publish_done) the dead session's source stays
+ * until a rotation, where a later publish's done cleared it (docs/architecture.md).
  */
 const SOURCE_SET_LUA = `
 if redis.call('HGET', KEYS[1], 'hash') ~= ARGV[1] then return 0 end
+local held = redis.call('HGET', KEYS[2], 'session')
+if held and held ~= ARGV[2] then return 1 end
 redis.call('HSET', KEYS[2], 'edgeUrl', ARGV[3], 'session', ARGV[2], 'since', ARGV[4])
 return 1
 `;

@@ -111,3 +111,82 @@ test.each(['show.ended', 'show.cancelled'] as const)('rotating the stream key of
   expect((await callback('on-publish', key, type === 'show.ended' ? '31' : '32')).status).toBe(403);
   expect((await callback('on-publish', rotated, type === 'show.ended' ? '33' : '34')).status).toBe(204);
 });
+
+/**
+ * Attack on the nginx edge's callbacks: nginx-rtmp appends the publisher's own query string raw after
+ * the fields it writes (`…&name=<stream>&type=live&<args>`), so an encoder publishing
+ * `rtmp://edge/live/anything?name=<a show's key>` sends `name` twice. The route read the last one: the
+ * key checked was the injected one, 204, and nginx accepted a publish of `anything` (no show's key).
+ */
+test('a callback that repeats a field (the publisher\'s own query string appended by nginx) is refused', async () => {
+  const key = await liveShow('cb-dup');
+  const raw = (what: 'on-publish' | 'on-publish-done', body: string): Promise<Response> =>
+    svc.api(`/v1/relay/edge/${what}`, { key: null, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  // The stream published is `anything`; the injected name is the show's key.
+  expect((await raw('on-publish', `app=live&clientid=41&call=publish&name=anything&type=live&name=${encodeURIComponent(key)}`)).status).toBe(403);
+  expect(await svc.rt.relay.source(P, 'cb-dup')).toBeNull();
+  // The key first and something else after: refused too (which of the two nginx published is not guessed).
+  expect((await raw('on-publish', `app=live&clientid=42&call=publish&name=${encodeURIComponent(key)}&type=live&name=x`)).status).toBe(403);
+  // A session id injected after nginx's own.
+  expect((await raw('on-publish', `app=live&clientid=43&call=publish&name=${encodeURIComponent(key)}&type=live&clientid=7`)).status).toBe(403);
+  expect(await svc.rt.relay.source(P, 'cb-dup')).toBeNull();
+  // Other parameters of the publisher's (unread by the route) do not matter: accepted.
+  expect((await raw('on-publish', `app=live&clientid=44&call=publish&name=${encodeURIComponent(key)}&type=live&token=abc&x=1`)).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb-dup')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:44' });
+  expect((await raw('on-publish-done', `app=live&clientid=44&call=publish_done&name=${encodeURIComponent(key)}&token=abc&x=1`)).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb-dup')).toBeNull();
+});
+
+test.each<[string, (key: string) => RequestInit]>([
+  ['no name', () => form({ app: 'live', clientid: '1' })],
+  ['an empty name', () => form({ app: 'live', name: '', clientid: '1' })],
+  ['a name over 512 characters', (k) => form({ app: 'live', name: k + 'x'.repeat(600), clientid: '1' })],
+  ['a clientid over 64 characters', (k) => form({ app: 'live', name: k, clientid: '9'.repeat(65) })],
+  ['an app over 64 characters', (k) => form({ app: 'l'.repeat(65), name: k, clientid: '1' })],
+  ['the key with a trailing space', (k) => form({ app: 'live', name: `${k} `, clientid: '1' })],
+  ['the key with a zero-width space', (k) => form({ app: 'live', name: `${k}\u200b`, clientid: '1' })],
+  ['the key upper-cased', (k) => form({ app: 'live', name: k.toUpperCase(), clientid: '1' })],
+  ['a name __proto__', () => form({ app: 'live', name: '__proto__', clientid: '1' })],
+  ['a lone surrogate name', () => form({ app: 'live', name: '\ud800', clientid: '1' })],
+  ['a form field __proto__ carrying the key', (k) => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `__proto__=${encodeURIComponent(k)}&clientid=1` })],
+  ['JSON with __proto__.name', (k) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"__proto__":{"name":"${k}"},"clientid":"1"}` })],
+  ['a JSON array', (k) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([k]) })],
+  ['text/plain', (k) => ({ method: 'POST', headers: { 'content-type': 'text/plain' }, body: `name=${k}` })],
+  ['the key in the query string only', () => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'clientid=1' })],
+])('on_publish with %s: refused (4xx), the show has no source', async (_what, init) => {
+  const key = await liveShow('cb-hostile');
+  const r = await svc.api(`/v1/relay/edge/on-publish?name=${encodeURIComponent(key)}`, { key: null, ...init(key) });
+  expect(r.status).toBeGreaterThanOrEqual(400);
+  expect(r.status).toBeLessThan(500);
+  expect(await svc.rt.relay.source(P, 'cb-hostile')).toBeNull();
+});
+
+// The repeated fields are collected in one pass: an array copied at each repeat took 70 s of CPU for
+// this body (just under the 256 KiB limit), the event loop blocked.
+test('a callback body of one field repeated 36 000 times is refused', async () => {
+  const r = await svc.api('/v1/relay/edge/on-publish', { key: null, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=1&'.repeat(36_000) });
+  expect(r.status).toBe(403);
+});
+
+/**
+ * A second encoder on the same key while the first publishes (a backup encoder, or a reconnect while
+ * nginx still holds the old connection): nginx-rtmp asks on_publish before its live module refuses the
+ * second publisher ("already publishing"), then sends that publisher's on_publish_done. The source was
+ * written over with the second session, and its done cleared it: the show lost its source while the
+ * first encoder still published (its mirrors stopped mid-show).
+ */
+test("a second publish on a key whose publish runs: the running publish's source stays through the second's end", async () => {
+  const key = await liveShow('cb-second');
+  expect((await callback('on-publish', key, '51')).status).toBe(204);
+  expect((await callback('on-publish', key, '52')).status).toBe(204); // nginx decides: it refuses a second publisher
+  expect(await svc.rt.relay.source(P, 'cb-second')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:51' });
+  expect((await callback('on-publish-done', key, '52')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb-second')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:51' });
+  // The first publish ends; the encoder comes back: its publish is the source again, and its end clears it.
+  expect((await callback('on-publish-done', key, '51')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb-second')).toBeNull();
+  expect((await callback('on-publish', key, '53')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb-second')).toMatchObject({ edgeUrl: EDGE, session: 'nginx:53' });
+  expect((await callback('on-publish-done', key, '53')).status).toBe(204);
+  expect(await svc.rt.relay.source(P, 'cb-second')).toBeNull();
+});

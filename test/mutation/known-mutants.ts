@@ -7877,6 +7877,24 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
     tests: ["test/e2e/reconcile.period-boundary.test.ts"],
     testName: "a reconciliation of a period in year 0000",
   },
+  {
+    name: 'edge-callback-last-field-wins',
+    what: "the nginx edge's callbacks read a repeated form field last-wins (src/api/routes/relay-edge.routes.ts): nginx-rtmp appends the publisher's own query string after its fields, so a publish of `anything?name=<a show's key>` was checked against the injected key and accepted",
+    file: 'src/api/routes/relay-edge.routes.ts',
+    from: 'else fields[k] = had === undefined ? v : [had, v];',
+    to: 'else fields[k] = v;',
+    tests: ['test/integration/relay.edge-callbacks.test.ts'],
+    testName: 'a callback that repeats a field',
+  },
+  {
+    name: 'edge-second-publish-takes-source',
+    what: "the nginx edge's on_publish writes the source over one another session holds (src/store/relay.repository.ts SOURCE_SET_LUA): a second encoder on the key, refused by nginx after on_publish, took the source and its on_publish_done cleared it while the first still published",
+    file: 'src/store/relay.repository.ts',
+    from: "if held and held ~= ARGV[2] then return 1 end",
+    to: "if false and held ~= ARGV[2] then return 1 end",
+    tests: ['test/integration/relay.edge-callbacks.test.ts'],
+    testName: 'a second publish on a key whose publish runs',
+  },
 ];
 
 /** Seconds a mutant's test run may take (KNOWN_MUTANT_TIMEOUT_S): list-paging's loops once ran for ever under a mutant. */

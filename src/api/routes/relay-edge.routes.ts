@@ -25,8 +25,20 @@ export interface RelayEdgeRoutesOptions {
 const Callback = z.object({ name: z.string().min(1).max(512), clientid: z.string().max(64).default(''), app: z.string().max(64).optional() });
 
 export const relayEdgeRoutes: FastifyPluginAsync<RelayEdgeRoutesOptions> = async (app, opts) => {
+  // nginx-rtmp appends the publisher's own query string (`rtmp://…/live/<name>?<args>`) raw after the
+  // fields it writes (ngx_rtmp_notify_publish_create: `…&name=<name>&type=live&<args>`): an encoder that
+  // publishes `anything?name=<a show's key>` repeats `name`. Read last-wins, the key checked was the
+  // injected one and nginx accepted a publish of `anything`. A repeated field is kept as all its values
+  // (an array): not a string, the callback is refused (403).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(String(body))));
+    const fields: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+    for (const [k, v] of new URLSearchParams(String(body))) {
+      const had = fields[k];
+      // Pushed, not copied: a body of 1 MiB repeating one field was quadratic.
+      if (Array.isArray(had)) had.push(v);
+      else fields[k] = had === undefined ? v : [had, v];
+    }
+    done(null, fields);
   });
   const refuse = (detail: string): AppError => new AppError(403, 'Forbidden', detail);
 
@@ -40,7 +52,7 @@ export const relayEdgeRoutes: FastifyPluginAsync<RelayEdgeRoutesOptions> = async
   };
 
   app.post('/v1/relay/edge/on-publish', { schema: { tags: ['relay'], summary: 'nginx-rtmp on_publish: accept (204) or refuse (403) a publish by its stream key',
-      docResponses: { 204: ok("accepted: the show's source is now the external edge"), 415: 'a body that is not form-encoded, JSON or text', 403: 'refused: not an nginx-rtmp callback, unknown stream key, or the show ended or was cancelled', 404: 'no external edge is configured (RELAY_EDGE is not none, or RELAY_EDGE_INTERNAL_URL is not set)' },
+      docResponses: { 204: ok("accepted: the show's source is now the external edge"), 415: 'a body that is not form-encoded, JSON or text', 403: 'refused: not an nginx-rtmp callback (a form field repeated: a query string of the publisher, appended by nginx), unknown stream key, or the show ended or was cancelled', 404: 'no external edge is configured (RELAY_EDGE is not none, or RELAY_EDGE_INTERNAL_URL is not set)' },
     } }, async (req, reply) => {
     const { show, key, session, edgeUrl } = await check(req.body);
     const desired = await opts.shows.desired(show.partnerId, show.showId);
