@@ -8,14 +8,17 @@
  *   when it is done and syncs once more (SyncService.sync);
  * - after that check, while BullMQ still holds the job active: the producer's `keepLastIfActive`
  *   makes BullMQ add one more job when the active one finishes (a plain deduplicated add would be
- *   dropped, because the active job still owns the deduplication id).
+ *   dropped, because the active job still owns the deduplication id). Run for both ways a show event
+ *   makes its sync jobs: INGEST_SYNC_JOBS=inline (the ingest script's copy of BullMQ's add, which
+ *   always stores the follow-up) and INGEST_SYNC_JOBS=dispatch (the dispatcher's addBulk with
+ *   syncJobOpts, where the option itself decides; always so on a Redis Cluster).
  *
  * Real redis-server, real BullMQ, the YouTube simulator over real HTTP.
  */
 import type { Job, Worker } from 'bullmq';
 import { SyncService } from '../../src/mirror/sync.service.js';
 import { startSyncWorkers } from '../../src/mirror/sync.worker.js';
-import type { SyncJob } from '../../src/queues/queues.js';
+import { syncJobId, type SyncJob } from '../../src/queues/queues.js';
 import { CREDENTIALS } from '../helpers/platforms.js';
 import { createPartner, sampleShow, sendEvent, showEvent, startService, waitFor, type TestService } from '../helpers/service.js';
 import { startSim, type TestSim } from '../helpers/sim.js';
@@ -23,6 +26,8 @@ import { startSim, type TestSim } from '../helpers/sim.js';
 let svc: TestService;
 let sim: TestSim;
 let secret: string;
+/** A second service whose show events make their sync jobs through the dispatcher (INGEST_SYNC_JOBS=dispatch). */
+let viaDispatch: { svc: TestService; secret: string };
 const P = 'race';
 
 /** A promise the test resolves by hand. */
@@ -32,28 +37,35 @@ function gate(): { wait: Promise<void>; open: () => void } {
   return { wait, open };
 }
 
+async function serviceWithTarget(env?: Record<string, string>): Promise<{ svc: TestService; secret: string }> {
+  const s = await startService({ ...(env ? { env } : {}) }); // no workers, no scheduler: nothing but this file's own sync runs
+  expect(s.scheduler).toBeUndefined();
+  const sec = await createPartner(s, P);
+  const r = await s.api(`/v1/partners/${P}/targets`, { json: { id: 'yt', platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 } });
+  expect(r.status).toBe(201);
+  return { svc: s, secret: sec };
+}
+
 beforeAll(async () => {
   sim = await startSim();
-  svc = await startService(); // no workers, no scheduler: nothing but this file's own sync runs
-  expect(svc.scheduler).toBeUndefined();
-  secret = await createPartner(svc, P);
-  const r = await svc.api(`/v1/partners/${P}/targets`, { json: { id: 'yt', platform: 'youtube', name: 'yt', credentials: CREDENTIALS.youtube, baseUrl: sim.base('youtube'), commissionRateBps: 1000 } });
-  expect(r.status).toBe(201);
+  ({ svc, secret } = await serviceWithTarget());
+  viaDispatch = await serviceWithTarget({ INGEST_SYNC_JOBS: 'dispatch' });
 });
 afterAll(async () => {
   await svc?.close();
+  await viaDispatch?.svc.close();
   await sim?.close();
 });
 
-async function titleOnYoutube(showId: string): Promise<string | undefined> {
-  const m = await svc.rt.shows.getMirror(P, showId, 'yt');
+async function titleOnYoutube(showId: string, on: TestService = svc): Promise<string | undefined> {
+  const m = await on.rt.shows.getMirror(P, showId, 'yt');
   if (!m?.remote) return undefined;
   const effects = (await sim.effects('youtube')).filter((e) => e.externalId === m.remote!.externalId && (e.type === 'show.created' || e.type === 'show.updated'));
   return effects.at(-1)?.title;
 }
 
-async function queueIdle(): Promise<boolean> {
-  for (const q of svc.rt.syncProducer.allQueues()) {
+async function queueIdle(on: TestService): Promise<boolean> {
+  for (const q of on.rt.syncProducer.allQueues()) {
     const c = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
     if (Object.values(c).some((n) => n > 0)) return false;
   }
@@ -103,43 +115,59 @@ test('a title change that lands while sync() is working is mirrored by that same
   expect(mirror.syncedVersion).toBe(await svc.rt.shows.version(P, showId));
 });
 
-test('a title change that lands after the last version check, while BullMQ still holds the job active, gets one more sync (keepLastIfActive)', async () => {
-  const showId = 'keep-last';
-  const held = gate();
-  const release = gate();
-  const heldJobs: string[] = [];
-  // The production worker wiring (queues, prefixes, options) around the runtime's SyncService; the
-  // first job of this show is held after sync() returned — its version check done, the job active.
-  const service = {
-    sync: async (job: SyncJob) => {
-      const out = await svc.rt.syncService.sync(job);
-      if (job.showId === showId && heldJobs.length === 0) {
-        heldJobs.push(job.showId);
-        held.open();
-        await release.wait;
-      }
-      return out;
-    },
-  } as unknown as SyncService;
-  const workers: Worker[] = startSyncWorkers(service, { connection: svc.rt.bullConnection('worker'), keys: svc.rt.keys, shards: svc.config.syncShards, concurrency: 2, lockMs: svc.config.workerLockMs, log: svc.rt.log });
-  const completed: string[] = [];
-  for (const w of workers) w.on('completed', (job: Job<SyncJob>) => void (job.data.showId === showId && completed.push(String(job.id))));
-  try {
-    expect((await sendEvent(svc, P, secret, showEvent('show.scheduled', sampleShow(showId, { title: 'First' }), '2026-11-24T10:00:00Z'))).status).toBe(202);
-    await held.wait;
-    expect(await titleOnYoutube(showId)).toBe('First');
-    const active = (await Promise.all(svc.rt.syncProducer.allQueues().map((q) => q.getActiveCount()))).reduce((a, b) => a + b, 0);
-    expect(active).toBe(1);
-
-    expect((await sendEvent(svc, P, secret, showEvent('show.updated', sampleShow(showId, { title: 'Second' }), '2026-11-24T11:00:00Z'))).status).toBe(202);
-    release.open();
-    // When the held job finishes BullMQ creates the follow-up in the same step, so once nothing is
-    // waiting or running, nothing more will run: what is on YouTube then is final.
-    await waitFor(async () => completed.length >= 1 && (await queueIdle()), 30_000);
-    expect(await titleOnYoutube(showId)).toBe('Second');
-    expect(completed).toHaveLength(2); // the held job and the one BullMQ kept for the change
-  } finally {
-    release.open();
-    await Promise.all(workers.map((w) => w.close()));
+/** Whether an add for `dedupId` was deduplicated into a job already there (BullMQ's `deduplicated` event: kept as a follow-up or not). */
+async function deduplicatedOnce(on: TestService, dedupId: string): Promise<boolean> {
+  for (const q of on.rt.syncProducer.allQueues()) {
+    const events = await on.rt.redis.xrange(q.keys.events!, '-', '+');
+    if (events.some(([, f]: [string, string[]]) => f.includes('deduplicated') && f.includes(dedupId))) return true;
   }
-});
+  return false;
+}
+
+test.each(['inline', 'dispatch'] as const)(
+  'a title change that lands after the last version check, while BullMQ still holds the job active, gets one more sync (keepLastIfActive; INGEST_SYNC_JOBS=%s)',
+  async (mode) => {
+    const on = mode === 'inline' ? { svc, secret } : viaDispatch;
+    expect(on.svc.rt.config.ingestSyncJobs).toBe(mode);
+    const showId = 'keep-last';
+    const held = gate();
+    const release = gate();
+    const heldJobs: string[] = [];
+    // The production worker wiring (queues, prefixes, options) around the runtime's SyncService; the
+    // first job of this show is held after sync() returned — its version check done, the job active.
+    const service = {
+      sync: async (job: SyncJob) => {
+        const out = await on.svc.rt.syncService.sync(job);
+        if (job.showId === showId && heldJobs.length === 0) {
+          heldJobs.push(job.showId);
+          held.open();
+          await release.wait;
+        }
+        return out;
+      },
+    } as unknown as SyncService;
+    const workers: Worker[] = startSyncWorkers(service, { connection: on.svc.rt.bullConnection('worker'), keys: on.svc.rt.keys, shards: on.svc.config.syncShards, concurrency: 2, lockMs: on.svc.config.workerLockMs, log: on.svc.rt.log });
+    const completed: string[] = [];
+    for (const w of workers) w.on('completed', (job: Job<SyncJob>) => void (job.data.showId === showId && completed.push(String(job.id))));
+    try {
+      expect((await sendEvent(on.svc, P, on.secret, showEvent('show.scheduled', sampleShow(showId, { title: 'First' }), '2026-11-24T10:00:00Z'))).status).toBe(202);
+      await held.wait;
+      expect(await titleOnYoutube(showId, on.svc)).toBe('First');
+      const active = (await Promise.all(on.svc.rt.syncProducer.allQueues().map((q) => q.getActiveCount()))).reduce((a, b) => a + b, 0);
+      expect(active).toBe(1);
+
+      expect((await sendEvent(on.svc, P, on.secret, showEvent('show.updated', sampleShow(showId, { title: 'Second' }), '2026-11-24T11:00:00Z'))).status).toBe(202);
+      // The change's add reached BullMQ (at once inline; through the dispatcher otherwise) while the job is still held.
+      await waitFor(() => deduplicatedOnce(on.svc, syncJobId({ partnerId: P, showId, targetId: 'yt' })), 10_000);
+      release.open();
+      // When the held job finishes BullMQ creates the follow-up in the same step, so once nothing is
+      // waiting or running, nothing more will run: what is on YouTube then is final.
+      await waitFor(async () => completed.length >= 1 && (await queueIdle(on.svc)), 30_000);
+      expect(await titleOnYoutube(showId, on.svc)).toBe('Second');
+      expect(completed).toHaveLength(2); // the held job and the one BullMQ kept for the change
+    } finally {
+      release.open();
+      await Promise.all(workers.map((w) => w.close()));
+    }
+  },
+);

@@ -211,7 +211,7 @@ export const KNOWN_MUTANTS: KnownMutant[] = [
   },
   {
     name: 'no-keep-last-if-active',
-    what: 'sync jobs deduplicated without BullMQ keepLastIfActive',
+    what: "sync jobs deduplicated without BullMQ keepLastIfActive: reaches only the dispatcher's addBulk (INGEST_SYNC_JOBS=dispatch, always on a Cluster); the inline ingest script (src/queues/inline-sync.ts) stores the follow-up itself",
     file: 'src/queues/queues.ts',
     from: 'deduplication: { id: syncJobId(job), keepLastIfActive: true },',
     to: 'deduplication: { id: syncJobId(job) },',
