@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { sha256Hex, type SecretBox } from '../lib/crypto.js';
 import { conflict, notFound } from '../lib/errors.js';
-import { randomId, sortableId } from '../lib/ids.js';
+import { pathId, randomId, sortableId } from '../lib/ids.js';
 import type { DeliveryProducer } from '../queues/delivery.queue.js';
 import { promoteIfDelayed } from '../queues/promote.js';
 import { newWebhookSecret } from '../sources/signature.js';
@@ -79,7 +79,7 @@ export class OutboundService {
     };
     const cap = this.deps.endpointsPerPartner;
     if (!(await this.deps.endpoints.create(endpoint, cap, audit?.(endpoint.id)))) {
-      throw conflict(`partner ${partnerId} already has ${cap} webhook endpoints, the most a partner may have (OUTBOUND_ENDPOINTS_PER_PARTNER): delete one (DELETE /v1/partners/${partnerId}/endpoints/{endpointId}) to add another; nothing was created`);
+      throw conflict(`partner ${partnerId} already has ${cap} webhook endpoints, the most a partner may have (OUTBOUND_ENDPOINTS_PER_PARTNER): delete one (DELETE /v1/partners/${pathId(partnerId)}/endpoints/{endpointId}) to add another; nothing was created`);
     }
     return { endpoint, secret };
   }
